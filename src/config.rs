@@ -1,0 +1,194 @@
+//! Settings: every knob has a default in code and can be set by flag or environment variable
+//! (`chat --help` lists them). Secrets in URLs are redacted from `Debug`.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::store::redact;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chat",
+    version,
+    about = "A multi-room chat service over REST and WebSocket"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Command {
+    /// Print the OpenAPI document (the content of openapi/openapi.json) and exit.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Toggle {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A connection URL whose password never reaches a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for SecretUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Listen address, host:port [env: CHAT_ADDR]
+    #[arg(long, env = "CHAT_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Port to listen on, overriding the port of --addr (0 picks a free one)
+    #[arg(long, env = "CHAT_PORT")]
+    pub port: Option<u16>,
+    /// Storage: sqlite://PATH (created if missing)
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://chat.db")]
+    pub database_url: SecretUrl,
+    /// Most open database connections
+    #[arg(long, env = "CHAT_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// Broker for several instances (not supported by this build yet: leave unset)
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<SecretUrl>,
+    /// HTTP worker threads (default: one per CPU)
+    #[arg(long, env = "CHAT_WORKERS")]
+    pub workers: Option<usize>,
+    /// Largest WebSocket frame accepted, in bytes; larger ones close with 1009
+    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Largest JSON request body accepted, in bytes; larger ones get 413
+    #[arg(long, env = "CHAT_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
+    pub max_body_bytes: usize,
+    /// Events queued per session before it is closed with 1013 as too slow
+    #[arg(long, env = "CHAT_SESSION_QUEUE", default_value_t = 1024)]
+    pub session_queue: usize,
+    /// Appends queued for the storage writer before senders wait
+    #[arg(long, env = "CHAT_WRITE_QUEUE", default_value_t = 8192)]
+    pub write_queue: usize,
+    /// Milliseconds between server pings
+    #[arg(long, env = "CHAT_PING_INTERVAL_MS", default_value_t = 15_000)]
+    pub ping_interval_ms: u64,
+    /// Milliseconds of client silence (no frame, no pong) before the connection is dropped
+    #[arg(long, env = "CHAT_CLIENT_TIMEOUT_MS", default_value_t = 45_000)]
+    pub client_timeout_ms: u64,
+    /// Rate limits on or off (off is for benchmarks)
+    #[arg(long, env = "CHAT_RATE_LIMIT", value_enum, default_value_t = Toggle::On)]
+    pub rate_limit: Toggle,
+    /// WebSocket frames per second per session, sustained
+    #[arg(long, env = "CHAT_WS_RATE_PER_SEC", default_value_t = NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN))]
+    pub ws_rate_per_sec: NonZeroU32,
+    /// WebSocket frames a session may send at once before the sustained rate applies
+    #[arg(long, env = "CHAT_WS_BURST", default_value_t = NonZeroU32::new(200).unwrap_or(NonZeroU32::MIN))]
+    pub ws_burst: NonZeroU32,
+    /// REST requests per minute per client address (also the burst)
+    #[arg(long, env = "CHAT_HTTP_RATE_PER_MIN", default_value_t = NonZeroU32::new(1200).unwrap_or(NonZeroU32::MIN))]
+    pub http_rate_per_min: NonZeroU32,
+    /// Seconds to let sessions and requests finish on shutdown
+    #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+    /// Log format; the filter comes from RUST_LOG (default: info)
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Defaults plus whatever the environment sets, with no command-line flags.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        Cli::try_parse_from(["chat"]).map(|cli| cli.settings)
+    }
+
+    /// The address to bind, with --port applied.
+    pub fn listen_addr(&self) -> String {
+        match (self.port, self.addr.rsplit_once(':')) {
+            (Some(port), Some((host, _))) => format!("{host}:{port}"),
+            (Some(port), None) => format!("{}:{port}", self.addr),
+            (None, _) => self.addr.clone(),
+        }
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms.max(1))
+    }
+
+    pub fn client_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_timeout_ms)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    /// Per-session frame rate and burst, or None when rate limits are off.
+    pub fn ws_quota(&self) -> Option<(NonZeroU32, NonZeroU32)> {
+        (self.rate_limit == Toggle::On).then_some((self.ws_rate_per_sec, self.ws_burst))
+    }
+
+    /// Per-address REST requests per minute, or None when rate limits are off.
+    pub fn http_quota(&self) -> Option<NonZeroU32> {
+        (self.rate_limit == Toggle::On).then_some(self.http_rate_per_min)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Cli::try_parse_from(["chat", "--database-url", "postgres://u:pw@h/db"])
+            .unwrap()
+            .settings
+    }
+
+    #[test]
+    fn debug_output_redacts_the_database_password() {
+        let shown = format!("{:?}", settings());
+        assert!(!shown.contains("pw"), "{shown}");
+    }
+
+    #[test]
+    fn a_port_overrides_the_port_of_the_address() {
+        let mut s = settings();
+        s.addr = "0.0.0.0:8080".into();
+        s.port = Some(9000);
+        assert_eq!(s.listen_addr(), "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn rate_limit_off_disables_both_quotas() {
+        let mut s = settings();
+        s.rate_limit = Toggle::Off;
+        assert!(s.ws_quota().is_none() && s.http_quota().is_none());
+    }
+}

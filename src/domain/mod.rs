@@ -1,0 +1,25 @@
+//! Validated domain types. Each `parse` is the only way in, so a value of one of these types
+//! is known to satisfy the contract's rules wherever it travels (hub, store, wire).
+
+mod event;
+mod room;
+mod text;
+mod time;
+
+pub use event::{Event, EventKind, NewEvent};
+pub use room::{RoomId, RoomName};
+pub use text::{ClientMsgId, MessageText, Sender};
+pub use time::Timestamp;
+
+/// Why a value was refused; the message is written for the client that sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{field} must not be empty")]
+    Empty { field: &'static str },
+    #[error("{field} must be at most {max} characters")]
+    TooLong { field: &'static str, max: usize },
+    #[error("{field} must not contain control characters")]
+    ControlCharacter { field: &'static str },
+    #[error("{field} is not a UUID")]
+    NotUuid { field: &'static str },
+}

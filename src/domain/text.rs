@@ -1,0 +1,118 @@
+use super::DomainError;
+
+/// Checks a length in characters (not bytes) and, unless allowed, control characters.
+pub(super) fn bounded(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    allow_control: bool,
+) -> Result<String, DomainError> {
+    if value.is_empty() {
+        return Err(DomainError::Empty { field });
+    }
+    if value.chars().count() > max {
+        return Err(DomainError::TooLong { field, max });
+    }
+    if !allow_control && value.chars().any(char::is_control) {
+        return Err(DomainError::ControlCharacter { field });
+    }
+    Ok(value.to_owned())
+}
+
+/// The name a member talks under: trimmed, 1 to 64 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender(String);
+
+impl Sender {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        bounded("sender", raw.trim(), Self::MAX_CHARS, false).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A TALK's text: 1 to 4,000 characters, kept exactly as sent (line breaks included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageText(String);
+
+impl MessageText {
+    pub const MAX_CHARS: usize = 4000;
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        bounded("message", raw, Self::MAX_CHARS, true).map(Self)
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// The client's own id for a TALK, echoed on its events: 1 to 128 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientMsgId(String);
+
+impl ClientMsgId {
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        bounded("clientMsgId", raw, Self::MAX_CHARS, false).map(Self)
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sender_is_trimmed_and_bounded_to_64_characters() {
+        assert_eq!(Sender::parse(" alice ").unwrap().as_str(), "alice");
+        assert!(Sender::parse(&"a".repeat(64)).is_ok());
+        assert_eq!(
+            Sender::parse(&"a".repeat(65)),
+            Err(DomainError::TooLong {
+                field: "sender",
+                max: 64
+            })
+        );
+        assert_eq!(
+            Sender::parse("\t"),
+            Err(DomainError::Empty { field: "sender" })
+        );
+    }
+
+    #[test]
+    fn a_sender_with_a_control_character_inside_is_refused() {
+        assert_eq!(
+            Sender::parse("al\u{7}ice"),
+            Err(DomainError::ControlCharacter { field: "sender" })
+        );
+    }
+
+    #[test]
+    fn a_message_keeps_its_whitespace_and_counts_characters_not_bytes() {
+        assert_eq!(
+            MessageText::parse(" hi\nthere ").unwrap().into_string(),
+            " hi\nthere "
+        );
+        assert!(MessageText::parse(&"한".repeat(4000)).is_ok());
+        assert_eq!(
+            MessageText::parse(&"a".repeat(4001)),
+            Err(DomainError::TooLong {
+                field: "message",
+                max: 4000
+            })
+        );
+        assert_eq!(
+            MessageText::parse(""),
+            Err(DomainError::Empty { field: "message" })
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! Liveness, readiness and metrics.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+/// How long readiness waits for the store before calling it unreachable.
+const STORE_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Liveness: the process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain")))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("ok")
+}
+
+/// Readiness: 503 while storage is unreachable or the service is draining.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = String, content_type = "text/plain"),
+        (status = 503, description = "Storage unreachable or draining", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::Unavailable);
+    }
+    match tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => Ok(healthz().await),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => {
+            tracing::error!("storage did not answer a readiness ping in time");
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Metrics", body = String, content_type = "application/openmetrics-text")))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let active = i64::try_from(state.hub.active_rooms()).unwrap_or(i64::MAX);
+    state.metrics.rooms_active.set(active);
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render())
+}

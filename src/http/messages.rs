@@ -1,0 +1,88 @@
+//! `/api/rooms/{roomId}/messages`: a room's stored events, in ascending seq.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::rooms::room_id;
+use crate::domain::Event;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use crate::store::EventRange;
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Only events with a greater seq; the page starts right after it.
+    #[param(minimum = 0)]
+    pub after_seq: Option<i64>,
+    /// Only events with a smaller seq; without `afterSeq` the page ends right before it.
+    #[param(minimum = 1)]
+    pub before_seq: Option<i64>,
+    /// Events per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub items: Vec<Event>,
+}
+
+impl HistoryQuery {
+    /// With `afterSeq`: the first `limit` events after it (and before `beforeSeq`, if given).
+    /// Otherwise: the last `limit` events before `beforeSeq`, or the latest ones.
+    fn range(&self) -> Result<EventRange, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::InvalidRequest(format!(
+                "limit must be 1 to {MAX_LIMIT}"
+            )));
+        }
+        if self.after_seq.is_some_and(|after| after < 0) {
+            return Err(ApiError::InvalidRequest(
+                "afterSeq must be 0 or more".to_owned(),
+            ));
+        }
+        if self.before_seq.is_some_and(|before| before < 1) {
+            return Err(ApiError::InvalidRequest(
+                "beforeSeq must be 1 or more".to_owned(),
+            ));
+        }
+        let before = self.before_seq.unwrap_or(i64::MAX);
+        Ok(match self.after_seq {
+            Some(after) => EventRange::Forward {
+                after,
+                before,
+                limit,
+            },
+            None => EventRange::Backward { before, limit },
+        })
+    }
+}
+
+/// A room's history.
+#[utoipa::path(get, path = "/api/rooms/{roomId}/messages", tag = "rooms",
+    params(("roomId" = String, Path, format = Uuid), HistoryQuery),
+    responses(
+        (status = 200, description = "Events in ascending seq", body = EventPage),
+        (status = 400, description = "Bad id or query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn history(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let room_id = room_id(&path)?;
+    let range = query.range()?;
+    if state.store.room(room_id).await?.is_none() {
+        return Err(ApiError::RoomNotFound(room_id));
+    }
+    let items = state.store.events(room_id, range).await?;
+    Ok(HttpResponse::Ok().json(EventPage { items }))
+}

@@ -1,0 +1,175 @@
+//! `/api/rooms`: create, list (newest first, cursor pages), get and delete rooms.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::{RoomId, RoomName, Timestamp};
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use crate::store::RoomRecord;
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateRoom {
+    /// Trimmed; 1 to 100 characters.
+    #[schema(example = "general")]
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Room {
+    pub room_id: RoomId,
+    #[schema(example = "general")]
+    pub name: String,
+    #[schema(value_type = String, format = DateTime, example = "2026-11-21T09:30:00.123Z")]
+    pub created_at: Timestamp,
+    /// Sessions in the room right now.
+    pub member_count: usize,
+    /// The seq of the room's newest event; 0 when it has none.
+    pub last_seq: i64,
+}
+
+impl Room {
+    pub fn from_record(record: RoomRecord, state: &AppState) -> Self {
+        Self {
+            member_count: state.hub.member_count(record.room_id),
+            room_id: record.room_id,
+            name: record.name,
+            created_at: record.created_at,
+            last_seq: record.last_seq,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomPage {
+    pub items: Vec<Room>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListRooms {
+    /// Rooms per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page; opaque.
+    pub cursor: Option<String>,
+}
+
+/// Parses a `{roomId}` path segment.
+pub fn room_id(raw: &str) -> Result<RoomId, ApiError> {
+    RoomId::parse(raw)
+        .map_err(|_| ApiError::InvalidRequest(format!("room id {raw:?} is not a UUID")))
+}
+
+fn parse_cursor(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|position| *position > 0)
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(format!("cursor {raw:?} was not issued by this service"))
+        })
+}
+
+/// Create a room.
+#[utoipa::path(post, path = "/api/rooms", tag = "rooms", request_body = CreateRoom,
+    responses(
+        (status = 201, description = "Created", body = Room,
+            headers(("Location" = String, description = "/api/rooms/{roomId}"))),
+        (status = 400, description = "Bad JSON or name", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_room(
+    state: web::Data<AppState>,
+    body: web::Json<CreateRoom>,
+) -> Result<HttpResponse, ApiError> {
+    let name =
+        RoomName::parse(&body.name).map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
+    let record = state.store.create_room(&name).await?;
+    let room = Room::from_record(record, &state);
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/rooms/{}", room.room_id)))
+        .json(room))
+}
+
+/// List rooms, newest first.
+#[utoipa::path(get, path = "/api/rooms", tag = "rooms", params(ListRooms),
+    responses(
+        (status = 200, description = "A page of rooms", body = RoomPage),
+        (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_rooms(
+    state: web::Data<AppState>,
+    query: web::Query<ListRooms>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be 1 to {MAX_LIMIT}"
+        )));
+    }
+    let before = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let mut records = state.store.rooms(before, limit + 1).await?;
+    let next_cursor = if records.len() > limit as usize {
+        records.truncate(limit as usize);
+        records.last().map(|last| last.position.to_string())
+    } else {
+        None
+    };
+    let items = records
+        .into_iter()
+        .map(|record| Room::from_record(record, &state))
+        .collect();
+    Ok(HttpResponse::Ok().json(RoomPage { items, next_cursor }))
+}
+
+/// Get one room.
+#[utoipa::path(get, path = "/api/rooms/{roomId}", tag = "rooms",
+    params(("roomId" = String, Path, format = Uuid)),
+    responses(
+        (status = 200, description = "The room", body = Room),
+        (status = 400, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_room(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let room_id = room_id(&path)?;
+    let record = state
+        .store
+        .room(room_id)
+        .await?
+        .ok_or(ApiError::RoomNotFound(room_id))?;
+    Ok(HttpResponse::Ok().json(Room::from_record(record, &state)))
+}
+
+/// Delete a room and its history; members inside get a `CLOSED` frame and are detached.
+#[utoipa::path(delete, path = "/api/rooms/{roomId}", tag = "rooms",
+    params(("roomId" = String, Path, format = Uuid)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_room(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let room_id = room_id(&path)?;
+    if state.sequencer.delete_room(room_id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::RoomNotFound(room_id))
+    }
+}

@@ -1,0 +1,134 @@
+//! Prometheus metrics, registered once and shared. Label values are `&'static str`, so no
+//! client input can create new series.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = [(&'static str, &'static str); 1];
+type ErrorLabels = [(&'static str, &'static str); 2];
+
+pub struct Metrics {
+    registry: Registry,
+    pub connections: Gauge,
+    pub rooms_active: Gauge,
+    frames_in: Family<Labels, Counter>,
+    events_stored: Family<Labels, Counter>,
+    pub events_out: Counter,
+    errors: Family<ErrorLabels, Counter>,
+    pub slow_consumers: Counter,
+    pub fanout_seconds: Histogram,
+    pub commit_seconds: Histogram,
+    pub batch_size: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut metrics = Self {
+            registry: Registry::default(),
+            connections: Gauge::default(),
+            rooms_active: Gauge::default(),
+            frames_in: Family::default(),
+            events_stored: Family::default(),
+            events_out: Counter::default(),
+            errors: Family::default(),
+            slow_consumers: Counter::default(),
+            fanout_seconds: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
+            commit_seconds: Histogram::new(exponential_buckets(1e-5, 3.0, 14)),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+        };
+        metrics.register_all();
+        metrics
+    }
+
+    fn register_all(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "chat_connections",
+            "Open WebSocket sessions",
+            self.connections.clone(),
+        );
+        r.register(
+            "chat_rooms_active",
+            "Rooms with at least one member here",
+            self.rooms_active.clone(),
+        );
+        r.register(
+            "chat_frames_in",
+            "Client frames received, by type",
+            self.frames_in.clone(),
+        );
+        r.register(
+            "chat_events_stored",
+            "Events stored, by type",
+            self.events_stored.clone(),
+        );
+        r.register(
+            "chat_events_out",
+            "Event frames written to sessions",
+            self.events_out.clone(),
+        );
+        r.register(
+            "chat_errors",
+            "Errors sent to clients, by transport and code",
+            self.errors.clone(),
+        );
+        r.register(
+            "chat_slow_consumers",
+            "Sessions closed with 1013 for a full queue",
+            self.slow_consumers.clone(),
+        );
+        r.register(
+            "chat_fanout_seconds",
+            "Time to queue one event for every member of its room",
+            self.fanout_seconds.clone(),
+        );
+        r.register(
+            "chat_store_commit_seconds",
+            "Time to store one batch of events",
+            self.commit_seconds.clone(),
+        );
+        r.register(
+            "chat_store_batch_size",
+            "Events stored per transaction",
+            self.batch_size.clone(),
+        );
+    }
+
+    pub fn frame_in(&self, kind: &'static str) {
+        self.frames_in.get_or_create(&[("type", kind)]).inc();
+    }
+
+    pub fn event_stored(&self, kind: &'static str) {
+        self.events_stored.get_or_create(&[("type", kind)]).inc();
+    }
+
+    pub fn ws_error(&self, code: &'static str) {
+        self.errors
+            .get_or_create(&[("transport", "ws"), ("code", code)])
+            .inc();
+    }
+
+    pub fn http_error(&self, code: &'static str) {
+        self.errors
+            .get_or_create(&[("transport", "http"), ("code", code)])
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

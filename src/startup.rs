@@ -1,0 +1,203 @@
+//! Application: binds the listener itself (so tests can ask for port 0), builds the shared
+//! state and runs until its shutdown token is cancelled, then drains in order: sessions close
+//! with 1001, in-flight requests finish, the storage writer commits what is queued, the
+//! database closes.
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use governor::{Quota, RateLimiter};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::error;
+use crate::http::{self, middleware};
+use crate::hub::Hub;
+use crate::hub::sequencer::Sequencer;
+use crate::metrics::Metrics;
+use crate::openapi;
+use crate::state::AppState;
+use crate::store::{self, StoreError};
+
+/// How often idle entries are swept from the per-address rate limiter.
+const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a connection may take to close after its response is done.
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr} (set CHAT_ADDR, CHAT_PORT or --addr): {source}")]
+    Bind { addr: String, source: io::Error },
+    #[error("cannot open storage {url} (set DATABASE_URL): {source}")]
+    Store { url: String, source: StoreError },
+    #[error("REDIS_URL is set, but this build runs a single instance only: unset REDIS_URL")]
+    RedisUnsupported,
+    #[error("cannot render the OpenAPI document: {0}")]
+    OpenApi(#[from] serde_json::Error),
+    #[error("cannot start the HTTP server: {0}")]
+    Server(#[from] io::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    writer: JoinHandle<()>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        if settings.redis_url.is_some() {
+            return Err(StartupError::RedisUnsupported);
+        }
+        let addr = settings.listen_addr();
+        let listener =
+            TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
+        let port = listener.local_addr()?.port();
+        let url = settings.database_url.expose();
+        let store = store::connect(url, settings.db_max_connections)
+            .await
+            .map_err(|source| StartupError::Store {
+                url: store::redact(url),
+                source,
+            })?;
+        let metrics = Arc::new(Metrics::new());
+        let hub = Arc::new(Hub::new(metrics.clone()));
+        let (sequencer, writer) = Sequencer::start(
+            store.clone(),
+            hub.clone(),
+            metrics.clone(),
+            settings.write_queue,
+        );
+        let http_limiter = settings
+            .http_quota()
+            .map(|per_minute| Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))));
+        let state = web::Data::new(AppState {
+            openapi: openapi::render()?,
+            shutdown: CancellationToken::new(),
+            next_session: AtomicU64::new(1),
+            settings,
+            store,
+            hub,
+            sequencer,
+            metrics,
+            http_limiter,
+        });
+        let server = serve(listener, state.clone())?;
+        tracing::info!(addr = %listener_addr(port, &state.settings), "listening");
+        Ok(Self {
+            port,
+            server,
+            state,
+            writer,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cancel this to stop the application gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        let Self {
+            server,
+            state,
+            writer,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut running = tokio::spawn(server);
+        let shutdown = state.shutdown.clone();
+        tokio::spawn(sweep_limiter(state.clone(), shutdown.clone()));
+        let early = tokio::select! {
+            served = &mut running => Some(served),
+            () = shutdown.cancelled() => None,
+        };
+        shutdown.cancel();
+        tracing::info!("draining: closing sessions, finishing requests");
+        let served = match early {
+            Some(served) => served,
+            None => {
+                handle.stop(true).await;
+                running.await
+            }
+        };
+        let store = state.store.clone();
+        let flush_timeout = state.settings.shutdown_timeout();
+        drop(state);
+        if tokio::time::timeout(flush_timeout, writer).await.is_err() {
+            tracing::warn!("the storage writer did not finish in time");
+        }
+        store.close().await;
+        tracing::info!("stopped");
+        served.map_err(io::Error::other)?
+    }
+}
+
+fn listener_addr(port: u16, settings: &Settings) -> String {
+    let addr = settings.listen_addr();
+    match addr.rsplit_once(':') {
+        Some((host, _)) => format!("{host}:{port}"),
+        None => addr,
+    }
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Result<Server> {
+    let settings = &state.settings;
+    let json = web::JsonConfig::default()
+        .limit(settings.max_body_bytes)
+        .error_handler(error::json_error);
+    let query = web::QueryConfig::default().error_handler(error::query_error);
+    let path = web::PathConfig::default().error_handler(error::path_error);
+    let workers = settings.workers;
+    let shutdown_secs = settings.shutdown_timeout_secs;
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .app_data(json.clone())
+            .app_data(query.clone())
+            .app_data(path.clone())
+            .wrap(from_fn(middleware::count_errors))
+            .wrap(TracingLogger::default())
+            .configure(http::routes)
+            .default_service(web::to(http::not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(shutdown_secs)
+    .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT);
+    if let Some(workers) = workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}
+
+/// Forgets addresses whose quota has fully refilled, so the limiter's memory stays bounded.
+async fn sweep_limiter(state: web::Data<AppState>, shutdown: CancellationToken) {
+    let Some(limiter) = state.http_limiter.clone() else {
+        return;
+    };
+    drop(state);
+    let mut ticks = tokio::time::interval(LIMITER_SWEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        }
+    }
+}

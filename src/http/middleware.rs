@@ -18,12 +18,12 @@ pub async fn rate_limit(
     let limiter = req
         .app_data::<web::Data<AppState>>()
         .and_then(|state| state.http_limiter.clone());
-    if let (Some(limiter), Some(peer)) = (limiter, req.peer_addr()) {
-        if let Err(not_until) = limiter.check_key(&peer.ip()) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let refusal = ApiError::RateLimited(wait.as_secs().max(1)).error_response();
-            return Ok(req.into_response(refusal).map_into_right_body());
-        }
+    if let (Some(limiter), Some(peer)) = (limiter, req.peer_addr())
+        && let Err(not_until) = limiter.check_key(&peer.ip())
+    {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let refusal = ApiError::RateLimited(wait.as_secs().max(1)).error_response();
+        return Ok(req.into_response(refusal).map_into_right_body());
     }
     next.call(req)
         .await

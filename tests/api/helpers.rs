@@ -1,0 +1,309 @@
+//! The test harness: a real server on a free port over a temporary SQLite file, a real HTTP
+//! client, a real WebSocket client, and typed helpers so tests read like the contract.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat::config::{Settings, Toggle};
+use chat::startup::Application;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for a frame it expects before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    dir: Arc<TempDir>,
+}
+
+/// Settings for tests: loopback, port 0, a private database, rate limits off unless a test
+/// turns them on.
+pub fn test_settings(db_path: &std::path::Path) -> Settings {
+    let mut settings = Settings::from_env().expect("default settings parse");
+    settings.addr = "127.0.0.1:0".into();
+    settings.port = None;
+    settings.database_url = format!("sqlite://{}", db_path.display())
+        .parse()
+        .expect("infallible");
+    settings.redis_url = None;
+    settings.workers = Some(2);
+    settings.rate_limit = Toggle::Off;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    start(dir, configure).await
+}
+
+async fn start(dir: Arc<TempDir>, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let db_path = dir.path().join("chat.db");
+    let mut settings = test_settings(&db_path);
+    configure(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let port = app.port();
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        http: reqwest::Client::new(),
+        shutdown,
+        server,
+        dir,
+    }
+}
+
+impl TestApp {
+    /// Stops gracefully and waits until the server has flushed and exited.
+    pub async fn stop(self) -> Arc<TempDir> {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(30), self.server)
+            .await
+            .expect("server stops in time")
+            .expect("server task did not panic");
+        result.expect("server exits cleanly");
+        self.dir
+    }
+
+    /// Stops this instance and starts a new one on the same database file.
+    pub async fn restart(self) -> TestApp {
+        let dir = self.stop().await;
+        start(dir, |_| {}).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    /// Creates a room and returns its id.
+    pub async fn create_room(&self, name: &str) -> String {
+        let response = self.post_json("/api/rooms", &json!({ "name": name })).await;
+        assert_eq!(response.status(), 201, "creating room {name:?}");
+        let room: Value = response.json().await.expect("room JSON");
+        room["roomId"].as_str().expect("roomId").to_owned()
+    }
+
+    pub async fn room(&self, room_id: &str) -> Value {
+        let response = self.get(&format!("/api/rooms/{room_id}")).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("room JSON")
+    }
+
+    pub async fn history(&self, room_id: &str, query: &str) -> Vec<Value> {
+        let response = self
+            .get(&format!("/api/rooms/{room_id}/messages{query}"))
+            .await;
+        assert_eq!(response.status(), 200, "history{query}");
+        let page: Value = response.json().await.expect("history JSON");
+        page["items"].as_array().expect("items").clone()
+    }
+
+    pub async fn connect(&self) -> WsClient {
+        let url = format!("ws://127.0.0.1:{}/ws/chat", self.port);
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("WebSocket connects");
+        WsClient { ws }
+    }
+
+    /// Polls a room until its member count is `expected` (membership changes are async).
+    pub async fn wait_for_member_count(&self, room_id: &str, expected: u64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let count = self.room(room_id).await["memberCount"].as_u64();
+            if count == Some(expected) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "memberCount stayed {count:?}, expected {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Asserts a problem+json response with this status and code.
+pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem JSON");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert_eq!(body["type"], "about:blank");
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}
+
+pub struct WsClient {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.ws
+            .send(Message::text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_json(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    pub async fn enter(&mut self, room_id: &str, sender: &str) {
+        self.send_json(json!({"type": "ENTER", "roomId": room_id, "sender": sender}))
+            .await;
+    }
+
+    pub async fn enter_after(&mut self, room_id: &str, sender: &str, last_seq: u64) {
+        self.send_json(
+            json!({"type": "ENTER", "roomId": room_id, "sender": sender, "lastSeq": last_seq}),
+        )
+        .await;
+    }
+
+    pub async fn talk(&mut self, room_id: &str, sender: &str, message: &str) {
+        self.send_json(
+            json!({"type": "TALK", "roomId": room_id, "sender": sender, "message": message}),
+        )
+        .await;
+    }
+
+    pub async fn talk_with_id(&mut self, room_id: &str, sender: &str, message: &str, id: &str) {
+        self.send_json(json!({"type": "TALK", "roomId": room_id, "sender": sender, "message": message, "clientMsgId": id}))
+            .await;
+    }
+
+    pub async fn leave(&mut self, room_id: &str, sender: &str) {
+        self.send_json(json!({"type": "LEAVE", "roomId": room_id, "sender": sender}))
+            .await;
+    }
+
+    /// Enters and consumes the session's own ENTER event.
+    pub async fn join(&mut self, room_id: &str, sender: &str) -> Value {
+        self.enter(room_id, sender).await;
+        self.next_of_type("ENTER").await
+    }
+
+    /// The next text frame as JSON, skipping control frames.
+    pub async fn next_json(&mut self) -> Value {
+        self.try_next_json(WAIT)
+            .await
+            .expect("a frame arrives in time")
+    }
+
+    /// The next text frame within `wait`, or None.
+    pub async fn try_next_json(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("server frames are JSON"));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn next_of_type(&mut self, kind: &str) -> Value {
+        let frame = self.next_json().await;
+        assert_eq!(frame["type"], kind, "unexpected frame {frame}");
+        frame
+    }
+
+    pub async fn next_error(&mut self, code: &str) -> Value {
+        let frame = self.next_of_type("ERROR").await;
+        assert_eq!(frame["code"], code, "{frame}");
+        assert!(frame["message"].as_str().is_some_and(|m| !m.is_empty()));
+        frame
+    }
+
+    /// Asserts that no text frame arrives for a while.
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        if let Some(frame) = self.try_next_json(wait).await {
+            panic!("expected no frame, got {frame}");
+        }
+    }
+
+    /// Reads until the server's close frame and returns its code.
+    pub async fn expect_close(&mut self) -> u16 {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("close arrives in time");
+            match frame {
+                Some(Ok(Message::Close(Some(close)))) => return u16::from(close.code),
+                Some(Ok(Message::Close(None))) => panic!("close frame without a code"),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+impl TestApp {
+    /// A client whose socket has a tiny receive buffer, so a test can stall it cheaply.
+    pub async fn connect_small_buffer(&self) -> WsClient {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let addr = ([127, 0, 0, 1], self.port).into();
+        let stream = socket.connect(addr).await.expect("TCP connects");
+        let url = format!("ws://127.0.0.1:{}/ws/chat", self.port);
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("WebSocket handshake");
+        WsClient { ws }
+    }
+}

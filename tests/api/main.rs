@@ -1,0 +1,17 @@
+//! One integration binary: each module covers one part of PROTOCOL.md against a real server.
+
+mod concurrency;
+mod docs;
+mod fuzz;
+mod helpers;
+mod history;
+mod operations;
+mod persistence;
+mod rate_limits;
+mod resume;
+mod rooms;
+mod shutdown;
+mod slow_consumer;
+mod ws_connection;
+mod ws_errors;
+mod ws_events;

@@ -1,0 +1,42 @@
+use crate::helpers::spawn_app;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_rooms_and_history_and_seq_continues() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("durable").await;
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    alice.talk_with_id(&room_id, "alice", "before", "c-1").await;
+    alice.next_of_type("TALK").await;
+    let before = app.history(&room_id, "").await;
+
+    let app = app.restart().await;
+
+    let after_restart = app.history(&room_id, "").await;
+    assert_eq!(after_restart[..2], before[..], "history survived");
+    assert_eq!(
+        after_restart[2]["type"], "LEAVE",
+        "the shutdown's LEAVE was stored"
+    );
+    assert_eq!(after_restart[2]["seq"], 3);
+    let room = app.room(&room_id).await;
+    assert_eq!(room["name"], "durable");
+    assert_eq!(room["lastSeq"], 3);
+    assert_eq!(room["memberCount"], 0);
+    let mut alice = app.connect().await;
+    let enter = alice.join(&room_id, "alice").await;
+    assert_eq!(enter["seq"], 4, "seq continues after a restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_closes_sessions_with_1001() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+
+    let stopping = tokio::spawn(app.stop());
+
+    assert_eq!(alice.expect_close().await, 1001);
+    stopping.await.unwrap();
+}

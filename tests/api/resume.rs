@@ -1,0 +1,142 @@
+use serde_json::Value;
+
+use crate::helpers::{TestApp, WsClient, spawn_app};
+
+/// Reads events until one with `seq == last`, returning their seqs.
+async fn read_through(client: &mut WsClient, last: u64) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    loop {
+        let event = client.next_json().await;
+        let seq = event["seq"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("not an event: {event}"));
+        seqs.push(seq);
+        if seq == last {
+            return seqs;
+        }
+    }
+}
+
+async fn last_seq(app: &TestApp, room_id: &str) -> u64 {
+    app.room(room_id).await["lastSeq"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enter_with_last_seq_replays_missed_events_in_order_then_goes_live() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    let mut bob = app.connect().await;
+    let seen = bob.join(&room_id, "bob").await["seq"].as_u64().unwrap();
+    drop(bob);
+    alice.next_of_type("ENTER").await;
+    alice.next_of_type("LEAVE").await;
+    for i in 0..5 {
+        alice.talk(&room_id, "alice", &format!("missed {i}")).await;
+        alice.next_of_type("TALK").await;
+    }
+
+    let mut bob = app.connect().await;
+    bob.enter_after(&room_id, "bob", seen).await;
+
+    let leave = bob.next_of_type("LEAVE").await;
+    assert_eq!(leave["seq"], seen + 1);
+    for i in 0..5 {
+        let talk = bob.next_of_type("TALK").await;
+        assert_eq!(talk["message"], format!("missed {i}"));
+        assert_eq!(talk["seq"], seen + 2 + i);
+    }
+    let enter = bob.next_of_type("ENTER").await;
+    assert_eq!(enter["seq"], seen + 7);
+    alice.talk(&room_id, "alice", "live").await;
+    let live = bob.next_of_type("TALK").await;
+    assert_eq!(
+        (live["message"].as_str(), live["seq"].as_u64()),
+        (Some("live"), Some(seen + 8))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_while_the_room_is_busy_has_no_gap_and_no_duplicate() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("busy").await;
+    let mut talker = app.connect().await;
+    talker.join(&room_id, "talker").await;
+    let talking_room = room_id.clone();
+    let talking = tokio::spawn(async move {
+        for i in 0..600 {
+            talker.talk(&talking_room, "talker", &format!("t{i}")).await;
+            if i % 4 == 3 {
+                for _ in 0..4 {
+                    talker.next_json().await;
+                }
+            }
+        }
+        talker
+    });
+
+    let mut seen: Vec<u64> = Vec::new();
+    let mut last = 1;
+    for reconnect in 0..12 {
+        let mut bob = app.connect().await;
+        bob.enter_after(&room_id, "bob", last).await;
+        for _ in 0..(10 + reconnect * 5) {
+            let event: Value = bob.next_json().await;
+            last = event["seq"].as_u64().unwrap();
+            seen.push(last);
+        }
+        drop(bob);
+    }
+    let _talker = talking.await.unwrap();
+    let mut bob = app.connect().await;
+    bob.enter_after(&room_id, "bob", last).await;
+    let final_seq = last_seq(&app, &room_id).await + 1;
+    seen.extend(read_through(&mut bob, final_seq).await);
+
+    let expected: Vec<u64> = (2..=final_seq).collect();
+    assert_eq!(seen, expected, "every event exactly once, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_a_room_already_entered_replays_without_a_new_enter() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    for i in 0..3 {
+        alice.talk(&room_id, "alice", &format!("m{i}")).await;
+        alice.next_of_type("TALK").await;
+    }
+
+    alice.enter_after(&room_id, "alice", 2).await;
+
+    assert_eq!(read_through(&mut alice, 4).await, vec![3, 4]);
+    alice.talk(&room_id, "alice", "next").await;
+    let next = alice.next_of_type("TALK").await;
+    assert_eq!(next["seq"], 5, "no ENTER was stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_from_zero_replays_the_whole_history() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    for chunk in 0..12 {
+        for i in 0..100 {
+            alice
+                .talk(&room_id, "alice", &format!("m{chunk}-{i}"))
+                .await;
+        }
+        for _ in 0..100 {
+            alice.next_of_type("TALK").await;
+        }
+    }
+
+    let mut bob = app.connect().await;
+    bob.enter_after(&room_id, "bob", 0).await;
+
+    let seqs = read_through(&mut bob, 1202).await;
+    assert_eq!(seqs, (1..=1202).collect::<Vec<_>>());
+}

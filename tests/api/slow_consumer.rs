@@ -1,0 +1,80 @@
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::{WAIT, spawn_app_with};
+
+/// TALKs the sender keeps in flight, so batches stay small and healthy queues never fill.
+const WINDOW: usize = 8;
+/// An upper bound on how many TALKs it may take to fill the stalled reader's buffers.
+const MAX_TALKS: usize = 20_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_is_closed_with_1013_and_never_holds_up_the_room() {
+    let app = spawn_app_with(|s| s.session_queue = 64).await;
+    let room_id = app.create_room("general").await;
+    let mut stalled = app.connect_small_buffer().await;
+    stalled.join(&room_id, "stalled").await;
+    let mut reader = app.connect().await;
+    reader.join(&room_id, "reader").await;
+    let mut talker = app.connect().await;
+    talker.join(&room_id, "talker").await;
+    reader.next_of_type("ENTER").await;
+
+    // The reader counts every TALK it gets while the talker talks until the stalled session
+    // is detached from the room (memberCount drops from 3 to 2).
+    let reader_task = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        loop {
+            let frame = reader.next_json().await;
+            match frame["type"].as_str() {
+                Some("TALK") if frame["message"] == "done" => return seqs,
+                Some("TALK") => seqs.push(frame["seq"].as_u64().unwrap()),
+                _ => {}
+            }
+        }
+    });
+    let text = "x".repeat(3000);
+    let mut sent = 0;
+    while sent < MAX_TALKS {
+        for _ in 0..WINDOW {
+            talker.talk(&room_id, "talker", &text).await;
+        }
+        let mut acknowledged = 0;
+        while acknowledged < WINDOW {
+            if talker.next_json().await["sender"] == "talker" {
+                acknowledged += 1;
+            }
+        }
+        sent += WINDOW;
+        if sent % 256 == 0 && app.room(&room_id).await["memberCount"] == 2 {
+            break;
+        }
+    }
+    assert!(sent < MAX_TALKS, "the stalled session was never detached");
+    talker.talk(&room_id, "talker", "done").await;
+
+    let seqs = tokio::time::timeout(WAIT, reader_task)
+        .await
+        .expect("reader keeps up")
+        .unwrap();
+    assert_eq!(seqs.len(), sent, "the reader got every TALK");
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "in seq order");
+    let close_code = read_until_close(&mut stalled).await;
+    assert_eq!(close_code, 1013);
+}
+
+/// Drains whatever the stalled client had buffered, up to the close frame.
+async fn read_until_close(client: &mut crate::helpers::WsClient) -> u16 {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), client.ws.next())
+            .await
+            .expect("the stalled client gets its close frame");
+        match frame {
+            Some(Ok(Message::Close(Some(close)))) => return u16::from(close.code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected frames then a close, got {other:?}"),
+        }
+    }
+}

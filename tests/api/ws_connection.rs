@@ -1,0 +1,93 @@
+use futures_util::SinkExt;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::helpers::{spawn_app, spawn_app_with};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_frame_closes_the_connection_with_1003_and_broadcasts_leave() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    let mut bob = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    bob.join(&room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+
+    bob.ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+
+    assert_eq!(bob.expect_close().await, 1003);
+    let leave = alice.next_of_type("LEAVE").await;
+    assert_eq!(leave["sender"], "bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_over_the_size_limit_closes_the_connection_with_1009() {
+    let app = spawn_app_with(|s| s.max_frame_bytes = 1024).await;
+    let mut alice = app.connect().await;
+
+    alice.send_text("x".repeat(2000)).await;
+
+    assert_eq!(alice.expect_close().await, 1009);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_size_limit_is_64_kib() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+
+    let padding = "x".repeat(60 * 1024);
+    let within = serde_json::json!({"type": "TALK", "roomId": room_id, "sender": "alice", "message": "fits", "pad": padding});
+    alice.send_json(within).await;
+    assert_eq!(alice.next_of_type("TALK").await["message"], "fits");
+
+    alice.send_text("x".repeat(64 * 1024 + 1)).await;
+    assert_eq!(alice.expect_close().await, 1009);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_close_is_answered_and_broadcasts_leave() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    let mut bob = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    bob.join(&room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    };
+    bob.ws.send(Message::Close(Some(frame))).await.unwrap();
+
+    assert_eq!(bob.expect_close().await, 1000);
+    alice.next_of_type("LEAVE").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_answering_pings_is_dropped() {
+    let app = spawn_app_with(|s| {
+        s.ping_interval_ms = 100;
+        s.client_timeout_ms = 600;
+    })
+    .await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    let mut silent = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    silent.join(&room_id, "silent").await;
+    alice.next_of_type("ENTER").await;
+
+    // alice keeps reading (and so answering pings) while `silent` reads nothing.
+    let leave = alice.next_of_type("LEAVE").await;
+
+    assert_eq!(leave["sender"], "silent");
+    assert_eq!(silent.expect_close().await, 1008);
+    alice.talk(&room_id, "alice", "I answered my pings").await;
+    alice.next_of_type("TALK").await;
+    app.wait_for_member_count(&room_id, 1).await;
+}

@@ -21,7 +21,7 @@ use crate::config::Settings;
 use crate::error;
 use crate::http::{self, middleware};
 use crate::hub::Hub;
-use crate::hub::sequencer::Sequencer;
+use crate::hub::sequencer::{Sequencer, batch_limit};
 use crate::metrics::Metrics;
 use crate::openapi;
 use crate::state::AppState;
@@ -76,6 +76,7 @@ impl Application {
             hub.clone(),
             metrics.clone(),
             settings.write_queue,
+            batch_limit(settings.session_queue),
         );
         let http_limiter = settings
             .http_quota()

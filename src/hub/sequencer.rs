@@ -18,6 +18,13 @@ use crate::store::{RoomGone, Store};
 /// Most commands taken into one transaction.
 const MAX_BATCH: usize = 512;
 
+/// The batch bound for a session queue of this size. One batch may hold that many events of
+/// one room, all queued for each member at once: kept to half a queue, a member that keeps up
+/// is never mistaken for a slow one.
+pub fn batch_limit(session_queue: usize) -> usize {
+    (session_queue / 2).clamp(1, MAX_BATCH)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AppendError {
     #[error("room {0} does not exist")]
@@ -53,12 +60,14 @@ impl Sequencer {
         fanout: Arc<dyn Fanout>,
         metrics: Arc<Metrics>,
         capacity: usize,
+        max_batch: usize,
     ) -> (Self, JoinHandle<()>) {
         let (commands, queue) = mpsc::channel(capacity);
         let writer = Writer {
             store,
             fanout,
             metrics,
+            max_batch,
         };
         (Self { commands }, tokio::spawn(writer.run(queue)))
     }
@@ -91,13 +100,14 @@ struct Writer {
     store: Arc<dyn Store>,
     fanout: Arc<dyn Fanout>,
     metrics: Arc<Metrics>,
+    max_batch: usize,
 }
 
 impl Writer {
     async fn run(self, mut queue: mpsc::Receiver<Command>) {
-        let mut commands = Vec::with_capacity(MAX_BATCH);
-        let mut appends = Vec::with_capacity(MAX_BATCH);
-        while queue.recv_many(&mut commands, MAX_BATCH).await > 0 {
+        let mut commands = Vec::with_capacity(self.max_batch);
+        let mut appends = Vec::with_capacity(self.max_batch);
+        while queue.recv_many(&mut commands, self.max_batch).await > 0 {
             for command in commands.drain(..) {
                 match command {
                     Command::Append { event, reply } => appends.push((event, reply)),
@@ -167,5 +177,18 @@ impl Writer {
             };
             let _ = reply.send(outcome);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_limit;
+
+    #[test]
+    fn a_batch_never_exceeds_half_a_session_queue() {
+        assert_eq!(batch_limit(1024), 512);
+        assert_eq!(batch_limit(64), 32);
+        assert_eq!(batch_limit(1), 1);
+        assert_eq!(batch_limit(100_000), 512);
     }
 }

@@ -10,7 +10,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use super::{EventRange, RoomGone, RoomRecord, Store, StoreError};
@@ -71,45 +71,11 @@ fn parse_room_id(raw: &str) -> Result<RoomId, StoreError> {
     RoomId::parse(raw).map_err(|_| StoreError::Corrupt(format!("room id {raw:?}")))
 }
 
-/// Reserves `count` consecutive seqs in a room; returns the first, or None if the room is gone.
-async fn reserve_seqs(
-    conn: &mut SqliteConnection,
-    room_id: RoomId,
-    count: i64,
-) -> Result<Option<i64>, StoreError> {
-    let last: Option<i64> = sqlx::query_scalar(
-        "UPDATE rooms SET last_seq = last_seq + ? WHERE room_id = ? RETURNING last_seq",
-    )
-    .bind(count)
-    .bind(room_id.to_string())
-    .fetch_optional(conn)
-    .await?;
-    Ok(last.map(|last| last - count + 1))
-}
+/// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
+const ROWS_PER_STATEMENT: usize = 1000;
 
-async fn insert_event(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(event.room_id.to_string())
-    .bind(event.seq)
-    .bind(event.message_id.to_string())
-    .bind(event.kind.as_str())
-    .bind(&event.sender)
-    .bind(&event.message)
-    .bind(&event.client_msg_id)
-    .bind(event.sent_at.millis())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The first seq of each room's share of the batch (None: the room is gone).
-async fn reserve_for_batch(
-    conn: &mut SqliteConnection,
-    batch: &[NewEvent],
-) -> Result<HashMap<RoomId, Option<i64>>, StoreError> {
+/// How many events of the batch go to each room, rooms in order of first appearance.
+fn counts_per_room(batch: &[NewEvent]) -> Vec<(RoomId, i64)> {
     let mut counts: Vec<(RoomId, i64)> = Vec::new();
     for new in batch {
         match counts.iter_mut().find(|(room, _)| *room == new.room_id) {
@@ -117,11 +83,59 @@ async fn reserve_for_batch(
             None => counts.push((new.room_id, 1)),
         }
     }
-    let mut next = HashMap::with_capacity(counts.len());
-    for (room_id, count) in counts {
-        next.insert(room_id, reserve_seqs(conn, room_id, count).await?);
+    counts
+}
+
+/// Reserves each room's share of consecutive seqs in one statement per chunk of rooms, and
+/// returns the first seq of each share; a room missing from the result is gone.
+async fn reserve_seqs(
+    conn: &mut SqliteConnection,
+    counts: &[(RoomId, i64)],
+) -> Result<HashMap<RoomId, i64>, StoreError> {
+    let mut first_seqs = HashMap::with_capacity(counts.len());
+    for chunk in counts.chunks(ROWS_PER_STATEMENT) {
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE rooms SET last_seq = last_seq + shares.column2 FROM (",
+        );
+        update.push_values(chunk, |mut row, (room_id, count)| {
+            row.push_bind(room_id.to_string()).push_bind(*count);
+        });
+        update.push(
+            ") AS shares WHERE rooms.room_id = shares.column1 \
+             RETURNING rooms.room_id, rooms.last_seq",
+        );
+        for row in update.build().fetch_all(&mut *conn).await? {
+            let room_id = parse_room_id(row.try_get(0)?)?;
+            let last: i64 = row.try_get(1)?;
+            let count = chunk
+                .iter()
+                .find_map(|(id, count)| (*id == room_id).then_some(*count))
+                .ok_or_else(|| StoreError::Corrupt(format!("unexpected room {room_id}")))?;
+            first_seqs.insert(room_id, last - count + 1);
+        }
     }
-    Ok(next)
+    Ok(first_seqs)
+}
+
+/// Inserts stored events with one multi-row statement per chunk.
+async fn insert_events(conn: &mut SqliteConnection, events: &[&Event]) -> Result<(), StoreError> {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) ",
+        );
+        insert.push_values(chunk, |mut row, event| {
+            row.push_bind(event.room_id.to_string())
+                .push_bind(event.seq)
+                .push_bind(event.message_id.to_string())
+                .push_bind(event.kind.as_str())
+                .push_bind(event.sender.clone())
+                .push_bind(event.message.clone())
+                .push_bind(event.client_msg_id.clone())
+                .push_bind(event.sent_at.millis());
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -184,19 +198,19 @@ impl Store for SqliteStore {
         batch: Vec<NewEvent>,
     ) -> Result<Vec<Result<Event, RoomGone>>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut next_seq = reserve_for_batch(&mut tx, &batch).await?;
+        let mut next_seq = reserve_seqs(&mut tx, &counts_per_room(&batch)).await?;
         let sent_at = Timestamp::now();
-        let mut results = Vec::with_capacity(batch.len());
-        for new in batch {
-            let Some(Some(seq)) = next_seq.get_mut(&new.room_id) else {
-                results.push(Err(RoomGone));
-                continue;
-            };
-            let event = Event::stored(new, *seq, Uuid::new_v4(), sent_at);
-            *seq += 1;
-            insert_event(&mut tx, &event).await?;
-            results.push(Ok(event));
-        }
+        let results: Vec<Result<Event, RoomGone>> = batch
+            .into_iter()
+            .map(|new| {
+                let seq = next_seq.get_mut(&new.room_id).ok_or(RoomGone)?;
+                let event = Event::stored(new, *seq, Uuid::new_v4(), sent_at);
+                *seq += 1;
+                Ok(event)
+            })
+            .collect();
+        let stored: Vec<&Event> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        insert_events(&mut tx, &stored).await?;
         tx.commit().await?;
         Ok(results)
     }

@@ -1,0 +1,255 @@
+//! Load generator: speaks the contract's core (REST rooms, ENTER and TALK over /ws/chat), so it
+//! measures this service and the Node peer in `../shared/peers/node-ws` alike. Prints figures;
+//! asserts nothing. Run the server with CHAT_RATE_LIMIT=off.
+//!
+//!     cargo run --release --example loadgen -- --base http://127.0.0.1:8080 --rooms 100 --members 10
+//!
+//! Every member of a room also talks, keeping at most `--window` of its own TALKs
+//! unacknowledged (the sender's copy is the acknowledgement), so offered load follows what
+//! the server can take without closing anyone as slow. Latency is from send to delivery, for
+//! every delivered copy. With `--pid`, the server's RSS is read from /proc before and after
+//! `--idle` extra idle connections are opened.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+struct Options {
+    base: String,
+    rooms: usize,
+    members: usize,
+    window: usize,
+    seconds: u64,
+    idle: usize,
+    pid: Option<u32>,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        base: "http://127.0.0.1:8080".into(),
+        rooms: 100,
+        members: 10,
+        window: 8,
+        seconds: 10,
+        idle: 0,
+        pid: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).cloned().unwrap_or_default();
+        let number = || {
+            value
+                .parse::<usize>()
+                .unwrap_or_else(|_| panic!("{} takes a number", pair[0]))
+        };
+        match pair[0].as_str() {
+            "--base" => o.base = value.clone(),
+            "--rooms" => o.rooms = number(),
+            "--members" => o.members = number(),
+            "--window" => o.window = number(),
+            "--seconds" => o.seconds = number() as u64,
+            "--idle" => o.idle = number(),
+            "--pid" => o.pid = Some(number() as u32),
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+#[derive(Default)]
+struct Totals {
+    sent: AtomicU64,
+    delivered: AtomicU64,
+    closed_early: AtomicU64,
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn create_room(http: &reqwest::Client, base: &str, name: &str) -> String {
+    let room: Value = http
+        .post(format!("{base}/api/rooms"))
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .expect("POST /api/rooms")
+        .json()
+        .await
+        .expect("room JSON");
+    room["roomId"].as_str().expect("roomId").to_owned()
+}
+
+fn ws_url(base: &str) -> String {
+    format!("{}/ws/chat", base.replacen("http", "ws", 1))
+}
+
+/// What every member shares: where to connect, the window, the clock and the counters.
+struct Run {
+    url: String,
+    window: usize,
+    clock: Instant,
+    running: AtomicBool,
+    totals: Totals,
+    ready: tokio::sync::Barrier,
+}
+
+/// One member: enters, then talks within its window until told to stop, recording latencies.
+async fn member(run: Arc<Run>, room_id: String, name: String) -> Vec<u32> {
+    let Run {
+        window,
+        clock,
+        running,
+        totals,
+        ready,
+        ..
+    } = &*run;
+    let window = *window;
+    let (ws, _) = tokio_tungstenite::connect_async(&run.url)
+        .await
+        .expect("connect");
+    let (mut sink, mut stream) = ws.split();
+    let enter = json!({"type": "ENTER", "roomId": room_id, "sender": name});
+    sink.send(Message::text(enter.to_string()))
+        .await
+        .expect("ENTER");
+    ready.wait().await;
+    let mut latencies = Vec::new();
+    let mut in_flight = 0;
+    while running.load(Ordering::Relaxed) {
+        while in_flight < window {
+            let stamp = clock.elapsed().as_micros().to_string();
+            let talk = json!({"type": "TALK", "roomId": room_id, "sender": name, "message": "hello there", "clientMsgId": stamp});
+            if sink.send(Message::text(talk.to_string())).await.is_err() {
+                totals.closed_early.fetch_add(1, Ordering::Relaxed);
+                return latencies;
+            }
+            totals.sent.fetch_add(1, Ordering::Relaxed);
+            in_flight += 1;
+        }
+        let frame = match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => text,
+            Ok(Some(Ok(_))) => continue,
+            _ => {
+                totals.closed_early.fetch_add(1, Ordering::Relaxed);
+                return latencies;
+            }
+        };
+        let Ok(event) = serde_json::from_str::<Value>(&frame) else {
+            continue;
+        };
+        if event["type"] != "TALK" {
+            continue;
+        }
+        totals.delivered.fetch_add(1, Ordering::Relaxed);
+        if let Some(sent) = event["clientMsgId"]
+            .as_str()
+            .and_then(|s| s.parse::<u128>().ok())
+        {
+            let micros = clock.elapsed().as_micros().saturating_sub(sent);
+            latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
+        }
+        if event["sender"] == name {
+            in_flight -= 1;
+        }
+    }
+    latencies
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    f64::from(sorted[index]) / 1000.0
+}
+
+async fn idle_memory(o: &Options, pid: u32) {
+    let before = rss_kib(pid).unwrap_or(0);
+    let mut idle = Vec::with_capacity(o.idle);
+    for _ in 0..o.idle {
+        idle.push(
+            tokio_tungstenite::connect_async(ws_url(&o.base))
+                .await
+                .expect("idle connect")
+                .0,
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = rss_kib(pid).unwrap_or(0);
+    let per = (after.saturating_sub(before)) as f64 / o.idle as f64;
+    println!(
+        "idle connections: {}  server RSS {before} KiB -> {after} KiB  ({per:.1} KiB per connection)",
+        o.idle
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let o = options();
+    let http = reqwest::Client::new();
+    if let (Some(pid), true) = (o.pid, o.idle > 0) {
+        idle_memory(&o, pid).await;
+    }
+    let run = Arc::new(Run {
+        url: ws_url(&o.base),
+        window: o.window,
+        clock: Instant::now(),
+        running: AtomicBool::new(true),
+        totals: Totals::default(),
+        ready: tokio::sync::Barrier::new(o.rooms * o.members + 1),
+    });
+    let mut tasks = Vec::new();
+    for r in 0..o.rooms {
+        let room_id = create_room(&http, &o.base, &format!("bench {r}")).await;
+        for m in 0..o.members {
+            tasks.push(tokio::spawn(member(
+                run.clone(),
+                room_id.clone(),
+                format!("r{r}m{m}"),
+            )));
+        }
+    }
+    run.ready.wait().await;
+    let totals = &run.totals;
+    let started = Instant::now();
+    let (sent0, delivered0) = (
+        totals.sent.load(Ordering::Relaxed),
+        totals.delivered.load(Ordering::Relaxed),
+    );
+    tokio::time::sleep(Duration::from_secs(o.seconds)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let sent = totals.sent.load(Ordering::Relaxed) - sent0;
+    let delivered = totals.delivered.load(Ordering::Relaxed) - delivered0;
+    run.running.store(false, Ordering::Relaxed);
+    let mut latencies: Vec<u32> = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap_or_default());
+    }
+    latencies.sort_unstable();
+    println!(
+        "rooms {} x members {} (window {}), {:.1} s: {:.0} TALKs/s sent, {:.0} events/s delivered",
+        o.rooms,
+        o.members,
+        o.window,
+        elapsed,
+        sent as f64 / elapsed,
+        delivered as f64 / elapsed
+    );
+    println!(
+        "latency ms: p50 {:.2}  p99 {:.2}  max {:.2}   closed early: {}",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+        totals.closed_early.load(Ordering::Relaxed)
+    );
+    if let Some(pid) = o.pid {
+        println!("server RSS after run: {} KiB", rss_kib(pid).unwrap_or(0));
+    }
+}

@@ -1,0 +1,19 @@
+# Release build of the chat service. The SQLite file lives in /data (a volume in compose).
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src src
+COPY migrations migrations
+COPY openapi openapi
+RUN cargo build --release --locked --bin chat
+
+FROM debian:bookworm-slim
+RUN useradd --system --home /data chat && mkdir -p /data && chown chat /data
+COPY --from=build /src/target/release/chat /usr/local/bin/chat
+USER chat
+WORKDIR /data
+ENV CHAT_ADDR=0.0.0.0:8080 \
+    DATABASE_URL=sqlite:///data/chat.db
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/chat"]

@@ -77,28 +77,28 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://chat.db")]
     pub database_url: SecretUrl,
     /// Most open database connections
-    #[arg(long, env = "CHAT_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    #[arg(long, env = "CHAT_DB_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..), default_value_t = 8)]
     pub db_max_connections: u32,
     /// Broker for several instances (not supported by this build yet: leave unset)
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<SecretUrl>,
     /// HTTP worker threads (default: one per CPU)
-    #[arg(long, env = "CHAT_WORKERS")]
+    #[arg(long, env = "CHAT_WORKERS", value_parser = at_least_one())]
     pub workers: Option<usize>,
     /// Largest WebSocket frame accepted, in bytes; larger ones close with 1009
-    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", value_parser = at_least_one(), default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
     /// Largest JSON request body accepted, in bytes; larger ones get 413
-    #[arg(long, env = "CHAT_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
+    #[arg(long, env = "CHAT_MAX_BODY_BYTES", value_parser = at_least_one(), default_value_t = 16 * 1024)]
     pub max_body_bytes: usize,
     /// Events queued per session before it is closed with 1013 as too slow
-    #[arg(long, env = "CHAT_SESSION_QUEUE", default_value_t = 1024)]
+    #[arg(long, env = "CHAT_SESSION_QUEUE", value_parser = at_least_one(), default_value_t = 1024)]
     pub session_queue: usize,
     /// Appends queued for the storage writer before senders wait
-    #[arg(long, env = "CHAT_WRITE_QUEUE", default_value_t = 8192)]
+    #[arg(long, env = "CHAT_WRITE_QUEUE", value_parser = at_least_one(), default_value_t = 8192)]
     pub write_queue: usize,
     /// Milliseconds between server pings
-    #[arg(long, env = "CHAT_PING_INTERVAL_MS", default_value_t = 15_000)]
+    #[arg(long, env = "CHAT_PING_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..), default_value_t = 15_000)]
     pub ping_interval_ms: u64,
     /// Milliseconds of client silence (no frame, no pong) before the connection is dropped
     #[arg(long, env = "CHAT_CLIENT_TIMEOUT_MS", default_value_t = 45_000)]
@@ -123,7 +123,33 @@ pub struct Settings {
     pub log_format: LogFormat,
 }
 
+/// Parses a count that must be at least 1 (a zero queue or worker count cannot work).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
+}
+
+/// A combination of settings that cannot work, naming the knobs to turn.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "CHAT_CLIENT_TIMEOUT_MS ({timeout}) must be greater than CHAT_PING_INTERVAL_MS ({interval}), \
+         or every client is dropped before it can answer a ping"
+    )]
+    TimeoutBelowPing { timeout: u64, interval: u64 },
+}
+
 impl Settings {
+    /// Checks what each setting's own parser cannot: how they fit together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.client_timeout_ms <= self.ping_interval_ms {
+            return Err(ConfigError::TimeoutBelowPing {
+                timeout: self.client_timeout_ms,
+                interval: self.ping_interval_ms,
+            });
+        }
+        Ok(())
+    }
+
     /// Defaults plus whatever the environment sets, with no command-line flags.
     pub fn from_env() -> Result<Self, clap::Error> {
         Cli::try_parse_from(["chat"]).map(|cli| cli.settings)
@@ -139,7 +165,7 @@ impl Settings {
     }
 
     pub fn ping_interval(&self) -> Duration {
-        Duration::from_millis(self.ping_interval_ms.max(1))
+        Duration::from_millis(self.ping_interval_ms)
     }
 
     pub fn client_timeout(&self) -> Duration {
@@ -183,6 +209,36 @@ mod tests {
         s.addr = "0.0.0.0:8080".into();
         s.port = Some(9000);
         assert_eq!(s.listen_addr(), "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn zero_queues_and_workers_are_refused_by_name() {
+        for flag in [
+            "--session-queue",
+            "--write-queue",
+            "--workers",
+            "--max-frame-bytes",
+        ] {
+            let error = Cli::try_parse_from(["chat", flag, "0"])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(flag), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_client_timeout_not_above_the_ping_interval_is_refused() {
+        let mut s = settings();
+        s.ping_interval_ms = 1000;
+        s.client_timeout_ms = 1000;
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("CHAT_CLIENT_TIMEOUT_MS")
+        );
+        s.client_timeout_ms = 3000;
+        assert!(s.validate().is_ok());
     }
 
     #[test]

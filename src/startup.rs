@@ -38,6 +38,8 @@ pub enum StartupError {
     Bind { addr: String, source: io::Error },
     #[error("cannot open storage {url} (set DATABASE_URL): {source}")]
     Store { url: String, source: StoreError },
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error("REDIS_URL is set, but this build runs a single instance only: unset REDIS_URL")]
     RedisUnsupported,
     #[error("cannot render the OpenAPI document: {0}")]
@@ -55,6 +57,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.validate()?;
         if settings.redis_url.is_some() {
             return Err(StartupError::RedisUnsupported);
         }

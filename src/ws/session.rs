@@ -38,6 +38,7 @@ enum End {
     Shutdown,
     Slow,
     Binary,
+    InvalidText,
     TooLarge,
     Protocol,
     Timeout,
@@ -58,6 +59,10 @@ impl End {
             Self::Binary => (
                 CloseCode::Unsupported,
                 "binary frames are not accepted".to_owned(),
+            ),
+            Self::InvalidText => (
+                CloseCode::Invalid,
+                "text frame is not valid UTF-8".to_owned(),
             ),
             Self::TooLarge => (CloseCode::Size, format!("frame exceeds {max_frame} bytes")),
             Self::Protocol => (CloseCode::Protocol, "WebSocket protocol error".to_owned()),
@@ -220,6 +225,11 @@ impl Session {
         match frame {
             None => Err(End::Gone),
             Some(Err(actix_ws::ProtocolError::Overflow)) => Err(End::TooLarge),
+            Some(Err(actix_ws::ProtocolError::Io(error)))
+                if error.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                Err(End::InvalidText)
+            }
             Some(Err(error)) => {
                 tracing::debug!(%error, "protocol error");
                 Err(End::Protocol)

@@ -91,3 +91,23 @@ async fn a_client_that_stops_answering_pings_is_dropped() {
     alice.next_of_type("TALK").await;
     app.wait_for_member_count(&room_id, 1).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_frame_that_is_not_utf8_closes_the_connection_with_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::{
+        Frame, FrameHeader,
+        coding::{Data, OpCode},
+    };
+
+    let app = spawn_app().await;
+    let mut alice = app.connect().await;
+    let header = FrameHeader {
+        opcode: OpCode::Data(Data::Text),
+        ..FrameHeader::default()
+    };
+    let frame = Frame::from_payload(header, vec![0xff, 0xfe, 0xfd].into());
+
+    alice.ws.send(Message::Frame(frame)).await.unwrap();
+
+    assert_eq!(alice.expect_close().await, 1007);
+}

@@ -172,8 +172,9 @@ impl Session {
         mut stream: AggregatedMessageStream,
         mut queue: mpsc::Receiver<Outbound>,
     ) {
+        tracing::info!("session opened");
         let end = self.select_loop(&mut stream, &mut queue).await;
-        tracing::debug!(?end, "session ending");
+        tracing::info!(?end, rooms = self.rooms.len(), "session closed");
         self.finish(end).await;
     }
 

@@ -111,3 +111,10 @@ async fn a_text_frame_that_is_not_utf8_closes_the_connection_with_1007() {
 
     assert_eq!(alice.expect_close().await, 1007);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_request_to_the_socket_path_is_invalid_request() {
+    let app = spawn_app().await;
+    let response = app.get("/ws/chat").await;
+    crate::helpers::assert_problem(response, 400, "INVALID_REQUEST").await;
+}

@@ -307,3 +307,16 @@ impl TestApp {
         WsClient { ws }
     }
 }
+
+impl TestApp {
+    /// A room with alice and then bob in it, each having read every ENTER so far.
+    pub async fn alice_and_bob_in_a_room(&self) -> (String, WsClient, WsClient) {
+        let room_id = self.create_room("general").await;
+        let mut alice = self.connect().await;
+        let mut bob = self.connect().await;
+        alice.join(&room_id, "alice").await;
+        bob.join(&room_id, "bob").await;
+        alice.next_of_type("ENTER").await;
+        (room_id, alice, bob)
+    }
+}

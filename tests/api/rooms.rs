@@ -218,13 +218,8 @@ async fn deleting_a_room_returns_204_and_removes_it_and_its_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_count_and_last_seq_follow_the_room() {
     let app = spawn_app().await;
-    let room_id = app.create_room("general").await;
-    let mut alice = app.connect().await;
-    let mut bob = app.connect().await;
-    alice.join(&room_id, "alice").await;
-    bob.join(&room_id, "bob").await;
+    let (room_id, mut alice, bob) = app.alice_and_bob_in_a_room().await;
     alice.talk(&room_id, "alice", "hi").await;
-    alice.next_of_type("ENTER").await;
     alice.next_of_type("TALK").await;
 
     let room = app.room(&room_id).await;

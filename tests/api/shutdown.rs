@@ -42,6 +42,17 @@ fn start_binary(db: &Path) -> Process {
     Process { child, port }
 }
 
+impl Process {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+async fn json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let response = request.send().await.expect("the request is answered");
+    response.json().await.expect("a JSON body")
+}
+
 fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -75,16 +86,8 @@ async fn sigterm_closes_sessions_with_1001_stores_everything_and_exits_0() {
     let db = dir.path().join("chat.db");
     let mut server = start_binary(&db);
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{}", server.port);
-    let room: serde_json::Value = http
-        .post(format!("{base}/api/rooms"))
-        .json(&serde_json::json!({"name": "general"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let create = http.post(server.url("/api/rooms"));
+    let room = json(create.json(&serde_json::json!({"name": "general"}))).await;
     let room_id = room["roomId"].as_str().unwrap().to_owned();
     let mut alice = connect(server.port).await;
     alice.join(&room_id, "alice").await;
@@ -99,15 +102,8 @@ async fn sigterm_closes_sessions_with_1001_stores_everything_and_exits_0() {
     assert!(status.success(), "exit status {status}");
 
     let mut restarted = start_binary(&db);
-    let base = format!("http://127.0.0.1:{}", restarted.port);
-    let page: serde_json::Value = http
-        .get(format!("{base}/api/rooms/{room_id}/messages?limit=500"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history = restarted.url(&format!("/api/rooms/{room_id}/messages?limit=500"));
+    let page = json(http.get(history)).await;
     let items = page["items"].as_array().unwrap();
     let seqs: Vec<u64> = items.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(

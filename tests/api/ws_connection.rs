@@ -8,12 +8,7 @@ use crate::helpers::{spawn_app, spawn_app_with};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binary_frame_closes_the_connection_with_1003_and_broadcasts_leave() {
     let app = spawn_app().await;
-    let room_id = app.create_room("general").await;
-    let mut alice = app.connect().await;
-    let mut bob = app.connect().await;
-    alice.join(&room_id, "alice").await;
-    bob.join(&room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (_, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
 
     bob.ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
 
@@ -51,12 +46,7 @@ async fn the_default_size_limit_is_64_kib() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_close_is_answered_and_broadcasts_leave() {
     let app = spawn_app().await;
-    let room_id = app.create_room("general").await;
-    let mut alice = app.connect().await;
-    let mut bob = app.connect().await;
-    alice.join(&room_id, "alice").await;
-    bob.join(&room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (_, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
 
     let frame = CloseFrame {
         code: CloseCode::Normal,

@@ -44,12 +44,7 @@ async fn an_event_carries_seq_message_id_and_sent_at() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn talk_reaches_every_member_and_the_senders_copy_echoes_client_msg_id() {
     let app = spawn_app().await;
-    let room_id = app.create_room("general").await;
-    let mut alice = app.connect().await;
-    let mut bob = app.connect().await;
-    alice.join(&room_id, "alice").await;
-    bob.join(&room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
 
     alice.talk_with_id(&room_id, "alice", "hello", "c-17").await;
 
@@ -83,12 +78,7 @@ async fn talk_reaches_no_session_outside_the_room() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leave_is_broadcast_to_those_still_in_the_room() {
     let app = spawn_app().await;
-    let room_id = app.create_room("general").await;
-    let mut alice = app.connect().await;
-    let mut bob = app.connect().await;
-    alice.join(&room_id, "alice").await;
-    bob.join(&room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
 
     bob.leave(&room_id, "bob").await;
 
@@ -105,12 +95,7 @@ async fn leave_is_broadcast_to_those_still_in_the_room() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_end_of_a_connection_broadcasts_leave() {
     let app = spawn_app().await;
-    let room_id = app.create_room("general").await;
-    let mut alice = app.connect().await;
-    let mut bob = app.connect().await;
-    alice.join(&room_id, "alice").await;
-    bob.join(&room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, bob) = app.alice_and_bob_in_a_room().await;
 
     drop(bob);
 
@@ -122,12 +107,7 @@ async fn the_end_of_a_connection_broadcasts_leave() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_enter_broadcasts_nothing_new() {
     let app = spawn_app().await;
-    let room_id = app.create_room("general").await;
-    let mut alice = app.connect().await;
-    let mut bob = app.connect().await;
-    alice.join(&room_id, "alice").await;
-    bob.join(&room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
 
     bob.enter(&room_id, "bob").await;
     bob.talk(&room_id, "bob", "after").await;

@@ -39,6 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route(docs::OPENAPI_PATH, web::get().to(docs::openapi_json))
+        .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .service(docs::swagger_ui())
         .route("/", web::get().to(docs::index));
 }

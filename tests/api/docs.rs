@@ -38,8 +38,9 @@ async fn the_served_openapi_document_equals_the_committed_file() {
 async fn swagger_ui_is_served_with_its_own_assets() {
     let app = spawn_app().await;
 
-    let page = app.get("/swagger-ui/").await;
-    assert_eq!(page.status(), 200);
+    let page = app.get("/swagger-ui").await;
+    assert_eq!(page.status(), 200, "/swagger-ui redirects to /swagger-ui/");
+    assert_eq!(page.url().path(), "/swagger-ui/");
     let html = page.text().await.unwrap();
     assert!(!html.contains("://"), "no external assets: {html}");
 

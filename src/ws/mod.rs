@@ -1,5 +1,7 @@
 //! The WebSocket endpoint: upgrades `/ws/chat` and hands the connection to a [`session`] task.
 
+mod close;
+mod membership;
 pub mod protocol;
 pub mod session;
 

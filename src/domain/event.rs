@@ -81,8 +81,9 @@ pub struct Event {
     /// When the event was stored, RFC 3339 UTC with milliseconds.
     #[schema(value_type = String, format = DateTime)]
     pub sent_at: super::Timestamp,
-    /// The sender's own id for its TALK, echoed when it gave one.
+    /// The sender's own id for its TALK, echoed when it gave one (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub client_msg_id: Option<String>,
 }
 

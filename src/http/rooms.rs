@@ -51,6 +51,7 @@ impl Room {
 pub struct RoomPage {
     pub items: Vec<Room>,
     /// Pass as `cursor` for the next (older) page; null on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

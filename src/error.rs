@@ -25,9 +25,12 @@ pub enum ApiError {
     /// 404: no route matches the path.
     #[error("no resource at {0}")]
     NoRoute(String),
-    /// 405: the path exists but not with this method.
-    #[error("method {0} is not allowed on this resource")]
-    MethodNotAllowed(String),
+    /// 405: the path exists but not with this method; `allowed` goes in the `Allow` header.
+    #[error("method {method} is not allowed here; use {allowed}")]
+    MethodNotAllowed {
+        method: String,
+        allowed: &'static str,
+    },
     /// 413: the body is over the configured limit.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -48,7 +51,7 @@ impl ApiError {
             Self::InvalidRequest(_) => "INVALID_REQUEST",
             Self::RoomNotFound(_) => "ROOM_NOT_FOUND",
             Self::NoRoute(_) => "NOT_FOUND",
-            Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RateLimited(_) => "RATE_LIMITED",
@@ -98,7 +101,7 @@ impl ResponseError for ApiError {
         match self {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::RoomNotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -117,8 +120,14 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(status);
         response.content_type(PROBLEM_JSON);
-        if let Self::RateLimited(seconds) = self {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from(*seconds)));
+        match self {
+            Self::RateLimited(seconds) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*seconds)));
+            }
+            Self::MethodNotAllowed { allowed, .. } => {
+                response.insert_header((header::ALLOW, HeaderValue::from_static(allowed)));
+            }
+            _ => {}
         }
         let mut response = response.json(problem);
         response.extensions_mut().insert(ProblemCode(self.code()));

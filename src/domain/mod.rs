@@ -18,8 +18,6 @@ pub enum DomainError {
     Empty { field: &'static str },
     #[error("{field} must be at most {max} characters")]
     TooLong { field: &'static str, max: usize },
-    #[error("{field} must not contain control characters")]
-    ControlCharacter { field: &'static str },
     #[error("{field} is not a UUID")]
     NotUuid { field: &'static str },
 }

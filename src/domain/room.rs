@@ -31,7 +31,7 @@ impl fmt::Display for RoomId {
     }
 }
 
-/// A room's display name: trimmed, 1 to 100 characters, no control characters.
+/// A room's display name: trimmed, 1 to 100 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomName(String);
 
@@ -39,7 +39,7 @@ impl RoomName {
     pub const MAX_CHARS: usize = 100;
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        bounded("name", raw.trim(), Self::MAX_CHARS, false).map(Self)
+        bounded("name", raw.trim(), Self::MAX_CHARS).map(Self)
     }
 
     pub fn as_str(&self) -> &str {

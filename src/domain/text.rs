@@ -1,25 +1,17 @@
 use super::DomainError;
 
-/// Checks a length in characters (not bytes) and, unless allowed, control characters.
-pub(super) fn bounded(
-    field: &'static str,
-    value: &str,
-    max: usize,
-    allow_control: bool,
-) -> Result<String, DomainError> {
+/// Checks a length in characters (Unicode scalar values, not bytes).
+pub(super) fn bounded(field: &'static str, value: &str, max: usize) -> Result<String, DomainError> {
     if value.is_empty() {
         return Err(DomainError::Empty { field });
     }
     if value.chars().count() > max {
         return Err(DomainError::TooLong { field, max });
     }
-    if !allow_control && value.chars().any(char::is_control) {
-        return Err(DomainError::ControlCharacter { field });
-    }
     Ok(value.to_owned())
 }
 
-/// The name a member talks under: trimmed, 1 to 64 characters, no control characters.
+/// The name a member talks under: trimmed, 1 to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sender(String);
 
@@ -27,7 +19,7 @@ impl Sender {
     pub const MAX_CHARS: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        bounded("sender", raw.trim(), Self::MAX_CHARS, false).map(Self)
+        bounded("sender", raw.trim(), Self::MAX_CHARS).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -43,7 +35,7 @@ impl MessageText {
     pub const MAX_CHARS: usize = 4000;
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        bounded("message", raw, Self::MAX_CHARS, true).map(Self)
+        bounded("message", raw, Self::MAX_CHARS).map(Self)
     }
 
     pub fn into_string(self) -> String {
@@ -59,7 +51,7 @@ impl ClientMsgId {
     pub const MAX_CHARS: usize = 128;
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        bounded("clientMsgId", raw, Self::MAX_CHARS, false).map(Self)
+        bounded("clientMsgId", raw, Self::MAX_CHARS).map(Self)
     }
 
     pub fn into_string(self) -> String {
@@ -85,14 +77,6 @@ mod tests {
         assert_eq!(
             Sender::parse("\t"),
             Err(DomainError::Empty { field: "sender" })
-        );
-    }
-
-    #[test]
-    fn a_sender_with_a_control_character_inside_is_refused() {
-        assert_eq!(
-            Sender::parse("al\u{7}ice"),
-            Err(DomainError::ControlCharacter { field: "sender" })
         );
     }
 

@@ -8,7 +8,7 @@ pub mod middleware;
 pub mod rooms;
 
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
 
 use crate::error::ApiError;
 use crate::ws;
@@ -17,37 +17,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let api = web::scope("/api")
         .wrap(from_fn(middleware::rate_limit))
         .service(
-            web::resource("/rooms")
+            resource("/rooms", "GET, POST")
                 .route(web::post().to(rooms::create_room))
-                .route(web::get().to(rooms::list_rooms))
-                .default_service(web::to(method_not_allowed)),
+                .route(web::get().to(rooms::list_rooms)),
         )
         .service(
-            web::resource("/rooms/{roomId}")
+            resource("/rooms/{roomId}", "GET, DELETE")
                 .route(web::get().to(rooms::get_room))
-                .route(web::delete().to(rooms::delete_room))
-                .default_service(web::to(method_not_allowed)),
+                .route(web::delete().to(rooms::delete_room)),
         )
         .service(
-            web::resource("/rooms/{roomId}/messages")
-                .route(web::get().to(messages::history))
-                .default_service(web::to(method_not_allowed)),
+            resource("/rooms/{roomId}/messages", "GET").route(web::get().to(messages::history)),
         );
     cfg.service(api)
-        .route("/ws/chat", web::get().to(ws::chat_socket))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
-        .route(docs::OPENAPI_PATH, web::get().to(docs::openapi_json))
+        .service(resource("/ws/chat", "GET").route(web::get().to(ws::chat_socket)))
+        .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
+        .service(resource(docs::OPENAPI_PATH, "GET").route(web::get().to(docs::openapi_json)))
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .service(docs::swagger_ui())
-        .route("/", web::get().to(docs::index));
+        .service(resource("/", "GET").route(web::get().to(docs::index)));
+}
+
+/// A resource that answers every method it does not serve with 405 and `Allow`.
+fn resource(path: &str, allowed: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        let method = req.method().to_string();
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed { method, allowed })
+    }))
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoRoute(req.path().to_owned()))
-}
-
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(req.method().to_string()))
 }

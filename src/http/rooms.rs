@@ -16,7 +16,7 @@ const MAX_LIMIT: u32 = 1000;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateRoom {
     /// Trimmed; 1 to 100 characters.
-    #[schema(example = "general")]
+    #[schema(example = "general", min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 
@@ -61,7 +61,8 @@ pub struct ListRooms {
     /// Rooms per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// The `nextCursor` of the previous page; opaque.
+    /// The `nextCursor` of the previous page; opaque. Absent or empty: the first page.
+    #[param(pattern = r"^([1-9][0-9]{0,17})?$")]
     pub cursor: Option<String>,
 }
 
@@ -119,7 +120,12 @@ pub async fn list_rooms(
             "limit must be 1 to {MAX_LIMIT}"
         )));
     }
-    let before = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let before = query
+        .cursor
+        .as_deref()
+        .filter(|cursor| !cursor.is_empty())
+        .map(parse_cursor)
+        .transpose()?;
     let mut records = state.store.rooms(before, limit + 1).await?;
     let next_cursor = if records.len() > limit as usize {
         records.truncate(limit as usize);

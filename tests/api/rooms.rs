@@ -155,6 +155,11 @@ async fn a_bad_list_limit_or_cursor_is_invalid_request() {
         assert_problem(response, 400, "INVALID_REQUEST").await;
     }
     assert_eq!(app.get("/api/rooms?limit=1000").await.status(), 200);
+    assert_eq!(
+        app.get("/api/rooms?cursor=").await.status(),
+        200,
+        "empty means first page"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,5 +242,9 @@ async fn unknown_routes_and_methods_are_problems_too() {
     let app = spawn_app().await;
     assert_problem(app.get("/api/nothing").await, 404, "NOT_FOUND").await;
     let put = app.http.put(app.url("/api/rooms")).send().await.unwrap();
+    assert_eq!(put.headers()["allow"], "GET, POST");
     assert_problem(put, 405, "METHOD_NOT_ALLOWED").await;
+    let post = app.http.post(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(post.headers()["allow"], "GET");
+    assert_problem(post, 405, "METHOD_NOT_ALLOWED").await;
 }

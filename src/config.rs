@@ -91,8 +91,10 @@ pub struct Settings {
     /// Largest JSON request body accepted, in bytes; larger ones get 413
     #[arg(long, env = "CHAT_MAX_BODY_BYTES", value_parser = at_least_one(), default_value_t = 16 * 1024)]
     pub max_body_bytes: usize,
+    // A slot is small (an event's bytes are shared by all members) and eight full batches
+    // fit, so a reader that is only briefly busy is never cut off.
     /// Events queued per session before it is closed with 1013 as too slow
-    #[arg(long, env = "CHAT_SESSION_QUEUE", value_parser = at_least_one(), default_value_t = 1024)]
+    #[arg(long, env = "CHAT_SESSION_QUEUE", value_parser = at_least_one(), default_value_t = 4096)]
     pub session_queue: usize,
     /// Appends queued for the storage writer before senders wait
     #[arg(long, env = "CHAT_WRITE_QUEUE", value_parser = at_least_one(), default_value_t = 8192)]

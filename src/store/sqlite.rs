@@ -187,18 +187,12 @@ impl Store for SqliteStore {
     }
 
     async fn delete_room(&self, room_id: RoomId) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let id = room_id.to_string();
-        sqlx::query("DELETE FROM events WHERE room_id = ?")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        // The room's events go with it: ON DELETE CASCADE (foreign keys are on).
         let deleted = sqlx::query("DELETE FROM rooms WHERE room_id = ?")
-            .bind(&id)
-            .execute(&mut *tx)
+            .bind(room_id.to_string())
+            .execute(&self.pool)
             .await?
             .rows_affected();
-        tx.commit().await?;
         Ok(deleted > 0)
     }
 
@@ -239,7 +233,7 @@ impl Store for SqliteStore {
             .bind(before)
             .bind(limit),
             EventRange::Backward { before, limit } => sqlx::query(
-                "SELECT * FROM (SELECT * FROM events WHERE room_id = ? AND seq > 0 AND seq < ? \
+                "SELECT * FROM (SELECT * FROM events WHERE room_id = ? AND seq < ? \
                  ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC",
             )
             .bind(room_id.to_string())
@@ -257,5 +251,74 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Sender;
+
+    async fn store() -> SqliteStore {
+        SqliteStore::connect("sqlite::memory:", 1).await.unwrap()
+    }
+
+    fn talk(room_id: RoomId) -> NewEvent {
+        NewEvent {
+            room_id,
+            kind: EventKind::Talk,
+            sender: Sender::parse("alice").unwrap(),
+            message: "hi".into(),
+            client_msg_id: None,
+        }
+    }
+
+    const ALL: EventRange = EventRange::Forward {
+        after: 0,
+        before: i64::MAX,
+        limit: 500,
+    };
+
+    #[tokio::test]
+    async fn a_batch_gives_each_room_consecutive_seqs_and_refuses_gone_rooms() {
+        let store = store().await;
+        let a = store
+            .create_room(&RoomName::parse("a").unwrap())
+            .await
+            .unwrap()
+            .room_id;
+        let b = store
+            .create_room(&RoomName::parse("b").unwrap())
+            .await
+            .unwrap()
+            .room_id;
+        let gone = RoomId::random();
+
+        let batch = vec![talk(a), talk(b), talk(gone), talk(a), talk(b), talk(a)];
+        let results = store.append(batch).await.unwrap();
+
+        let seqs: Vec<Option<i64>> = results
+            .iter()
+            .map(|r| r.as_ref().ok().map(|e| e.seq))
+            .collect();
+        assert_eq!(seqs, [Some(1), Some(1), None, Some(2), Some(2), Some(3)]);
+        assert_eq!(store.room(a).await.unwrap().unwrap().last_seq, 3);
+        assert_eq!(store.events(b, ALL).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn deleting_a_room_deletes_its_events() {
+        let store = store().await;
+        let room = store
+            .create_room(&RoomName::parse("a").unwrap())
+            .await
+            .unwrap()
+            .room_id;
+        store.append(vec![talk(room), talk(room)]).await.unwrap();
+
+        assert!(store.delete_room(room).await.unwrap());
+
+        assert!(store.events(room, ALL).await.unwrap().is_empty());
+        assert!(!store.delete_room(room).await.unwrap());
     }
 }

@@ -64,7 +64,7 @@ impl Application {
         let addr = settings.listen_addr();
         let listener =
             TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
-        let port = listener.local_addr()?.port();
+        let local = listener.local_addr()?;
         let url = settings.database_url.expose();
         let store = store::connect(url, settings.db_max_connections)
             .await
@@ -96,9 +96,9 @@ impl Application {
             http_limiter,
         });
         let server = serve(listener, state.clone())?;
-        tracing::info!(addr = %listener_addr(port, &state.settings), "listening");
+        tracing::info!(addr = %local, "listening");
         Ok(Self {
-            port,
+            port: local.port(),
             server,
             state,
             writer,
@@ -147,14 +147,6 @@ impl Application {
         store.close().await;
         tracing::info!("stopped");
         served.map_err(io::Error::other)?
-    }
-}
-
-fn listener_addr(port: u16, settings: &Settings) -> String {
-    let addr = settings.listen_addr();
-    match addr.rsplit_once(':') {
-        Some((host, _)) => format!("{host}:{port}"),
-        None => addr,
     }
 }
 

@@ -142,7 +142,6 @@ impl Writer {
             return;
         }
         let (events, replies): (Vec<_>, Vec<_>) = appends.drain(..).unzip();
-        let rooms: Vec<RoomId> = events.iter().map(|event| event.room_id).collect();
         let started = Instant::now();
         let stored = self.store.append(events).await;
         self.metrics
@@ -150,7 +149,7 @@ impl Writer {
             .observe(started.elapsed().as_secs_f64());
         self.metrics.batch_size.observe(replies.len() as f64);
         match stored {
-            Ok(results) => self.publish(results, replies, rooms),
+            Ok(results) => self.publish(results, replies),
             Err(error) => {
                 tracing::error!(%error, batch = replies.len(), "storing a batch failed");
                 for reply in replies {
@@ -164,16 +163,15 @@ impl Writer {
         &self,
         results: Vec<Result<crate::domain::Event, RoomGone>>,
         replies: Vec<oneshot::Sender<Result<i64, AppendError>>>,
-        rooms: Vec<RoomId>,
     ) {
-        for ((result, reply), room_id) in results.into_iter().zip(replies).zip(rooms) {
+        for (result, reply) in results.into_iter().zip(replies) {
             let outcome = match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
                     self.fanout.publish(&event);
                     Ok(event.seq)
                 }
-                Err(RoomGone) => Err(AppendError::RoomNotFound(room_id)),
+                Err(RoomGone(room_id)) => Err(AppendError::RoomNotFound(room_id)),
             };
             let _ = reply.send(outcome);
         }

@@ -31,9 +31,10 @@ pub enum EventRange {
     Backward { before: i64, limit: u32 },
 }
 
-/// Why a single append in a batch was refused while the rest of the batch went through.
+/// Why a single append in a batch was refused while the rest of the batch went through:
+/// this room does not exist (any more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RoomGone;
+pub struct RoomGone(pub RoomId);
 
 /// A storage failure. Its text is for logs only: it may hold SQL or paths.
 #[derive(Debug, thiserror::Error)]

@@ -206,7 +206,9 @@ impl Store for SqliteStore {
         let results: Vec<Result<Event, RoomGone>> = batch
             .into_iter()
             .map(|new| {
-                let seq = next_seq.get_mut(&new.room_id).ok_or(RoomGone)?;
+                let seq = next_seq
+                    .get_mut(&new.room_id)
+                    .ok_or(RoomGone(new.room_id))?;
                 let event = Event::stored(new, *seq, Uuid::new_v4(), sent_at);
                 *seq += 1;
                 Ok(event)

@@ -40,3 +40,43 @@ async fn shutting_down_closes_sessions_with_1001() {
     assert_eq!(alice.expect_close().await, 1001);
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resumes_across_a_restart_with_no_loss_and_no_duplicate() {
+    let app = spawn_app().await;
+    let (room_id, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
+    alice.talk(&room_id, "alice", "before the restart").await;
+    let seen = bob.next_of_type("TALK").await["seq"].as_u64().unwrap();
+
+    let app = app.restart().await;
+    drop((alice, bob));
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    alice.talk(&room_id, "alice", "after the restart").await;
+    alice.next_of_type("TALK").await;
+    let mut bob = app.connect().await;
+    bob.enter_after(&room_id, "bob", seen).await;
+
+    let mut replayed = Vec::new();
+    loop {
+        let event = bob.next_json().await;
+        replayed.push((
+            event["type"].as_str().unwrap().to_owned(),
+            event["seq"].as_u64().unwrap(),
+        ));
+        if event["sender"] == "bob" && event["type"] == "ENTER" {
+            break;
+        }
+    }
+    let seqs: Vec<u64> = replayed.iter().map(|(_, seq)| *seq).collect();
+    assert_eq!(
+        seqs,
+        ((seen + 1)..=(seen + seqs.len() as u64)).collect::<Vec<_>>()
+    );
+    let kinds: Vec<&str> = replayed.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["LEAVE", "LEAVE", "ENTER", "TALK", "ENTER"],
+        "both shutdown LEAVEs, alice back, her TALK, bob back"
+    );
+}

@@ -87,6 +87,11 @@ impl TestApp {
         start(dir, |_| {}).await
     }
 
+    /// The URL of this server's SQLite file, for tests that reach under the service.
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("chat.db").display())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -12,6 +12,7 @@ mod resume;
 mod rooms;
 mod shutdown;
 mod slow_consumer;
+mod storage_failure;
 mod ws_connection;
 mod ws_errors;
 mod ws_events;

@@ -17,34 +17,34 @@ async fn a_session_over_its_frame_rate_gets_rate_limited_and_stays_open() {
     let mut alice = app.connect().await;
     alice.join(&room_id, "alice").await;
 
-    for i in 0..3 {
+    for i in 0..6 {
         alice
             .talk_with_id(&room_id, "alice", "x", &format!("c-{i}"))
             .await;
     }
     // A refusal is immediate while an acknowledgement waits for its commit, so they may
-    // arrive in either order: match them by clientMsgId.
-    let mut outcomes = Vec::new();
-    for _ in 0..3 {
+    // arrive in either order; and a slow run may refill a token. Count outcomes instead.
+    let (mut accepted, mut limited) = (0, 0);
+    for _ in 0..6 {
         let frame = alice.next_json().await;
-        let outcome = frame["code"]
-            .as_str()
-            .or(frame["type"].as_str())
-            .unwrap()
-            .to_owned();
-        outcomes.push((frame["clientMsgId"].as_str().unwrap().to_owned(), outcome));
+        assert!(
+            frame["clientMsgId"].as_str().is_some(),
+            "each outcome names its frame: {frame}"
+        );
+        match (frame["type"].as_str(), frame["code"].as_str()) {
+            (Some("TALK"), _) => accepted += 1,
+            (Some("ERROR"), Some("RATE_LIMITED")) => limited += 1,
+            _ => panic!("unexpected {frame}"),
+        }
     }
-    outcomes.sort();
-    let expected = [("c-0", "TALK"), ("c-1", "TALK"), ("c-2", "RATE_LIMITED")];
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    assert_eq!(outcomes, expected);
+    assert!(
+        limited >= 3,
+        "burst 3 (ENTER took one) at 1/s: {limited} of 6 refused"
+    );
     assert_eq!(
         app.room(&room_id).await["lastSeq"],
-        3,
-        "the refused TALK was not stored"
+        1 + accepted,
+        "refused TALKs were not stored"
     );
 }
 

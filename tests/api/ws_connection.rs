@@ -62,7 +62,7 @@ async fn a_client_close_is_answered_and_broadcasts_leave() {
 async fn a_client_that_stops_answering_pings_is_dropped() {
     let app = spawn_app_with(|s| {
         s.ping_interval_ms = 100;
-        s.client_timeout_ms = 600;
+        s.client_timeout_ms = 1500;
     })
     .await;
     let room_id = app.create_room("general").await;

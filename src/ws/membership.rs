@@ -169,9 +169,6 @@ impl Session {
                     self.state.metrics.events_out.inc();
                 }
             }
-            if let Some(membership) = self.rooms.get_mut(&room_id) {
-                membership.delivered = membership.delivered.max(cursor);
-            }
             if complete {
                 return Ok(cursor);
             }
@@ -264,14 +261,5 @@ pub(super) fn echo_ids(frame: &ClientFrame) -> (String, Option<String>) {
         ClientFrame::Enter { room_id, .. } | ClientFrame::Leave { room_id, .. } => {
             (room_id.to_string(), None)
         }
-    }
-}
-
-pub(super) fn refusal_for(frame: &ClientFrame, error: WsError) -> Refusal {
-    let (room_id, client_msg_id) = echo_ids(frame);
-    Refusal {
-        error,
-        room_id: Some(room_id),
-        client_msg_id,
     }
 }

@@ -17,7 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::close::{End, guarded};
-use super::membership::{Flow, Membership, Pending, echo_ids, refusal_for};
+use super::membership::{Flow, Membership, Pending, echo_ids};
 use super::protocol::{ClientFrame, Refusal, WsError, parse};
 use crate::domain::{NewEvent, RoomId};
 use crate::hub::{MemberHandle, Outbound, SessionId};
@@ -156,13 +156,15 @@ impl Session {
         let limited = self.limiter.as_ref().is_some_and(|l| l.check().is_err());
         let frame = match parsed {
             Err(refusal) => return self.refuse(refusal).await,
-            Ok(frame) if limited => {
-                return self.refuse(refusal_for(&frame, WsError::RateLimited)).await;
-            }
             Ok(frame) => frame,
         };
         let (room_id, client_msg_id) = echo_ids(&frame);
-        match self.dispatch(frame).await {
+        let outcome = if limited {
+            Err(Flow::Refuse(WsError::RateLimited))
+        } else {
+            self.dispatch(frame).await
+        };
+        match outcome {
             Ok(()) => Ok(()),
             Err(Flow::End(end)) => Err(end),
             Err(Flow::Refuse(error)) => {

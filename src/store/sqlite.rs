@@ -265,6 +265,11 @@ mod tests {
         SqliteStore::connect("sqlite::memory:", 1).await.unwrap()
     }
 
+    async fn room(store: &SqliteStore, name: &str) -> RoomId {
+        let name = RoomName::parse(name).unwrap();
+        store.create_room(&name).await.unwrap().room_id
+    }
+
     fn talk(room_id: RoomId) -> NewEvent {
         NewEvent {
             room_id,
@@ -284,16 +289,8 @@ mod tests {
     #[tokio::test]
     async fn a_batch_gives_each_room_consecutive_seqs_and_refuses_gone_rooms() {
         let store = store().await;
-        let a = store
-            .create_room(&RoomName::parse("a").unwrap())
-            .await
-            .unwrap()
-            .room_id;
-        let b = store
-            .create_room(&RoomName::parse("b").unwrap())
-            .await
-            .unwrap()
-            .room_id;
+        let a = room(&store, "a").await;
+        let b = room(&store, "b").await;
         let gone = RoomId::random();
 
         let batch = vec![talk(a), talk(b), talk(gone), talk(a), talk(b), talk(a)];
@@ -311,11 +308,7 @@ mod tests {
     #[tokio::test]
     async fn deleting_a_room_deletes_its_events() {
         let store = store().await;
-        let room = store
-            .create_room(&RoomName::parse("a").unwrap())
-            .await
-            .unwrap()
-            .room_id;
+        let room = room(&store, "a").await;
         store.append(vec![talk(room), talk(room)]).await.unwrap();
 
         assert!(store.delete_room(room).await.unwrap());

@@ -109,6 +109,22 @@ impl TestApp {
             .expect("POST")
     }
 
+    /// POSTs a body as given, under any content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &'static str,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
     pub async fn delete(&self, path: &str) -> reqwest::Response {
         self.http
             .delete(self.url(path))

@@ -67,13 +67,8 @@ async fn a_missing_or_mistyped_name_is_invalid_request() {
 async fn malformed_json_is_invalid_request() {
     let app = spawn_app().await;
     let response = app
-        .http
-        .post(app.url("/api/rooms"))
-        .header("content-type", "application/json")
-        .body("{\"name\": ")
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/api/rooms", "application/json", "{\"name\": ")
+        .await;
     assert_problem(response, 400, "INVALID_REQUEST").await;
 }
 
@@ -81,13 +76,8 @@ async fn malformed_json_is_invalid_request() {
 async fn a_body_that_is_not_json_is_unsupported_media_type() {
     let app = spawn_app().await;
     let response = app
-        .http
-        .post(app.url("/api/rooms"))
-        .header("content-type", "text/plain")
-        .body("{\"name\": \"general\"}")
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/api/rooms", "text/plain", "{\"name\": \"general\"}")
+        .await;
     assert_problem(response, 415, "UNSUPPORTED_MEDIA_TYPE").await;
 }
 

@@ -2,7 +2,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{RoomId, Sender, Timestamp};
+use super::{MessageText, RoomId, Sender, Timestamp};
 
 /// What happened in a room. Every kind takes the next `seq` of its room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -43,17 +43,29 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    pub fn talk(room_id: RoomId, sender: Sender, message: MessageText) -> Self {
+        Self::new(room_id, EventKind::Talk, sender, message.into_string())
+    }
+
     pub fn enter(room_id: RoomId, sender: Sender) -> Self {
         let message = format!("{} entered the room.", sender.as_str());
-        Self::presence(room_id, EventKind::Enter, sender, message)
+        Self::new(room_id, EventKind::Enter, sender, message)
     }
 
     pub fn leave(room_id: RoomId, sender: Sender) -> Self {
         let message = format!("{} left the room.", sender.as_str());
-        Self::presence(room_id, EventKind::Leave, sender, message)
+        Self::new(room_id, EventKind::Leave, sender, message)
     }
 
-    fn presence(room_id: RoomId, kind: EventKind, sender: Sender, message: String) -> Self {
+    /// Echoes the `clientMsgId` of the frame that caused this event.
+    pub fn correlated(self, client_msg_id: Option<String>) -> Self {
+        Self {
+            client_msg_id,
+            ..self
+        }
+    }
+
+    fn new(room_id: RoomId, kind: EventKind, sender: Sender, message: String) -> Self {
         Self {
             room_id,
             kind,
@@ -81,7 +93,8 @@ pub struct Event {
     /// When the event was stored, RFC 3339 UTC with milliseconds.
     #[schema(value_type = String, format = DateTime)]
     pub sent_at: super::Timestamp,
-    /// The sender's own id for its TALK, echoed when it gave one (absent otherwise).
+    /// The client's own id for the frame that caused this event, echoed when it gave one
+    /// (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub client_msg_id: Option<String>,

@@ -43,7 +43,8 @@ impl MessageText {
     }
 }
 
-/// The client's own id for a TALK, echoed on its events: 1 to 128 characters.
+/// The client's own id for a frame, echoed on the event it causes and on any refusal of it:
+/// 1 to 128 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientMsgId(String);
 
@@ -52,6 +53,10 @@ impl ClientMsgId {
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         bounded("clientMsgId", raw, Self::MAX_CHARS).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     pub fn into_string(self) -> String {

@@ -5,9 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::close::End;
-use super::protocol::{ClientFrame, Refusal, WsError, encode};
+use super::protocol::{Action, ClientFrame, Refusal, WsError, encode};
 use super::session::Session;
-use crate::domain::{EventKind, NewEvent, RoomId, Sender};
+use crate::domain::{ClientMsgId, EventKind, NewEvent, RoomId, Sender};
 use crate::hub::Outbound;
 use crate::hub::sequencer::AppendError;
 use crate::store::EventRange;
@@ -52,32 +52,27 @@ pub(super) type Pending = Pin<Box<dyn Future<Output = Settled>>>;
 
 impl Session {
     pub(super) async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), Flow> {
-        match frame {
-            ClientFrame::Enter {
-                room_id,
-                sender,
-                last_seq,
-            } => self.enter(room_id, sender, last_seq).await,
-            ClientFrame::Talk {
-                room_id,
-                sender,
-                message,
-                client_msg_id,
-            } => {
+        let ClientFrame {
+            room_id,
+            sender,
+            client_msg_id,
+            action,
+        } = frame;
+        let client_msg_id = client_msg_id.map(ClientMsgId::into_string);
+        match action {
+            Action::Enter { last_seq } => {
+                self.enter(room_id, sender, last_seq, client_msg_id).await
+            }
+            Action::Talk { message } => {
                 self.entered_as(room_id, &sender, "TALK")?;
-                let event = NewEvent {
-                    room_id,
-                    kind: EventKind::Talk,
-                    sender,
-                    message: message.into_string(),
-                    client_msg_id: client_msg_id.map(|id| id.into_string()),
-                };
+                let event = NewEvent::talk(room_id, sender, message).correlated(client_msg_id);
                 self.submit(event).await
             }
-            ClientFrame::Leave { room_id, sender } => {
+            Action::Leave => {
                 self.entered_as(room_id, &sender, "LEAVE")?;
                 self.detach(room_id);
-                self.submit(NewEvent::leave(room_id, sender)).await
+                let event = NewEvent::leave(room_id, sender).correlated(client_msg_id);
+                self.submit(event).await
             }
         }
     }
@@ -107,6 +102,7 @@ impl Session {
         room_id: RoomId,
         sender: Sender,
         last_seq: Option<i64>,
+        client_msg_id: Option<String>,
     ) -> Result<(), Flow> {
         if let Some(membership) = self.rooms.get(&room_id) {
             self.entered_as(room_id, &sender, "ENTER")?;
@@ -139,7 +135,8 @@ impl Session {
             delivered,
         };
         self.rooms.insert(room_id, membership);
-        self.submit(NewEvent::enter(room_id, sender)).await
+        let event = NewEvent::enter(room_id, sender).correlated(client_msg_id);
+        self.submit(event).await
     }
 
     /// Sends stored events with `after < seq < before`, page by page; returns the last seq sent
@@ -249,17 +246,9 @@ impl Session {
 
 /// The ids a refusal of this frame echoes.
 pub(super) fn echo_ids(frame: &ClientFrame) -> (String, Option<String>) {
-    match frame {
-        ClientFrame::Talk {
-            room_id,
-            client_msg_id,
-            ..
-        } => (
-            room_id.to_string(),
-            client_msg_id.clone().map(|id| id.into_string()),
-        ),
-        ClientFrame::Enter { room_id, .. } | ClientFrame::Leave { room_id, .. } => {
-            (room_id.to_string(), None)
-        }
-    }
+    let client_msg_id = frame
+        .client_msg_id
+        .as_ref()
+        .map(|id| id.as_str().to_owned());
+    (frame.room_id.to_string(), client_msg_id)
 }

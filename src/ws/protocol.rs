@@ -9,32 +9,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{ClientMsgId, DomainError, MessageText, RoomId, Sender};
 
-/// A client frame that passed every check of the contract.
+/// A client frame that passed every check of the contract. Every frame may carry a
+/// `clientMsgId`; it is echoed on the event the frame produces and on any refusal of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientFrame {
-    Enter {
-        room_id: RoomId,
-        sender: Sender,
-        last_seq: Option<i64>,
-    },
-    Talk {
-        room_id: RoomId,
-        sender: Sender,
-        message: MessageText,
-        client_msg_id: Option<ClientMsgId>,
-    },
-    Leave {
-        room_id: RoomId,
-        sender: Sender,
-    },
+pub struct ClientFrame {
+    pub room_id: RoomId,
+    pub sender: Sender,
+    pub client_msg_id: Option<ClientMsgId>,
+    pub action: Action,
+}
+
+/// What a client frame asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Enter { last_seq: Option<i64> },
+    Talk { message: MessageText },
+    Leave,
 }
 
 impl ClientFrame {
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Enter { .. } => "ENTER",
-            Self::Talk { .. } => "TALK",
-            Self::Leave { .. } => "LEAVE",
+        match self.action {
+            Action::Enter { .. } => "ENTER",
+            Action::Talk { .. } => "TALK",
+            Action::Leave => "LEAVE",
         }
     }
 }
@@ -208,24 +206,26 @@ impl RawFrame<'_> {
         }
         let room_id = RoomId::parse(required("roomId", &self.room_id)?)?;
         let sender = Sender::parse(required("sender", &self.sender)?)?;
-        match kind {
-            "ENTER" => Ok(ClientFrame::Enter {
-                room_id,
-                sender,
+        let action = match kind {
+            "ENTER" => Action::Enter {
                 last_seq: self.last_seq.map(seq_from_wire).transpose()?,
-            }),
-            "TALK" => Ok(ClientFrame::Talk {
-                room_id,
-                sender,
+            },
+            "TALK" => Action::Talk {
                 message: MessageText::parse(required("message", &self.message)?)?,
-                client_msg_id: self
-                    .client_msg_id
-                    .as_deref()
-                    .map(ClientMsgId::parse)
-                    .transpose()?,
-            }),
-            _ => Ok(ClientFrame::Leave { room_id, sender }),
-        }
+            },
+            _ => Action::Leave,
+        };
+        let client_msg_id = self
+            .client_msg_id
+            .as_deref()
+            .map(ClientMsgId::parse)
+            .transpose()?;
+        Ok(ClientFrame {
+            room_id,
+            sender,
+            client_msg_id,
+            action,
+        })
     }
 }
 
@@ -249,30 +249,19 @@ mod tests {
             r#"{{"type":"TALK","roomId":"{ROOM}","sender":" alice ","message":"hi","clientMsgId":"c-1"}}"#
         ))
         .unwrap();
-        let ClientFrame::Talk {
-            sender,
-            client_msg_id,
-            ..
-        } = frame
-        else {
-            panic!("expected TALK, got {frame:?}");
-        };
-        assert_eq!(sender.as_str(), "alice");
-        assert_eq!(client_msg_id.unwrap().into_string(), "c-1");
+        assert!(matches!(frame.action, Action::Talk { .. }));
+        assert_eq!(frame.sender.as_str(), "alice");
+        assert_eq!(frame.client_msg_id.unwrap().into_string(), "c-1");
     }
 
     #[test]
-    fn an_enter_frame_carries_last_seq() {
+    fn an_enter_frame_carries_last_seq_and_its_client_msg_id() {
         let frame = parse(&format!(
-            r#"{{"type":"ENTER","roomId":"{ROOM}","sender":"a","lastSeq":41}}"#
-        ));
-        assert!(matches!(
-            frame,
-            Ok(ClientFrame::Enter {
-                last_seq: Some(41),
-                ..
-            })
-        ));
+            r#"{{"type":"ENTER","roomId":"{ROOM}","sender":"a","lastSeq":41,"clientMsgId":"e-1"}}"#
+        ))
+        .unwrap();
+        assert_eq!(frame.action, Action::Enter { last_seq: Some(41) });
+        assert_eq!(frame.client_msg_id.unwrap().into_string(), "e-1");
     }
 
     #[test]

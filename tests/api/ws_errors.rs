@@ -89,10 +89,15 @@ async fn entering_an_unknown_room_is_room_not_found() {
     let mut alice = app.connect().await;
     let missing = uuid::Uuid::new_v4().to_string();
 
-    alice.enter(&missing, "alice").await;
+    alice
+        .send_json(
+            json!({"type": "ENTER", "roomId": missing, "sender": "alice", "clientMsgId": "e-1"}),
+        )
+        .await;
 
     let error = alice.next_error("ROOM_NOT_FOUND").await;
     assert_eq!(error["roomId"], missing);
+    assert_eq!(error["clientMsgId"], "e-1", "the refused ENTER is named");
     let room_id = app.create_room("real").await;
     alice.join(&room_id, "alice").await;
 }

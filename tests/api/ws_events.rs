@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::spawn_app;
 
@@ -55,6 +55,30 @@ async fn talk_reaches_every_member_and_the_senders_copy_echoes_client_msg_id() {
     assert_eq!(mine["sender"], "alice");
     assert_eq!(mine["clientMsgId"], "c-17");
     assert_eq!(mine["seq"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enter_and_leave_echo_their_client_msg_id_on_their_events() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    let mut bob = app.connect().await;
+    bob.join(&room_id, "bob").await;
+
+    let enter =
+        json!({"type": "ENTER", "roomId": room_id, "sender": "alice", "clientMsgId": "e-1"});
+    alice.send_json(enter).await;
+    let entered = alice.next_of_type("ENTER").await;
+    let leave =
+        json!({"type": "LEAVE", "roomId": room_id, "sender": "alice", "clientMsgId": "l-1"});
+    alice.send_json(leave).await;
+
+    assert_eq!(entered["clientMsgId"], "e-1");
+    assert_eq!(bob.next_of_type("ENTER").await["clientMsgId"], "e-1");
+    assert_eq!(bob.next_of_type("LEAVE").await["clientMsgId"], "l-1");
+    let stored = app.history(&room_id, "").await;
+    let ids: Vec<&Value> = stored.iter().map(|e| &e["clientMsgId"]).collect();
+    assert_eq!(ids, [&Value::Null, &json!("e-1"), &json!("l-1")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
-//! The API's own documentation: the OpenAPI document, Swagger UI (assets built into the
-//! binary, so it works offline) and the landing page.
+//! The API's own documentation: the OpenAPI document and Swagger UI (assets built into the
+//! binary, so it works offline).
 
 use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -17,11 +17,4 @@ pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
 
 pub fn swagger_ui() -> SwaggerUi {
     SwaggerUi::new("/swagger-ui/{_:.*}").config(Config::new([OPENAPI_PATH]))
-}
-
-/// The service's home page.
-pub async fn index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(include_str!("index.html"))
 }

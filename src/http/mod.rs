@@ -5,6 +5,7 @@ pub mod docs;
 pub mod health;
 pub mod messages;
 pub mod middleware;
+pub mod page;
 pub mod rooms;
 
 use actix_web::middleware::from_fn;
@@ -37,7 +38,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource(docs::OPENAPI_PATH, "GET").route(web::get().to(docs::openapi_json)))
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .service(docs::swagger_ui())
-        .service(resource("/", "GET").route(web::get().to(docs::index)));
+        .service(resource("/", "GET").route(web::get().to(page::index)))
+        .service(resource("/assets/app.js", "GET").route(web::get().to(page::script)))
+        .service(resource("/assets/app.css", "GET").route(web::get().to(page::stylesheet)))
+        .service(resource("/assets/favicon.svg", "GET").route(web::get().to(page::favicon)));
 }
 
 /// A resource that answers every method it does not serve with 405 and `Allow`.

@@ -60,16 +60,3 @@ async fn swagger_ui_is_served_with_its_own_assets() {
         .unwrap();
     assert!(initializer.contains("/api-docs/openapi.json"));
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_home_page_is_served() {
-    let app = spawn_app().await;
-    let response = app.get("/").await;
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-}

@@ -13,6 +13,7 @@ mod rooms;
 mod shutdown;
 mod slow_consumer;
 mod storage_failure;
+mod web_page;
 mod ws_connection;
 mod ws_errors;
 mod ws_events;

@@ -1,0 +1,654 @@
+// The chat page: plain JavaScript, no build step. Everything a user or another member wrote is
+// put on the page with textContent, never as HTML.
+
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  status: $("connection-status"),
+  reconnect: $("reconnect-button"),
+  nickname: $("nickname-input"),
+  createForm: $("create-room-form"),
+  roomName: $("room-name-input"),
+  createButton: $("create-room-button"),
+  roomList: $("room-list"),
+  roomsEmpty: $("rooms-empty"),
+  moreRooms: $("more-rooms-button"),
+  chat: $("chat"),
+  roomTitle: $("room-title"),
+  roomSubtitle: $("room-subtitle"),
+  enter: $("enter-button"),
+  leave: $("leave-button"),
+  notice: $("notice"),
+  noticeText: $("notice-text"),
+  noticeClose: $("notice-close"),
+  log: $("message-log"),
+  outbox: $("outbox"),
+  composer: $("composer"),
+  message: $("message-input"),
+  send: $("send-button"),
+};
+
+const HISTORY_LIMIT = 50;
+const ROOM_PAGE = 100;
+const ROOM_POLL_MS = 5000;
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 10000;
+const NICKNAME_KEY = "chat.nickname";
+
+// In plain words, for the person at the keyboard; the server's own text follows where useful.
+const ERROR_TEXT = {
+  INVALID_JSON: "The server could not read a message from this page.",
+  INVALID_MESSAGE: "The server refused a message from this page as malformed.",
+  ROOM_NOT_FOUND: "This room does not exist any more.",
+  NOT_IN_ROOM: "You are not in this room any more; enter it again.",
+  SENDER_MISMATCH: "You entered this room under another nickname.",
+  MESSAGE_TOO_LONG: "That message is too long: at most 4,000 characters.",
+  RATE_LIMITED: "You are sending too fast. Wait a moment, then retry.",
+  UNAVAILABLE: "The server could not store that just now. Retry in a moment.",
+};
+
+const state = {
+  rooms: new Map(),
+  roomPages: 1,
+  selectedRoomId: null,
+  // The room this page is in: `phase` is "loading" (reading history), "entering" (ENTER sent,
+  // replay arriving) or "joined" (our ENTER event came back, so the replay is complete).
+  room: null,
+  // Messages typed but not yet acknowledged, in the order they were typed.
+  outbox: [],
+};
+
+// ---------------------------------------------------------------- small helpers
+
+function newId(prefix) {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function showNotice(text) {
+  ui.noticeText.textContent = text;
+  ui.notice.hidden = false;
+}
+
+function hideNotice() {
+  ui.notice.hidden = true;
+  ui.noticeText.textContent = "";
+}
+
+function plainError(code, detail) {
+  const text = ERROR_TEXT[code];
+  if (!text) return detail || "Something went wrong.";
+  return detail && code.startsWith("INVALID") ? `${text} (${detail})` : text;
+}
+
+function formatTime(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime())
+    ? ""
+    : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function nickname() {
+  return ui.nickname.value.trim();
+}
+
+// ---------------------------------------------------------------- REST
+
+class RequestError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+
+async function api(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, {
+      ...options,
+      headers: { accept: "application/json", ...options.headers },
+    });
+  } catch {
+    throw new RequestError("The server cannot be reached right now.", "OFFLINE");
+  }
+  if (response.status === 204) return null;
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const detail = body && typeof body.detail === "string" ? body.detail : `status ${response.status}`;
+    throw new RequestError(plainError(body?.code, detail), body?.code);
+  }
+  return body;
+}
+
+// ---------------------------------------------------------------- the connection
+
+// One WebSocket, reopened with exponential backoff and jitter for as long as the page is open.
+class Connection {
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.socket = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.countdown = null;
+  }
+
+  get isOpen() {
+    return this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  open() {
+    this.clearTimers();
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${location.host}/ws/chat`);
+    this.socket = socket;
+    this.handlers.onStatus("connecting");
+    socket.addEventListener("open", () => {
+      this.attempt = 0;
+      this.handlers.onStatus("open");
+      this.handlers.onOpen();
+    });
+    socket.addEventListener("message", (event) => this.receive(event.data));
+    socket.addEventListener("close", () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.handlers.onClose();
+      this.scheduleReconnect();
+    });
+  }
+
+  receive(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (frame && typeof frame.type === "string") this.handlers.onFrame(frame);
+  }
+
+  send(frame) {
+    if (!this.isOpen) return false;
+    this.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  scheduleReconnect() {
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
+    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.attempt += 1;
+    const due = Date.now() + delay;
+    const tick = () => {
+      const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
+      this.handlers.onStatus("waiting", seconds);
+    };
+    tick();
+    this.countdown = setInterval(tick, 1000);
+    this.timer = setTimeout(() => this.open(), delay);
+  }
+
+  // Skips the wait, e.g. when the browser says it is back online.
+  reconnectNow() {
+    if (this.socket) return;
+    this.open();
+  }
+
+  clearTimers() {
+    clearTimeout(this.timer);
+    clearInterval(this.countdown);
+    this.timer = null;
+    this.countdown = null;
+  }
+}
+
+const connection = new Connection({
+  onStatus: renderStatus,
+  onOpen: resumeRoom,
+  onClose: connectionLost,
+  onFrame: receiveFrame,
+});
+
+function renderStatus(kind, seconds) {
+  const text = {
+    connecting: "Connecting…",
+    open: "Connected",
+    waiting: `Disconnected. Reconnecting in ${seconds} s…`,
+  }[kind];
+  ui.status.textContent = text;
+  ui.status.dataset.state = kind === "waiting" ? "reconnecting" : kind;
+  ui.reconnect.hidden = kind !== "waiting";
+  renderRoom();
+}
+
+// ---------------------------------------------------------------- rooms list
+
+async function refreshRooms() {
+  let cursor = null;
+  const rooms = [];
+  try {
+    for (let page = 0; page < state.roomPages; page += 1) {
+      const query = new URLSearchParams({ limit: String(ROOM_PAGE) });
+      if (cursor) query.set("cursor", cursor);
+      const body = await api(`/api/rooms?${query}`);
+      rooms.push(...body.items);
+      cursor = body.nextCursor;
+      if (!cursor) break;
+    }
+  } catch {
+    return; // The connection status already says when the server is away.
+  }
+  state.rooms = new Map(rooms.map((room) => [room.roomId, room]));
+  ui.moreRooms.hidden = !cursor;
+  renderRooms();
+  renderRoom();
+}
+
+let refreshSoon = null;
+function scheduleRoomRefresh() {
+  clearTimeout(refreshSoon);
+  refreshSoon = setTimeout(refreshRooms, 300);
+}
+
+// Updates the list in place, so a room that has keyboard focus keeps it across refreshes.
+function renderRooms() {
+  const existing = new Map(
+    Array.from(ui.roomList.children, (item) => [item.dataset.roomId, item]),
+  );
+  let position = 0;
+  for (const room of state.rooms.values()) {
+    const item = existing.get(room.roomId) ?? roomItem(room.roomId);
+    existing.delete(room.roomId);
+    fillRoomItem(item, room);
+    const current = ui.roomList.children[position];
+    if (current !== item) ui.roomList.insertBefore(item, current ?? null);
+    position += 1;
+  }
+  for (const stale of existing.values()) stale.remove();
+  ui.roomsEmpty.hidden = state.rooms.size > 0;
+}
+
+function roomItem(roomId) {
+  const item = element("li", "room");
+  item.dataset.roomId = roomId;
+  const button = element("button", "room-button");
+  button.type = "button";
+  button.append(element("span", "room-name"), element("span", "room-count"));
+  button.addEventListener("click", () => selectRoom(roomId));
+  item.append(button);
+  return item;
+}
+
+function fillRoomItem(item, room) {
+  const button = item.firstElementChild;
+  const selected = room.roomId === state.selectedRoomId;
+  const inside = room.roomId === state.room?.id;
+  item.classList.toggle("selected", selected);
+  item.classList.toggle("inside", inside);
+  button.setAttribute("aria-pressed", String(selected));
+  button.querySelector(".room-name").textContent = room.name;
+  const count = room.memberCount === 1 ? "1 online" : `${room.memberCount} online`;
+  button.querySelector(".room-count").textContent = count;
+  button.title = inside ? `${room.name} (you are here)` : room.name;
+}
+
+function selectRoom(roomId) {
+  state.selectedRoomId = roomId;
+  renderRooms();
+  renderRoom();
+}
+
+async function createRoom(event) {
+  event.preventDefault();
+  const name = ui.roomName.value.trim();
+  if (!name) {
+    showNotice("Give the new room a name.");
+    ui.roomName.focus();
+    return;
+  }
+  ui.createButton.disabled = true;
+  try {
+    const room = await api("/api/rooms", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name }),
+    });
+    ui.roomName.value = "";
+    hideNotice();
+    state.rooms = new Map([[room.roomId, room], ...state.rooms]);
+    selectRoom(room.roomId);
+  } catch (error) {
+    showNotice(error.message);
+  } finally {
+    ui.createButton.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- entering and leaving
+
+async function enterSelectedRoom() {
+  const roomId = state.selectedRoomId;
+  const sender = nickname();
+  if (!roomId) return;
+  if (!sender) {
+    showNotice("Pick a nickname first.");
+    ui.nickname.focus();
+    return;
+  }
+  if (state.room) leaveRoom();
+  hideNotice();
+  const name = state.rooms.get(roomId)?.name ?? "room";
+  state.room = { id: roomId, name, sender, lastSeq: 0, phase: "loading", enterId: null };
+  ui.log.replaceChildren();
+  renderRoom();
+  try {
+    const history = await api(`/api/rooms/${roomId}/messages?limit=${HISTORY_LIMIT}`);
+    if (state.room?.id !== roomId) return;
+    history.items.forEach(showEvent);
+  } catch (error) {
+    if (state.room?.id !== roomId) return;
+    state.room = null;
+    showNotice(error.message);
+    scheduleRoomRefresh();
+    renderRoom();
+    return;
+  }
+  sendEnter();
+  ui.message.focus();
+}
+
+// ENTER with the last seq on screen: the server replays whatever came after it, then our own
+// ENTER event comes back, which tells us the replay is complete.
+function sendEnter() {
+  const room = state.room;
+  if (!room) return;
+  room.enterId = newId("enter-");
+  room.phase = "entering";
+  connection.send({
+    type: "ENTER",
+    roomId: room.id,
+    sender: room.sender,
+    lastSeq: room.lastSeq,
+    clientMsgId: room.enterId,
+  });
+  renderRoom();
+}
+
+function resumeRoom() {
+  if (state.room && state.room.phase !== "loading") sendEnter();
+}
+
+function connectionLost() {
+  if (state.room && state.room.phase !== "loading") state.room.phase = "entering";
+  for (const item of state.outbox) {
+    if (item.status === "sending") item.status = "queued";
+  }
+  renderOutbox();
+  renderRoom();
+}
+
+function leaveRoom() {
+  const room = state.room;
+  if (!room) return;
+  connection.send({ type: "LEAVE", roomId: room.id, sender: room.sender, clientMsgId: newId("leave-") });
+  state.room = null;
+  for (const item of state.outbox) {
+    if (item.roomId === room.id && item.status !== "failed") {
+      item.status = "failed";
+      item.reason = "Not sent: you left the room.";
+    }
+  }
+  ui.log.replaceChildren();
+  renderOutbox();
+  renderRoom();
+  scheduleRoomRefresh();
+}
+
+// ---------------------------------------------------------------- frames from the server
+
+function receiveFrame(frame) {
+  if (frame.type === "ERROR") return receiveError(frame);
+  if (frame.type === "CLOSED") return roomClosed(frame.roomId);
+  if (typeof frame.seq === "number") receiveEvent(frame);
+}
+
+function receiveEvent(event) {
+  const room = state.room;
+  if (!room || event.roomId !== room.id) return;
+  showEvent(event);
+  if (event.type === "ENTER" && event.clientMsgId === room.enterId) {
+    room.phase = "joined";
+    flushOutbox();
+    renderRoom();
+  }
+  if (event.type !== "TALK") scheduleRoomRefresh();
+}
+
+function receiveError(frame) {
+  const text = plainError(frame.code, frame.message);
+  const room = state.room;
+  if (room && frame.clientMsgId && frame.clientMsgId === room.enterId) {
+    state.room = null;
+    ui.log.replaceChildren();
+    showNotice(`Could not enter “${room.name}”: ${text}`);
+    scheduleRoomRefresh();
+    renderRoom();
+    return;
+  }
+  const item = state.outbox.find((entry) => entry.id === frame.clientMsgId);
+  if (item) {
+    item.status = "failed";
+    item.reason = `Not sent: ${text}`;
+    renderOutbox();
+    return;
+  }
+  showNotice(text);
+}
+
+function roomClosed(roomId) {
+  const room = state.room;
+  if (!room || room.id !== roomId) return;
+  state.room = null;
+  for (const item of state.outbox) {
+    if (item.roomId === roomId) {
+      item.status = "failed";
+      item.reason = "Not sent: the room was deleted.";
+    }
+  }
+  showNotice(`The room “${room.name}” was deleted.`);
+  if (state.selectedRoomId === roomId) state.selectedRoomId = null;
+  renderOutbox();
+  renderRoom();
+  scheduleRoomRefresh();
+}
+
+// ---------------------------------------------------------------- the log
+
+// Shows each seq once, in order: anything at or below the last seq shown is already on screen.
+function showEvent(event) {
+  const room = state.room;
+  if (event.seq <= room.lastSeq) return;
+  room.lastSeq = event.seq;
+  const stick = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
+  ui.log.append(eventItem(event, room.sender));
+  if (stick) ui.log.scrollTop = ui.log.scrollHeight;
+  const acknowledged = state.outbox.findIndex((item) => item.id === event.clientMsgId);
+  if (acknowledged >= 0) {
+    state.outbox.splice(acknowledged, 1);
+    renderOutbox();
+  }
+}
+
+function eventItem(event, me) {
+  const kind = String(event.type).toLowerCase();
+  const item = element("li", `event ${kind}`);
+  item.dataset.seq = String(event.seq);
+  const time = element("time", "time", formatTime(event.sentAt));
+  time.dateTime = event.sentAt;
+  time.title = new Date(event.sentAt).toLocaleString();
+  if (event.type === "TALK") {
+    if (event.sender === me) item.classList.add("mine");
+    const meta = element("div", "meta");
+    meta.append(element("span", "sender", event.sender), time);
+    item.append(meta, element("p", "text", event.message));
+  } else {
+    item.append(element("span", "text", event.message), time);
+  }
+  return item;
+}
+
+// ---------------------------------------------------------------- sending
+
+function sendMessage(event) {
+  event.preventDefault();
+  const text = ui.message.value;
+  const room = state.room;
+  if (!room || !text.trim()) return;
+  state.outbox.push({ id: newId("m-"), roomId: room.id, sender: room.sender, text, status: "queued" });
+  ui.message.value = "";
+  resizeComposer();
+  flushOutbox();
+}
+
+// Sends queued messages once the room is joined, so after a reconnect nothing is sent before
+// the replay has shown which of them the server already stored.
+function flushOutbox() {
+  const room = state.room;
+  if (room?.phase === "joined") {
+    for (const item of state.outbox) {
+      if (item.status !== "queued" || item.roomId !== room.id) continue;
+      const frame = { type: "TALK", roomId: room.id, sender: room.sender, message: item.text, clientMsgId: item.id };
+      if (connection.send(frame)) item.status = "sending";
+    }
+  }
+  renderOutbox();
+}
+
+function renderOutbox() {
+  ui.outbox.replaceChildren(...state.outbox.map(outboxItem));
+}
+
+function outboxItem(item) {
+  const node = element("li", `pending ${item.status}`);
+  node.dataset.clientMsgId = item.id;
+  node.append(element("p", "text", item.text));
+  const status = {
+    queued: "Not sent yet: it goes out when the connection is back.",
+    sending: "Sending…",
+    failed: item.reason,
+  }[item.status];
+  const line = element("div", "pending-status");
+  line.append(element("span", "", status));
+  if (item.status === "failed") {
+    if (item.roomId === state.room?.id) line.append(outboxButton("Retry", () => retry(item)));
+    line.append(outboxButton("Discard", () => discard(item)));
+  }
+  node.append(line);
+  return node;
+}
+
+function outboxButton(label, action) {
+  const button = element("button", "link", label);
+  button.type = "button";
+  button.addEventListener("click", action);
+  return button;
+}
+
+function retry(item) {
+  item.status = "queued";
+  item.reason = undefined;
+  flushOutbox();
+}
+
+function discard(item) {
+  state.outbox = state.outbox.filter((entry) => entry !== item);
+  renderOutbox();
+}
+
+// ---------------------------------------------------------------- the room header and buttons
+
+function renderRoom() {
+  const room = state.room;
+  const selected = state.rooms.get(state.selectedRoomId);
+  const inSelected = room && room.id === state.selectedRoomId;
+  ui.chat.dataset.phase = room ? room.phase : "none";
+  document.body.classList.toggle("in-room", Boolean(room));
+  if (room) {
+    ui.roomTitle.textContent = room.name;
+    ui.roomSubtitle.textContent = roomSubtitle(room);
+  } else if (selected) {
+    ui.roomTitle.textContent = selected.name;
+    ui.roomSubtitle.textContent = "Choose a nickname and enter this room.";
+  } else {
+    ui.roomTitle.textContent = "No room selected";
+    ui.roomSubtitle.textContent = "Pick a room from the list, then enter it.";
+  }
+  ui.enter.disabled = !selected || Boolean(inSelected);
+  ui.enter.textContent = room && !inSelected ? "Switch to this room" : "Enter room";
+  ui.leave.disabled = !room;
+  ui.nickname.disabled = Boolean(room);
+  ui.nickname.title = room ? "Leave the room to change your nickname." : "";
+  ui.message.disabled = !room;
+  ui.send.disabled = !room;
+  ui.message.placeholder = room ? `Message ${room.name}` : "Enter a room to talk";
+  for (const item of ui.roomList.children) {
+    const data = state.rooms.get(item.dataset.roomId);
+    if (data) fillRoomItem(item, data);
+  }
+}
+
+function roomSubtitle(room) {
+  const members = state.rooms.get(room.id)?.memberCount;
+  const who = `You are ${room.sender}`;
+  if (room.phase === "loading") return `${who}. Loading recent messages…`;
+  if (!connection.isOpen) return `${who}. Offline: messages you send wait until the connection is back.`;
+  if (room.phase === "entering") return `${who}. Catching up…`;
+  return members === undefined ? `${who}.` : `${who}. ${members} online.`;
+}
+
+// ---------------------------------------------------------------- wiring
+
+function resizeComposer() {
+  ui.message.style.height = "auto";
+  ui.message.style.height = `${Math.min(ui.message.scrollHeight, 160)}px`;
+}
+
+function wire() {
+  ui.nickname.value = localStorage.getItem(NICKNAME_KEY) ?? "";
+  ui.nickname.addEventListener("input", () => localStorage.setItem(NICKNAME_KEY, nickname()));
+  ui.nickname.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !ui.enter.disabled) enterSelectedRoom();
+  });
+  ui.createForm.addEventListener("submit", createRoom);
+  ui.moreRooms.addEventListener("click", () => {
+    state.roomPages += 1;
+    refreshRooms();
+  });
+  ui.enter.addEventListener("click", enterSelectedRoom);
+  ui.leave.addEventListener("click", leaveRoom);
+  ui.noticeClose.addEventListener("click", hideNotice);
+  ui.reconnect.addEventListener("click", () => connection.reconnectNow());
+  ui.composer.addEventListener("submit", sendMessage);
+  ui.message.addEventListener("input", resizeComposer);
+  ui.message.addEventListener("keydown", (event) => {
+    // isComposing: Enter that confirms an IME composition (Korean, Japanese…) must not send.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) sendMessage(event);
+  });
+  window.addEventListener("online", () => connection.reconnectNow());
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refreshRooms();
+  });
+  setInterval(() => {
+    if (!document.hidden) refreshRooms();
+  }, ROOM_POLL_MS);
+}
+
+wire();
+renderRoom();
+connection.open();
+refreshRooms();

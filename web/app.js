@@ -244,6 +244,7 @@ async function refreshRooms() {
     return; // The connection status already says when the server is away.
   }
   state.rooms = new Map(rooms.map((room) => [room.roomId, room]));
+  if (!state.rooms.has(state.selectedRoomId)) state.selectedRoomId = null;
   ui.moreRooms.hidden = !cursor;
   renderRooms();
   renderRoom();

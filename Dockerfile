@@ -5,6 +5,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY migrations migrations
 COPY openapi openapi
+COPY web web
 RUN cargo build --release --locked --bin chat
 
 FROM debian:bookworm-slim

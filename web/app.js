@@ -1,6 +1,9 @@
 // The chat page: plain JavaScript, no build step. Everything a user or another member wrote is
 // put on the page with textContent, never as HTML.
 
+import { api, plainError } from "./api.js";
+import { Connection } from "./connection.js";
+
 const $ = (id) => document.getElementById(id);
 
 const ui = {
@@ -31,21 +34,7 @@ const ui = {
 const HISTORY_LIMIT = 50;
 const ROOM_PAGE = 100;
 const ROOM_POLL_MS = 5000;
-const BACKOFF_FIRST_MS = 500;
-const BACKOFF_MAX_MS = 10000;
 const NICKNAME_KEY = "chat.nickname";
-
-// In plain words, for the person at the keyboard; the server's own text follows where useful.
-const ERROR_TEXT = {
-  INVALID_JSON: "The server could not read a message from this page.",
-  INVALID_MESSAGE: "The server refused a message from this page as malformed.",
-  ROOM_NOT_FOUND: "This room does not exist any more.",
-  NOT_IN_ROOM: "You are not in this room any more; enter it again.",
-  SENDER_MISMATCH: "You entered this room under another nickname.",
-  MESSAGE_TOO_LONG: "That message is too long: at most 4,000 characters.",
-  RATE_LIMITED: "You are sending too fast. Wait a moment, then retry.",
-  UNAVAILABLE: "The server could not store that just now. Retry in a moment.",
-};
 
 const state = {
   rooms: new Map(),
@@ -82,12 +71,6 @@ function hideNotice() {
   ui.noticeText.textContent = "";
 }
 
-function plainError(code, detail) {
-  const text = ERROR_TEXT[code];
-  if (!text) return detail || "Something went wrong.";
-  return detail && code.startsWith("INVALID") ? `${text} (${detail})` : text;
-}
-
 function formatTime(iso) {
   const date = new Date(iso);
   return Number.isNaN(date.getTime())
@@ -97,114 +80,6 @@ function formatTime(iso) {
 
 function nickname() {
   return ui.nickname.value.trim();
-}
-
-// ---------------------------------------------------------------- REST
-
-class RequestError extends Error {
-  constructor(message, code) {
-    super(message);
-    this.code = code;
-  }
-}
-
-async function api(path, options = {}) {
-  let response;
-  try {
-    response = await fetch(path, {
-      ...options,
-      headers: { accept: "application/json", ...options.headers },
-    });
-  } catch {
-    throw new RequestError("The server cannot be reached right now.", "OFFLINE");
-  }
-  if (response.status === 204) return null;
-  const body = await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = body && typeof body.detail === "string" ? body.detail : `status ${response.status}`;
-    throw new RequestError(plainError(body?.code, detail), body?.code);
-  }
-  return body;
-}
-
-// ---------------------------------------------------------------- the connection
-
-// One WebSocket, reopened with exponential backoff and jitter for as long as the page is open.
-class Connection {
-  constructor(handlers) {
-    this.handlers = handlers;
-    this.socket = null;
-    this.attempt = 0;
-    this.timer = null;
-    this.countdown = null;
-  }
-
-  get isOpen() {
-    return this.socket?.readyState === WebSocket.OPEN;
-  }
-
-  open() {
-    this.clearTimers();
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${location.host}/ws/chat`);
-    this.socket = socket;
-    this.handlers.onStatus("connecting");
-    socket.addEventListener("open", () => {
-      this.attempt = 0;
-      this.handlers.onStatus("open");
-      this.handlers.onOpen();
-    });
-    socket.addEventListener("message", (event) => this.receive(event.data));
-    socket.addEventListener("close", () => {
-      if (this.socket !== socket) return;
-      this.socket = null;
-      this.handlers.onClose();
-      this.scheduleReconnect();
-    });
-  }
-
-  receive(data) {
-    let frame;
-    try {
-      frame = JSON.parse(data);
-    } catch {
-      return;
-    }
-    if (frame && typeof frame.type === "string") this.handlers.onFrame(frame);
-  }
-
-  send(frame) {
-    if (!this.isOpen) return false;
-    this.socket.send(JSON.stringify(frame));
-    return true;
-  }
-
-  scheduleReconnect() {
-    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
-    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-    this.attempt += 1;
-    const due = Date.now() + delay;
-    const tick = () => {
-      const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
-      this.handlers.onStatus("waiting", seconds);
-    };
-    tick();
-    this.countdown = setInterval(tick, 1000);
-    this.timer = setTimeout(() => this.open(), delay);
-  }
-
-  // Skips the wait, e.g. when the browser says it is back online.
-  reconnectNow() {
-    if (this.socket) return;
-    this.open();
-  }
-
-  clearTimers() {
-    clearTimeout(this.timer);
-    clearInterval(this.countdown);
-    this.timer = null;
-    this.countdown = null;
-  }
 }
 
 const connection = new Connection({
@@ -420,7 +295,8 @@ function receiveFrame(frame) {
 
 function receiveEvent(event) {
   const room = state.room;
-  if (!room || event.roomId !== room.id) return;
+  // While history loads, a late event from an earlier visit to this room would jump ahead of it.
+  if (!room || event.roomId !== room.id || room.phase === "loading") return;
   showEvent(event);
   if (event.type === "ENTER" && event.clientMsgId === room.enterId) {
     room.phase = "joined";

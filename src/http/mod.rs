@@ -39,9 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .service(docs::swagger_ui())
         .service(resource("/", "GET").route(web::get().to(page::index)))
-        .service(resource("/assets/app.js", "GET").route(web::get().to(page::script)))
-        .service(resource("/assets/app.css", "GET").route(web::get().to(page::stylesheet)))
-        .service(resource("/assets/favicon.svg", "GET").route(web::get().to(page::favicon)));
+        .service(resource("/assets/{name}", "GET").route(web::get().to(page::asset)));
 }
 
 /// A resource that answers every method it does not serve with 405 and `Allow`.

@@ -1,37 +1,55 @@
 //! The web chat page: plain HTML, CSS and JavaScript from `web/`, built into the binary so the
 //! page works with no internet access and always matches the server it comes from.
 
-use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
+use actix_web::{HttpResponse, web};
+
+use crate::error::ApiError;
 
 /// Only the page's own files may run or load; connections go back to this origin only. Even a
 /// message that slipped past the page's text-only rendering could run no script.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
      connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+/// The files under `/assets/`: name, content type, body.
+const ASSETS: [(&str, &str, &str); 5] = [
+    ("app.js", JAVASCRIPT, include_str!("../../web/app.js")),
+    ("api.js", JAVASCRIPT, include_str!("../../web/api.js")),
+    (
+        "connection.js",
+        JAVASCRIPT,
+        include_str!("../../web/connection.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../web/app.css"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../web/favicon.svg"),
+    ),
+];
+
 pub async fn index() -> HttpResponse {
-    asset(
+    file(
         "text/html; charset=utf-8",
         include_str!("../../web/index.html"),
     )
 }
 
-pub async fn script() -> HttpResponse {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("../../web/app.js"),
-    )
+pub async fn asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    ASSETS
+        .iter()
+        .find(|(file_name, ..)| *file_name == name.as_str())
+        .map(|(_, content_type, body)| file(content_type, body))
+        .ok_or_else(|| ApiError::NoRoute(format!("/assets/{name}")))
 }
 
-pub async fn stylesheet() -> HttpResponse {
-    asset("text/css; charset=utf-8", include_str!("../../web/app.css"))
-}
-
-pub async fn favicon() -> HttpResponse {
-    asset("image/svg+xml", include_str!("../../web/favicon.svg"))
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+fn file(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((CONTENT_SECURITY_POLICY, POLICY))

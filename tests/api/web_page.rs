@@ -1,6 +1,6 @@
 //! The web page as HTTP serves it; tests/browser drives it in a real browser.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{assert_problem, spawn_app};
 
 /// Every data-testid the contract names, which outside browser tests rely on.
 const TEST_IDS: [&str; 12] = [
@@ -45,6 +45,8 @@ async fn the_page_and_its_assets_are_served_from_the_binary_under_a_strict_polic
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/assets/app.js", "text/javascript; charset=utf-8"),
+        ("/assets/api.js", "text/javascript; charset=utf-8"),
+        ("/assets/connection.js", "text/javascript; charset=utf-8"),
         ("/assets/app.css", "text/css; charset=utf-8"),
         ("/assets/favicon.svg", "image/svg+xml"),
     ] {
@@ -74,4 +76,13 @@ async fn the_page_loads_nothing_from_another_origin() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_asset_is_not_found() {
+    let app = spawn_app().await;
+
+    let response = app.get("/assets/secret.txt").await;
+
+    assert_problem(response, 404, "NOT_FOUND").await;
 }

@@ -103,7 +103,12 @@ function renderStatus(kind, seconds) {
 
 // ---------------------------------------------------------------- rooms list
 
+// Each refresh takes a ticket; only the newest may apply its answer, so a slow poll that left
+// before a room was created cannot remove that room from the list.
+let roomsTicket = 0;
+
 async function refreshRooms() {
+  const ticket = ++roomsTicket;
   let cursor = null;
   const rooms = [];
   try {
@@ -118,6 +123,7 @@ async function refreshRooms() {
   } catch {
     return; // The connection status already says when the server is away.
   }
+  if (ticket !== roomsTicket) return;
   state.rooms = new Map(rooms.map((room) => [room.roomId, room]));
   if (!state.rooms.has(state.selectedRoomId)) state.selectedRoomId = null;
   ui.moreRooms.hidden = !cursor;
@@ -196,6 +202,7 @@ async function createRoom(event) {
     });
     ui.roomName.value = "";
     hideNotice();
+    roomsTicket += 1;
     state.rooms = new Map([[room.roomId, room], ...state.rooms]);
     selectRoom(room.roomId);
   } catch (error) {
@@ -219,19 +226,18 @@ async function enterSelectedRoom() {
   if (state.room) leaveRoom();
   hideNotice();
   const name = state.rooms.get(roomId)?.name ?? "room";
-  state.room = { id: roomId, name, sender, lastSeq: 0, phase: "loading", enterId: null };
+  const room = { id: roomId, name, sender, lastSeq: 0, phase: "loading", enterId: null };
+  state.room = room;
   ui.log.replaceChildren();
   renderRoom();
   try {
     const history = await api(`/api/rooms/${roomId}/messages?limit=${HISTORY_LIMIT}`);
-    if (state.room?.id !== roomId) return;
+    if (state.room !== room) return;
     history.items.forEach(showEvent);
   } catch (error) {
-    if (state.room?.id !== roomId) return;
-    state.room = null;
+    if (state.room !== room) return;
     showNotice(error.message);
-    scheduleRoomRefresh();
-    renderRoom();
+    endVisit("the room could not be entered.");
     return;
   }
   sendEnter();
@@ -271,15 +277,24 @@ function connectionLost() {
 function leaveRoom() {
   const room = state.room;
   if (!room) return;
-  connection.send({ type: "LEAVE", roomId: room.id, sender: room.sender, clientMsgId: newId("leave-") });
+  // While history loads, the server has not been asked to let us in yet.
+  if (room.phase !== "loading") {
+    connection.send({ type: "LEAVE", roomId: room.id, sender: room.sender, clientMsgId: newId("leave-") });
+  }
+  ui.log.replaceChildren();
+  endVisit("you left the room.");
+}
+
+// The page is no longer in the room: whatever waited to be sent there is marked with why.
+function endVisit(reason) {
+  const room = state.room;
   state.room = null;
   for (const item of state.outbox) {
     if (item.roomId === room.id && item.status !== "failed") {
       item.status = "failed";
-      item.reason = "Not sent: you left the room.";
+      item.reason = `Not sent: ${reason}`;
     }
   }
-  ui.log.replaceChildren();
   renderOutbox();
   renderRoom();
   scheduleRoomRefresh();
@@ -310,11 +325,9 @@ function receiveError(frame) {
   const text = plainError(frame.code, frame.message);
   const room = state.room;
   if (room && frame.clientMsgId && frame.clientMsgId === room.enterId) {
-    state.room = null;
     ui.log.replaceChildren();
     showNotice(`Could not enter “${room.name}”: ${text}`);
-    scheduleRoomRefresh();
-    renderRoom();
+    endVisit("the room could not be entered.");
     return;
   }
   const item = state.outbox.find((entry) => entry.id === frame.clientMsgId);
@@ -330,18 +343,9 @@ function receiveError(frame) {
 function roomClosed(roomId) {
   const room = state.room;
   if (!room || room.id !== roomId) return;
-  state.room = null;
-  for (const item of state.outbox) {
-    if (item.roomId === roomId) {
-      item.status = "failed";
-      item.reason = "Not sent: the room was deleted.";
-    }
-  }
   showNotice(`The room “${room.name}” was deleted.`);
   if (state.selectedRoomId === roomId) state.selectedRoomId = null;
-  renderOutbox();
-  renderRoom();
-  scheduleRoomRefresh();
+  endVisit("the room was deleted.");
 }
 
 // ---------------------------------------------------------------- the log
@@ -388,6 +392,7 @@ function sendMessage(event) {
   if (!room || !text.trim()) return;
   state.outbox.push({ id: newId("m-"), roomId: room.id, sender: room.sender, text, status: "queued" });
   ui.message.value = "";
+  ui.message.focus();
   resizeComposer();
   flushOutbox();
 }

@@ -229,9 +229,12 @@ async function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
 }
 
-/** One person's browser window: a fresh context, so nothing is shared with other people. */
-export async function openChat(browser, baseUrl, viewport = DESKTOP) {
-  const context = await browser.newContext({ viewport });
+/**
+ * One person's browser window: a fresh context, so nothing is shared with other people.
+ * `look` takes Playwright's context options: `viewport`, `colorScheme`.
+ */
+export async function openChat(browser, baseUrl, look = {}) {
+  const context = await browser.newContext({ viewport: DESKTOP, ...look });
   const page = await context.newPage();
   const chat = new ChatPage(page, context);
   await page.goto(baseUrl);

@@ -1,5 +1,6 @@
-// The page at desktop and phone widths: every part is on screen, nothing scrolls sideways, and
-// screenshots of a real conversation are kept under artifacts/browser for a person to look at.
+// The page at desktop and phone widths, light and dark: every part is on screen, nothing scrolls
+// sideways, all text has readable contrast, and screenshots of a real conversation are kept
+// under artifacts/browser for a person to look at.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -22,14 +23,14 @@ const PARTS = [
 const shared = sharedBrowser();
 
 /** A room with a few messages, one of them long, seen by alice; bob is offline with one unsent. */
-async function conversation(t, server, viewport) {
+async function conversation(t, server, look) {
   for (const name of ["random", "design reviews", "support"]) await server.createRoom(name);
-  const alice = await openChat(shared.browser, server.url(), viewport);
+  const alice = await openChat(shared.browser, server.url(), look);
   await alice.setNickname("alice");
   const roomId = await alice.createRoom("general");
   await alice.enterRoom(roomId);
   const proxy = await Proxy.for(t, server);
-  const bob = await openChat(shared.browser, proxy.url(), viewport);
+  const bob = await openChat(shared.browser, proxy.url(), look);
   await bob.setNickname("bob");
   await bob.enterRoom(roomId);
   await alice.say("Morning! Is the release still planned for today?");
@@ -47,23 +48,69 @@ async function conversation(t, server, viewport) {
   return { alice, bob };
 }
 
-for (const [name, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
-  test(`at ${name} width every part is visible and nothing scrolls sideways`, { timeout: 90_000 }, async (t) => {
+const LOOKS = [
+  ["desktop", { viewport: DESKTOP }],
+  ["phone", { viewport: PHONE }],
+  ["desktop-dark", { viewport: DESKTOP, colorScheme: "dark" }],
+];
+
+for (const [name, look] of LOOKS) {
+  test(`${name}: every part is visible, nothing scrolls sideways, all text is readable`, { timeout: 90_000 }, async (t) => {
     const server = await Server.for(t);
-    const { alice, bob } = await conversation(t, server, viewport);
+    const { alice, bob } = await conversation(t, server, look);
+    await bob.part("notice").evaluate((notice) => {
+      notice.hidden = false;
+      notice.querySelector("#notice-text").textContent = "An example notice, to check its contrast.";
+    });
 
     await alice.page.screenshot({ path: screenshotPath(`${name}-alice`), fullPage: true });
     await bob.page.screenshot({ path: screenshotPath(`${name}-bob-offline`), fullPage: true });
 
     for (const person of [alice, bob]) {
       for (const part of PARTS) {
-        assert.ok(await person.part(part).isVisible(), `${part} is visible at ${name} width`);
+        assert.ok(await person.part(part).isVisible(), `${part} is visible at ${name}`);
       }
       const overflow = await person.page.evaluate(
         () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
       );
-      assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px at ${name} width`);
+      assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px at ${name}`);
+      assert.deepEqual(await person.page.evaluate(lowContrastTexts), [], `text below WCAG AA at ${name}`);
     }
     assert.deepEqual(alice.problems, []);
   });
+}
+
+/**
+ * Runs in the page: every visible text that is not disabled, with its contrast ratio against
+ * the nearest opaque background, when below WCAG AA (4.5:1, or 3:1 for large text).
+ */
+function lowContrastTexts() {
+  const rgb = (css) => {
+    const [r, g, b, a = 1] = css.match(/[\d.]+/g).map(Number);
+    return { r, g, b, a };
+  };
+  const luminance = ({ r, g, b }) => {
+    const channel = (c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  const background = (element) => {
+    for (let node = element; node; node = node.parentElement) {
+      const color = rgb(getComputedStyle(node).backgroundColor);
+      if (color.a > 0) return color;
+    }
+    return rgb(getComputedStyle(document.documentElement).backgroundColor);
+  };
+  const low = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+    const element = text.parentElement;
+    if (!text.textContent.trim() || !element.checkVisibility() || element.closest(":disabled")) continue;
+    const style = getComputedStyle(element);
+    const [fg, bg] = [luminance(rgb(style.color)), luminance(background(element))];
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) low.push(`"${text.textContent.trim().slice(0, 40)}": ${ratio.toFixed(2)}`);
+  }
+  return low;
 }

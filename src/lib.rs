@@ -8,7 +8,8 @@
 //!   [`shutdown`] is the signal that starts the drain.
 //! - [`domain`]: validated types (`RoomId`, `RoomName`, `Sender`, `MessageText`, `Event`).
 //!   Bad input is refused at their `parse` and cannot reach anything below.
-//! - [`http`]: one module per REST resource; [`error`] maps every failure once to
+//! - [`http`]: one module per REST resource, plus [`http::page`], which serves the web chat
+//!   page from `web/` (built into the binary); [`error`] maps every failure once to
 //!   `application/problem+json`.
 //! - [`ws`]: the WebSocket wire format ([`ws::protocol`]) and the per-connection loop
 //!   ([`ws::session`]).

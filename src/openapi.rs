@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 
 use crate::domain::{Event, EventKind};
 use crate::error::Problem;
-use crate::http::{health, messages, rooms};
+use crate::http::{health, messages, page, rooms};
 use crate::ws;
 
 #[derive(OpenApi)]
@@ -21,12 +21,14 @@ use crate::ws;
         health::healthz,
         health::readyz,
         health::metrics,
+        page::index,
     ),
     components(schemas(Event, EventKind, Problem)),
     tags(
         (name = "rooms", description = "Create, list, inspect and delete rooms; read their history"),
         (name = "websocket", description = "Live chat: ENTER, TALK and LEAVE over one WebSocket"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "web", description = "The chat page a person opens in a browser"),
     )
 )]
 pub struct ApiDoc;

@@ -34,6 +34,10 @@ const ASSETS: [(&str, &str, &str); 5] = [
     ),
 ];
 
+/// The web chat page: rooms, nickname, history, live chat, automatic reconnect and resume.
+#[utoipa::path(get, path = "/", tag = "web",
+    responses((status = 200, description = "The chat page (HTML; its scripts and styles are under /assets/)",
+        body = String, content_type = "text/html")))]
 pub async fn index() -> HttpResponse {
     file(
         "text/html; charset=utf-8",

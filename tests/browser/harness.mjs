@@ -13,9 +13,9 @@ import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 
 const HERE = import.meta.dirname;
-export const CHAT_BIN = process.env.CHAT_BIN ?? path.resolve(HERE, "../../target/debug/chat");
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-export const ARTIFACTS = path.resolve(HERE, "../../artifacts/browser");
+const CHAT_BIN = process.env.CHAT_BIN ?? path.resolve(HERE, "../../target/debug/chat");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const ARTIFACTS = path.resolve(HERE, "../../artifacts/browser");
 
 /** The flags this machine needs: no sandbox as root, and no calls to Google's services. */
 const CHROMIUM_FLAGS = [
@@ -86,11 +86,6 @@ export class Server {
     const exit = await this.exited;
     this.child = null;
     return exit;
-  }
-
-  async restart(signal = "SIGTERM") {
-    await this.stop(signal);
-    await this.boot();
   }
 
   async dispose() {
@@ -236,7 +231,7 @@ async function launchBrowser() {
 export async function openChat(browser, baseUrl, look = {}) {
   const context = await browser.newContext({ viewport: DESKTOP, ...look });
   const page = await context.newPage();
-  const chat = new ChatPage(page, context);
+  const chat = new ChatPage(page);
   await page.goto(baseUrl);
   await chat.waitForStatus("open");
   return chat;
@@ -255,9 +250,8 @@ const WAIT = { timeout: 15_000 };
 const NETWORK_NOISE = /^(Failed to load resource: |WebSocket connection to .* failed)/;
 
 export class ChatPage {
-  constructor(page, context) {
+  constructor(page) {
     this.page = page;
-    this.context = context;
     this.problems = [];
     page.on("pageerror", (error) => this.problems.push(`page error: ${error.message}`));
     page.on("dialog", (dialog) => {
@@ -342,10 +336,6 @@ export class ChatPage {
         note: item.querySelector(".pending-status")?.textContent,
       })),
     );
-  }
-
-  async close() {
-    await this.context.close();
   }
 }
 

@@ -243,12 +243,3 @@ impl Session {
         Ok(())
     }
 }
-
-/// The ids a refusal of this frame echoes.
-pub(super) fn echo_ids(frame: &ClientFrame) -> (String, Option<String>) {
-    let client_msg_id = frame
-        .client_msg_id
-        .as_ref()
-        .map(|id| id.as_str().to_owned());
-    (frame.room_id.to_string(), client_msg_id)
-}

@@ -35,6 +35,12 @@ impl ClientFrame {
             Action::Leave => "LEAVE",
         }
     }
+
+    /// The ids a refusal of this frame echoes: its room and its `clientMsgId`.
+    pub fn echo_ids(&self) -> (String, Option<String>) {
+        let client_msg_id = self.client_msg_id.as_ref().map(|id| id.as_str().to_owned());
+        (self.room_id.to_string(), client_msg_id)
+    }
 }
 
 /// Everything that can go wrong with one client frame. Sent only to that client.

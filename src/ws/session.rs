@@ -17,7 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::close::{End, guarded};
-use super::membership::{Flow, Membership, Pending, echo_ids};
+use super::membership::{Flow, Membership, Pending};
 use super::protocol::{ClientFrame, Refusal, WsError, parse};
 use crate::domain::{NewEvent, RoomId};
 use crate::hub::{MemberHandle, Outbound, SessionId};
@@ -158,7 +158,7 @@ impl Session {
             Err(refusal) => return self.refuse(refusal).await,
             Ok(frame) => frame,
         };
-        let (room_id, client_msg_id) = echo_ids(&frame);
+        let (room_id, client_msg_id) = frame.echo_ids();
         let outcome = if limited {
             Err(Flow::Refuse(WsError::RateLimited))
         } else {

@@ -127,7 +127,6 @@ async function refreshRooms() {
   state.rooms = new Map(rooms.map((room) => [room.roomId, room]));
   if (!state.rooms.has(state.selectedRoomId)) state.selectedRoomId = null;
   ui.moreRooms.hidden = !cursor;
-  renderRooms();
   renderRoom();
 }
 
@@ -181,7 +180,6 @@ function fillRoomItem(item, room) {
 
 function selectRoom(roomId) {
   state.selectedRoomId = roomId;
-  renderRooms();
   renderRoom();
 }
 
@@ -452,7 +450,7 @@ function discard(item) {
   renderOutbox();
 }
 
-// ---------------------------------------------------------------- the room header and buttons
+// ---------------------------------------------------------------- the room header, buttons and list
 
 function renderRoom() {
   const room = state.room;
@@ -478,10 +476,7 @@ function renderRoom() {
   ui.message.disabled = !room;
   ui.send.disabled = !room;
   ui.message.placeholder = room ? `Message ${room.name}` : "Enter a room to talk";
-  for (const item of ui.roomList.children) {
-    const data = state.rooms.get(item.dataset.roomId);
-    if (data) fillRoomItem(item, data);
-  }
+  renderRooms();
 }
 
 function roomSubtitle(room) {

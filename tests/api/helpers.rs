@@ -8,6 +8,8 @@ use chat::config::{Settings, Toggle};
 use chat::startup::Application;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use sqlx::Connection;
+use sqlx::sqlite::SqliteConnection;
 use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -92,6 +94,44 @@ impl TestApp {
         format!("sqlite://{}", self.dir.path().join("chat.db").display())
     }
 
+    /// Runs one statement on a side connection to this server's SQLite file.
+    pub async fn sql(&self, statement: &str) {
+        let mut conn = SqliteConnection::connect(&self.database_url())
+            .await
+            .expect("side connection");
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&mut conn)
+            .await
+            .expect("side statement");
+    }
+
+    /// Makes SQLite refuse every event that matches `condition` (SQL over `NEW`), as a failing
+    /// disk or a violated constraint would, until [`TestApp::accept_events`].
+    pub async fn refuse_events(&self, condition: &str) {
+        self.sql(&format!(
+            "CREATE TRIGGER refuse_events BEFORE INSERT ON events WHEN {condition} \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ))
+        .await;
+    }
+
+    pub async fn accept_events(&self) {
+        self.sql("DROP TRIGGER refuse_events").await;
+    }
+
+    /// Takes SQLite's write lock on a side connection, so the server's writer waits for it and
+    /// whatever clients send meanwhile queues up behind it.
+    pub async fn hold_write_lock(&self) -> WriteLock {
+        let mut conn = SqliteConnection::connect(&self.database_url())
+            .await
+            .expect("side connection");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .expect("the write lock");
+        WriteLock { conn }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -157,11 +197,7 @@ impl TestApp {
     }
 
     pub async fn connect(&self) -> WsClient {
-        let url = format!("ws://127.0.0.1:{}/ws/chat", self.port);
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("WebSocket connects");
-        WsClient { ws }
+        connect(self.port).await
     }
 
     /// Polls a room until its member count is `expected` (membership changes are async).
@@ -178,6 +214,20 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// SQLite's write lock, held on a side connection until released.
+pub struct WriteLock {
+    conn: SqliteConnection,
+}
+
+impl WriteLock {
+    pub async fn release(mut self) {
+        sqlx::query("COMMIT")
+            .execute(&mut self.conn)
+            .await
+            .expect("release the write lock");
     }
 }
 
@@ -314,18 +364,33 @@ impl WsClient {
     }
 }
 
+/// A WebSocket client of the server on this local port.
+pub async fn connect(port: u16) -> WsClient {
+    let url = format!("ws://127.0.0.1:{port}/ws/chat");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket connects");
+    WsClient { ws }
+}
+
+/// A client whose socket has a tiny receive buffer, so a test can stall it cheaply.
+pub async fn connect_small_buffer(port: u16) -> WsClient {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = socket
+        .connect(([127, 0, 0, 1], port).into())
+        .await
+        .expect("TCP connects");
+    let url = format!("ws://127.0.0.1:{port}/ws/chat");
+    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("WebSocket handshake");
+    WsClient { ws }
+}
+
 impl TestApp {
-    /// A client whose socket has a tiny receive buffer, so a test can stall it cheaply.
     pub async fn connect_small_buffer(&self) -> WsClient {
-        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-        let addr = ([127, 0, 0, 1], self.port).into();
-        let stream = socket.connect(addr).await.expect("TCP connects");
-        let url = format!("ws://127.0.0.1:{}/ws/chat", self.port);
-        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
-            .await
-            .expect("WebSocket handshake");
-        WsClient { ws }
+        connect_small_buffer(self.port).await
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::clients::{ForwardedHeader, ProxyRange};
 use crate::store::redact;
 
 #[derive(Debug, Parser)]
@@ -96,6 +97,10 @@ pub struct Settings {
     /// Events queued per session before it is closed with 1013 as too slow
     #[arg(long, env = "CHAT_SESSION_QUEUE", value_parser = at_least_one(), default_value_t = 4096)]
     pub session_queue: usize,
+    // At least 64 KiB, so any one event (4,000 characters, escaped) fits.
+    /// Bytes of events queued per session before it is closed with 1013 as too slow
+    #[arg(long, env = "CHAT_SESSION_QUEUE_BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(65536..), default_value_t = 4 * 1024 * 1024)]
+    pub session_queue_bytes: usize,
     /// Appends queued for the storage writer before senders wait
     #[arg(long, env = "CHAT_WRITE_QUEUE", value_parser = at_least_one(), default_value_t = 8192)]
     pub write_queue: usize,
@@ -117,7 +122,16 @@ pub struct Settings {
     /// REST requests per minute per client address (also the burst)
     #[arg(long, env = "CHAT_HTTP_RATE_PER_MIN", default_value_t = NonZeroU32::new(1200).unwrap_or(NonZeroU32::MIN))]
     pub http_rate_per_min: NonZeroU32,
-    /// Seconds to let sessions and requests finish on shutdown
+    /// WebSocket connections one client address may hold at once
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_ADDR", value_parser = at_least_one(), default_value_t = 1000)]
+    pub max_connections_per_addr: usize,
+    /// Reverse proxies whose forwarding header names the client: IPs or CIDR ranges, comma-separated (default: none)
+    #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyRange>,
+    /// The header the trusted proxies set
+    #[arg(long, env = "CHAT_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeader::XForwardedFor)]
+    pub forwarded_header: ForwardedHeader,
+    /// Seconds sessions and requests may take to finish on shutdown (the drain budget)
     #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
     /// Log format; the filter comes from RUST_LOG (default: info)
@@ -187,6 +201,11 @@ impl Settings {
     pub fn http_quota(&self) -> Option<NonZeroU32> {
         (self.rate_limit == Toggle::On).then_some(self.http_rate_per_min)
     }
+
+    /// WebSocket connections per client address, or None when rate limits are off.
+    pub fn connection_cap(&self) -> Option<usize> {
+        (self.rate_limit == Toggle::On).then_some(self.max_connections_per_addr)
+    }
 }
 
 #[cfg(test)]
@@ -244,9 +263,30 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_off_disables_both_quotas() {
+    fn rate_limit_off_disables_every_limit() {
         let mut s = settings();
         s.rate_limit = Toggle::Off;
         assert!(s.ws_quota().is_none() && s.http_quota().is_none());
+        assert!(s.connection_cap().is_none());
+    }
+
+    #[test]
+    fn the_session_queue_holds_4_mib_by_default_and_at_least_64_kib() {
+        assert_eq!(settings().session_queue_bytes, 4 * 1024 * 1024);
+        let error = Cli::try_parse_from(["chat", "--session-queue-bytes", "65535"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--session-queue-bytes"), "{error}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_comma_separated_list_and_none_by_default() {
+        assert!(settings().trusted_proxies.is_empty());
+        let cli = Cli::try_parse_from(["chat", "--trusted-proxies", "10.0.0.0/8,::1"]).unwrap();
+        assert_eq!(cli.settings.trusted_proxies.len(), 2);
+        let error = Cli::try_parse_from(["chat", "--trusted-proxies", "proxy.local"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--trusted-proxies"), "{error}");
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::RoomId;
-use crate::hub::sequencer::AppendError;
+use crate::hub::WriteError;
 use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -40,6 +40,9 @@ pub enum ApiError {
     /// 429: this address sent too many requests; retry after the given seconds.
     #[error("too many requests; retry in {0} s")]
     RateLimited(u64),
+    /// 429: this address holds as many WebSocket connections as it may; close one first.
+    #[error("this address already holds {0} WebSocket connections; close one first")]
+    TooManyConnections(usize),
     /// 503: storage unreachable, or the service is shutting down.
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
@@ -54,7 +57,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            Self::RateLimited(_) => "RATE_LIMITED",
+            Self::RateLimited(_) | Self::TooManyConnections(_) => "RATE_LIMITED",
             Self::Unavailable => "UNAVAILABLE",
         }
     }
@@ -67,11 +70,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<AppendError> for ApiError {
-    fn from(error: AppendError) -> Self {
+impl From<WriteError> for ApiError {
+    fn from(error: WriteError) -> Self {
         match error {
-            AppendError::RoomNotFound(room_id) => Self::RoomNotFound(room_id),
-            AppendError::Unavailable => Self::Unavailable,
+            WriteError::RoomNotFound(room_id) => Self::RoomNotFound(room_id),
+            WriteError::Unavailable => Self::Unavailable,
         }
     }
 }
@@ -104,7 +107,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -11,26 +11,37 @@
 //! - [`http`]: one module per REST resource, plus [`http::page`], which serves the web chat
 //!   page from `web/` (built into the binary); [`error`] maps every failure once to
 //!   `application/problem+json`.
-//! - [`ws`]: the WebSocket wire format ([`ws::protocol`]) and the per-connection loop
-//!   ([`ws::session`]).
-//! - [`hub`]: who is in which room on this instance, and fan-out; [`hub::sequencer`] is the
-//!   single writer that stores events in batches and hands them to fan-out in order.
-//! - [`store`]: the storage trait and its SQLite backend.
+//! - [`ws`]: the WebSocket endpoint: the wire format ([`ws::protocol`]) and one task per
+//!   connection, which keeps the rooms it is in in a plain table and leaves them however it
+//!   ends.
+//! - [`clients`]: who a client is for per-client limits: its address behind trusted proxies,
+//!   and the cap on its WebSocket connections.
+//! - [`hub`]: who is in which room on this instance, and fan-out; its `Writer` is the one
+//!   task that stores events, in group-commit batches, and hands them to fan-out.
+//! - [`store`]: the storage traits (reads on a pool, writes on the writer's own connection)
+//!   and the SQLite backend.
 //! - [`metrics`], [`telemetry`], [`openapi`]: operations and documentation.
+//!
+//! Dependencies point one way: `http` and `ws` use `hub`, `hub` uses `store`, and everything
+//! uses `domain`, which uses nothing of the crate.
 //!
 //! # How a TALK flows
 //!
-//! 1. The session task parses the frame into a `ClientFrame` (or answers with an `ERROR`),
-//!    checks the session entered the room under that sender, and queues a `NewEvent` with
-//!    the sequencer without waiting for it.
-//! 2. The sequencer takes everything queued since its last commit, stores it in one
-//!    transaction (each event gets its room's next `seq`), then publishes each stored event to
-//!    the hub in `seq` order.
+//! 1. The session task reads a frame only once the writer has room for what it may append
+//!    (backpressure), counts it against the rate limit, parses it into a `ClientFrame` (or
+//!    answers with an `ERROR`), checks the session entered the room under that sender, and
+//!    queues a `NewEvent` with the writer without waiting for it.
+//! 2. The writer takes everything queued since its last commit, stores it in one transaction
+//!    (the database gives each event its room's next `seq`), then publishes each stored event
+//!    to the hub.
 //! 3. The hub serializes the event once and `try_send`s the same bytes to every member's
-//!    bounded queue. A member whose queue is full is signalled to close with 1013.
-//! 4. Each session task drains its queue to its socket, skipping any `seq` it already sent
-//!    while replaying history for a resume.
+//!    queue, bounded in events and in bytes. A member whose queue is full is signalled to
+//!    close with 1013.
+//! 4. Each session task drains its queue to its socket in `seq` order: its room table says
+//!    whether each event is the next one, one it sent already, or one to read from storage
+//!    after a gap (a resume with `lastSeq` reads that way, one bounded page at a time).
 
+pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod error;

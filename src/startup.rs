@@ -1,7 +1,8 @@
 //! Application: binds the listener itself (so tests can ask for port 0), builds the shared
-//! state and runs until its shutdown token is cancelled, then drains in order: sessions close
-//! with 1001, in-flight requests finish, the storage writer commits what is queued, the
-//! database closes.
+//! state and runs until its shutdown token is cancelled, then drains: it stops accepting,
+//! sessions close with 1001 at once and queue their LEAVEs, requests in progress finish (all
+//! within the drain budget), the connections left are dropped, the writer stores what is
+//! queued, and the database closes.
 
 use std::io;
 use std::net::TcpListener;
@@ -9,19 +10,21 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use governor::{Quota, RateLimiter};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing_actix_web::TracingLogger;
 
+use crate::clients::{ClientAddress, ConnectionCap};
 use crate::config::Settings;
 use crate::error;
 use crate::http::{self, middleware};
-use crate::hub::Hub;
-use crate::hub::sequencer::{Sequencer, batch_limit};
+use crate::hub::{BatchLimits, Hub, Writer};
 use crate::metrics::Metrics;
 use crate::openapi;
 use crate::state::AppState;
@@ -31,6 +34,9 @@ use crate::store::{self, StoreError};
 const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a connection may take to close after its response is done.
 const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The least time the writer gets to store what is queued on shutdown, however much of the
+/// drain budget the sessions used.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -66,7 +72,7 @@ impl Application {
             TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
         let local = listener.local_addr()?;
         let url = settings.database_url.expose();
-        let store = store::connect(url, settings.db_max_connections)
+        let storage = store::connect(url, settings.db_max_connections)
             .await
             .map_err(|source| StartupError::Store {
                 url: store::redact(url),
@@ -74,26 +80,36 @@ impl Application {
             })?;
         let metrics = Arc::new(Metrics::new());
         let hub = Arc::new(Hub::new(metrics.clone()));
-        let (sequencer, writer) = Sequencer::start(
-            store.clone(),
+        let limits =
+            BatchLimits::for_session_queue(settings.session_queue, settings.session_queue_bytes);
+        let (writer, writer_task) = Writer::start(
+            storage.writer,
             hub.clone(),
             metrics.clone(),
             settings.write_queue,
-            batch_limit(settings.session_queue),
+            limits,
         );
-        let http_limiter = settings
-            .http_quota()
-            .map(|per_minute| Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))));
         let state = web::Data::new(AppState {
             openapi: openapi::render()?,
             shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            replays: Arc::new(Semaphore::new(
+                (settings.db_max_connections as usize / 2).max(1),
+            )),
+            clients: ClientAddress::new(
+                settings.trusted_proxies.clone(),
+                settings.forwarded_header,
+            ),
+            http_limiter: settings
+                .http_quota()
+                .map(|per_minute| Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute)))),
+            connection_cap: settings.connection_cap().map(ConnectionCap::new),
             next_session: AtomicU64::new(1),
+            store: storage.store,
             settings,
-            store,
             hub,
-            sequencer,
+            writer,
             metrics,
-            http_limiter,
         });
         let server = serve(listener, state.clone())?;
         tracing::info!(addr = %local, "listening");
@@ -101,7 +117,7 @@ impl Application {
             port: local.port(),
             server,
             state,
-            writer,
+            writer: writer_task,
         })
     }
 
@@ -130,24 +146,42 @@ impl Application {
             () = shutdown.cancelled() => None,
         };
         shutdown.cancel();
-        tracing::info!("draining: closing sessions, finishing requests");
         let served = match early {
             Some(served) => served,
             None => {
-                handle.stop(true).await;
+                drain(&state, handle).await;
                 running.await
             }
         };
         let store = state.store.clone();
-        let flush_timeout = state.settings.shutdown_timeout();
         drop(state);
-        if tokio::time::timeout(flush_timeout, writer).await.is_err() {
+        if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
             tracing::warn!("the storage writer did not finish in time");
         }
         store.close().await;
         tracing::info!("stopped");
         served.map_err(io::Error::other)?
     }
+}
+
+/// Stops accepting, lets sessions and requests finish within the drain budget (sessions close
+/// at once: shutdown cancelled their loops), then drops every connection left, such as idle
+/// keep-alives, which would otherwise hold the process for their own timeouts.
+async fn drain(state: &AppState, handle: ServerHandle) {
+    tracing::info!("draining: closing sessions, finishing requests");
+    handle.pause().await;
+    state.tasks.close();
+    let budget = state.settings.shutdown_timeout();
+    if tokio::time::timeout(budget, state.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = state.tasks.len(),
+            "sessions and requests outlasted the drain budget"
+        );
+    }
+    handle.stop(false).await;
 }
 
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Result<Server> {
@@ -167,6 +201,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Result<Server
             .app_data(query.clone())
             .app_data(path.clone())
             .wrap(from_fn(middleware::count_errors))
+            .wrap(from_fn(middleware::track))
             .wrap(TracingLogger::default())
             .configure(http::routes)
             .default_service(web::to(http::not_found))

@@ -1,29 +1,42 @@
 //! AppState: everything a handler or session needs, built once and shared as one `web::Data`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use actix_web::HttpRequest;
 use governor::DefaultKeyedRateLimiter;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::clients::{ClientAddress, ConnectionCap};
 use crate::config::Settings;
-use crate::hub::sequencer::Sequencer;
-use crate::hub::{Hub, SessionId};
+use crate::hub::{Hub, SessionId, Writer};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-pub type HttpLimiter = DefaultKeyedRateLimiter<std::net::IpAddr>;
+pub type HttpLimiter = DefaultKeyedRateLimiter<IpAddr>;
 
 pub struct AppState {
     pub settings: Settings,
+    /// Reads; every write goes through `writer`.
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
-    pub sequencer: Sequencer,
+    pub writer: Writer,
     pub metrics: Arc<Metrics>,
     /// Cancelled once on shutdown: readiness turns 503 and sessions close with 1001.
     pub shutdown: CancellationToken,
+    /// Every session and request in progress, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+    /// Turns at the read pool for session replays: at most half its connections, so replays,
+    /// however many, leave the rest to everything else.
+    pub replays: Arc<Semaphore>,
+    pub clients: ClientAddress,
     /// Per-address REST limiter; None when rate limits are off.
     pub http_limiter: Option<Arc<HttpLimiter>>,
+    /// Per-address WebSocket connection cap; None when rate limits are off.
+    pub connection_cap: Option<Arc<ConnectionCap>>,
     /// The OpenAPI document, rendered once so every response is byte-identical.
     pub openapi: String,
     /// Source of session ids for logs; starts at 1.
@@ -33,5 +46,12 @@ pub struct AppState {
 impl AppState {
     pub fn next_session_id(&self) -> SessionId {
         self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The address of the client behind a request (see [`ClientAddress::of`]); None when the
+    /// connection has no peer address.
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        Some(self.clients.of(peer, req.headers()))
     }
 }

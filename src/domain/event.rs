@@ -2,9 +2,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{MessageText, RoomId, Sender, Timestamp};
+use super::{ClientMsgId, MessageText, RoomId, Sender, Seq, Timestamp};
 
-/// What happened in a room. Every kind takes the next `seq` of its room.
+/// What happened in a room. Every kind takes the next `seq` of its room. Its name on the wire,
+/// in storage and in metrics is [`EventKind::as_str`], and nothing else spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EventKind {
@@ -14,6 +15,8 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [Self; 3] = [Self::Enter, Self::Talk, Self::Leave];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Enter => "ENTER",
@@ -22,13 +25,9 @@ impl EventKind {
         }
     }
 
-    pub fn from_stored(raw: &str) -> Option<Self> {
-        match raw {
-            "ENTER" => Some(Self::Enter),
-            "TALK" => Some(Self::Talk),
-            "LEAVE" => Some(Self::Leave),
-            _ => None,
-        }
+    /// The kind named `raw`, exactly as [`EventKind::as_str`] spells it.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
     }
 }
 
@@ -39,7 +38,7 @@ pub struct NewEvent {
     pub kind: EventKind,
     pub sender: Sender,
     pub message: String,
-    pub client_msg_id: Option<String>,
+    pub client_msg_id: Option<ClientMsgId>,
 }
 
 impl NewEvent {
@@ -58,11 +57,20 @@ impl NewEvent {
     }
 
     /// Echoes the `clientMsgId` of the frame that caused this event.
-    pub fn correlated(self, client_msg_id: Option<String>) -> Self {
+    pub fn correlated(self, client_msg_id: Option<ClientMsgId>) -> Self {
         Self {
             client_msg_id,
             ..self
         }
+    }
+
+    /// The bytes of text it carries, a lower bound of its size on the wire.
+    pub fn text_bytes(&self) -> usize {
+        let id = self
+            .client_msg_id
+            .as_ref()
+            .map_or(0, |id| id.as_str().len());
+        self.message.len() + self.sender.as_str().len() + id
     }
 
     fn new(room_id: RoomId, kind: EventKind, sender: Sender, message: String) -> Self {
@@ -84,8 +92,8 @@ pub struct Event {
     pub kind: EventKind,
     pub room_id: RoomId,
     /// Position in the room: starts at 1, grows by exactly 1 per event.
-    #[schema(minimum = 1)]
-    pub seq: i64,
+    #[schema(value_type = i64, minimum = 1)]
+    pub seq: Seq,
     #[schema(value_type = String, format = Uuid)]
     pub message_id: Uuid,
     pub sender: String,
@@ -102,16 +110,33 @@ pub struct Event {
 
 impl Event {
     /// Stamps a new event with the identity and position the store assigned it.
-    pub fn stored(new: NewEvent, seq: i64, message_id: Uuid, sent_at: Timestamp) -> Self {
+    pub fn stored(new: NewEvent, seq: Seq, message_id: Uuid, sent_at: Timestamp) -> Self {
         Self {
             kind: new.kind,
             room_id: new.room_id,
             seq,
             message_id,
-            sender: new.sender.as_str().to_owned(),
+            sender: new.sender.into_string(),
             message: new.message,
             sent_at,
-            client_msg_id: new.client_msg_id,
+            client_msg_id: new.client_msg_id.map(ClientMsgId::into_string),
+        }
+    }
+
+    /// The bytes of text it carries, a lower bound of its size on the wire.
+    pub fn text_bytes(&self) -> usize {
+        let id = self.client_msg_id.as_ref().map_or(0, String::len);
+        self.message.len() + self.sender.len() + id
+    }
+
+    /// The event as members receive it: its JSON, made once and shared by every recipient.
+    pub fn to_json(&self) -> Option<String> {
+        match serde_json::to_string(self) {
+            Ok(json) => Some(json),
+            Err(error) => {
+                tracing::error!(%error, seq = %self.seq, "could not serialize an event");
+                None
+            }
         }
     }
 }
@@ -128,15 +153,30 @@ mod tests {
             kind: EventKind::Talk,
             sender: Sender::parse("alice").unwrap(),
             message: "hello".into(),
-            client_msg_id: Some("c-17".into()),
+            client_msg_id: Some(ClientMsgId::parse("c-17").unwrap()),
         };
-        let event = Event::stored(new, 42, Uuid::nil(), Timestamp::from_millis(0));
+        let event = Event::stored(
+            new,
+            Seq::new(42).unwrap(),
+            Uuid::nil(),
+            Timestamp::from_millis(0),
+        );
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["type"], "TALK");
         assert_eq!(json["roomId"], room_id.to_string());
         assert_eq!(json["seq"], 42);
         assert_eq!(json["sentAt"], "1970-01-01T00:00:00.000Z");
         assert_eq!(json["clientMsgId"], "c-17");
+    }
+
+    #[test]
+    fn every_kind_is_spelled_once_and_parses_back() {
+        for kind in EventKind::ALL {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.as_str(), "serde and as_str agree");
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("talk"), None);
     }
 
     #[test]

@@ -3,11 +3,13 @@
 
 mod event;
 mod room;
+mod seq;
 mod text;
 mod time;
 
 pub use event::{Event, EventKind, NewEvent};
 pub use room::{RoomId, RoomName};
+pub use seq::Seq;
 pub use text::{ClientMsgId, MessageText, Sender};
 pub use time::Timestamp;
 

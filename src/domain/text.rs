@@ -25,6 +25,10 @@ impl Sender {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 /// A TALK's text: 1 to 4,000 characters, kept exactly as sent (line breaks included).

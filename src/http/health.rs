@@ -7,8 +7,8 @@ use actix_web::{HttpResponse, web};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
-/// How long readiness waits for the store before calling it unreachable.
-const STORE_PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long readiness waits for storage and the writer before calling them unreachable.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Liveness: the process is up and serving HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
@@ -19,21 +19,24 @@ pub async fn healthz() -> HttpResponse {
         .body("ok")
 }
 
-/// Readiness: 503 while storage is unreachable or the service is draining.
+/// Readiness: 503 while draining, or while storage or the writer that stores every event does
+/// not answer.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = String, content_type = "text/plain"),
-        (status = 503, description = "Storage unreachable or draining", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage or its writer unreachable, or draining", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::Unavailable);
     }
-    match tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => Ok(healthz().await),
-        Ok(Err(error)) => Err(error.into()),
+    let reads = async { state.store.ping().await.map_err(ApiError::from) };
+    let writes = async { state.writer.ping().await.map_err(ApiError::from) };
+    match tokio::time::timeout(PING_TIMEOUT, futures_util::future::try_join(reads, writes)).await {
+        Ok(Ok(_)) => Ok(healthz().await),
+        Ok(Err(error)) => Err(error),
         Err(_) => {
-            tracing::error!("storage did not answer a readiness ping in time");
+            tracing::error!("storage or its writer did not answer a readiness ping in time");
             Err(ApiError::Unavailable)
         }
     }

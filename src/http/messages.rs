@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::rooms::room_id;
-use crate::domain::Event;
+use crate::domain::{Event, Seq};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use crate::store::EventRange;
@@ -53,9 +53,14 @@ impl HistoryQuery {
                 "beforeSeq must be 1 or more".to_owned(),
             ));
         }
-        let before = self.before_seq.unwrap_or(i64::MAX);
+        let seq = |raw: Option<i64>, unset| raw.map_or(Some(unset), Seq::new);
+        let before = seq(self.before_seq, Seq::MAX);
+        let after = seq(self.after_seq, Seq::ZERO);
+        let (Some(before), Some(after)) = (before, after) else {
+            return Err(ApiError::InvalidRequest("seqs are 0 or more".to_owned()));
+        };
         Ok(match self.after_seq {
-            Some(after) => EventRange::Forward {
+            Some(_) => EventRange::Forward {
                 after,
                 before,
                 limit,

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{RoomId, RoomName, Timestamp};
+use crate::domain::{RoomId, RoomName, Seq, Timestamp};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use crate::store::RoomRecord;
@@ -31,7 +31,8 @@ pub struct Room {
     /// Sessions in the room right now.
     pub member_count: usize,
     /// The seq of the room's newest event; 0 when it has none.
-    pub last_seq: i64,
+    #[schema(value_type = i64)]
+    pub last_seq: Seq,
 }
 
 impl Room {
@@ -97,7 +98,7 @@ pub async fn create_room(
 ) -> Result<HttpResponse, ApiError> {
     let name =
         RoomName::parse(&body.name).map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
-    let record = state.store.create_room(&name).await?;
+    let record = state.writer.create_room(name).await?;
     let room = Room::from_record(record, &state);
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/rooms/{}", room.room_id)))
@@ -174,7 +175,7 @@ pub async fn delete_room(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let room_id = room_id(&path)?;
-    if state.sequencer.delete_room(room_id).await? {
+    if state.writer.delete_room(room_id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::RoomNotFound(room_id))

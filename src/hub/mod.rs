@@ -1,68 +1,30 @@
-//! Who is in which room on this instance, and fan-out of stored events to them.
+//! Who is in which room on this instance, fan-out of stored events to them, and the writer that
+//! stores events before they are fanned out.
 //!
 //! The registry is a `DashMap` from room to its members, so rooms on different shards never
 //! contend and fan-out takes one shard read lock. Each member is a bounded queue
-//! ([`Outbound`]) drained by its session task: fan-out only ever `try_send`s, so a session whose
-//! queue is full is told to close with 1013 and never holds up anyone else. An event is
+//! ([`MemberHandle`]) drained by its session task: fan-out never waits on a member. An event is
 //! serialized once; every member gets a clone of the same bytes.
 
-pub mod sequencer;
+mod queue;
+mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytestring::ByteString;
 use dashmap::DashMap;
-use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Event, RoomId};
 use crate::metrics::Metrics;
-use crate::ws::protocol::{ServerFrame, encode};
+
+pub use queue::{MemberHandle, MemberQueue, Outbound, member_queue};
+pub use writer::{AppendReply, AppendSlot, BatchLimits, WriteError, Writer};
 
 pub type SessionId = u64;
 
-/// A frame queued for one session.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    /// A stored event; the session skips it if it already sent that `seq` during a replay.
-    Event {
-        room_id: RoomId,
-        seq: i64,
-        frame: ByteString,
-    },
-    /// The room was deleted; the session is already detached from it.
-    Closed { room_id: RoomId, frame: ByteString },
-}
-
-/// How fan-out reaches one session: its queue, and the signal that it fell behind.
-#[derive(Debug, Clone)]
-pub struct MemberHandle {
-    queue: mpsc::Sender<Outbound>,
-    slow: CancellationToken,
-}
-
-impl MemberHandle {
-    pub fn new(queue: mpsc::Sender<Outbound>, slow: CancellationToken) -> Self {
-        Self { queue, slow }
-    }
-
-    fn deliver(&self, item: Outbound, metrics: &Metrics) {
-        match self.queue.try_send(item) {
-            Ok(()) | Err(TrySendError::Closed(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                if !self.slow.is_cancelled() {
-                    metrics.slow_consumers.inc();
-                    self.slow.cancel();
-                }
-            }
-        }
-    }
-}
-
-/// Where the sequencer hands what it has stored, in `seq` order. The in-process [`Hub`] is
-/// the single-instance implementation; a broker-backed one plugs in here for several instances.
+/// Where the writer hands what it has stored, in `seq` order. The in-process [`Hub`] is the
+/// single-instance implementation; a broker-backed one plugs in here for several instances.
 pub trait Fanout: Send + Sync + 'static {
     fn publish(&self, event: &Event);
     fn close_room(&self, room_id: RoomId);
@@ -112,7 +74,8 @@ impl Fanout for Hub {
             return;
         };
         let started = Instant::now();
-        let Some(frame) = encode(event) else { return };
+        let Some(json) = event.to_json() else { return };
+        let frame = bytestring::ByteString::from(json);
         for member in members.values() {
             let item = Outbound::Event {
                 room_id: event.room_id,
@@ -130,15 +93,8 @@ impl Fanout for Hub {
         let Some((_, members)) = self.rooms.remove(&room_id) else {
             return;
         };
-        let Some(frame) = encode(&ServerFrame::Closed { room_id }) else {
-            return;
-        };
         for member in members.values() {
-            let item = Outbound::Closed {
-                room_id,
-                frame: frame.clone(),
-            };
-            member.deliver(item, &self.metrics);
+            member.deliver(Outbound::Closed { room_id }, &self.metrics);
         }
     }
 }

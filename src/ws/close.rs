@@ -1,14 +1,10 @@
-//! How a session ends: the reasons, their close frames, and the guard that lets a pending
-//! socket write lose to shutdown or the slow-consumer signal.
+//! How a session ends: the reasons, and the close frame each one sends.
 
-use std::future::Future;
-
-use actix_ws::{CloseCode, CloseReason, Closed};
-use tokio_util::sync::CancellationToken;
+use actix_ws::{CloseCode, CloseReason};
 
 /// Why the loop ended; decides the close frame.
 #[derive(Debug)]
-pub(super) enum End {
+pub enum End {
     Shutdown,
     Slow,
     Binary,
@@ -16,12 +12,15 @@ pub(super) enum End {
     TooLarge,
     Protocol,
     Timeout,
+    /// Storage could not take or give this session's events.
+    Unavailable,
     ClientClosed(Option<CloseReason>),
     Gone,
 }
 
 impl End {
-    pub(super) fn close_reason(self, max_frame: usize) -> Option<CloseReason> {
+    /// The close frame to send, or None when the client is gone already.
+    pub fn close_reason(self, max_frame: usize) -> Option<CloseReason> {
         let (code, text) = match self {
             Self::ClientClosed(reason) => return Some(reason.unwrap_or(CloseCode::Normal.into())),
             Self::Gone => return None,
@@ -41,24 +40,14 @@ impl End {
             Self::TooLarge => (CloseCode::Size, format!("frame exceeds {max_frame} bytes")),
             Self::Protocol => (CloseCode::Protocol, "WebSocket protocol error".to_owned()),
             Self::Timeout => (CloseCode::Policy, "no pong in time".to_owned()),
+            Self::Unavailable => (
+                CloseCode::Error,
+                "storage is unavailable; reconnect and ENTER with lastSeq".to_owned(),
+            ),
         };
         Some(CloseReason {
             code,
             description: Some(text),
         })
-    }
-}
-
-/// Waits for a socket write unless the session must end first.
-pub(super) async fn guarded(
-    write: impl Future<Output = Result<(), Closed>>,
-    slow: &CancellationToken,
-    shutdown: &CancellationToken,
-) -> Result<(), End> {
-    tokio::select! {
-        biased;
-        _ = shutdown.cancelled() => Err(End::Shutdown),
-        _ = slow.cancelled() => Err(End::Slow),
-        written = write => written.map_err(|_| End::Gone),
     }
 }

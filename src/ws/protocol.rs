@@ -1,13 +1,15 @@
-//! The WebSocket wire format: what clients send ([`ClientFrame`], parsed from text), what the
-//! server sends besides events ([`ServerFrame`]), and [`WsError`], mapped once to an `ERROR`
+//! The WebSocket wire format: what clients send ([`ClientFrame`], parsed from text in one pass),
+//! the frames the server sends besides events, and [`WsError`], mapped once to an `ERROR`
 //! frame's `code`.
 
 use std::borrow::Cow;
 
 use bytestring::ByteString;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
 
-use crate::domain::{ClientMsgId, DomainError, MessageText, RoomId, Sender};
+use crate::domain::{ClientMsgId, DomainError, EventKind, MessageText, RoomId, Sender, Seq};
 
 /// A client frame that passed every check of the contract. Every frame may carry a
 /// `clientMsgId`; it is echoed on the event the frame produces and on any refusal of it.
@@ -22,24 +24,18 @@ pub struct ClientFrame {
 /// What a client frame asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Enter { last_seq: Option<i64> },
+    Enter { last_seq: Option<Seq> },
     Talk { message: MessageText },
     Leave,
 }
 
-impl ClientFrame {
-    pub fn kind(&self) -> &'static str {
-        match self.action {
-            Action::Enter { .. } => "ENTER",
-            Action::Talk { .. } => "TALK",
-            Action::Leave => "LEAVE",
+impl Action {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::Enter { .. } => EventKind::Enter,
+            Self::Talk { .. } => EventKind::Talk,
+            Self::Leave => EventKind::Leave,
         }
-    }
-
-    /// The ids a refusal of this frame echoes: its room and its `clientMsgId`.
-    pub fn echo_ids(&self) -> (String, Option<String>) {
-        let client_msg_id = self.client_msg_id.as_ref().map(|id| id.as_str().to_owned());
-        (self.room_id.to_string(), client_msg_id)
     }
 }
 
@@ -91,140 +87,148 @@ impl From<DomainError> for WsError {
     }
 }
 
-/// A refused frame, with the ids to echo so the client can tell which frame it was.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub error: WsError,
+/// The ids a reply to a frame echoes, as the client wrote them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Echo {
     pub room_id: Option<String>,
     pub client_msg_id: Option<String>,
 }
 
-/// Frames the server sends that are not events.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "UPPERCASE")]
-pub enum ServerFrame<'a> {
-    /// The room was deleted; the session is no longer in it.
-    #[serde(rename_all = "camelCase")]
-    Closed { room_id: RoomId },
-    /// A frame from this session was refused; the connection stays open.
-    #[serde(rename_all = "camelCase")]
-    Error {
-        code: &'a str,
-        message: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        room_id: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_msg_id: Option<&'a str>,
-    },
-}
-
-impl Refusal {
-    pub fn frame(&self) -> Option<ByteString> {
-        encode(&ServerFrame::Error {
-            code: self.error.code(),
-            message: self.error.to_string(),
-            room_id: self.room_id.as_deref(),
-            client_msg_id: self.client_msg_id.as_deref(),
-        })
-    }
-}
-
-/// Serializes an outgoing frame once, to be shared by every recipient.
-pub fn encode(value: &impl Serialize) -> Option<ByteString> {
-    match serde_json::to_string(value) {
-        Ok(json) => Some(json.into()),
-        Err(error) => {
-            tracing::error!(%error, "could not serialize an outgoing frame");
-            None
+impl From<&ClientFrame> for Echo {
+    fn from(frame: &ClientFrame) -> Self {
+        Self {
+            room_id: Some(frame.room_id.to_string()),
+            client_msg_id: frame
+                .client_msg_id
+                .as_ref()
+                .map(|id| id.as_str().to_owned()),
         }
     }
 }
 
-/// The fields of a client frame before any rule is checked. Strings borrow from the frame
-/// when they hold no escapes, so a well-formed frame is parsed in one pass without copies.
+/// A refused frame, with the ids to echo so the client can tell which frame it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub error: WsError,
+    pub echo: Echo,
+}
+
+impl Refusal {
+    /// The `ERROR` frame for it.
+    pub fn frame(&self) -> ByteString {
+        let mut frame = json!({
+            "type": "ERROR",
+            "code": self.error.code(),
+            "message": self.error.to_string(),
+        });
+        if let Some(room_id) = &self.echo.room_id {
+            frame["roomId"] = json!(room_id);
+        }
+        if let Some(client_msg_id) = &self.echo.client_msg_id {
+            frame["clientMsgId"] = json!(client_msg_id);
+        }
+        frame.to_string().into()
+    }
+}
+
+/// The frame telling a member that its room was deleted.
+pub fn closed_frame(room_id: RoomId) -> ByteString {
+    json!({"type": "CLOSED", "roomId": room_id})
+        .to_string()
+        .into()
+}
+
+/// The fields of a client frame, each kept as its raw JSON: the frame is read in one pass, and
+/// a field of the wrong type is reported by name instead of failing the whole frame.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawFrame<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<&'a RawValue>,
     #[serde(borrow)]
-    room_id: Option<Cow<'a, str>>,
+    room_id: Option<&'a RawValue>,
     #[serde(borrow)]
-    sender: Option<Cow<'a, str>>,
+    sender: Option<&'a RawValue>,
     #[serde(borrow)]
-    message: Option<Cow<'a, str>>,
+    message: Option<&'a RawValue>,
     #[serde(borrow)]
-    client_msg_id: Option<Cow<'a, str>>,
-    last_seq: Option<u64>,
+    client_msg_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    last_seq: Option<&'a RawValue>,
 }
 
 /// Parses one text frame, or says exactly why it was refused.
 pub fn parse(text: &str) -> Result<ClientFrame, Refusal> {
-    match serde_json::from_str::<RawFrame>(text) {
-        Ok(raw) => {
-            let room_id = raw.room_id.as_deref().map(str::to_owned);
-            let client_msg_id = raw.client_msg_id.as_deref().map(str::to_owned);
-            raw.validate().map_err(|error| Refusal {
-                error,
-                room_id,
-                client_msg_id,
-            })
-        }
-        Err(error) => Err(refuse_unparsable(text, &error)),
-    }
+    let raw: RawFrame = serde_json::from_str(text).map_err(|error| Refusal {
+        error: unreadable(text, &error),
+        echo: Echo::default(),
+    })?;
+    let echo = Echo {
+        room_id: raw.room_id.and_then(string).map(Cow::into_owned),
+        client_msg_id: raw.client_msg_id.and_then(string).map(Cow::into_owned),
+    };
+    raw.validate().map_err(|error| Refusal { error, echo })
 }
 
-/// Tells a frame that is not JSON from JSON of the wrong shape, echoing what can be read.
-fn refuse_unparsable(text: &str, error: &serde_json::Error) -> Refusal {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Refusal {
-            error: WsError::InvalidJson(error.to_string()),
-            room_id: None,
-            client_msg_id: None,
-        };
-    };
-    let echo = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    let detail = if value.is_object() {
-        format!("bad field: {error}")
-    } else {
-        "a frame must be a JSON object".to_owned()
-    };
-    Refusal {
-        error: WsError::InvalidMessage(detail),
-        room_id: echo("roomId"),
-        client_msg_id: echo("clientMsgId"),
+/// Tells text that is not JSON from JSON that is not a frame.
+fn unreadable(text: &str, error: &serde_json::Error) -> WsError {
+    if !error.is_data() {
+        return WsError::InvalidJson(error.to_string());
     }
+    if text.trim_start().starts_with('{') {
+        return WsError::InvalidMessage(format!("bad frame: {error}"));
+    }
+    WsError::InvalidMessage("a frame must be a JSON object".to_owned())
 }
 
-fn required<'a>(field: &'static str, value: &'a Option<Cow<'_, str>>) -> Result<&'a str, WsError> {
-    value
-        .as_deref()
-        .ok_or_else(|| WsError::InvalidMessage(format!("{field} is required")))
+/// A JSON string's value, borrowed when it has no escapes.
+fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<&str>(raw.get())
+        .map(Cow::Borrowed)
+        .or_else(|_| serde_json::from_str::<String>(raw.get()).map(Cow::Owned))
+        .ok()
+}
+
+fn optional<'a>(field: &str, raw: Option<&'a RawValue>) -> Result<Option<Cow<'a, str>>, WsError> {
+    raw.map(|raw| {
+        string(raw).ok_or_else(|| WsError::InvalidMessage(format!("{field} must be a string")))
+    })
+    .transpose()
+}
+
+fn required<'a>(field: &str, raw: Option<&'a RawValue>) -> Result<Cow<'a, str>, WsError> {
+    optional(field, raw)?.ok_or_else(|| WsError::InvalidMessage(format!("{field} is required")))
+}
+
+fn last_seq(raw: &RawValue) -> Result<Seq, WsError> {
+    serde_json::from_str::<u64>(raw.get())
+        .ok()
+        .and_then(Seq::from_wire)
+        .ok_or_else(|| {
+            WsError::InvalidMessage(format!("lastSeq must be an integer from 0 to {}", Seq::MAX))
+        })
 }
 
 impl RawFrame<'_> {
     fn validate(self) -> Result<ClientFrame, WsError> {
-        let kind = required("type", &self.kind)?;
-        if !matches!(kind, "ENTER" | "TALK" | "LEAVE") {
-            return Err(WsError::InvalidMessage(format!(
-                "unknown type {kind:?}: expected ENTER, TALK or LEAVE"
-            )));
-        }
-        let room_id = RoomId::parse(required("roomId", &self.room_id)?)?;
-        let sender = Sender::parse(required("sender", &self.sender)?)?;
+        let kind = required("type", self.kind)?;
+        let kind = EventKind::parse(&kind).ok_or_else(|| {
+            let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+            WsError::InvalidMessage(format!("unknown type {kind:?}: expected one of {known:?}"))
+        })?;
+        let room_id = RoomId::parse(&required("roomId", self.room_id)?)?;
+        let sender = Sender::parse(&required("sender", self.sender)?)?;
         let action = match kind {
-            "ENTER" => Action::Enter {
-                last_seq: self.last_seq.map(seq_from_wire).transpose()?,
+            EventKind::Enter => Action::Enter {
+                last_seq: self.last_seq.map(last_seq).transpose()?,
             },
-            "TALK" => Action::Talk {
-                message: MessageText::parse(required("message", &self.message)?)?,
+            EventKind::Talk => Action::Talk {
+                message: MessageText::parse(&required("message", self.message)?)?,
             },
-            _ => Action::Leave,
+            EventKind::Leave => Action::Leave,
         };
-        let client_msg_id = self
-            .client_msg_id
-            .as_deref()
-            .map(ClientMsgId::parse)
+        let client_msg_id = optional("clientMsgId", self.client_msg_id)?
+            .map(|id| ClientMsgId::parse(&id))
             .transpose()?;
         Ok(ClientFrame {
             room_id,
@@ -235,10 +239,6 @@ impl RawFrame<'_> {
     }
 }
 
-fn seq_from_wire(raw: u64) -> Result<i64, WsError> {
-    i64::try_from(raw).map_err(|_| WsError::InvalidMessage("lastSeq is out of range".to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +247,10 @@ mod tests {
 
     fn refusal(text: &str) -> Refusal {
         parse(text).expect_err("frame should be refused")
+    }
+
+    fn enter_with(last_seq: &str) -> String {
+        format!(r#"{{"type":"ENTER","roomId":"{ROOM}","sender":"a","lastSeq":{last_seq}}}"#)
     }
 
     #[test]
@@ -261,24 +265,59 @@ mod tests {
     }
 
     #[test]
-    fn an_enter_frame_carries_last_seq_and_its_client_msg_id() {
+    fn strings_with_escapes_are_read_exactly() {
         let frame = parse(&format!(
-            r#"{{"type":"ENTER","roomId":"{ROOM}","sender":"a","lastSeq":41,"clientMsgId":"e-1"}}"#
+            r#"{{"type":"TALK","roomId":"{ROOM}","sender":"a","message":"line\nnext \"q\" \u00e9"}}"#
         ))
         .unwrap();
-        assert_eq!(frame.action, Action::Enter { last_seq: Some(41) });
-        assert_eq!(frame.client_msg_id.unwrap().into_string(), "e-1");
+        let Action::Talk { message } = frame.action else {
+            panic!("a TALK")
+        };
+        assert_eq!(message.into_string(), "line\nnext \"q\" é");
+    }
+
+    #[test]
+    fn last_seq_is_an_integer_from_0_to_2_pow_63_minus_1() {
+        for (raw, expected) in [("0", Seq::ZERO), ("9223372036854775807", Seq::MAX)] {
+            let frame = parse(&enter_with(raw)).unwrap();
+            assert_eq!(
+                frame.action,
+                Action::Enter {
+                    last_seq: Some(expected)
+                }
+            );
+        }
+        for raw in [
+            "-1",
+            "9223372036854775808",
+            "18446744073709551616",
+            "1.5",
+            "1e3",
+            "\"3\"",
+            "[]",
+            "{}",
+        ] {
+            let refused = refusal(&enter_with(raw));
+            assert_eq!(refused.error.code(), "INVALID_MESSAGE", "lastSeq {raw}");
+            assert_eq!(refused.echo.room_id.as_deref(), Some(ROOM), "lastSeq {raw}");
+        }
+        let absent = parse(&enter_with("null")).unwrap();
+        assert_eq!(absent.action, Action::Enter { last_seq: None });
     }
 
     #[test]
     fn text_that_is_not_json_is_invalid_json() {
         assert_eq!(refusal("{nope").error.code(), "INVALID_JSON");
+        assert_eq!(refusal("").error.code(), "INVALID_JSON");
     }
 
     #[test]
     fn json_that_is_not_an_object_is_an_invalid_message() {
-        assert_eq!(refusal("[1,2]").error.code(), "INVALID_MESSAGE");
-        assert_eq!(refusal("42").error.code(), "INVALID_MESSAGE");
+        for text in ["[1,2]", "42", "\"ENTER\"", "null"] {
+            let refused = refusal(text);
+            assert_eq!(refused.error.code(), "INVALID_MESSAGE", "{text}");
+            assert!(!refused.error.to_string().contains("RawFrame"), "{text}");
+        }
     }
 
     #[test]
@@ -287,24 +326,35 @@ mod tests {
             r#"{{"type":"SHOUT","roomId":"{ROOM}","sender":"a","clientMsgId":"c-9"}}"#
         ));
         assert_eq!(refused.error.code(), "INVALID_MESSAGE");
-        assert_eq!(refused.room_id.as_deref(), Some(ROOM));
-        assert_eq!(refused.client_msg_id.as_deref(), Some("c-9"));
+        assert_eq!(refused.echo.room_id.as_deref(), Some(ROOM));
+        assert_eq!(refused.echo.client_msg_id.as_deref(), Some("c-9"));
     }
 
     #[test]
-    fn a_field_of_the_wrong_type_is_an_invalid_message_that_still_echoes_ids() {
+    fn a_field_of_the_wrong_type_is_named_and_the_ids_still_echoed() {
         let refused = refusal(&format!(
             r#"{{"type":"TALK","roomId":"{ROOM}","sender":7,"message":"x","clientMsgId":"c-2"}}"#
         ));
+        assert_eq!(
+            refused.error,
+            WsError::InvalidMessage("sender must be a string".into())
+        );
+        assert_eq!(refused.echo.client_msg_id.as_deref(), Some("c-2"));
+    }
+
+    #[test]
+    fn a_repeated_field_is_an_invalid_message() {
+        let refused = refusal(&format!(
+            r#"{{"type":"LEAVE","type":"TALK","roomId":"{ROOM}"}}"#
+        ));
         assert_eq!(refused.error.code(), "INVALID_MESSAGE");
-        assert_eq!(refused.client_msg_id.as_deref(), Some("c-2"));
     }
 
     #[test]
     fn a_room_id_that_is_not_a_uuid_is_an_invalid_message() {
         let refused = refusal(r#"{"type":"ENTER","roomId":"nope","sender":"a"}"#);
         assert_eq!(refused.error.code(), "INVALID_MESSAGE");
-        assert_eq!(refused.room_id.as_deref(), Some("nope"));
+        assert_eq!(refused.echo.room_id.as_deref(), Some("nope"));
     }
 
     #[test]
@@ -317,20 +367,28 @@ mod tests {
     }
 
     #[test]
-    fn a_talk_without_message_and_a_negative_last_seq_are_invalid_messages() {
-        let talk = format!(r#"{{"type":"TALK","roomId":"{ROOM}","sender":"a"}}"#);
-        assert_eq!(refusal(&talk).error.code(), "INVALID_MESSAGE");
-        let enter = format!(r#"{{"type":"ENTER","roomId":"{ROOM}","sender":"a","lastSeq":-1}}"#);
-        assert_eq!(refusal(&enter).error.code(), "INVALID_MESSAGE");
+    fn a_client_msg_id_over_128_characters_is_an_invalid_message() {
+        let text = format!(
+            r#"{{"type":"LEAVE","roomId":"{ROOM}","sender":"a","clientMsgId":"{}"}}"#,
+            "i".repeat(129)
+        );
+        assert_eq!(refusal(&text).error.code(), "INVALID_MESSAGE");
     }
 
     #[test]
-    fn an_error_frame_serializes_to_the_contract_shape() {
+    fn an_error_frame_has_the_contract_shape() {
         let refused = refusal(&format!(r#"{{"type":"NOPE","roomId":"{ROOM}"}}"#));
-        let json: serde_json::Value = serde_json::from_str(&refused.frame().unwrap()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&refused.frame()).unwrap();
         assert_eq!(json["type"], "ERROR");
         assert_eq!(json["code"], "INVALID_MESSAGE");
         assert_eq!(json["roomId"], ROOM);
         assert!(json.get("clientMsgId").is_none());
+    }
+
+    #[test]
+    fn a_closed_frame_names_its_room() {
+        let room_id = RoomId::parse(ROOM).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&closed_frame(room_id)).unwrap();
+        assert_eq!(json, json!({"type": "CLOSED", "roomId": ROOM}));
     }
 }

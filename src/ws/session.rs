@@ -1,110 +1,123 @@
 //! One WebSocket connection: a single `select!` loop over shutdown, the slow-consumer signal,
-//! settled appends, queued room events, client frames and the heartbeat, with cleanup once
-//! after the loop. Every socket write is raced against shutdown and the slow signal, so a
-//! client that stops reading can never pin this task.
+//! settled appends, queued room events, catch-up pages, room in the writer's queue, client
+//! frames and the heartbeat; then one cleanup. The loop only reads a frame once the writer has
+//! room for what the frame may append, so a saturated writer slows down what sessions read,
+//! never what they deliver.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream};
-use bytestring::ByteString;
 use futures_util::StreamExt;
-use futures_util::stream::FuturesOrdered;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
-use tokio_util::sync::CancellationToken;
 
-use super::close::{End, guarded};
-use super::membership::{Flow, Membership, Pending};
-use super::protocol::{ClientFrame, Refusal, WsError, parse};
-use crate::domain::{NewEvent, RoomId};
-use crate::hub::{MemberHandle, Outbound, SessionId};
+use super::catch_up::{CatchUp, page_limit};
+use super::close::End;
+use super::heartbeat::{Beat, Heartbeat};
+use super::in_flight::{InFlight, Settled};
+use super::protocol::{Action, ClientFrame, Echo, Refusal, WsError, closed_frame, parse};
+use super::rooms::{Closing, Decision, Entered, Presence};
+use super::socket::Socket;
+use crate::clients::OpenConnection;
+use crate::domain::{ClientMsgId, Event, EventKind, MessageText, NewEvent, RoomId, Sender, Seq};
+use crate::hub::{AppendSlot, MemberQueue, Outbound, SessionId, WriteError, member_queue};
+use crate::metrics::Metrics;
 use crate::state::AppState;
+use crate::store::StoreError;
 
 /// Appends a session may have in flight before it stops reading frames (backpressure).
 const MAX_IN_FLIGHT: usize = 256;
-/// How long cleanup waits for the close frame to be written and for final LEAVEs to be stored.
-const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Session {
-    pub(super) id: SessionId,
-    pub(super) ws: actix_ws::Session,
-    pub(super) state: Arc<AppState>,
-    pub(super) rooms: HashMap<RoomId, Membership>,
-    pub(super) member: MemberHandle,
-    pub(super) slow: CancellationToken,
-    pub(super) shutdown: CancellationToken,
-    pub(super) limiter: Option<DefaultDirectRateLimiter>,
-    pub(super) pending: FuturesOrdered<Pending>,
+    state: Arc<AppState>,
+    socket: Socket,
+    presence: Presence,
+    queue: MemberQueue,
+    limiter: Option<DefaultDirectRateLimiter>,
+    in_flight: InFlight,
+    /// Room in the writer's queue for the next frame's append, taken before the frame is read.
+    slot: Option<AppendSlot>,
+    catch_up: CatchUp,
+    heartbeat: Heartbeat,
+    _open: Open,
+}
+
+/// Counts the session as open until it is dropped, however its task ends.
+struct Open {
+    metrics: Arc<Metrics>,
+    _connection: Option<OpenConnection>,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.metrics.connections.dec();
+    }
 }
 
 impl Session {
-    /// Runs the connection to its end, then detaches it from every room.
+    /// Runs the connection to its end, then leaves every room and closes the socket.
     pub async fn run(
         state: Arc<AppState>,
         id: SessionId,
         ws: actix_ws::Session,
-        stream: AggregatedMessageStream,
+        mut stream: AggregatedMessageStream,
+        connection: Option<OpenConnection>,
     ) {
+        let mut session = Self::new(state, id, ws, connection);
+        tracing::info!("session opened");
+        let end = session.serve(&mut stream).await;
+        tracing::info!(
+            ?end,
+            rooms = session.presence.table().len(),
+            "session closed"
+        );
+        session.finish(end, &mut stream).await;
+    }
+
+    fn new(
+        state: Arc<AppState>,
+        id: SessionId,
+        ws: actix_ws::Session,
+        connection: Option<OpenConnection>,
+    ) -> Self {
         let settings = &state.settings;
-        let (queue_tx, queue) = mpsc::channel(settings.session_queue);
-        let slow = CancellationToken::new();
+        let (member, queue) = member_queue(settings.session_queue, settings.session_queue_bytes);
         let limiter = settings
             .ws_quota()
             .map(|(rate, burst)| RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)));
-        let session = Self {
-            id,
-            ws,
-            member: MemberHandle::new(queue_tx, slow.clone()),
-            slow,
-            shutdown: state.shutdown.clone(),
-            rooms: HashMap::new(),
+        state.metrics.connections.inc();
+        Self {
+            socket: Socket::new(ws, queue.slow().clone(), state.shutdown.clone()),
+            presence: Presence::new(id, state.hub.clone(), state.writer.clone(), member),
+            heartbeat: Heartbeat::new(settings.ping_interval(), settings.client_timeout()),
+            _open: Open {
+                metrics: state.metrics.clone(),
+                _connection: connection,
+            },
+            queue,
             limiter,
-            pending: FuturesOrdered::new(),
+            in_flight: InFlight::default(),
+            slot: None,
+            catch_up: CatchUp::default(),
             state,
-        };
-        session.state.metrics.connections.inc();
-        let metrics = session.state.metrics.clone();
-        session.serve(stream, queue).await;
-        metrics.connections.dec();
+        }
     }
 
-    async fn serve(
-        mut self,
-        mut stream: AggregatedMessageStream,
-        mut queue: mpsc::Receiver<Outbound>,
-    ) {
-        tracing::info!("session opened");
-        let end = self.select_loop(&mut stream, &mut queue).await;
-        tracing::info!(?end, rooms = self.rooms.len(), "session closed");
-        self.finish(end).await;
-    }
-
-    async fn select_loop(
-        &mut self,
-        stream: &mut AggregatedMessageStream,
-        queue: &mut mpsc::Receiver<Outbound>,
-    ) -> End {
-        let mut heartbeat = interval(self.state.settings.ping_interval());
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        heartbeat.reset();
-        let mut last_seen = Instant::now();
-        let shutdown = self.shutdown.clone();
-        let slow = self.slow.clone();
+    async fn serve(&mut self, stream: &mut AggregatedMessageStream) -> End {
+        let shutdown = self.state.shutdown.clone();
+        let slow = self.queue.slow().clone();
         loop {
+            self.catch_up_if_behind();
+            let reading = self.reading();
             let step = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => Err(End::Shutdown),
-                _ = slow.cancelled() => Err(End::Slow),
-                Some(settled) = self.pending.next() => self.settle(settled).await,
-                Some(item) = queue.recv() => self.forward(item).await,
-                frame = stream.next(), if self.pending.len() < MAX_IN_FLIGHT => {
-                    last_seen = Instant::now();
-                    self.on_frame(frame).await
-                }
-                _ = heartbeat.tick() => self.heartbeat(last_seen).await,
+                () = shutdown.cancelled() => Err(End::Shutdown),
+                () = slow.cancelled() => Err(End::Slow),
+                Some(settled) = self.in_flight.next() => self.settle(settled).await,
+                Some(item) = self.queue.recv() => self.forward(item).await,
+                (room_id, page) = self.catch_up.next() => self.replay(room_id, page).await,
+                slot = self.state.writer.reserve(), if self.slot.is_none() => self.hold(slot),
+                frame = stream.next(), if reading => self.on_frame(frame).await,
+                beat = self.heartbeat.tick() => self.on_beat(beat, reading).await,
             };
             if let Err(end) = step {
                 return end;
@@ -112,21 +125,37 @@ impl Session {
         }
     }
 
-    async fn heartbeat(&mut self, last_seen: Instant) -> Result<(), End> {
-        if last_seen.elapsed() > self.state.settings.client_timeout() {
-            return Err(End::Timeout);
-        }
-        guarded(self.ws.ping(b""), &self.slow, &self.shutdown).await
+    /// Whether to read the next frame: the writer has room for its append, not too many are
+    /// pending, and no ENTER or LEAVE is (what follows one depends on its outcome).
+    fn reading(&self) -> bool {
+        self.slot.is_some()
+            && self.in_flight.len() < MAX_IN_FLIGHT
+            && !self.presence.table().changing()
     }
 
-    pub(super) async fn send(&mut self, frame: ByteString) -> Result<(), End> {
-        guarded(self.ws.text(frame), &self.slow, &self.shutdown).await
+    fn hold(&mut self, slot: Result<AppendSlot, WriteError>) -> Result<(), End> {
+        let slot = slot.map_err(|_| End::Unavailable)?;
+        self.slot = Some(slot);
+        Ok(())
+    }
+
+    async fn on_beat(&mut self, beat: Beat, reading: bool) -> Result<(), End> {
+        match beat {
+            Beat::Silent if reading => Err(End::Timeout),
+            // Not reading frames, it cannot see the client's pongs: that silence is ours.
+            Beat::Silent => {
+                self.heartbeat.seen();
+                self.socket.ping().await
+            }
+            Beat::Ping => self.socket.ping().await,
+        }
     }
 
     async fn on_frame(
         &mut self,
         frame: Option<Result<AggregatedMessage, actix_ws::ProtocolError>>,
     ) -> Result<(), End> {
+        self.heartbeat.seen();
         match frame {
             None => Err(End::Gone),
             Some(Err(actix_ws::ProtocolError::Overflow)) => Err(End::TooLarge),
@@ -141,72 +170,236 @@ impl Session {
             }
             Some(Ok(AggregatedMessage::Text(text))) => self.on_text(&text).await,
             Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Binary),
-            Some(Ok(AggregatedMessage::Ping(payload))) => {
-                guarded(self.ws.pong(&payload), &self.slow, &self.shutdown).await
-            }
+            Some(Ok(AggregatedMessage::Ping(payload))) => self.socket.pong(&payload).await,
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
             Some(Ok(AggregatedMessage::Close(reason))) => Err(End::ClientClosed(reason)),
         }
     }
 
+    /// Every frame counts against the rate limit before anything else is done with it; a
+    /// limited frame is still read for the ids its refusal echoes.
     async fn on_text(&mut self, text: &str) -> Result<(), End> {
-        let parsed = parse(text);
-        let kind = parsed.as_ref().map_or("INVALID", ClientFrame::kind);
-        self.state.metrics.frame_in(kind);
         let limited = self.limiter.as_ref().is_some_and(|l| l.check().is_err());
-        let frame = match parsed {
-            Err(refusal) => return self.refuse(refusal).await,
-            Ok(frame) => frame,
+        let parsed = parse(text);
+        let kind = parsed
+            .as_ref()
+            .map_or("INVALID", |f| f.action.kind().as_str());
+        self.state.metrics.frame_in(kind);
+        let refusal = match parsed {
+            Ok(frame) if !limited => return self.dispatch(frame).await,
+            Ok(frame) => Refusal {
+                error: WsError::RateLimited,
+                echo: Echo::from(&frame),
+            },
+            Err(refusal) if limited => Refusal {
+                error: WsError::RateLimited,
+                ..refusal
+            },
+            Err(refusal) => refusal,
         };
-        let (room_id, client_msg_id) = frame.echo_ids();
-        let outcome = if limited {
-            Err(Flow::Refuse(WsError::RateLimited))
-        } else {
-            self.dispatch(frame).await
+        self.refuse(refusal).await
+    }
+
+    async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), End> {
+        let echo = Echo::from(&frame);
+        let ClientFrame {
+            room_id,
+            sender,
+            client_msg_id,
+            action,
+        } = frame;
+        let queued = match action {
+            Action::Enter { last_seq } => {
+                self.enter(room_id, sender, last_seq, client_msg_id, &echo)
+            }
+            Action::Talk { message } => self.talk(room_id, sender, message, client_msg_id, &echo),
+            Action::Leave => self.leave(room_id, sender, client_msg_id, &echo),
         };
-        match outcome {
+        match queued {
             Ok(()) => Ok(()),
-            Err(Flow::End(end)) => Err(end),
-            Err(Flow::Refuse(error)) => {
-                let refusal = Refusal {
-                    error,
-                    room_id: Some(room_id),
-                    client_msg_id,
-                };
-                self.refuse(refusal).await
-            }
+            Err(error) => self.refuse(Refusal { error, echo }).await,
         }
     }
 
-    pub(super) async fn refuse(&mut self, refusal: Refusal) -> Result<(), End> {
+    fn enter(
+        &mut self,
+        room_id: RoomId,
+        sender: Sender,
+        last_seq: Option<Seq>,
+        client_msg_id: Option<ClientMsgId>,
+        echo: &Echo,
+    ) -> Result<(), WsError> {
+        if self.presence.table().sender(room_id).is_some() {
+            self.presence.table().check(room_id, &sender, "ENTER")?;
+            if let Some(after) = last_seq {
+                self.presence.table_mut().rewind(room_id, after);
+            }
+            return Ok(());
+        }
+        let slot = self.take_slot()?;
+        let event = NewEvent::enter(room_id, sender.clone()).correlated(client_msg_id);
+        self.presence.join(room_id, sender, last_seq);
+        self.queue_append(slot, event, echo);
+        Ok(())
+    }
+
+    fn talk(
+        &mut self,
+        room_id: RoomId,
+        sender: Sender,
+        message: MessageText,
+        client_msg_id: Option<ClientMsgId>,
+        echo: &Echo,
+    ) -> Result<(), WsError> {
+        self.presence.table().check(room_id, &sender, "TALK")?;
+        let slot = self.take_slot()?;
+        let event = NewEvent::talk(room_id, sender, message).correlated(client_msg_id);
+        self.queue_append(slot, event, echo);
+        Ok(())
+    }
+
+    fn leave(
+        &mut self,
+        room_id: RoomId,
+        sender: Sender,
+        client_msg_id: Option<ClientMsgId>,
+        echo: &Echo,
+    ) -> Result<(), WsError> {
+        self.presence.table().check(room_id, &sender, "LEAVE")?;
+        let slot = self.take_slot()?;
+        let event = NewEvent::leave(room_id, sender).correlated(client_msg_id);
+        self.queue_append(slot, event, echo);
+        self.presence.table_mut().leaving(room_id);
+        Ok(())
+    }
+
+    /// The room held in the writer's queue; frames are read only while there is one.
+    fn take_slot(&mut self) -> Result<AppendSlot, WsError> {
+        self.slot.take().ok_or(WsError::Unavailable)
+    }
+
+    /// Queues an append; its outcome arrives in the select loop.
+    fn queue_append(&mut self, slot: AppendSlot, event: NewEvent, echo: &Echo) {
+        let (kind, room_id) = (event.kind, event.room_id);
+        self.in_flight
+            .push(kind, room_id, echo.clone(), slot.append(event));
+    }
+
+    /// A stored TALK reaches this session through its queue; an ENTER or LEAVE settles the
+    /// room's phase; a failure is reported to the client.
+    async fn settle(&mut self, settled: Settled) -> Result<(), End> {
+        let Settled {
+            kind,
+            room_id,
+            echo,
+            outcome,
+        } = settled;
+        let error = match outcome {
+            Ok(seq) => return self.stored(kind, room_id, seq).await,
+            Err(WriteError::RoomNotFound(room_id)) => WsError::RoomNotFound(room_id),
+            Err(WriteError::Unavailable) => WsError::Unavailable,
+        };
+        match kind {
+            EventKind::Enter => {
+                self.presence.remove(room_id);
+            }
+            EventKind::Leave => self.presence.table_mut().stay(room_id),
+            EventKind::Talk => {}
+        }
+        self.refuse(Refusal { error, echo }).await
+    }
+
+    async fn stored(&mut self, kind: EventKind, room_id: RoomId, seq: Seq) -> Result<(), End> {
+        match kind {
+            EventKind::Enter => {
+                if self.presence.table_mut().entered(room_id, seq) == Entered::Closed {
+                    self.presence.remove(room_id);
+                    return self.socket.send(closed_frame(room_id)).await;
+                }
+            }
+            EventKind::Leave => {
+                self.presence.remove(room_id);
+            }
+            EventKind::Talk => {}
+        }
+        Ok(())
+    }
+
+    async fn forward(&mut self, item: Outbound) -> Result<(), End> {
+        match item {
+            Outbound::Event {
+                room_id,
+                seq,
+                frame,
+            } => {
+                if self.presence.table_mut().offer(room_id, seq) == Decision::Deliver {
+                    self.socket.send(frame).await?;
+                    self.state.metrics.events_out.inc();
+                }
+            }
+            Outbound::Closed { room_id } => {
+                if self.presence.table_mut().close(room_id) == Closing::Member {
+                    self.presence.remove(room_id);
+                    self.socket.send(closed_frame(room_id)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn catch_up_if_behind(&mut self) {
+        if self.catch_up.is_reading() {
+            return;
+        }
+        if let Some((room_id, after)) = self.presence.table().behind() {
+            let state = &self.state;
+            let limit = page_limit(state.settings.session_queue_bytes);
+            self.catch_up.start(
+                state.store.clone(),
+                state.replays.clone(),
+                room_id,
+                after,
+                limit,
+            );
+        }
+    }
+
+    /// Sends the events of a page that the client has not had yet.
+    async fn replay(
+        &mut self,
+        room_id: RoomId,
+        page: Result<Vec<Event>, StoreError>,
+    ) -> Result<(), End> {
+        let events = page.map_err(|error| {
+            tracing::error!(%error, "reading history for a catch-up failed");
+            End::Unavailable
+        })?;
+        if events.is_empty() {
+            self.presence.table_mut().give_up(room_id);
+        }
+        for event in events {
+            if !self.presence.table_mut().replayed(room_id, event.seq) {
+                continue;
+            }
+            if let Some(json) = event.to_json() {
+                self.socket.send(json.into()).await?;
+                self.state.metrics.events_out.inc();
+            }
+        }
+        Ok(())
+    }
+
+    async fn refuse(&mut self, refusal: Refusal) -> Result<(), End> {
         self.state.metrics.ws_error(refusal.error.code());
-        match refusal.frame() {
-            Some(frame) => self.send(frame).await,
-            None => Ok(()),
-        }
+        self.socket.send(refusal.frame()).await
     }
 
-    /// Leaves every room (a LEAVE each, however the connection ended), closes the socket and
-    /// waits, bounded, until those LEAVEs are stored.
-    async fn finish(mut self, end: End) {
-        let rooms: Vec<(RoomId, Membership)> = self.rooms.drain().collect();
-        for (room_id, membership) in rooms {
-            self.state.hub.leave(room_id, self.id);
-            if let Err(Flow::Refuse(error)) = self
-                .submit(NewEvent::leave(room_id, membership.sender))
-                .await
-            {
-                tracing::warn!(%error, %room_id, "could not store a LEAVE");
-            }
-        }
+    /// Leaves every room (a LEAVE each, however the connection ended) and closes the socket.
+    async fn finish(mut self, end: End, stream: &mut AggregatedMessageStream) {
+        self.presence.leave_all();
+        let handshake = !matches!(end, End::ClientClosed(_));
         if let Some(reason) = end.close_reason(self.state.settings.max_frame_bytes) {
-            let _ = timeout(CLEANUP_TIMEOUT, self.ws.close(Some(reason))).await;
-        }
-        let drained = timeout(CLEANUP_TIMEOUT, async {
-            while self.pending.next().await.is_some() {}
-        });
-        if drained.await.is_err() {
-            tracing::warn!("gave up waiting for final appends");
+            self.socket.close(reason, handshake.then_some(stream)).await;
         }
     }
 }

@@ -1,10 +1,13 @@
 //! One integration binary: each module covers one part of PROTOCOL.md against a real server.
 
+mod backpressure;
 mod concurrency;
+mod deletion;
 mod docs;
 mod fuzz;
 mod helpers;
 mod history;
+mod membership_failures;
 mod operations;
 mod persistence;
 mod rate_limits;

@@ -116,3 +116,31 @@ async fn by_default_an_address_may_make_1000_requests_in_a_minute() {
         assert_eq!(status, 200, "request {i}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_that_are_not_valid_count_against_the_frame_rate_too() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit = Toggle::On;
+        s.ws_rate_per_sec = NonZeroU32::new(1).unwrap();
+        s.ws_burst = NonZeroU32::new(3).unwrap();
+    })
+    .await;
+    let mut mallory = app.connect().await;
+
+    for _ in 0..6 {
+        mallory.send_text("not json").await;
+    }
+    let mut limited = 0;
+    for _ in 0..6 {
+        let error = mallory.next_of_type("ERROR").await;
+        match error["code"].as_str() {
+            Some("RATE_LIMITED") => limited += 1,
+            Some("INVALID_JSON") => {}
+            _ => panic!("unexpected {error}"),
+        }
+    }
+    assert!(
+        limited >= 2,
+        "burst 3 at 1/s: {limited} of 6 refused as RATE_LIMITED"
+    );
+}

@@ -140,3 +140,91 @@ async fn resuming_from_zero_replays_the_whole_history() {
     let seqs = read_through(&mut bob, 1202).await;
     assert_eq!(seqs, (1..=1202).collect::<Vec<_>>());
 }
+
+/// A room with alice's ENTER and two TALKs (seqs 1 to 3), alice still in it.
+async fn room_with_three_events(app: &TestApp) -> (String, WsClient) {
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    for text in ["one", "two"] {
+        alice.talk(&room_id, "alice", text).await;
+        alice.next_of_type("TALK").await;
+    }
+    (room_id, alice)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_seq_past_the_newest_event_counts_as_the_newest() {
+    let app = spawn_app().await;
+    let (room_id, mut alice) = room_with_three_events(&app).await;
+    let mut bob = app.connect().await;
+
+    bob.enter_after(&room_id, "bob", 1000).await;
+
+    let enter = bob.next_of_type("ENTER").await;
+    assert_eq!(
+        (enter["sender"].as_str(), enter["seq"].as_u64()),
+        (Some("bob"), Some(4))
+    );
+    alice.talk(&room_id, "alice", "live").await;
+    let live = bob.next_of_type("TALK").await;
+    assert_eq!(
+        (live["message"].as_str(), live["seq"].as_u64()),
+        (Some("live"), Some(5))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_last_seq_works_and_entering_with_it_again_overflows_nothing() {
+    let app = spawn_app().await;
+    let (room_id, mut alice) = room_with_three_events(&app).await;
+    let mut bob = app.connect().await;
+
+    bob.enter_after(&room_id, "bob", i64::MAX as u64).await;
+    assert_eq!(bob.next_of_type("ENTER").await["seq"], 4);
+    bob.enter_after(&room_id, "bob", i64::MAX as u64).await;
+    alice.talk(&room_id, "alice", "still live").await;
+
+    let next = bob.next_json().await;
+    assert_eq!(
+        next["type"], "TALK",
+        "the second ENTER replayed nothing: {next}"
+    );
+    assert_eq!(next["seq"], 5);
+    assert_eq!(app.room(&room_id).await["lastSeq"], 5);
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_seq_that_is_not_an_integer_from_0_to_2_pow_63_minus_1_is_invalid_message() {
+    let app = spawn_app().await;
+    let (room_id, _alice) = room_with_three_events(&app).await;
+    let mut bob = app.connect().await;
+
+    for raw in [
+        "9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-1",
+        "-9223372036854775809",
+        "1.5",
+        "1e3",
+        "\"3\"",
+        "true",
+        "[]",
+    ] {
+        bob.send_text(format!(
+            r#"{{"type":"ENTER","roomId":"{room_id}","sender":"bob","lastSeq":{raw},"clientMsgId":"e"}}"#
+        ))
+        .await;
+        let error = bob.next_error("INVALID_MESSAGE").await;
+        assert_eq!(error["clientMsgId"], "e", "lastSeq {raw}");
+        assert_eq!(error["roomId"], room_id.as_str(), "lastSeq {raw}");
+    }
+
+    let room = app.room(&room_id).await;
+    assert_eq!(
+        (room["lastSeq"].as_u64(), room["memberCount"].as_u64()),
+        (Some(3), Some(1))
+    );
+}

@@ -238,3 +238,36 @@ async fn unknown_routes_and_methods_are_problems_too() {
     assert_eq!(post.headers()["allow"], "GET");
     assert_problem(post, 405, "METHOD_NOT_ALLOWED").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_created_at_the_same_moment_are_listed_with_created_at_never_increasing() {
+    let app = spawn_app().await;
+    let lock = app.hold_write_lock().await;
+    let mut creating = Vec::new();
+    for i in 0..30 {
+        let (http, url) = (app.http.clone(), app.url("/api/rooms"));
+        creating.push(tokio::spawn(async move {
+            let body = json!({ "name": format!("room {i}") });
+            http.post(url).json(&body).send().await.unwrap().status()
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    lock.release().await;
+    for created in creating {
+        assert_eq!(created.await.unwrap(), 201);
+    }
+
+    let page: Value = app.get("/api/rooms?limit=1000").await.json().await.unwrap();
+    let created_at: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|room| room["createdAt"].as_str().unwrap())
+        .collect();
+    assert_eq!(created_at.len(), 30);
+    assert!(
+        created_at.windows(2).all(|pair| pair[0] >= pair[1]),
+        "createdAt increases somewhere down the list: {created_at:?}"
+    );
+}

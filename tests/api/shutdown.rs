@@ -3,9 +3,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::helpers::WsClient;
+use crate::helpers::{connect, connect_small_buffer};
 
 struct Process {
     child: Child,
@@ -14,10 +14,16 @@ struct Process {
 
 /// Starts the binary on a free port and reads the port from its "listening" log line.
 fn start_binary(db: &Path) -> Process {
+    start_binary_with(db, &[])
+}
+
+fn start_binary_with(db: &Path, env: &[(&str, &str)]) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
+        .envs(env.iter().copied())
         .env("CHAT_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .env("CHAT_LOG_FORMAT", "json")
+        .env("CHAT_RATE_LIMIT", "off")
         .env("RUST_LOG", "info")
         .env_remove("REDIS_URL")
         .env_remove("CHAT_PORT")
@@ -61,27 +67,29 @@ fn sigterm(child: &Child) {
     assert!(status.success());
 }
 
-async fn connect(port: u16) -> WsClient {
-    let url = format!("ws://127.0.0.1:{port}/ws/chat");
-    let (ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connects");
-    WsClient { ws }
-}
-
 fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
-    for _ in 0..300 {
+    for _ in 0..1500 {
         if let Some(status) = child.try_wait().expect("wait") {
             return status;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
     let _ = child.kill();
     panic!("the process did not exit within 15 s of SIGTERM");
 }
 
+/// The stored events of a room, read from a fresh process on the same database.
+async fn history_after_restart(db: &Path, room_id: &str) -> Vec<serde_json::Value> {
+    let mut restarted = start_binary(db);
+    let url = restarted.url(&format!("/api/rooms/{room_id}/messages?limit=500"));
+    let page = json(reqwest::Client::new().get(url)).await;
+    sigterm(&restarted.child);
+    assert!(wait_for_exit(&mut restarted.child).success());
+    page["items"].as_array().expect("items").clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_closes_sessions_with_1001_stores_everything_and_exits_0() {
+async fn sigterm_closes_sessions_with_1001_at_once_stores_everything_and_exits_promptly() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("chat.db");
     let mut server = start_binary(&db);
@@ -94,17 +102,30 @@ async fn sigterm_closes_sessions_with_1001_stores_everything_and_exits_0() {
     for i in 0..50 {
         alice.talk(&room_id, "alice", &format!("m{i}")).await;
     }
+    let mut acknowledged = Vec::new();
+    for _ in 0..20 {
+        let ack = alice.next_of_type("TALK").await;
+        acknowledged.push(ack["messageId"].as_str().unwrap().to_owned());
+    }
 
+    let signalled = Instant::now();
     sigterm(&server.child);
 
     assert_eq!(alice.expect_close().await, 1001);
+    let closed_after = signalled.elapsed();
     let status = wait_for_exit(&mut server.child);
+    let exited_after = signalled.elapsed();
     assert!(status.success(), "exit status {status}");
+    assert!(
+        closed_after < Duration::from_secs(1),
+        "1001 came after {closed_after:?}"
+    );
+    assert!(
+        exited_after < Duration::from_secs(2),
+        "exited after {exited_after:?}"
+    );
 
-    let mut restarted = start_binary(&db);
-    let history = restarted.url(&format!("/api/rooms/{room_id}/messages?limit=500"));
-    let page = json(http.get(history)).await;
-    let items = page["items"].as_array().unwrap();
+    let items = history_after_restart(&db, &room_id).await;
     let seqs: Vec<u64> = items.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(
         seqs,
@@ -116,8 +137,63 @@ async fn sigterm_closes_sessions_with_1001_stores_everything_and_exits_0() {
         "LEAVE",
         "the shutdown LEAVE was stored"
     );
+    let stored: Vec<&str> = items
+        .iter()
+        .map(|e| e["messageId"].as_str().unwrap())
+        .collect();
+    for id in &acknowledged {
+        assert!(
+            stored.contains(&id.as_str()),
+            "acknowledged TALK {id} was lost"
+        );
+    }
     let talks = items.iter().filter(|e| e["type"] == "TALK").count();
-    assert!(talks <= 50);
-    sigterm(&restarted.child);
-    assert!(wait_for_exit(&mut restarted.child).success());
+    assert!((20..=50).contains(&talks), "{talks} TALKs stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_never_reads_cannot_hold_shutdown_past_the_drain_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let mut server = start_binary_with(&db, &[("CHAT_SHUTDOWN_TIMEOUT_SECS", "2")]);
+    let http = reqwest::Client::new();
+    let create = http.post(server.url("/api/rooms"));
+    let room = json(create.json(&serde_json::json!({"name": "general"}))).await;
+    let room_id = room["roomId"].as_str().unwrap().to_owned();
+    let mut stalled = connect_small_buffer(server.port).await;
+    stalled.join(&room_id, "stalled").await;
+    let mut talker = connect(server.port).await;
+    talker.join(&room_id, "talker").await;
+    // About 6 MB the stalled member never reads: its socket is full, so not even a close
+    // frame can reach it.
+    let text = "x".repeat(4000);
+    for _ in 0..1500 / 8 {
+        for _ in 0..8 {
+            talker.talk(&room_id, "talker", &text).await;
+        }
+        for _ in 0..8 {
+            talker.next_of_type("TALK").await;
+        }
+    }
+
+    let signalled = Instant::now();
+    sigterm(&server.child);
+
+    assert_eq!(talker.expect_close().await, 1001);
+    let status = wait_for_exit(&mut server.child);
+    let exited_after = signalled.elapsed();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        exited_after < Duration::from_millis(3500),
+        "exited after {exited_after:?}"
+    );
+    let items = history_after_restart(&db, &room_id).await;
+    let leavers: Vec<&str> = items
+        .iter()
+        .filter(|e| e["type"] == "LEAVE")
+        .map(|e| e["sender"].as_str().unwrap())
+        .collect();
+    assert_eq!(leavers.len(), 2, "both LEAVEs were stored: {leavers:?}");
+    assert!(leavers.contains(&"stalled"));
+    drop(stalled);
 }

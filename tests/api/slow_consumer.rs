@@ -78,3 +78,36 @@ async fn read_until_close(client: &mut crate::helpers::WsClient) -> u16 {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_never_reads_is_closed_once_its_queue_holds_4_mib_of_events() {
+    let app = crate::helpers::spawn_app().await;
+    let room_id = app.create_room("big messages").await;
+    let mut stalled = app.connect_small_buffer().await;
+    stalled.join(&room_id, "stalled").await;
+    let mut talker = app.connect().await;
+    talker.join(&room_id, "talker").await;
+
+    // 3,000 TALKs of 4,000 bytes are 12 MB: over the 4 MiB queue plus what the sockets buffer,
+    // but under the 4,096-event bound, so only a byte bound can detach the stalled member.
+    let text = "x".repeat(4000);
+    let mut sent = 0;
+    while sent < 3000 {
+        for _ in 0..WINDOW {
+            talker.talk(&room_id, "talker", &text).await;
+        }
+        let mut acknowledged = 0;
+        while acknowledged < WINDOW {
+            if talker.next_json().await["sender"] == "talker" {
+                acknowledged += 1;
+            }
+        }
+        sent += WINDOW;
+        if sent % 128 == 0 && app.room(&room_id).await["memberCount"] == 1 {
+            break;
+        }
+    }
+
+    assert!(sent < 3000, "the stalled member was never detached");
+    assert_eq!(read_until_close(&mut stalled).await, 1013);
+}

@@ -1,0 +1,167 @@
+//! One session's outbound queue, bounded in events and in bytes. Fan-out only ever tries to
+//! queue: a session whose queue is full by either bound is signalled to close with 1013 and
+//! never holds up anyone else, and no reader, however slow, makes the server hold more than
+//! the byte bound of events for it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytestring::ByteString;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{RoomId, Seq};
+use crate::metrics::Metrics;
+
+/// What a `CLOSED` notice counts for against the byte bound.
+const CLOSED_BYTES: usize = 64;
+
+/// A frame queued for one session.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A stored event, as members receive it; every member shares the same bytes.
+    Event {
+        room_id: RoomId,
+        seq: Seq,
+        frame: ByteString,
+    },
+    /// The room was deleted; the hub has already detached the session from it.
+    Closed { room_id: RoomId },
+}
+
+impl Outbound {
+    fn bytes(&self) -> usize {
+        match self {
+            Self::Event { frame, .. } => frame.len(),
+            Self::Closed { .. } => CLOSED_BYTES,
+        }
+    }
+}
+
+/// A new session's queue: the handle fan-out delivers through, and the end the session drains.
+pub fn member_queue(events: usize, bytes: usize) -> (MemberHandle, MemberQueue) {
+    let (sender, receiver) = mpsc::channel(events);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let slow = CancellationToken::new();
+    let handle = MemberHandle {
+        sender,
+        queued: queued.clone(),
+        max_bytes: bytes,
+        slow: slow.clone(),
+    };
+    let queue = MemberQueue {
+        receiver,
+        queued,
+        slow,
+    };
+    (handle, queue)
+}
+
+/// How fan-out reaches one session.
+#[derive(Debug, Clone)]
+pub struct MemberHandle {
+    sender: mpsc::Sender<Outbound>,
+    queued: Arc<AtomicUsize>,
+    max_bytes: usize,
+    slow: CancellationToken,
+}
+
+impl MemberHandle {
+    pub(super) fn deliver(&self, item: Outbound, metrics: &Metrics) {
+        let bytes = item.bytes();
+        if self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes > self.max_bytes {
+            self.queued.fetch_sub(bytes, Ordering::AcqRel);
+            return self.fell_behind(metrics);
+        }
+        match self.sender.try_send(item) {
+            Ok(()) => {}
+            Err(TrySendError::Closed(_)) => {
+                self.queued.fetch_sub(bytes, Ordering::AcqRel);
+            }
+            Err(TrySendError::Full(_)) => {
+                self.queued.fetch_sub(bytes, Ordering::AcqRel);
+                self.fell_behind(metrics);
+            }
+        }
+    }
+
+    fn fell_behind(&self, metrics: &Metrics) {
+        if !self.slow.is_cancelled() {
+            metrics.slow_consumers.inc();
+            self.slow.cancel();
+        }
+    }
+}
+
+/// The session's end of its queue.
+#[derive(Debug)]
+pub struct MemberQueue {
+    receiver: mpsc::Receiver<Outbound>,
+    queued: Arc<AtomicUsize>,
+    slow: CancellationToken,
+}
+
+impl MemberQueue {
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let item = self.receiver.recv().await?;
+        self.queued.fetch_sub(item.bytes(), Ordering::AcqRel);
+        Some(item)
+    }
+
+    /// Cancelled once the queue overflowed: the session must close with 1013.
+    pub fn slow(&self) -> &CancellationToken {
+        &self.slow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(bytes: usize) -> Outbound {
+        Outbound::Event {
+            room_id: RoomId::random(),
+            seq: Seq::ZERO,
+            frame: "x".repeat(bytes).into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_queue_over_its_byte_bound_signals_slow_and_keeps_what_fit() {
+        let metrics = Metrics::new();
+        let (handle, mut queue) = member_queue(100, 1000);
+
+        handle.deliver(event(600), &metrics);
+        handle.deliver(event(600), &metrics);
+
+        assert!(queue.slow().is_cancelled());
+        assert!(
+            matches!(queue.recv().await, Some(Outbound::Event { frame, .. }) if frame.len() == 600)
+        );
+        assert!(
+            queue.receiver.try_recv().is_err(),
+            "the second event was not queued"
+        );
+    }
+
+    #[tokio::test]
+    async fn draining_the_queue_frees_its_bytes() {
+        let metrics = Metrics::new();
+        let (handle, mut queue) = member_queue(100, 1000);
+        for _ in 0..10 {
+            handle.deliver(event(600), &metrics);
+            queue.recv().await;
+        }
+        assert!(!queue.slow().is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn a_queue_over_its_event_bound_signals_slow() {
+        let metrics = Metrics::new();
+        let (handle, queue) = member_queue(2, 1000);
+        for _ in 0..3 {
+            handle.deliver(event(1), &metrics);
+        }
+        assert!(queue.slow().is_cancelled());
+    }
+}

@@ -1,0 +1,170 @@
+//! A session's rooms: the plain [`RoomTable`] kept in step with the hub by [`Presence`], which
+//! is also the guard that leaves every room however the session's task ends.
+
+mod order;
+mod table;
+
+use std::sync::Arc;
+
+use crate::domain::{NewEvent, RoomId, Sender, Seq};
+use crate::hub::{Hub, MemberHandle, SessionId, Writer};
+
+pub use order::Decision;
+pub use table::{Closing, Entered, RoomTable};
+
+/// The rooms this session is in. A room is in the table exactly while the session is a member
+/// of it in the hub, so `memberCount` never counts a session that is not in the room. Dropped,
+/// however the task ends (a return, a panic, a cancellation), it leaves every room it still
+/// holds and queues a LEAVE for each.
+pub struct Presence {
+    id: SessionId,
+    hub: Arc<Hub>,
+    writer: Writer,
+    member: MemberHandle,
+    table: RoomTable,
+}
+
+impl Presence {
+    pub fn new(id: SessionId, hub: Arc<Hub>, writer: Writer, member: MemberHandle) -> Self {
+        Self {
+            id,
+            hub,
+            writer,
+            member,
+            table: RoomTable::default(),
+        }
+    }
+
+    pub fn table(&self) -> &RoomTable {
+        &self.table
+    }
+
+    pub fn table_mut(&mut self) -> &mut RoomTable {
+        &mut self.table
+    }
+
+    /// Joins the room before its ENTER is stored, so the ENTER event reaches this session too.
+    pub fn join(&mut self, room_id: RoomId, sender: Sender, resume_after: Option<Seq>) {
+        self.hub.join(room_id, self.id, self.member.clone());
+        self.table.enter(room_id, sender, resume_after);
+    }
+
+    pub fn remove(&mut self, room_id: RoomId) -> Option<Sender> {
+        self.hub.leave(room_id, self.id);
+        self.table.remove(room_id)
+    }
+
+    /// Leaves every room, queueing a LEAVE for each without waiting for anything.
+    pub fn leave_all(&mut self) {
+        for (room_id, sender) in self.table.drain() {
+            self.hub.leave(room_id, self.id);
+            self.writer
+                .append_detached(NewEvent::leave(room_id, sender));
+        }
+    }
+}
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        self.leave_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EventKind, RoomName};
+    use crate::hub::{BatchLimits, member_queue};
+    use crate::metrics::Metrics;
+    use crate::store::{EventRange, Store};
+
+    struct World {
+        _dir: tempfile::TempDir,
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        writer: Writer,
+        room_id: RoomId,
+    }
+
+    /// A real SQLite store, hub and writer, and a room.
+    async fn world() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("chat.db").display());
+        let storage = crate::store::connect(&url, 2).await.unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let hub = Arc::new(Hub::new(metrics.clone()));
+        let limits = BatchLimits::for_session_queue(64, 1 << 20);
+        let (writer, _) = Writer::start(storage.writer, hub.clone(), metrics, 64, limits);
+        let room = writer
+            .create_room(RoomName::parse("r").unwrap())
+            .await
+            .unwrap();
+        World {
+            _dir: dir,
+            store: storage.store,
+            hub,
+            writer,
+            room_id: room.room_id,
+        }
+    }
+
+    /// A session task that enters the room, then ends however `end` makes it.
+    async fn enter_then(
+        world: &World,
+        end: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let (member, _queue) = member_queue(16, 1 << 20);
+        let mut presence = Presence::new(1, world.hub.clone(), world.writer.clone(), member);
+        let (writer, room_id) = (world.writer.clone(), world.room_id);
+        let (inside, entered) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let alice = Sender::parse("alice").unwrap();
+            presence.join(room_id, alice.clone(), None);
+            let stored = writer
+                .append(NewEvent::enter(room_id, alice))
+                .await
+                .unwrap();
+            let seq = stored.await.unwrap().unwrap();
+            presence.table_mut().entered(room_id, seq);
+            let _ = inside.send(());
+            end.await;
+            drop(presence);
+        });
+        let _ = entered.await;
+        task
+    }
+
+    async fn kinds(world: &World) -> Vec<EventKind> {
+        world.writer.ping().await.unwrap();
+        let all = EventRange::Forward {
+            after: Seq::ZERO,
+            before: Seq::MAX,
+            limit: 10,
+        };
+        let events = world.store.events(world.room_id, all).await.unwrap();
+        events.iter().map(|event| event.kind).collect()
+    }
+
+    #[tokio::test]
+    async fn a_session_task_that_panics_still_leaves_its_rooms() {
+        let world = world().await;
+        let task = enter_then(&world, async { panic!("a bug in the session") }).await;
+
+        assert!(task.await.unwrap_err().is_panic());
+
+        assert_eq!(world.hub.member_count(world.room_id), 0);
+        assert_eq!(kinds(&world).await, [EventKind::Enter, EventKind::Leave]);
+    }
+
+    #[tokio::test]
+    async fn a_session_task_that_is_cancelled_still_leaves_its_rooms() {
+        let world = world().await;
+        let task = enter_then(&world, std::future::pending()).await;
+
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+
+        assert_eq!(world.hub.member_count(world.room_id), 0);
+        assert_eq!(kinds(&world).await, [EventKind::Enter, EventKind::Leave]);
+    }
+}

@@ -1,0 +1,215 @@
+//! Where one room's stream of events stands for one session, and what to do with each event.
+
+use crate::domain::Seq;
+
+/// What to do with a live event of a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// It is the next one in `seq` order: send it.
+    Deliver,
+    /// It was sent already (by a replay): skip it.
+    Duplicate,
+    /// It is ahead of what may be sent now (a gap before it, a replay still running, an ENTER
+    /// or LEAVE awaiting its outcome). It is not sent now: the catch-up from storage sends it
+    /// in order, since every event is stored before it is published.
+    Hold,
+}
+
+/// The newest seq sent to the client in order, and the newest seq known to be stored. The
+/// events between the two must still be read from storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    delivered: Option<Seq>,
+    seen: Seq,
+}
+
+impl Order {
+    /// Nothing sent yet and no place to start from: the first live event sets it.
+    pub fn unanchored() -> Self {
+        Self {
+            delivered: None,
+            seen: Seq::ZERO,
+        }
+    }
+
+    pub fn offer(&mut self, seq: Seq) -> Decision {
+        let Some(delivered) = self.delivered else {
+            self.delivered = Some(seq);
+            self.seen = self.seen.max(seq);
+            return Decision::Deliver;
+        };
+        if seq <= delivered {
+            return Decision::Duplicate;
+        }
+        self.seen = self.seen.max(seq);
+        if delivered.next() == Some(seq) && self.seen == seq {
+            self.delivered = Some(seq);
+            return Decision::Deliver;
+        }
+        Decision::Hold
+    }
+
+    /// Notes a live event that may not be sent now; it is read from storage later.
+    pub fn hold(&mut self, seq: Seq) -> Decision {
+        self.seen = self.seen.max(seq);
+        Decision::Hold
+    }
+
+    /// The seq a catch-up from storage must read after, when events are known to lie beyond it.
+    pub fn behind(&self) -> Option<Seq> {
+        self.delivered.filter(|delivered| *delivered < self.seen)
+    }
+
+    /// A stored event read by a catch-up: true when it is new to the client, which then has it.
+    pub fn replayed(&mut self, seq: Seq) -> bool {
+        match self.delivered {
+            Some(delivered) if seq > delivered => {
+                self.delivered = Some(seq);
+                self.seen = self.seen.max(seq);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends everything after `after` again (an ENTER with `lastSeq` in a room already entered).
+    pub fn rewind(&mut self, after: Seq) {
+        if let Some(delivered) = self.delivered {
+            self.seen = self.seen.max(delivered);
+            self.delivered = Some(delivered.min(after));
+        }
+    }
+
+    /// The session's ENTER was stored at `enter_seq`. With a `lastSeq`, start after it, counting
+    /// one past the newest event as the newest; without, keep what was sent while the ENTER was
+    /// pending, or start right before the ENTER.
+    pub fn anchor(&mut self, enter_seq: Seq, resume_after: Option<Seq>) {
+        let before = enter_seq.prev();
+        match (resume_after, self.delivered) {
+            (Some(after), _) => {
+                self.delivered = Some(after.min(before));
+                self.seen = self.seen.max(before);
+            }
+            (None, Some(_)) => {}
+            (None, None) => self.delivered = Some(before),
+        }
+    }
+
+    /// Storage has nothing after what was sent, though later events were seen: the room's
+    /// history is gone (the room was deleted). Stop waiting for it.
+    pub fn give_up(&mut self) {
+        if self.delivered.is_some() {
+            self.delivered = Some(self.seen);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(raw: i64) -> Seq {
+        Seq::new(raw).unwrap()
+    }
+
+    fn anchored_after(last: i64) -> Order {
+        let mut order = Order::unanchored();
+        order.anchor(seq(last + 1), None);
+        order
+    }
+
+    #[test]
+    fn the_next_event_is_delivered_and_an_old_one_skipped() {
+        let mut order = anchored_after(4);
+        assert_eq!(order.offer(seq(5)), Decision::Deliver);
+        assert_eq!(order.offer(seq(5)), Decision::Duplicate);
+        assert_eq!(order.offer(seq(3)), Decision::Duplicate);
+        assert_eq!(order.offer(seq(6)), Decision::Deliver);
+        assert_eq!(order.behind(), None);
+    }
+
+    #[test]
+    fn an_event_after_a_gap_is_held_and_the_gap_read_from_storage() {
+        let mut order = anchored_after(4);
+        assert_eq!(order.offer(seq(7)), Decision::Hold);
+        assert_eq!(order.behind(), Some(seq(4)));
+        assert_eq!(
+            order.offer(seq(5)),
+            Decision::Hold,
+            "nothing jumps the catch-up"
+        );
+        assert!(order.replayed(seq(5)) && order.replayed(seq(6)) && order.replayed(seq(7)));
+        assert_eq!(order.behind(), None);
+        assert_eq!(order.offer(seq(7)), Decision::Duplicate);
+        assert_eq!(order.offer(seq(8)), Decision::Deliver);
+    }
+
+    #[test]
+    fn unanchored_the_first_event_sets_the_start() {
+        let mut order = Order::unanchored();
+        assert_eq!(order.offer(seq(12)), Decision::Deliver);
+        assert_eq!(order.offer(seq(13)), Decision::Deliver);
+        order.anchor(seq(14), None);
+        assert_eq!(order.offer(seq(14)), Decision::Deliver);
+    }
+
+    #[test]
+    fn a_resume_starts_after_last_seq_and_reads_up_to_the_enter() {
+        let mut order = Order::unanchored();
+        order.hold(seq(11));
+        order.anchor(seq(10), Some(seq(3)));
+        assert_eq!(order.behind(), Some(seq(3)));
+        for s in 4..=11 {
+            assert!(order.replayed(seq(s)));
+        }
+        assert_eq!(order.behind(), None);
+        assert_eq!(order.offer(seq(12)), Decision::Deliver);
+    }
+
+    #[test]
+    fn a_last_seq_past_the_newest_event_counts_as_the_newest() {
+        for last_seq in [seq(1000), Seq::MAX] {
+            let mut order = Order::unanchored();
+            order.anchor(seq(4), Some(last_seq));
+            assert_eq!(order.behind(), None);
+            assert_eq!(order.offer(seq(4)), Decision::Deliver);
+            assert_eq!(order.offer(seq(5)), Decision::Deliver);
+        }
+    }
+
+    #[test]
+    fn rewinding_resends_from_there_and_holds_live_events_meanwhile() {
+        let mut order = anchored_after(9);
+        order.rewind(Seq::MAX);
+        assert_eq!(
+            order.behind(),
+            None,
+            "rewinding past the end changes nothing"
+        );
+        order.rewind(seq(6));
+        assert_eq!(order.behind(), Some(seq(6)));
+        assert_eq!(order.offer(seq(10)), Decision::Hold);
+        assert!(order.replayed(seq(7)));
+        assert!(!order.replayed(seq(7)));
+    }
+
+    #[test]
+    fn history_that_is_gone_is_given_up() {
+        let mut order = anchored_after(4);
+        order.offer(seq(9));
+        order.give_up();
+        assert_eq!(order.behind(), None);
+        assert_eq!(order.offer(seq(10)), Decision::Deliver);
+    }
+
+    #[test]
+    fn nothing_overflows_at_the_largest_seq() {
+        let mut order = anchored_after(i64::MAX - 1);
+        assert_eq!(order.offer(Seq::MAX), Decision::Deliver);
+        assert_eq!(order.offer(Seq::MAX), Decision::Duplicate);
+        let mut resumed = Order::unanchored();
+        resumed.anchor(Seq::MAX, Some(Seq::MAX));
+        assert_eq!(resumed.behind(), None);
+        assert_eq!(resumed.offer(Seq::MAX), Decision::Deliver);
+    }
+}

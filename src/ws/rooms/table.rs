@@ -1,0 +1,334 @@
+//! The rooms one session is in: the sender it entered each with, whether its ENTER or LEAVE is
+//! still being stored, and where each room's stream stands ([`Order`]). A plain type: no I/O.
+
+use std::collections::HashMap;
+
+use super::order::{Decision, Order};
+use crate::domain::{RoomId, Sender, Seq};
+use crate::ws::protocol::WsError;
+
+/// A room's state for this session.
+#[derive(Debug)]
+struct Room {
+    sender: Sender,
+    phase: Phase,
+    order: Order,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Its ENTER is being stored. With a `lastSeq`, live events wait (a replay comes first);
+    /// `closed` records a deletion to announce once the ENTER is known to have been stored.
+    Entering {
+        resume_after: Option<Seq>,
+        closed: bool,
+    },
+    Present,
+    /// Its LEAVE is being stored: nothing more is sent, but it stays if the LEAVE fails.
+    Leaving,
+}
+
+/// What became of a room whose ENTER was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entered {
+    Present,
+    /// The room was deleted meanwhile: announce `CLOSED` and leave it.
+    Closed,
+}
+
+/// What a room's deletion means for this session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// It is in the room: announce `CLOSED` and leave it.
+    Member,
+    /// Its ENTER is pending: the outcome decides (see [`Entered::Closed`]).
+    Deferred,
+    NotMember,
+}
+
+#[derive(Debug, Default)]
+pub struct RoomTable {
+    rooms: HashMap<RoomId, Room>,
+}
+
+impl RoomTable {
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn sender(&self, room_id: RoomId) -> Option<&Sender> {
+        self.rooms.get(&room_id).map(|room| &room.sender)
+    }
+
+    /// Checks that the session is in the room under this sender, before it TALKs, LEAVEs or
+    /// ENTERs again.
+    pub fn check(
+        &self,
+        room_id: RoomId,
+        sender: &Sender,
+        action: &'static str,
+    ) -> Result<(), WsError> {
+        let room = self
+            .rooms
+            .get(&room_id)
+            .filter(|room| room.phase == Phase::Present)
+            .ok_or(WsError::NotInRoom(room_id, action))?;
+        if room.sender != *sender {
+            return Err(WsError::SenderMismatch {
+                room_id,
+                entered: room.sender.as_str().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether an ENTER or LEAVE is being stored; the session reads no frame until it is.
+    pub fn changing(&self) -> bool {
+        self.rooms.values().any(|room| room.phase != Phase::Present)
+    }
+
+    pub(super) fn enter(&mut self, room_id: RoomId, sender: Sender, resume_after: Option<Seq>) {
+        let room = Room {
+            sender,
+            phase: Phase::Entering {
+                resume_after,
+                closed: false,
+            },
+            order: Order::unanchored(),
+        };
+        self.rooms.insert(room_id, room);
+    }
+
+    /// Its ENTER was stored at `seq`. (A room no longer in the table needs nothing more.)
+    pub fn entered(&mut self, room_id: RoomId, seq: Seq) -> Entered {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return Entered::Present;
+        };
+        let Phase::Entering {
+            resume_after,
+            closed,
+        } = room.phase
+        else {
+            return Entered::Present;
+        };
+        room.order.anchor(seq, resume_after);
+        room.phase = Phase::Present;
+        if closed {
+            Entered::Closed
+        } else {
+            Entered::Present
+        }
+    }
+
+    pub fn leaving(&mut self, room_id: RoomId) {
+        self.set_phase(room_id, Phase::Leaving);
+    }
+
+    /// Its LEAVE could not be stored: the session is still in the room.
+    pub fn stay(&mut self, room_id: RoomId) {
+        self.set_phase(room_id, Phase::Present);
+    }
+
+    fn set_phase(&mut self, room_id: RoomId, phase: Phase) {
+        if let Some(room) = self.rooms.get_mut(&room_id) {
+            room.phase = phase;
+        }
+    }
+
+    /// Decides what to do with a live event.
+    pub fn offer(&mut self, room_id: RoomId, seq: Seq) -> Decision {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return Decision::Duplicate;
+        };
+        match room.phase {
+            Phase::Present
+            | Phase::Entering {
+                resume_after: None, ..
+            } => room.order.offer(seq),
+            Phase::Entering { .. } | Phase::Leaving => room.order.hold(seq),
+        }
+    }
+
+    pub fn close(&mut self, room_id: RoomId) -> Closing {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return Closing::NotMember;
+        };
+        match &mut room.phase {
+            Phase::Entering { closed, .. } => {
+                *closed = true;
+                Closing::Deferred
+            }
+            Phase::Present | Phase::Leaving => Closing::Member,
+        }
+    }
+
+    /// Sends the room's events after `after` again.
+    pub fn rewind(&mut self, room_id: RoomId, after: Seq) {
+        if let Some(room) = self.rooms.get_mut(&room_id) {
+            room.order.rewind(after);
+        }
+    }
+
+    /// A room this session is in whose stored events it must read, and the seq to read after.
+    pub fn behind(&self) -> Option<(RoomId, Seq)> {
+        self.rooms.iter().find_map(|(room_id, room)| {
+            let present = room.phase == Phase::Present;
+            present
+                .then(|| room.order.behind())
+                .flatten()
+                .map(|after| (*room_id, after))
+        })
+    }
+
+    /// A stored event read by a catch-up: true when it must be sent.
+    pub fn replayed(&mut self, room_id: RoomId, seq: Seq) -> bool {
+        self.rooms
+            .get_mut(&room_id)
+            .filter(|room| room.phase == Phase::Present)
+            .is_some_and(|room| room.order.replayed(seq))
+    }
+
+    /// The catch-up found nothing more in storage.
+    pub fn give_up(&mut self, room_id: RoomId) {
+        if let Some(room) = self.rooms.get_mut(&room_id) {
+            room.order.give_up();
+        }
+    }
+
+    pub(super) fn remove(&mut self, room_id: RoomId) -> Option<Sender> {
+        self.rooms.remove(&room_id).map(|room| room.sender)
+    }
+
+    pub(super) fn drain(&mut self) -> Vec<(RoomId, Sender)> {
+        self.rooms
+            .drain()
+            .map(|(room_id, room)| (room_id, room.sender))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(raw: i64) -> Seq {
+        Seq::new(raw).unwrap()
+    }
+
+    fn alice() -> Sender {
+        Sender::parse("alice").unwrap()
+    }
+
+    fn entered(resume_after: Option<Seq>, enter_seq: i64) -> (RoomTable, RoomId) {
+        let mut table = RoomTable::default();
+        let room = RoomId::random();
+        table.enter(room, alice(), resume_after);
+        assert_eq!(table.entered(room, seq(enter_seq)), Entered::Present);
+        (table, room)
+    }
+
+    #[test]
+    fn no_frame_is_read_while_an_enter_or_leave_is_pending() {
+        let mut table = RoomTable::default();
+        let room = RoomId::random();
+        table.enter(room, alice(), None);
+        assert!(table.changing());
+        table.entered(room, seq(1));
+        assert!(!table.changing());
+        table.leaving(room);
+        assert!(table.changing());
+        table.stay(room);
+        assert!(!table.changing());
+    }
+
+    #[test]
+    fn only_a_present_member_under_its_sender_may_talk() {
+        let mut table = RoomTable::default();
+        let room = RoomId::random();
+        table.enter(room, alice(), None);
+        assert!(matches!(
+            table.check(room, &alice(), "TALK"),
+            Err(WsError::NotInRoom(..))
+        ));
+        table.entered(room, seq(1));
+        assert_eq!(table.check(room, &alice(), "TALK"), Ok(()));
+        let bob = Sender::parse("bob").unwrap();
+        assert!(matches!(
+            table.check(room, &bob, "TALK"),
+            Err(WsError::SenderMismatch { .. })
+        ));
+        table.leaving(room);
+        assert!(matches!(
+            table.check(room, &alice(), "TALK"),
+            Err(WsError::NotInRoom(..))
+        ));
+        assert!(matches!(
+            table.check(RoomId::random(), &alice(), "TALK"),
+            Err(WsError::NotInRoom(..))
+        ));
+    }
+
+    #[test]
+    fn without_last_seq_events_flow_while_the_enter_is_pending() {
+        let mut table = RoomTable::default();
+        let room = RoomId::random();
+        table.enter(room, alice(), None);
+        assert_eq!(table.offer(room, seq(7)), Decision::Deliver);
+        assert_eq!(table.entered(room, seq(8)), Entered::Present);
+        assert_eq!(table.offer(room, seq(8)), Decision::Deliver);
+        assert_eq!(table.behind(), None);
+    }
+
+    #[test]
+    fn with_last_seq_events_wait_for_the_replay() {
+        let mut table = RoomTable::default();
+        let room = RoomId::random();
+        table.enter(room, alice(), Some(seq(2)));
+        assert_eq!(table.offer(room, seq(6)), Decision::Hold);
+        assert_eq!(table.behind(), None, "no replay before the ENTER is stored");
+        table.entered(room, seq(6));
+        assert_eq!(table.behind(), Some((room, seq(2))));
+        assert!((3..=6).all(|s| table.replayed(room, seq(s))));
+        assert_eq!(table.behind(), None);
+        assert_eq!(table.offer(room, seq(7)), Decision::Deliver);
+    }
+
+    #[test]
+    fn a_leaving_member_gets_nothing_and_catches_up_if_it_stays() {
+        let (mut table, room) = entered(None, 1);
+        assert_eq!(table.offer(room, seq(1)), Decision::Deliver);
+        table.leaving(room);
+        assert_eq!(table.offer(room, seq(2)), Decision::Hold);
+        assert_eq!(table.behind(), None);
+        table.stay(room);
+        assert_eq!(table.behind(), Some((room, seq(1))));
+    }
+
+    #[test]
+    fn a_deletion_during_the_enter_waits_for_its_outcome() {
+        let mut table = RoomTable::default();
+        let room = RoomId::random();
+        table.enter(room, alice(), None);
+        assert_eq!(table.close(room), Closing::Deferred);
+        assert_eq!(table.entered(room, seq(3)), Entered::Closed);
+        assert_eq!(table.close(RoomId::random()), Closing::NotMember);
+        let (mut other, present) = entered(None, 1);
+        assert_eq!(other.close(present), Closing::Member);
+    }
+
+    #[test]
+    fn events_of_rooms_it_is_not_in_are_dropped() {
+        let mut table = RoomTable::default();
+        assert_eq!(table.offer(RoomId::random(), seq(1)), Decision::Duplicate);
+        assert!(!table.replayed(RoomId::random(), seq(1)));
+    }
+
+    #[test]
+    fn removing_and_draining_hand_back_each_sender() {
+        let (mut table, room) = entered(None, 1);
+        assert_eq!(table.remove(room), Some(alice()));
+        assert_eq!(table.len(), 0);
+        let (mut table, room) = entered(None, 1);
+        assert_eq!(table.drain(), vec![(room, alice())]);
+    }
+}

@@ -1,0 +1,38 @@
+//! A saturated storage writer slows down what sessions read, never what they deliver.
+
+use crate::helpers::spawn_app_with;
+
+const TALKS_EACH: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_waiting_for_the_writer_keeps_delivering_its_events() {
+    let app = spawn_app_with(|s| {
+        s.write_queue = 2;
+        s.session_queue = 16;
+    })
+    .await;
+    let (room_id, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
+
+    // Both pipeline more TALKs than the writer can queue while it waits for the lock; once it
+    // resumes, each batch fans out while both sessions still have TALKs waiting to be queued.
+    let lock = app.hold_write_lock().await;
+    for i in 0..TALKS_EACH {
+        alice.talk(&room_id, "alice", &format!("a{i}")).await;
+        bob.talk(&room_id, "bob", &format!("b{i}")).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    lock.release().await;
+
+    for client in [&mut alice, &mut bob] {
+        let mut seqs = Vec::new();
+        while seqs.len() < 2 * TALKS_EACH {
+            seqs.push(client.next_of_type("TALK").await["seq"].as_u64().unwrap());
+        }
+        assert_eq!(seqs, (3..3 + 2 * TALKS_EACH as u64).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        app.room(&room_id).await["memberCount"],
+        2,
+        "nobody was closed as slow"
+    );
+}

@@ -1,0 +1,153 @@
+//! Deleting rooms under their members, racing their frames, and under load elsewhere.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{WsClient, spawn_app};
+
+/// What became of a pipelined ENTER and TALK into a room deleted meanwhile.
+#[derive(Debug, Default)]
+struct Race {
+    entered: Option<bool>,
+    talked: Option<Value>,
+    closed: bool,
+}
+
+async fn settle_race(client: &mut WsClient, room_id: &str) -> Race {
+    let mut race = Race::default();
+    while race.entered.is_none()
+        || race.talked.is_none()
+        || race.entered == Some(true) && !race.closed
+    {
+        let frame = client.next_json().await;
+        match (frame["type"].as_str(), frame["clientMsgId"].as_str()) {
+            (Some("ENTER"), Some("enter")) => race.entered = Some(true),
+            (Some("ERROR"), Some("enter")) => {
+                assert_eq!(frame["code"], "ROOM_NOT_FOUND", "{frame}");
+                race.entered = Some(false);
+            }
+            (Some("TALK") | Some("ERROR"), Some("talk")) => race.talked = Some(frame),
+            (Some("CLOSED"), _) => {
+                assert_eq!(frame["roomId"], room_id);
+                race.closed = true;
+            }
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    race
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_racing_an_enter_and_a_talk_leaves_no_member_behind() {
+    let app = spawn_app().await;
+    for round in 0..20 {
+        let room_id = app.create_room("doomed").await;
+        let mut alice = app.connect().await;
+        let delete = {
+            let (http, url) = (app.http.clone(), app.url(&format!("/api/rooms/{room_id}")));
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_micros(round * 150)).await;
+                http.delete(url).send().await.unwrap().status()
+            })
+        };
+        alice
+            .send_json(json!({"type": "ENTER", "roomId": room_id, "sender": "alice", "clientMsgId": "enter"}))
+            .await;
+        alice
+            .send_json(json!({"type": "TALK", "roomId": room_id, "sender": "alice", "message": "hi", "clientMsgId": "talk"}))
+            .await;
+
+        let race = settle_race(&mut alice, &room_id).await;
+        assert_eq!(delete.await.unwrap(), 204);
+
+        let talked = race.talked.expect("the TALK got an answer");
+        if race.entered == Some(false) {
+            assert_eq!(talked["code"], "NOT_IN_ROOM", "round {round}: {talked}");
+        }
+        alice.talk(&room_id, "alice", "anyone?").await;
+        alice.next_error("NOT_IN_ROOM").await;
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "chat_rooms_active 0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_of_two_rooms_is_closed_out_of_the_deleted_one_only() {
+    let app = spawn_app().await;
+    let doomed = app.create_room("doomed").await;
+    let (kept, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
+    alice.join(&doomed, "alice").await;
+
+    assert_eq!(
+        app.delete(&format!("/api/rooms/{doomed}")).await.status(),
+        204
+    );
+
+    let closed = alice.next_of_type("CLOSED").await;
+    assert_eq!(closed["roomId"], doomed.as_str());
+    alice.talk(&doomed, "alice", "hello?").await;
+    alice.next_error("NOT_IN_ROOM").await;
+    alice.talk(&kept, "alice", "still here").await;
+    assert_eq!(bob.next_of_type("TALK").await["message"], "still here");
+    assert_eq!(app.room(&kept).await["memberCount"], 2);
+}
+
+/// Fills a room with `count` stored TALKs straight through SQLite (setup only).
+async fn fill_room(app: &crate::helpers::TestApp, room_id: &str, count: u64) {
+    app.sql(&format!(
+        "WITH RECURSIVE n(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM n WHERE seq < {count}) \
+         INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
+         SELECT '{room_id}', seq, lower(hex(randomblob(16))), 'TALK', 'filler', 'x', NULL, 0 FROM n"
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE rooms SET last_seq = {count} WHERE room_id = '{room_id}'"
+    ))
+    .await;
+}
+
+async fn stored_events(app: &crate::helpers::TestApp, room_id: &str) -> i64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::sqlite::SqliteConnection::connect(&app.database_url())
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE room_id = ?")
+        .bind(room_id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_big_room_does_not_hold_up_talk_in_other_rooms() {
+    let app = spawn_app().await;
+    let big = app.create_room("big").await;
+    fill_room(&app, &big, 100_000).await;
+    let other = app.create_room("other").await;
+    let mut alice = app.connect().await;
+    alice.join(&other, "alice").await;
+
+    assert_eq!(app.delete(&format!("/api/rooms/{big}")).await.status(), 204);
+    alice.talk(&other, "alice", "right after").await;
+    alice.next_of_type("TALK").await;
+
+    let left = stored_events(&app, &big).await;
+    assert!(
+        left > 0,
+        "the TALK waited until all 100,000 events were deleted"
+    );
+    let history = app.get(&format!("/api/rooms/{big}/messages")).await;
+    assert_eq!(history.status(), 404, "the room is gone at once");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stored_events(&app, &big).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "its events are never purged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -388,6 +388,43 @@ pub async fn connect_small_buffer(port: u16) -> WsClient {
     WsClient { ws }
 }
 
+/// Opens a WebSocket from a local address with extra request headers, or returns the status
+/// and body of the refused upgrade.
+pub async fn try_connect(
+    port: u16,
+    from: std::net::IpAddr,
+    headers: &[(&'static str, &'static str)],
+) -> Result<WsClient, (u16, Value)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind((from, 0).into())
+        .expect("bind the local address");
+    let stream = socket
+        .connect(([127, 0, 0, 1], port).into())
+        .await
+        .expect("TCP connects");
+    let mut request = format!("ws://127.0.0.1:{port}/ws/chat")
+        .into_client_request()
+        .expect("a request");
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(*name, HeaderValue::from_static(value));
+    }
+    match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await {
+        Ok((ws, _)) => Ok(WsClient { ws }),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().unwrap_or_default();
+            let problem = serde_json::from_slice(body).unwrap_or(Value::Null);
+            Err((response.status().as_u16(), problem))
+        }
+        Err(other) => panic!("the upgrade failed: {other}"),
+    }
+}
+
 impl TestApp {
     pub async fn connect_small_buffer(&self) -> WsClient {
         connect_small_buffer(self.port).await

@@ -2,6 +2,7 @@
 
 mod backpressure;
 mod concurrency;
+mod connections;
 mod deletion;
 mod docs;
 mod fuzz;

@@ -26,10 +26,10 @@ pub fn page_limit(queue_bytes: usize) -> PageLimit {
     }
 }
 
-/// The page being read, if any.
+/// The page being read, if any: its room, the seq it is read after, and the read.
 #[derive(Default)]
 pub struct CatchUp {
-    reading: Option<(RoomId, PageRead)>,
+    reading: Option<(RoomId, Seq, PageRead)>,
 }
 
 impl CatchUp {
@@ -49,17 +49,18 @@ impl CatchUp {
             let _turn = readers.acquire_owned().await;
             store.page_after(room_id, after, limit).await
         };
-        self.reading = Some((room_id, Box::pin(read)));
+        self.reading = Some((room_id, after, Box::pin(read)));
     }
 
-    /// The page being read, once read; never resolves while none is.
-    pub async fn next(&mut self) -> (RoomId, Page) {
-        let Some((room_id, read)) = &mut self.reading else {
+    /// The page being read, once read, with its room and the seq it was read after; never
+    /// resolves while none is.
+    pub async fn next(&mut self) -> (RoomId, Seq, Page) {
+        let Some((room_id, after, read)) = &mut self.reading else {
             return std::future::pending().await;
         };
         let page = read.await;
-        let room_id = *room_id;
+        let (room_id, after) = (*room_id, *after);
         self.reading = None;
-        (room_id, page)
+        (room_id, after, page)
     }
 }

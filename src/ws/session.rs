@@ -114,7 +114,7 @@ impl Session {
                 () = slow.cancelled() => Err(End::Slow),
                 Some(settled) = self.in_flight.next() => self.settle(settled).await,
                 Some(item) = self.queue.recv() => self.forward(item).await,
-                (room_id, page) = self.catch_up.next() => self.replay(room_id, page).await,
+                (room_id, after, page) = self.catch_up.next() => self.replay(room_id, after, page).await,
                 slot = self.state.writer.reserve(), if self.slot.is_none() => self.hold(slot),
                 frame = stream.next(), if reading => self.on_frame(frame).await,
                 beat = self.heartbeat.tick() => self.on_beat(beat, reading).await,
@@ -364,16 +364,22 @@ impl Session {
         }
     }
 
-    /// Sends the events of a page that the client has not had yet.
+    /// Sends the events of a page that the client has not had yet. A page read from where the
+    /// room's catch-up no longer starts (a repeated ENTER with `lastSeq` moved it back, or the
+    /// session left) is dropped; the next read starts from where it is now.
     async fn replay(
         &mut self,
         room_id: RoomId,
+        after: Seq,
         page: Result<Vec<Event>, StoreError>,
     ) -> Result<(), End> {
         let events = page.map_err(|error| {
             tracing::error!(%error, "reading history for a catch-up failed");
             End::Unavailable
         })?;
+        if self.presence.table().behind_in(room_id) != Some(after) {
+            return Ok(());
+        }
         if events.is_empty() {
             self.presence.table_mut().give_up(room_id);
         }

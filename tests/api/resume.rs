@@ -228,3 +228,48 @@ async fn a_last_seq_that_is_not_an_integer_from_0_to_2_pow_63_minus_1_is_invalid
         (Some(3), Some(1))
     );
 }
+
+/// Fills a room with TALKs from alice, who is in it, and returns the room's last seq.
+async fn talk_many(alice: &mut WsClient, room_id: &str, count: usize) -> u64 {
+    let mut last = 0;
+    for chunk in 0..count / 100 {
+        for i in 0..100 {
+            alice.talk(room_id, "alice", &format!("m{chunk}-{i}")).await;
+        }
+        for _ in 0..100 {
+            last = alice.next_of_type("TALK").await["seq"].as_u64().unwrap();
+        }
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_enter_with_last_seq_restarts_the_replay_from_there() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("long").await;
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    let last = talk_many(&mut alice, &room_id, 1500).await;
+
+    alice.enter_after(&room_id, "alice", 0).await;
+    for seq in 1..=10 {
+        assert_eq!(alice.next_json().await["seq"], seq);
+    }
+    alice.enter_after(&room_id, "alice", 0).await;
+
+    // The first replay may go on for a while; then it starts over at 1, and nothing is skipped.
+    let mut previous = 10;
+    loop {
+        let seq = alice.next_json().await["seq"].as_u64().unwrap();
+        if seq == 1 {
+            break;
+        }
+        assert_eq!(seq, previous + 1, "the first replay skipped ahead");
+        previous = seq;
+    }
+    for seq in 2..=last {
+        assert_eq!(alice.next_json().await["seq"], seq);
+    }
+    alice.talk(&room_id, "alice", "live").await;
+    assert_eq!(alice.next_of_type("TALK").await["seq"], last + 1);
+}

@@ -15,6 +15,14 @@ struct Room {
     order: Order,
 }
 
+impl Room {
+    fn behind(&self) -> Option<Seq> {
+        (self.phase == Phase::Present)
+            .then(|| self.order.behind())
+            .flatten()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Its ENTER is being stored. With a `lastSeq`, live events wait (a replay comes first);
@@ -171,13 +179,14 @@ impl RoomTable {
 
     /// A room this session is in whose stored events it must read, and the seq to read after.
     pub fn behind(&self) -> Option<(RoomId, Seq)> {
-        self.rooms.iter().find_map(|(room_id, room)| {
-            let present = room.phase == Phase::Present;
-            present
-                .then(|| room.order.behind())
-                .flatten()
-                .map(|after| (*room_id, after))
-        })
+        self.rooms
+            .iter()
+            .find_map(|(room_id, room)| room.behind().map(|after| (*room_id, after)))
+    }
+
+    /// The seq this room's stored events must be read after, if it is behind.
+    pub fn behind_in(&self, room_id: RoomId) -> Option<Seq> {
+        self.rooms.get(&room_id).and_then(Room::behind)
     }
 
     /// A stored event read by a catch-up: true when it must be sent.
@@ -288,6 +297,7 @@ mod tests {
         assert_eq!(table.behind(), None, "no replay before the ENTER is stored");
         table.entered(room, seq(6));
         assert_eq!(table.behind(), Some((room, seq(2))));
+        assert_eq!(table.behind_in(room), Some(seq(2)));
         assert!((3..=6).all(|s| table.replayed(room, seq(s))));
         assert_eq!(table.behind(), None);
         assert_eq!(table.offer(room, seq(7)), Decision::Deliver);

@@ -128,3 +128,21 @@ async fn readiness_is_503_while_draining() {
     stopping.await.unwrap();
     drop(stalled);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_503_while_the_writer_cannot_store() {
+    let app = crate::helpers::spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+
+    // The writer waits for the lock with alice's TALK; its readiness ping queues behind it.
+    let lock = app.hold_write_lock().await;
+    alice.talk(&room_id, "alice", "stuck").await;
+    let stuck = app.get("/readyz").await;
+    lock.release().await;
+
+    crate::helpers::assert_problem(stuck, 503, "UNAVAILABLE").await;
+    alice.next_of_type("TALK").await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}

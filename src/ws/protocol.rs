@@ -378,7 +378,9 @@ mod tests {
     #[test]
     fn an_error_frame_has_the_contract_shape() {
         let refused = refusal(&format!(r#"{{"type":"NOPE","roomId":"{ROOM}"}}"#));
-        let json: serde_json::Value = serde_json::from_str(&refused.frame()).unwrap();
+        let frame = refused.frame();
+        assert!(frame.starts_with(r#"{"type":"ERROR","code":"#), "{frame}");
+        let json: serde_json::Value = serde_json::from_str(&frame).unwrap();
         assert_eq!(json["type"], "ERROR");
         assert_eq!(json["code"], "INVALID_MESSAGE");
         assert_eq!(json["roomId"], ROOM);

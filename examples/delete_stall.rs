@@ -55,7 +55,9 @@ async fn member(base: &str, room_id: &str, sender: &str) -> Socket {
         .await
         .expect("WebSocket connects");
     let enter = json!({"type": "ENTER", "roomId": room_id, "sender": sender});
-    ws.send(Message::text(enter.to_string())).await.expect("ENTER");
+    ws.send(Message::text(enter.to_string()))
+        .await
+        .expect("ENTER");
     next_event(&mut ws, sender).await;
     ws
 }
@@ -78,7 +80,9 @@ async fn next_event(ws: &mut Socket, sender: &str) -> Value {
 
 async fn talk(ws: &mut Socket, room_id: &str, sender: &str) {
     let frame = json!({"type": "TALK", "roomId": room_id, "sender": sender, "message": "x"});
-    ws.send(Message::text(frame.to_string())).await.expect("TALK");
+    ws.send(Message::text(frame.to_string()))
+        .await
+        .expect("TALK");
 }
 
 async fn fill(base: &str, room_id: &str, events: usize) {
@@ -125,7 +129,10 @@ async fn main() {
     let big = create_room(&http, &base, "big").await;
     let started = Instant::now();
     fill(&base, &big, events).await;
-    println!("filled a room with {events} TALKs in {:.1?}", started.elapsed());
+    println!(
+        "filled a room with {events} TALKs in {:.1?}",
+        started.elapsed()
+    );
 
     let other = create_room(&http, &base, "other").await;
     let mut ws = member(&base, &other, "probe").await;

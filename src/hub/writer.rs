@@ -110,6 +110,15 @@ impl Writer {
         (Self { commands }, tokio::spawn(task.run(queue)))
     }
 
+    /// Room in the queue if there is some now; None while it is full.
+    pub fn try_reserve(&self) -> Result<Option<AppendSlot>, WriteError> {
+        match self.commands.clone().try_reserve_owned() {
+            Ok(slot) => Ok(Some(AppendSlot(slot))),
+            Err(TrySendError::Full(_)) => Ok(None),
+            Err(TrySendError::Closed(_)) => Err(WriteError::Unavailable),
+        }
+    }
+
     /// Waits for room in the queue (backpressure) and holds it.
     pub async fn reserve(&self) -> Result<AppendSlot, WriteError> {
         let slot = self.commands.clone().reserve_owned().await;
@@ -375,5 +384,6 @@ mod tests {
 
         assert_eq!(writer.ping().await, Err(WriteError::Unavailable));
         assert!(writer.reserve().await.is_err());
+        assert!(writer.try_reserve().is_err());
     }
 }

@@ -4,6 +4,7 @@ mod catch_up;
 mod close;
 mod heartbeat;
 mod in_flight;
+mod intake;
 pub mod protocol;
 mod rooms;
 mod session;

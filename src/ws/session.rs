@@ -1,9 +1,11 @@
 //! One WebSocket connection: a single `select!` loop over shutdown, the slow-consumer signal,
 //! settled appends, queued room events, catch-up pages, room in the writer's queue, client
-//! frames and the heartbeat; then one cleanup. The loop only reads a frame once the writer has
-//! room for what the frame may append, so a saturated writer slows down what sessions read,
-//! never what they deliver.
+//! frames and the heartbeat; then one cleanup. When the writer's queue is full, the append a
+//! frame asks for waits in the loop, which reads no further frame meanwhile: a saturated
+//! writer slows down what sessions read, never what they deliver.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream};
@@ -14,11 +16,12 @@ use super::catch_up::{CatchUp, page_limit};
 use super::close::End;
 use super::heartbeat::{Beat, Heartbeat};
 use super::in_flight::{InFlight, Settled};
-use super::protocol::{Action, ClientFrame, Echo, Refusal, WsError, closed_frame, parse};
+use super::intake::{Append, Effect, plan};
+use super::protocol::{ClientFrame, Echo, Refusal, WsError, closed_frame, parse};
 use super::rooms::{Closing, Decision, Entered, Presence};
 use super::socket::Socket;
 use crate::clients::OpenConnection;
-use crate::domain::{ClientMsgId, Event, EventKind, MessageText, NewEvent, RoomId, Sender, Seq};
+use crate::domain::{Event, EventKind, RoomId, Seq};
 use crate::hub::{AppendSlot, MemberQueue, Outbound, SessionId, WriteError, member_queue};
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -34,11 +37,26 @@ pub struct Session {
     queue: MemberQueue,
     limiter: Option<DefaultDirectRateLimiter>,
     in_flight: InFlight,
-    /// Room in the writer's queue for the next frame's append, taken before the frame is read.
-    slot: Option<AppendSlot>,
+    parked: Option<Parked>,
     catch_up: CatchUp,
     heartbeat: Heartbeat,
     _open: Open,
+}
+
+/// A frame's append waiting for room in the writer's queue. The wait is kept across turns of
+/// the loop, so the session keeps its place in the writer's line.
+struct Parked {
+    append: Append,
+    echo: Echo,
+    room: Pin<Box<dyn Future<Output = Result<AppendSlot, WriteError>>>>,
+}
+
+/// Room in the writer's queue for the parked append; never resolves while none is parked.
+async fn room_for(parked: &mut Option<Parked>) -> Result<AppendSlot, WriteError> {
+    match parked {
+        Some(parked) => (&mut parked.room).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Counts the session as open until it is dropped, however its task ends.
@@ -96,7 +114,7 @@ impl Session {
             queue,
             limiter,
             in_flight: InFlight::default(),
-            slot: None,
+            parked: None,
             catch_up: CatchUp::default(),
             state,
         }
@@ -115,7 +133,7 @@ impl Session {
                 Some(settled) = self.in_flight.next() => self.settle(settled).await,
                 Some(item) = self.queue.recv() => self.forward(item).await,
                 (room_id, after, page) = self.catch_up.next() => self.replay(room_id, after, page).await,
-                slot = self.state.writer.reserve(), if self.slot.is_none() => self.hold(slot),
+                slot = room_for(&mut self.parked) => self.unpark(slot),
                 frame = stream.next(), if reading => self.on_frame(frame).await,
                 beat = self.heartbeat.tick() => self.on_beat(beat, reading).await,
             };
@@ -125,18 +143,12 @@ impl Session {
         }
     }
 
-    /// Whether to read the next frame: the writer has room for its append, not too many are
+    /// Whether to read the next frame: no append waits for the writer, not too many are
     /// pending, and no ENTER or LEAVE is (what follows one depends on its outcome).
     fn reading(&self) -> bool {
-        self.slot.is_some()
+        self.parked.is_none()
             && self.in_flight.len() < MAX_IN_FLIGHT
             && !self.presence.table().changing()
-    }
-
-    fn hold(&mut self, slot: Result<AppendSlot, WriteError>) -> Result<(), End> {
-        let slot = slot.map_err(|_| End::Unavailable)?;
-        self.slot = Some(slot);
-        Ok(())
     }
 
     async fn on_beat(&mut self, beat: Beat, reading: bool) -> Result<(), End> {
@@ -202,87 +214,47 @@ impl Session {
 
     async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), End> {
         let echo = Echo::from(&frame);
-        let ClientFrame {
-            room_id,
-            sender,
-            client_msg_id,
-            action,
-        } = frame;
-        let queued = match action {
-            Action::Enter { last_seq } => {
-                self.enter(room_id, sender, last_seq, client_msg_id, &echo)
-            }
-            Action::Talk { message } => self.talk(room_id, sender, message, client_msg_id, &echo),
-            Action::Leave => self.leave(room_id, sender, client_msg_id, &echo),
-        };
-        match queued {
-            Ok(()) => Ok(()),
+        match plan(frame, self.presence.table_mut()) {
+            Ok(Some(append)) => self.queue_or_park(append, echo),
+            Ok(None) => Ok(()),
             Err(error) => self.refuse(Refusal { error, echo }).await,
         }
     }
 
-    fn enter(
-        &mut self,
-        room_id: RoomId,
-        sender: Sender,
-        last_seq: Option<Seq>,
-        client_msg_id: Option<ClientMsgId>,
-        echo: &Echo,
-    ) -> Result<(), WsError> {
-        if self.presence.table().sender(room_id).is_some() {
-            self.presence.table().check(room_id, &sender, "ENTER")?;
-            if let Some(after) = last_seq {
-                self.presence.table_mut().rewind(room_id, after);
+    fn queue_or_park(&mut self, append: Append, echo: Echo) -> Result<(), End> {
+        match self.state.writer.try_reserve() {
+            Ok(Some(slot)) => self.queue(slot, append, echo),
+            Ok(None) => {
+                let writer = self.state.writer.clone();
+                let room = Box::pin(async move { writer.reserve().await });
+                self.parked = Some(Parked { append, echo, room });
             }
-            return Ok(());
+            Err(_) => return Err(End::Unavailable),
         }
-        let slot = self.take_slot()?;
-        let event = NewEvent::enter(room_id, sender.clone()).correlated(client_msg_id);
-        self.presence.join(room_id, sender, last_seq);
-        self.queue_append(slot, event, echo);
         Ok(())
     }
 
-    fn talk(
-        &mut self,
-        room_id: RoomId,
-        sender: Sender,
-        message: MessageText,
-        client_msg_id: Option<ClientMsgId>,
-        echo: &Echo,
-    ) -> Result<(), WsError> {
-        self.presence.table().check(room_id, &sender, "TALK")?;
-        let slot = self.take_slot()?;
-        let event = NewEvent::talk(room_id, sender, message).correlated(client_msg_id);
-        self.queue_append(slot, event, echo);
+    fn unpark(&mut self, slot: Result<AppendSlot, WriteError>) -> Result<(), End> {
+        let slot = slot.map_err(|_| End::Unavailable)?;
+        if let Some(Parked { append, echo, .. }) = self.parked.take() {
+            self.queue(slot, append, echo);
+        }
         Ok(())
-    }
-
-    fn leave(
-        &mut self,
-        room_id: RoomId,
-        sender: Sender,
-        client_msg_id: Option<ClientMsgId>,
-        echo: &Echo,
-    ) -> Result<(), WsError> {
-        self.presence.table().check(room_id, &sender, "LEAVE")?;
-        let slot = self.take_slot()?;
-        let event = NewEvent::leave(room_id, sender).correlated(client_msg_id);
-        self.queue_append(slot, event, echo);
-        self.presence.table_mut().leaving(room_id);
-        Ok(())
-    }
-
-    /// The room held in the writer's queue; frames are read only while there is one.
-    fn take_slot(&mut self) -> Result<AppendSlot, WsError> {
-        self.slot.take().ok_or(WsError::Unavailable)
     }
 
     /// Queues an append; its outcome arrives in the select loop.
-    fn queue_append(&mut self, slot: AppendSlot, event: NewEvent, echo: &Echo) {
+    fn queue(&mut self, slot: AppendSlot, append: Append, echo: Echo) {
+        let Append { event, effect } = append;
         let (kind, room_id) = (event.kind, event.room_id);
-        self.in_flight
-            .push(kind, room_id, echo.clone(), slot.append(event));
+        match effect {
+            Effect::Join {
+                sender,
+                resume_after,
+            } => self.presence.join(room_id, sender, resume_after),
+            Effect::Leave => self.presence.table_mut().leaving(room_id),
+            Effect::None => {}
+        }
+        self.in_flight.push(kind, room_id, echo, slot.append(event));
     }
 
     /// A stored TALK reaches this session through its queue; an ENTER or LEAVE settles the

@@ -36,3 +36,21 @@ async fn a_session_waiting_for_the_writer_keeps_delivering_its_events() {
         "nobody was closed as slow"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_hold_no_room_in_the_writers_queue() {
+    let app = spawn_app_with(|s| s.write_queue = 4).await;
+    let room_id = app.create_room("general").await;
+    let mut idle = Vec::new();
+    for i in 0..10 {
+        let mut client = app.connect().await;
+        client.join(&room_id, &format!("idle{i}")).await;
+        idle.push(client);
+    }
+
+    let mut talker = app.connect().await;
+    talker.join(&room_id, "talker").await;
+    talker.talk(&room_id, "talker", "anyone?").await;
+
+    assert_eq!(talker.next_of_type("TALK").await["message"], "anyone?");
+}

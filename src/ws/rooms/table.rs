@@ -204,6 +204,13 @@ impl RoomTable {
         }
     }
 
+    /// Puts the session in a room as if its ENTER had been stored at seq 1.
+    #[cfg(test)]
+    pub fn enter_for_test(&mut self, room_id: RoomId, sender: &str) {
+        self.enter(room_id, Sender::parse(sender).unwrap(), None);
+        self.entered(room_id, Seq::ZERO.next().unwrap());
+    }
+
     pub(super) fn remove(&mut self, room_id: RoomId) -> Option<Sender> {
         self.rooms.remove(&room_id).map(|room| room.sender)
     }

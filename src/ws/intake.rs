@@ -1,0 +1,135 @@
+//! What a valid client frame asks of its session, decided against its room table with no I/O:
+//! an event to append and what queueing it does to the table, nothing more to do (an ENTER
+//! into a room the session is in), or a refusal.
+
+use super::protocol::{Action, ClientFrame, WsError};
+use super::rooms::RoomTable;
+use crate::domain::{NewEvent, Sender, Seq};
+
+/// An event to append for a frame.
+#[derive(Debug)]
+pub struct Append {
+    pub event: NewEvent,
+    pub effect: Effect,
+}
+
+/// What queueing the append does to the room table.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Join before the ENTER is queued, so its own event reaches the session too.
+    Join {
+        sender: Sender,
+        resume_after: Option<Seq>,
+    },
+    /// Nothing more is delivered from the room while its LEAVE is stored.
+    Leave,
+    None,
+}
+
+pub fn plan(frame: ClientFrame, rooms: &mut RoomTable) -> Result<Option<Append>, WsError> {
+    let ClientFrame {
+        room_id,
+        sender,
+        client_msg_id,
+        action,
+    } = frame;
+    let (event, effect) = match action {
+        Action::Enter { last_seq } if rooms.sender(room_id).is_some() => {
+            rooms.check(room_id, &sender, "ENTER")?;
+            if let Some(after) = last_seq {
+                rooms.rewind(room_id, after);
+            }
+            return Ok(None);
+        }
+        Action::Enter { last_seq } => {
+            let effect = Effect::Join {
+                sender: sender.clone(),
+                resume_after: last_seq,
+            };
+            (NewEvent::enter(room_id, sender), effect)
+        }
+        Action::Talk { message } => {
+            rooms.check(room_id, &sender, "TALK")?;
+            (NewEvent::talk(room_id, sender, message), Effect::None)
+        }
+        Action::Leave => {
+            rooms.check(room_id, &sender, "LEAVE")?;
+            (NewEvent::leave(room_id, sender), Effect::Leave)
+        }
+    };
+    let event = event.correlated(client_msg_id);
+    Ok(Some(Append { event, effect }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EventKind, MessageText, RoomId};
+
+    fn frame(room_id: RoomId, sender: &str, action: Action) -> ClientFrame {
+        ClientFrame {
+            room_id,
+            sender: Sender::parse(sender).unwrap(),
+            client_msg_id: None,
+            action,
+        }
+    }
+
+    fn talk() -> Action {
+        Action::Talk {
+            message: MessageText::parse("hi").unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_enter_joins_and_a_repeated_one_appends_nothing() {
+        let mut rooms = RoomTable::default();
+        let room = RoomId::random();
+        let enter = Action::Enter { last_seq: None };
+
+        let first = plan(frame(room, "alice", enter.clone()), &mut rooms)
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.event.kind, EventKind::Enter);
+        assert!(matches!(
+            first.effect,
+            Effect::Join {
+                resume_after: None,
+                ..
+            }
+        ));
+
+        rooms.enter_for_test(room, "alice");
+        assert!(
+            plan(frame(room, "alice", enter.clone()), &mut rooms)
+                .unwrap()
+                .is_none()
+        );
+        let other = plan(frame(room, "bob", enter), &mut rooms);
+        assert!(matches!(other, Err(WsError::SenderMismatch { .. })));
+    }
+
+    #[test]
+    fn talk_and_leave_need_the_room_and_its_sender() {
+        let mut rooms = RoomTable::default();
+        let room = RoomId::random();
+        let refused = plan(frame(room, "alice", talk()), &mut rooms);
+        assert!(matches!(refused, Err(WsError::NotInRoom(_, "TALK"))));
+
+        rooms.enter_for_test(room, "alice");
+        let said = plan(frame(room, "alice", talk()), &mut rooms)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (said.event.kind, said.effect),
+            (EventKind::Talk, Effect::None)
+        );
+        let left = plan(frame(room, "alice", Action::Leave), &mut rooms)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (left.event.kind, left.effect),
+            (EventKind::Leave, Effect::Leave)
+        );
+    }
+}

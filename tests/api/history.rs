@@ -79,8 +79,14 @@ async fn a_bad_history_query_is_invalid_request() {
     for query in [
         "limit=0",
         "limit=501",
+        "limit=-1",
+        "limit=4294967296",
         "afterSeq=-1",
+        "afterSeq=-9223372036854775808",
+        "afterSeq=9223372036854775808",
         "beforeSeq=0",
+        "beforeSeq=-5",
+        "beforeSeq=18446744073709551616",
         "afterSeq=x",
         "limit=1.5",
     ] {
@@ -90,4 +96,23 @@ async fn a_bad_history_query_is_invalid_request() {
         assert_problem(response, 400, "INVALID_REQUEST").await;
     }
     assert!(app.history(&room_id, "?limit=500").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_seqs_are_valid_bounds() {
+    let app = spawn_app().await;
+    let (room_id, _alice) = room_with_events(&app, 3).await;
+    let max = i64::MAX;
+
+    assert!(
+        app.history(&room_id, &format!("?afterSeq={max}"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        seqs(&app.history(&room_id, &format!("?beforeSeq={max}")).await),
+        vec![1, 2, 3]
+    );
+    let both = format!("?afterSeq=0&beforeSeq={max}&limit=500");
+    assert_eq!(seqs(&app.history(&room_id, &both).await), vec![1, 2, 3]);
 }

@@ -3,8 +3,10 @@
 //! commit: one fsync per batch, never one per message), then hands the stored events to
 //! fan-out. The database gives each event its room's next `seq` in that transaction; because
 //! this task publishes only after committing, and commits one batch at a time, fan-out sees
-//! each room's events in `seq` order. Between batches it deletes one bounded chunk of a
-//! deleted room's events, so deleting a big room never stalls the others.
+//! each room's events in `seq` order. It answers each append before it publishes the event, so
+//! a session always learns what became of its own ENTER or LEAVE before it sees that event.
+//! Between batches it deletes one bounded chunk of a deleted room's events, so deleting a big
+//! room never stalls the others.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -279,16 +281,15 @@ impl GroupCommit {
             }
         };
         for (result, (room_id, reply)) in results.into_iter().zip(batch.replies) {
-            let outcome = match result {
+            match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
+                    let _ = reply.send(Ok(event.seq));
                     self.fanout.publish(&event);
-                    Ok(event.seq)
                 }
-                Err(Refused::RoomGone) => Err(WriteError::RoomNotFound(room_id)),
-                Err(Refused::Rejected) => Err(WriteError::Unavailable),
-            };
-            let _ = reply.send(outcome);
+                Err(Refused::RoomGone) => drop(reply.send(Err(WriteError::RoomNotFound(room_id)))),
+                Err(Refused::Rejected) => drop(reply.send(Err(WriteError::Unavailable))),
+            }
         }
     }
 

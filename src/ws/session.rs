@@ -290,7 +290,9 @@ impl Session {
                 }
             }
             EventKind::Leave => {
-                self.presence.remove(room_id);
+                if self.presence.table_mut().left(room_id, seq) {
+                    self.presence.remove(room_id);
+                }
             }
             EventKind::Talk => {}
         }
@@ -307,6 +309,7 @@ impl Session {
                 if self.presence.table_mut().offer(room_id, seq) == Decision::Deliver {
                     self.socket.send(frame).await?;
                     self.state.metrics.events_out.inc();
+                    self.remove_if_finished(room_id);
                 }
             }
             Outbound::Closed { room_id } => {
@@ -364,7 +367,15 @@ impl Session {
                 self.state.metrics.events_out.inc();
             }
         }
+        self.remove_if_finished(room_id);
         Ok(())
+    }
+
+    /// A leaver that has had every event before its LEAVE leaves the room.
+    fn remove_if_finished(&mut self, room_id: RoomId) {
+        if self.presence.table().finished(room_id) {
+            self.presence.remove(room_id);
+        }
     }
 
     async fn refuse(&mut self, refusal: Refusal) -> Result<(), End> {

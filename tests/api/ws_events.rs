@@ -229,3 +229,35 @@ async fn every_event_is_stored_before_it_is_seen() {
     let stored = app.history(&room_id, "").await;
     assert_eq!(stored.last(), Some(&live));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_sent_right_after_an_enter_or_a_leave_wait_for_it_and_go_through() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+
+    // The writer waits on the lock with the first ENTER, so every later frame arrives while an
+    // ENTER or LEAVE before it is still being stored.
+    let lock = app.hold_write_lock().await;
+    alice.enter(&room_id, "alice").await;
+    alice.talk(&room_id, "alice", "first").await;
+    alice.leave(&room_id, "alice").await;
+    alice.enter(&room_id, "alice").await;
+    alice.talk(&room_id, "alice", "again").await;
+    tokio::time::sleep(QUIET).await;
+    lock.release().await;
+
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let event = alice.next_json().await;
+        seen.push((event["type"].clone(), event["seq"].clone()));
+    }
+    let expected = [("ENTER", 1), ("TALK", 2), ("ENTER", 4), ("TALK", 5)];
+    let expected: Vec<(Value, Value)> =
+        expected.iter().map(|(t, s)| (json!(t), json!(s))).collect();
+    assert_eq!(
+        seen, expected,
+        "the leaver gets no event for its LEAVE (seq 3)"
+    );
+    assert_eq!(app.history(&room_id, "").await[2]["type"], "LEAVE");
+}

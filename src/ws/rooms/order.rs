@@ -7,8 +7,9 @@ use crate::domain::Seq;
 pub enum Decision {
     /// It is the next one in `seq` order: send it.
     Deliver,
-    /// It was sent already (by a replay): skip it.
-    Duplicate,
+    /// Skip it: it was sent already (a duplicate), or it is not for this session (a room it
+    /// is not in, or its own LEAVE and what follows).
+    Skip,
     /// It is ahead of what may be sent now (a gap before it, a replay still running, an ENTER
     /// or LEAVE awaiting its outcome). It is not sent now: the catch-up from storage sends it
     /// in order, since every event is stored before it is published.
@@ -39,7 +40,7 @@ impl Order {
             return Decision::Deliver;
         };
         if seq <= delivered {
-            return Decision::Duplicate;
+            return Decision::Skip;
         }
         self.seen = self.seen.max(seq);
         if delivered.next() == Some(seq) && self.seen == seq {
@@ -53,6 +54,11 @@ impl Order {
     pub fn hold(&mut self, seq: Seq) -> Decision {
         self.seen = self.seen.max(seq);
         Decision::Hold
+    }
+
+    /// Whether every event up to `seq` was sent.
+    pub fn delivered_through(&self, seq: Seq) -> bool {
+        self.delivered.is_some_and(|delivered| delivered >= seq)
     }
 
     /// The seq a catch-up from storage must read after, when events are known to lie beyond it.
@@ -122,8 +128,8 @@ mod tests {
     fn the_next_event_is_delivered_and_an_old_one_skipped() {
         let mut order = anchored_after(4);
         assert_eq!(order.offer(seq(5)), Decision::Deliver);
-        assert_eq!(order.offer(seq(5)), Decision::Duplicate);
-        assert_eq!(order.offer(seq(3)), Decision::Duplicate);
+        assert_eq!(order.offer(seq(5)), Decision::Skip);
+        assert_eq!(order.offer(seq(3)), Decision::Skip);
         assert_eq!(order.offer(seq(6)), Decision::Deliver);
         assert_eq!(order.behind(), None);
     }
@@ -140,7 +146,7 @@ mod tests {
         );
         assert!(order.replayed(seq(5)) && order.replayed(seq(6)) && order.replayed(seq(7)));
         assert_eq!(order.behind(), None);
-        assert_eq!(order.offer(seq(7)), Decision::Duplicate);
+        assert_eq!(order.offer(seq(7)), Decision::Skip);
         assert_eq!(order.offer(seq(8)), Decision::Deliver);
     }
 
@@ -206,7 +212,7 @@ mod tests {
     fn nothing_overflows_at_the_largest_seq() {
         let mut order = anchored_after(i64::MAX - 1);
         assert_eq!(order.offer(Seq::MAX), Decision::Deliver);
-        assert_eq!(order.offer(Seq::MAX), Decision::Duplicate);
+        assert_eq!(order.offer(Seq::MAX), Decision::Skip);
         let mut resumed = Order::unanchored();
         resumed.anchor(Seq::MAX, Some(Seq::MAX));
         assert_eq!(resumed.behind(), None);

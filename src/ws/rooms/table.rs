@@ -16,10 +16,20 @@ struct Room {
 }
 
 impl Room {
+    /// Where a catch-up must read after: only a member reads, and a leaver only what came
+    /// before its LEAVE.
     fn behind(&self) -> Option<Seq> {
-        (self.phase == Phase::Present)
-            .then(|| self.order.behind())
-            .flatten()
+        let behind = self.order.behind();
+        match self.phase {
+            Phase::Present | Phase::Leaving => behind,
+            Phase::Left { at } => behind.filter(|delivered| *delivered < at.prev()),
+            Phase::Entering { .. } => None,
+        }
+    }
+
+    /// A leaver that has had every event before its LEAVE.
+    fn finished(&self) -> bool {
+        matches!(self.phase, Phase::Left { at } if self.order.delivered_through(at.prev()))
     }
 }
 
@@ -32,8 +42,12 @@ enum Phase {
         closed: bool,
     },
     Present,
-    /// Its LEAVE is being stored: nothing more is sent, but it stays if the LEAVE fails.
+    /// Its LEAVE is being stored; events still flow, and it stays if the LEAVE fails.
     Leaving,
+    /// Its LEAVE was stored at `at`: it gets the events before that, then leaves the room.
+    Left {
+        at: Seq,
+    },
 }
 
 /// What became of a room whose ENTER was stored.
@@ -90,7 +104,7 @@ impl RoomTable {
         Ok(())
     }
 
-    /// Whether an ENTER or LEAVE is being stored; the session reads no frame until it is.
+    /// Whether an ENTER or LEAVE is under way; the session reads no frame until it is done.
     pub fn changing(&self) -> bool {
         self.rooms.values().any(|room| room.phase != Phase::Present)
     }
@@ -132,6 +146,18 @@ impl RoomTable {
         self.set_phase(room_id, Phase::Leaving);
     }
 
+    /// Its LEAVE was stored at `seq`. True once it has had every event before it (then it
+    /// must leave the room); until then it gets those, and nothing from its LEAVE on.
+    pub fn left(&mut self, room_id: RoomId, seq: Seq) -> bool {
+        self.set_phase(room_id, Phase::Left { at: seq });
+        self.finished(room_id)
+    }
+
+    /// Whether the room is a leaver's that has had every event before its LEAVE.
+    pub fn finished(&self, room_id: RoomId) -> bool {
+        self.rooms.get(&room_id).is_some_and(Room::finished)
+    }
+
     /// Its LEAVE could not be stored: the session is still in the room.
     pub fn stay(&mut self, room_id: RoomId) {
         self.set_phase(room_id, Phase::Present);
@@ -146,14 +172,22 @@ impl RoomTable {
     /// Decides what to do with a live event.
     pub fn offer(&mut self, room_id: RoomId, seq: Seq) -> Decision {
         let Some(room) = self.rooms.get_mut(&room_id) else {
-            return Decision::Duplicate;
+            return Decision::Skip;
         };
         match room.phase {
             Phase::Present
+            | Phase::Leaving
             | Phase::Entering {
                 resume_after: None, ..
             } => room.order.offer(seq),
-            Phase::Entering { .. } | Phase::Leaving => room.order.hold(seq),
+            Phase::Left { at } if seq < at => room.order.offer(seq),
+            // Its own LEAVE or later: not for it, but proof that every event before its LEAVE
+            // is stored, should one have been missed.
+            Phase::Left { at } => {
+                room.order.hold(at.prev());
+                Decision::Skip
+            }
+            Phase::Entering { .. } => room.order.hold(seq),
         }
     }
 
@@ -166,7 +200,7 @@ impl RoomTable {
                 *closed = true;
                 Closing::Deferred
             }
-            Phase::Present | Phase::Leaving => Closing::Member,
+            Phase::Present | Phase::Leaving | Phase::Left { .. } => Closing::Member,
         }
     }
 
@@ -191,10 +225,15 @@ impl RoomTable {
 
     /// A stored event read by a catch-up: true when it must be sent.
     pub fn replayed(&mut self, room_id: RoomId, seq: Seq) -> bool {
-        self.rooms
-            .get_mut(&room_id)
-            .filter(|room| room.phase == Phase::Present)
-            .is_some_and(|room| room.order.replayed(seq))
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return false;
+        };
+        let wanted = match room.phase {
+            Phase::Present | Phase::Leaving => true,
+            Phase::Left { at } => seq < at,
+            Phase::Entering { .. } => false,
+        };
+        wanted && room.order.replayed(seq)
     }
 
     /// The catch-up found nothing more in storage.
@@ -311,14 +350,51 @@ mod tests {
     }
 
     #[test]
-    fn a_leaving_member_gets_nothing_and_catches_up_if_it_stays() {
+    fn a_leaver_gets_every_event_before_its_leave_and_none_from_it_on() {
         let (mut table, room) = entered(None, 1);
         assert_eq!(table.offer(room, seq(1)), Decision::Deliver);
         table.leaving(room);
-        assert_eq!(table.offer(room, seq(2)), Decision::Hold);
-        assert_eq!(table.behind(), None);
-        table.stay(room);
+        assert_eq!(table.offer(room, seq(2)), Decision::Deliver);
+        assert!(!table.left(room, seq(4)), "seq 3 came before its LEAVE");
+        assert!(table.changing());
+        assert_eq!(table.offer(room, seq(3)), Decision::Deliver);
+        assert!(table.finished(room));
+        assert_eq!(table.offer(room, seq(4)), Decision::Skip, "its own LEAVE");
+    }
+
+    #[test]
+    fn a_leaver_that_missed_an_event_before_its_leave_reads_it_from_storage() {
+        let (mut table, room) = entered(None, 1);
+        table.offer(room, seq(1));
+        table.leaving(room);
+        assert!(!table.left(room, seq(3)));
+        assert_eq!(table.offer(room, seq(3)), Decision::Skip);
         assert_eq!(table.behind(), Some((room, seq(1))));
+    }
+
+    #[test]
+    fn a_leaver_behind_catches_up_only_to_its_leave() {
+        let (mut table, room) = entered(None, 1);
+        assert_eq!(table.offer(room, seq(1)), Decision::Deliver);
+        assert_eq!(table.offer(room, seq(3)), Decision::Hold);
+        table.leaving(room);
+        assert!(!table.left(room, seq(3)));
+        assert_eq!(table.behind(), Some((room, seq(1))));
+        assert!(table.replayed(room, seq(2)));
+        assert!(!table.replayed(room, seq(3)));
+        assert!(table.finished(room));
+    }
+
+    #[test]
+    fn a_member_whose_leave_failed_stays_and_keeps_its_place() {
+        let (mut table, room) = entered(None, 1);
+        table.offer(room, seq(1));
+        table.leaving(room);
+        assert_eq!(table.offer(room, seq(2)), Decision::Deliver);
+        table.stay(room);
+        assert!(!table.changing());
+        assert_eq!(table.behind(), None);
+        assert_eq!(table.offer(room, seq(3)), Decision::Deliver);
     }
 
     #[test]
@@ -336,7 +412,7 @@ mod tests {
     #[test]
     fn events_of_rooms_it_is_not_in_are_dropped() {
         let mut table = RoomTable::default();
-        assert_eq!(table.offer(RoomId::random(), seq(1)), Decision::Duplicate);
+        assert_eq!(table.offer(RoomId::random(), seq(1)), Decision::Skip);
         assert!(!table.replayed(RoomId::random(), seq(1)));
     }
 

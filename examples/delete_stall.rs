@@ -7,11 +7,15 @@
 //! room (a probe) while the big room is deleted, and reports the probe's round trips (send to
 //! acknowledgement) before and after the DELETE, and how long the DELETE itself took.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+
+use common::{create_room, ws_url};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -36,22 +40,8 @@ fn options() -> (String, usize) {
     (base, events)
 }
 
-async fn create_room(http: &reqwest::Client, base: &str, name: &str) -> String {
-    let room: Value = http
-        .post(format!("{base}/api/rooms"))
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .expect("POST /api/rooms")
-        .json()
-        .await
-        .expect("room JSON");
-    room["roomId"].as_str().expect("roomId").to_owned()
-}
-
 async fn member(base: &str, room_id: &str, sender: &str) -> Socket {
-    let url = format!("{}/ws/chat", base.replacen("http", "ws", 1));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(base))
         .await
         .expect("WebSocket connects");
     let enter = json!({"type": "ENTER", "roomId": room_id, "sender": sender});

@@ -10,6 +10,8 @@
 //! every delivered copy. With `--pid`, the server's RSS is read from /proc before and after
 //! `--idle` extra idle connections are opened.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +19,8 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+
+use common::{create_room, ws_url};
 
 struct Options {
     base: String,
@@ -71,23 +75,6 @@ fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-async fn create_room(http: &reqwest::Client, base: &str, name: &str) -> String {
-    let room: Value = http
-        .post(format!("{base}/api/rooms"))
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .expect("POST /api/rooms")
-        .json()
-        .await
-        .expect("room JSON");
-    room["roomId"].as_str().expect("roomId").to_owned()
-}
-
-fn ws_url(base: &str) -> String {
-    format!("{}/ws/chat", base.replacen("http", "ws", 1))
 }
 
 /// What every member shares: where to connect, the window, the clock and the counters.

@@ -288,6 +288,20 @@ impl WsClient {
             .await;
     }
 
+    /// Sends `count` TALKs, then reads until each has been acknowledged, skipping other frames.
+    pub async fn talk_and_await(&mut self, room_id: &str, sender: &str, text: &str, count: usize) {
+        for _ in 0..count {
+            self.talk(room_id, sender, text).await;
+        }
+        let mut acknowledged = 0;
+        while acknowledged < count {
+            let frame = self.next_json().await;
+            if frame["type"] == "TALK" && frame["sender"] == sender {
+                acknowledged += 1;
+            }
+        }
+    }
+
     pub async fn leave(&mut self, room_id: &str, sender: &str) {
         self.send_json(json!({"type": "LEAVE", "roomId": room_id, "sender": sender}))
             .await;

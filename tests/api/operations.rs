@@ -105,12 +105,7 @@ async fn readiness_is_503_while_draining() {
     // cannot be written and the drain lasts until its budget runs out.
     let text = "x".repeat(4000);
     for _ in 0..1500 / 8 {
-        for _ in 0..8 {
-            talker.talk(&room_id, "talker", &text).await;
-        }
-        for _ in 0..8 {
-            talker.next_of_type("TALK").await;
-        }
+        talker.talk_and_await(&room_id, "talker", &text, 8).await;
     }
     assert_eq!(app.get("/readyz").await.status(), 200);
     let http = app.http.clone();

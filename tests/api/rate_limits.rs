@@ -1,18 +1,19 @@
 use std::num::NonZeroU32;
 
-use chat::config::Toggle;
+use chat::config::{Settings, Toggle};
 use serde_json::json;
 
 use crate::helpers::{assert_problem, spawn_app_with};
 
+fn bursts_of_3_then_1_frame_a_second(s: &mut Settings) {
+    s.rate_limit = Toggle::On;
+    s.ws_rate_per_sec = NonZeroU32::new(1).unwrap();
+    s.ws_burst = NonZeroU32::new(3).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_over_its_frame_rate_gets_rate_limited_and_stays_open() {
-    let app = spawn_app_with(|s| {
-        s.rate_limit = Toggle::On;
-        s.ws_rate_per_sec = NonZeroU32::new(1).unwrap();
-        s.ws_burst = NonZeroU32::new(3).unwrap();
-    })
-    .await;
+    let app = spawn_app_with(bursts_of_3_then_1_frame_a_second).await;
     let room_id = app.create_room("general").await;
     let mut alice = app.connect().await;
     alice.join(&room_id, "alice").await;
@@ -119,12 +120,7 @@ async fn by_default_an_address_may_make_1000_requests_in_a_minute() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_that_are_not_valid_count_against_the_frame_rate_too() {
-    let app = spawn_app_with(|s| {
-        s.rate_limit = Toggle::On;
-        s.ws_rate_per_sec = NonZeroU32::new(1).unwrap();
-        s.ws_burst = NonZeroU32::new(3).unwrap();
-    })
-    .await;
+    let app = spawn_app_with(bursts_of_3_then_1_frame_a_second).await;
     let mut mallory = app.connect().await;
 
     for _ in 0..6 {

@@ -59,6 +59,12 @@ async fn json(request: reqwest::RequestBuilder) -> serde_json::Value {
     response.json().await.expect("a JSON body")
 }
 
+async fn create_room(server: &Process) -> String {
+    let create = reqwest::Client::new().post(server.url("/api/rooms"));
+    let room = json(create.json(&serde_json::json!({"name": "general"}))).await;
+    room["roomId"].as_str().expect("roomId").to_owned()
+}
+
 fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -93,10 +99,7 @@ async fn sigterm_closes_sessions_with_1001_at_once_stores_everything_and_exits_p
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("chat.db");
     let mut server = start_binary(&db);
-    let http = reqwest::Client::new();
-    let create = http.post(server.url("/api/rooms"));
-    let room = json(create.json(&serde_json::json!({"name": "general"}))).await;
-    let room_id = room["roomId"].as_str().unwrap().to_owned();
+    let room_id = create_room(&server).await;
     let mut alice = connect(server.port).await;
     alice.join(&room_id, "alice").await;
     for i in 0..50 {
@@ -156,10 +159,7 @@ async fn a_member_that_never_reads_cannot_hold_shutdown_past_the_drain_budget() 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("chat.db");
     let mut server = start_binary_with(&db, &[("CHAT_SHUTDOWN_TIMEOUT_SECS", "2")]);
-    let http = reqwest::Client::new();
-    let create = http.post(server.url("/api/rooms"));
-    let room = json(create.json(&serde_json::json!({"name": "general"}))).await;
-    let room_id = room["roomId"].as_str().unwrap().to_owned();
+    let room_id = create_room(&server).await;
     let mut stalled = connect_small_buffer(server.port).await;
     stalled.join(&room_id, "stalled").await;
     let mut talker = connect(server.port).await;
@@ -168,12 +168,7 @@ async fn a_member_that_never_reads_cannot_hold_shutdown_past_the_drain_budget() 
     // frame can reach it.
     let text = "x".repeat(4000);
     for _ in 0..1500 / 8 {
-        for _ in 0..8 {
-            talker.talk(&room_id, "talker", &text).await;
-        }
-        for _ in 0..8 {
-            talker.next_of_type("TALK").await;
-        }
+        talker.talk_and_await(&room_id, "talker", &text, 8).await;
     }
 
     let signalled = Instant::now();

@@ -38,15 +38,9 @@ async fn a_stalled_reader_is_closed_with_1013_and_never_holds_up_the_room() {
     let text = "x".repeat(3000);
     let mut sent = 0;
     while sent < MAX_TALKS {
-        for _ in 0..WINDOW {
-            talker.talk(&room_id, "talker", &text).await;
-        }
-        let mut acknowledged = 0;
-        while acknowledged < WINDOW {
-            if talker.next_json().await["sender"] == "talker" {
-                acknowledged += 1;
-            }
-        }
+        talker
+            .talk_and_await(&room_id, "talker", &text, WINDOW)
+            .await;
         sent += WINDOW;
         if sent % 256 == 0 && app.room(&room_id).await["memberCount"] == 2 {
             break;
@@ -93,15 +87,9 @@ async fn a_member_that_never_reads_is_closed_once_its_queue_holds_4_mib_of_event
     let text = "x".repeat(4000);
     let mut sent = 0;
     while sent < 3000 {
-        for _ in 0..WINDOW {
-            talker.talk(&room_id, "talker", &text).await;
-        }
-        let mut acknowledged = 0;
-        while acknowledged < WINDOW {
-            if talker.next_json().await["sender"] == "talker" {
-                acknowledged += 1;
-            }
-        }
+        talker
+            .talk_and_await(&room_id, "talker", &text, WINDOW)
+            .await;
         sent += WINDOW;
         if sent % 128 == 0 && app.room(&room_id).await["memberCount"] == 1 {
             break;

@@ -1,0 +1,20 @@
+//! What the benchmark programs share: REST and WebSocket addresses of the server under test.
+
+use serde_json::{Value, json};
+
+pub async fn create_room(http: &reqwest::Client, base: &str, name: &str) -> String {
+    let room: Value = http
+        .post(format!("{base}/api/rooms"))
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .expect("POST /api/rooms")
+        .json()
+        .await
+        .expect("room JSON");
+    room["roomId"].as_str().expect("roomId").to_owned()
+}
+
+pub fn ws_url(base: &str) -> String {
+    format!("{}/ws/chat", base.replacen("http", "ws", 1))
+}

@@ -80,3 +80,29 @@ async fn a_client_resumes_across_a_restart_with_no_loss_and_no_duplicate() {
         "both shutdown LEAVEs, alice back, her TALK, bob back"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_still_being_stored_at_shutdown_is_stored_once() {
+    let app = spawn_app().await;
+    let (room_id, _alice, mut bob) = app.alice_and_bob_in_a_room().await;
+    let lock = app.hold_write_lock().await;
+    bob.leave(&room_id, "bob").await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let restarting = tokio::spawn(app.restart());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    lock.release().await;
+    let app = restarting.await.unwrap();
+
+    let history = app.history(&room_id, "").await;
+    let leavers: Vec<&str> = history
+        .iter()
+        .filter(|e| e["type"] == "LEAVE")
+        .map(|e| e["sender"].as_str().unwrap())
+        .collect();
+    assert_eq!(leavers.len(), 2, "{leavers:?}");
+    assert!(
+        leavers.contains(&"alice") && leavers.contains(&"bob"),
+        "{leavers:?}"
+    );
+}

@@ -54,12 +54,15 @@ impl Presence {
         self.table.remove(room_id)
     }
 
-    /// Leaves every room, queueing a LEAVE for each without waiting for anything.
+    /// Leaves every room, queueing a LEAVE for each that has none queued yet, without waiting
+    /// for anything.
     pub fn leave_all(&mut self) {
         for (room_id, sender) in self.table.drain() {
             self.hub.leave(room_id, self.id);
-            self.writer
-                .append_detached(NewEvent::leave(room_id, sender));
+            if let Some(sender) = sender {
+                self.writer
+                    .append_detached(NewEvent::leave(room_id, sender));
+            }
         }
     }
 }

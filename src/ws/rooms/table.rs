@@ -254,10 +254,15 @@ impl RoomTable {
         self.rooms.remove(&room_id).map(|room| room.sender)
     }
 
-    pub(super) fn drain(&mut self) -> Vec<(RoomId, Sender)> {
+    /// Empties the table; each room comes with the sender its LEAVE must be stored under, or
+    /// None when its LEAVE is queued already.
+    pub(super) fn drain(&mut self) -> Vec<(RoomId, Option<Sender>)> {
         self.rooms
             .drain()
-            .map(|(room_id, room)| (room_id, room.sender))
+            .map(|(room_id, room)| {
+                let leave_queued = matches!(room.phase, Phase::Leaving | Phase::Left { .. });
+                (room_id, (!leave_queued).then_some(room.sender))
+            })
             .collect()
     }
 }
@@ -422,6 +427,26 @@ mod tests {
         assert_eq!(table.remove(room), Some(alice()));
         assert_eq!(table.len(), 0);
         let (mut table, room) = entered(None, 1);
-        assert_eq!(table.drain(), vec![(room, alice())]);
+        assert_eq!(table.drain(), vec![(room, Some(alice()))]);
+    }
+
+    #[test]
+    fn draining_asks_no_second_leave_of_a_room_whose_leave_is_queued() {
+        let (mut table, leaving) = entered(None, 1);
+        table.leaving(leaving);
+        let (mut other, left) = entered(None, 1);
+        other.leaving(left);
+        other.left(left, seq(3));
+        let mut entering = RoomTable::default();
+        let room = RoomId::random();
+        entering.enter(room, alice(), None);
+
+        assert_eq!(table.drain(), vec![(leaving, None)]);
+        assert_eq!(other.drain(), vec![(left, None)]);
+        assert_eq!(
+            entering.drain(),
+            vec![(room, Some(alice()))],
+            "its ENTER is queued first"
+        );
     }
 }

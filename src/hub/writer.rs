@@ -281,15 +281,17 @@ impl GroupCommit {
             }
         };
         for (result, (room_id, reply)) in results.into_iter().zip(batch.replies) {
-            match result {
+            let refusal = match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
                     let _ = reply.send(Ok(event.seq));
                     self.fanout.publish(&event);
+                    continue;
                 }
-                Err(Refused::RoomGone) => drop(reply.send(Err(WriteError::RoomNotFound(room_id)))),
-                Err(Refused::Rejected) => drop(reply.send(Err(WriteError::Unavailable))),
-            }
+                Err(Refused::RoomGone) => WriteError::RoomNotFound(room_id),
+                Err(Refused::Rejected) => WriteError::Unavailable,
+            };
+            let _ = reply.send(Err(refusal));
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::clients::{ForwardedHeader, ProxyRange};
+use crate::clients::{ForwardedHeader, TrustedProxies};
 use crate::store::redact;
 
 #[derive(Debug, Parser)]
@@ -101,7 +101,7 @@ pub struct Settings {
     /// Bytes of events queued per session before it is closed with 1013 as too slow
     #[arg(long, env = "CHAT_SESSION_QUEUE_BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(65536..), default_value_t = 4 * 1024 * 1024)]
     pub session_queue_bytes: usize,
-    /// Appends queued for the storage writer before senders wait
+    /// Appends queued for the storage writer; while it is full, sessions read no frames
     #[arg(long, env = "CHAT_WRITE_QUEUE", value_parser = at_least_one(), default_value_t = 8192)]
     pub write_queue: usize,
     /// Milliseconds between server pings
@@ -126,8 +126,13 @@ pub struct Settings {
     #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_ADDR", value_parser = at_least_one(), default_value_t = 1000)]
     pub max_connections_per_addr: usize,
     /// Reverse proxies whose forwarding header names the client: IPs or CIDR ranges, comma-separated (default: none)
-    #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<ProxyRange>,
+    #[arg(
+        long,
+        env = "CHAT_TRUSTED_PROXIES",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub trusted_proxies: TrustedProxies,
     /// The header the trusted proxies set
     #[arg(long, env = "CHAT_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeader::XForwardedFor)]
     pub forwarded_header: ForwardedHeader,
@@ -283,7 +288,12 @@ mod tests {
     fn trusted_proxies_are_a_comma_separated_list_and_none_by_default() {
         assert!(settings().trusted_proxies.is_empty());
         let cli = Cli::try_parse_from(["chat", "--trusted-proxies", "10.0.0.0/8,::1"]).unwrap();
-        assert_eq!(cli.settings.trusted_proxies.len(), 2);
+        assert_eq!(
+            cli.settings.trusted_proxies,
+            "10.0.0.0/8, ::1".parse().unwrap()
+        );
+        let empty = Cli::try_parse_from(["chat", "--trusted-proxies", ""]).unwrap();
+        assert!(empty.settings.trusted_proxies.is_empty());
         let error = Cli::try_parse_from(["chat", "--trusted-proxies", "proxy.local"])
             .unwrap_err()
             .to_string();

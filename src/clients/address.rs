@@ -24,7 +24,7 @@ pub enum ForwardedHeader {
 
 /// A trusted proxy: one address (`10.0.0.7`, `::1`) or a range (`10.0.0.0/8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProxyRange(IpNet);
+struct ProxyRange(IpNet);
 
 impl FromStr for ProxyRange {
     type Err = String;
@@ -38,14 +38,41 @@ impl FromStr for ProxyRange {
     }
 }
 
+/// The trusted proxies, written as a comma-separated list; empty items are ignored, so an
+/// empty setting means none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ProxyRange>);
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        raw.split(',')
+            .filter(|item| !item.trim().is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl TrustedProxies {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn contain(&self, address: IpAddr) -> bool {
+        self.0.iter().any(|range| range.0.contains(&address))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ClientAddress {
-    proxies: Vec<ProxyRange>,
+    proxies: TrustedProxies,
     header: ForwardedHeader,
 }
 
 impl ClientAddress {
-    pub fn new(proxies: Vec<ProxyRange>, header: ForwardedHeader) -> Self {
+    pub fn new(proxies: TrustedProxies, header: ForwardedHeader) -> Self {
         Self { proxies, header }
     }
 
@@ -68,7 +95,7 @@ impl ClientAddress {
     }
 
     fn trusted(&self, address: IpAddr) -> bool {
-        self.proxies.iter().any(|range| range.0.contains(&address))
+        self.proxies.contain(address)
     }
 
     /// Every address the header lists, first hop first, across repeated header lines.
@@ -130,31 +157,27 @@ mod tests {
         map
     }
 
-    fn behind(proxies: &[&str], header: ForwardedHeader) -> ClientAddress {
-        let proxies = proxies.iter().map(|p| p.parse().unwrap()).collect();
-        ClientAddress::new(proxies, header)
+    fn behind(proxies: &str, header: ForwardedHeader) -> ClientAddress {
+        ClientAddress::new(proxies.parse().unwrap(), header)
     }
 
     #[test]
     fn with_no_trusted_proxy_the_header_is_ignored() {
-        let client = behind(&[], ForwardedHeader::XForwardedFor);
+        let client = behind("", ForwardedHeader::XForwardedFor);
         let forged = headers("x-forwarded-for", &["203.0.113.9"]);
         assert_eq!(client.of(ip("198.51.100.1"), &forged), ip("198.51.100.1"));
     }
 
     #[test]
     fn a_peer_that_is_not_a_trusted_proxy_cannot_forge_its_address() {
-        let client = behind(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
+        let client = behind("10.0.0.0/8", ForwardedHeader::XForwardedFor);
         let forged = headers("x-forwarded-for", &["203.0.113.9"]);
         assert_eq!(client.of(ip("198.51.100.1"), &forged), ip("198.51.100.1"));
     }
 
     #[test]
     fn behind_trusted_proxies_the_nearest_untrusted_hop_is_the_client() {
-        let client = behind(
-            &["10.0.0.0/8", "192.168.1.1"],
-            ForwardedHeader::XForwardedFor,
-        );
+        let client = behind("10.0.0.0/8, 192.168.1.1", ForwardedHeader::XForwardedFor);
         let chain = headers("x-forwarded-for", &["1.1.1.1, 203.0.113.9", "192.168.1.1"]);
         assert_eq!(
             client.of(ip("10.0.0.2"), &chain),
@@ -165,7 +188,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_hop_ends_the_walk_at_the_proxy_before_it() {
-        let client = behind(&["10.0.0.2"], ForwardedHeader::XForwardedFor);
+        let client = behind("10.0.0.2", ForwardedHeader::XForwardedFor);
         let garbled = headers("x-forwarded-for", &["203.0.113.9, nonsense"]);
         assert_eq!(client.of(ip("10.0.0.2"), &garbled), ip("10.0.0.2"));
         assert_eq!(client.of(ip("10.0.0.2"), &HeaderMap::new()), ip("10.0.0.2"));
@@ -173,14 +196,14 @@ mod tests {
 
     #[test]
     fn addresses_with_ports_are_read() {
-        let client = behind(&["::1"], ForwardedHeader::XForwardedFor);
+        let client = behind("::1", ForwardedHeader::XForwardedFor);
         let ported = headers("x-forwarded-for", &["[2001:db8::1]:443"]);
         assert_eq!(client.of(ip("::1"), &ported), ip("2001:db8::1"));
     }
 
     #[test]
     fn only_the_configured_header_is_read() {
-        let client = behind(&["10.0.0.2"], ForwardedHeader::Forwarded);
+        let client = behind("10.0.0.2", ForwardedHeader::Forwarded);
         let mut both = headers("x-forwarded-for", &["198.51.100.7"]);
         both.append(
             FORWARDED,
@@ -192,9 +215,12 @@ mod tests {
     }
 
     #[test]
-    fn a_proxy_is_an_address_or_a_range() {
+    fn a_proxy_is_an_address_or_a_range_and_an_empty_list_is_none() {
         assert!("10.0.0.7".parse::<ProxyRange>().is_ok());
         assert!("fd00::/8".parse::<ProxyRange>().is_ok());
         assert!("proxy.local".parse::<ProxyRange>().is_err());
+        assert!("".parse::<TrustedProxies>().unwrap().is_empty());
+        assert!(" , ".parse::<TrustedProxies>().unwrap().is_empty());
+        assert!("10.0.0.7,proxy.local".parse::<TrustedProxies>().is_err());
     }
 }

@@ -5,5 +5,5 @@
 mod address;
 mod connections;
 
-pub use address::{ClientAddress, ForwardedHeader, ProxyRange};
+pub use address::{ClientAddress, ForwardedHeader, TrustedProxies};
 pub use connections::{ConnectionCap, OpenConnection};

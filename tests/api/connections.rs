@@ -5,7 +5,6 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use chat::clients::ProxyRange;
 use chat::config::{Settings, Toggle};
 
 use crate::helpers::{TestApp, WAIT, WsClient, spawn_app_with, try_connect};
@@ -21,8 +20,7 @@ fn capped(per_address: usize) -> impl FnOnce(&mut Settings) {
 }
 
 fn behind_local_proxy(s: &mut Settings) {
-    let proxy: ProxyRange = "127.0.0.1".parse().unwrap();
-    s.trusted_proxies = vec![proxy];
+    s.trusted_proxies = "127.0.0.1".parse().unwrap();
 }
 
 async fn open(app: &TestApp, from: [u8; 4], headers: &[(&'static str, &'static str)]) -> WsClient {

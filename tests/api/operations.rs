@@ -16,12 +16,7 @@ async fn metrics_count_connections_events_and_errors() {
     alice.send_text("nope").await;
     alice.next_error("INVALID_JSON").await;
     app.get("/api/rooms/nope").await;
-
-    let response = app.get("/metrics").await;
-
-    assert_eq!(response.status(), 200);
-    let text = response.text().await.unwrap();
-    for line in [
+    let expected = [
         "chat_connections 1",
         "chat_rooms_active 1",
         "chat_frames_in_total{type=\"ENTER\"} 1",
@@ -30,11 +25,27 @@ async fn metrics_count_connections_events_and_errors() {
         "chat_errors_total{transport=\"ws\",code=\"INVALID_JSON\"} 1",
         "chat_errors_total{transport=\"http\",code=\"INVALID_REQUEST\"} 1",
         "chat_fanout_seconds_count 1",
-    ] {
+    ];
+
+    // The writer records fan-out time after queueing the event, so a client may see the event
+    // a moment before its histogram counts it.
+    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
+    loop {
+        let response = app.get("/metrics").await;
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.unwrap();
+        let missing: Vec<&str> = expected
+            .into_iter()
+            .filter(|line| !text.lines().any(|l| l == *line))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
         assert!(
-            text.lines().any(|l| l == line),
-            "missing {line:?} in\n{text}"
+            tokio::time::Instant::now() < deadline,
+            "missing {missing:?} in\n{text}"
         );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

@@ -43,24 +43,18 @@ impl HistoryQuery {
                 "limit must be 1 to {MAX_LIMIT}"
             )));
         }
-        if self.after_seq.is_some_and(|after| after < 0) {
-            return Err(ApiError::InvalidRequest(
-                "afterSeq must be 0 or more".to_owned(),
-            ));
-        }
-        if self.before_seq.is_some_and(|before| before < 1) {
-            return Err(ApiError::InvalidRequest(
-                "beforeSeq must be 1 or more".to_owned(),
-            ));
-        }
-        let seq = |raw: Option<i64>, unset| raw.map_or(Some(unset), Seq::new);
-        let before = seq(self.before_seq, Seq::MAX);
-        let after = seq(self.after_seq, Seq::ZERO);
-        let (Some(before), Some(after)) = (before, after) else {
-            return Err(ApiError::InvalidRequest("seqs are 0 or more".to_owned()));
+        let after = self
+            .after_seq
+            .map(|raw| Seq::new(raw).ok_or_else(|| invalid("afterSeq must be 0 or more")))
+            .transpose()?;
+        let before = match self.before_seq {
+            None => Seq::MAX,
+            Some(raw) => Seq::new(raw)
+                .filter(|before| *before > Seq::ZERO)
+                .ok_or_else(|| invalid("beforeSeq must be 1 or more"))?,
         };
-        Ok(match self.after_seq {
-            Some(_) => EventRange::Forward {
+        Ok(match after {
+            Some(after) => EventRange::Forward {
                 after,
                 before,
                 limit,
@@ -68,6 +62,10 @@ impl HistoryQuery {
             None => EventRange::Backward { before, limit },
         })
     }
+}
+
+fn invalid(detail: &str) -> ApiError {
+    ApiError::InvalidRequest(detail.to_owned())
 }
 
 /// A room's history.

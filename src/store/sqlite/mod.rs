@@ -4,6 +4,8 @@
 //! it ever breaks), so SQLite's one-writer rule never makes two of our connections wait on
 //! each other.
 
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::str::FromStr;

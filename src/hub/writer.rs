@@ -127,11 +127,6 @@ impl Writer {
         slot.map(AppendSlot).map_err(|_| WriteError::Unavailable)
     }
 
-    /// Queues an append, waiting for room in the queue, and returns the reply to await later.
-    pub async fn append(&self, event: NewEvent) -> Result<AppendReply, WriteError> {
-        Ok(self.reserve().await?.append(event))
-    }
-
     /// Queues an append from where nothing may wait (a destructor): at once when there is room,
     /// else from a task of its own. Nobody hears the outcome.
     pub fn append_detached(&self, event: NewEvent) {

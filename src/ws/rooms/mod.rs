@@ -123,11 +123,9 @@ mod tests {
         let task = tokio::spawn(async move {
             let alice = Sender::parse("alice").unwrap();
             presence.join(room_id, alice.clone(), None);
-            let stored = writer
-                .append(NewEvent::enter(room_id, alice))
-                .await
-                .unwrap();
-            let seq = stored.await.unwrap().unwrap();
+            let slot = writer.reserve().await.unwrap();
+            let seq = slot.append(NewEvent::enter(room_id, alice)).await;
+            let seq = seq.unwrap().unwrap();
             presence.table_mut().entered(room_id, seq);
             let _ = inside.send(());
             end.await;

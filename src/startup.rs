@@ -34,8 +34,7 @@ use crate::store::{self, StoreError};
 const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a connection may take to close after its response is done.
 const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The least time the writer gets to store what is queued on shutdown, however much of the
-/// drain budget the sessions used.
+/// How long the writer gets, once the server has stopped, to store what is queued.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +191,6 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Result<Server
     let query = web::QueryConfig::default().error_handler(error::query_error);
     let path = web::PathConfig::default().error_handler(error::path_error);
     let workers = settings.workers;
-    let shutdown_secs = settings.shutdown_timeout_secs;
     let app_state = state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -207,7 +205,6 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Result<Server
             .default_service(web::to(http::not_found))
     })
     .disable_signals()
-    .shutdown_timeout(shutdown_secs)
     .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT);
     if let Some(workers) = workers {
         server = server.workers(workers);

@@ -111,10 +111,7 @@ async fn fill_room(app: &crate::helpers::TestApp, room_id: &str, count: u64) {
 }
 
 async fn stored_events(app: &crate::helpers::TestApp, room_id: &str) -> i64 {
-    use sqlx::Connection;
-    let mut conn = sqlx::sqlite::SqliteConnection::connect(&app.database_url())
-        .await
-        .unwrap();
+    let mut conn = app.side_connection().await;
     sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE room_id = ?")
         .bind(room_id)
         .fetch_one(&mut conn)

@@ -94,11 +94,16 @@ impl TestApp {
         format!("sqlite://{}", self.dir.path().join("chat.db").display())
     }
 
-    /// Runs one statement on a side connection to this server's SQLite file.
-    pub async fn sql(&self, statement: &str) {
-        let mut conn = SqliteConnection::connect(&self.database_url())
+    /// A connection to this server's SQLite file beside the server's own.
+    pub async fn side_connection(&self) -> SqliteConnection {
+        SqliteConnection::connect(&self.database_url())
             .await
-            .expect("side connection");
+            .expect("side connection")
+    }
+
+    /// Runs one statement on a side connection.
+    pub async fn sql(&self, statement: &str) {
+        let mut conn = self.side_connection().await;
         sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
             .execute(&mut conn)
             .await
@@ -122,9 +127,7 @@ impl TestApp {
     /// Takes SQLite's write lock on a side connection, so the server's writer waits for it and
     /// whatever clients send meanwhile queues up behind it.
     pub async fn hold_write_lock(&self) -> WriteLock {
-        let mut conn = SqliteConnection::connect(&self.database_url())
-            .await
-            .expect("side connection");
+        let mut conn = self.side_connection().await;
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut conn)
             .await

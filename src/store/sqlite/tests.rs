@@ -205,42 +205,26 @@ async fn a_replay_page_ends_once_its_text_reaches_the_byte_bound() {
     let message = "x".repeat(100);
     let batch = (0..10).map(|_| talk(room, &message)).collect();
     db.storage.writer.append(batch).await.unwrap();
-    let page = |bytes| PageLimit { events: 8, bytes };
+    let seqs_after = async |after: i64, bytes| {
+        let limit = PageLimit { events: 8, bytes };
+        let after = Seq::new(after).unwrap();
+        let page = db
+            .storage
+            .store
+            .page_after(room, after, limit)
+            .await
+            .unwrap();
+        page.iter().map(|event| event.seq.get()).collect::<Vec<_>>()
+    };
 
     // Each event carries 106 bytes of text (message, sender, clientMsgId).
-    let store = &db.storage.store;
-    let seqs =
-        |events: Vec<crate::domain::Event>| events.iter().map(|e| e.seq.get()).collect::<Vec<_>>();
+    assert_eq!(seqs_after(0, 250).await, [1, 2, 3]);
     assert_eq!(
-        seqs(store.page_after(room, Seq::ZERO, page(250)).await.unwrap()),
-        [1, 2, 3]
+        seqs_after(0, 1).await,
+        [1],
+        "a page holds at least one event"
     );
-    assert_eq!(
-        seqs(store.page_after(room, Seq::ZERO, page(1)).await.unwrap()),
-        [1]
-    );
-    assert_eq!(
-        store
-            .page_after(room, Seq::ZERO, page(1 << 20))
-            .await
-            .unwrap()
-            .len(),
-        8
-    );
-    assert_eq!(
-        seqs(
-            store
-                .page_after(room, Seq::new(9).unwrap(), page(1 << 20))
-                .await
-                .unwrap()
-        ),
-        [10]
-    );
-    assert!(
-        store
-            .page_after(room, Seq::MAX, page(1 << 20))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(seqs_after(0, 1 << 20).await, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(seqs_after(9, 1 << 20).await, [10]);
+    assert_eq!(seqs_after(i64::MAX, 1 << 20).await, Vec::<i64>::new());
 }

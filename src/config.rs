@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -64,6 +65,47 @@ impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&redact(&self.0))
     }
+}
+
+/// A secret setting: its value never reaches a log line or `--help`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Optional sign-in with JSON Web Tokens; with neither key set, anyone may use any name.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IdentitySettings {
+    /// HS256 secret (at least 32 bytes) that turns identity on
+    #[arg(long, env = "CHAT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+    /// PEM public key that turns identity on: RSA for RS256, EC P-256 for ES256
+    #[arg(long, env = "CHAT_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Required `iss` of every token (default: not checked)
+    #[arg(long, env = "CHAT_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of every token (default: not checked)
+    #[arg(long, env = "CHAT_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -142,6 +184,8 @@ pub struct Settings {
     /// Log format; the filter comes from RUST_LOG (default: info)
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub identity: IdentitySettings,
 }
 
 /// Parses a count that must be at least 1 (a zero queue or worker count cannot work).
@@ -224,9 +268,12 @@ mod tests {
     }
 
     #[test]
-    fn debug_output_redacts_the_database_password() {
-        let shown = format!("{:?}", settings());
+    fn debug_output_redacts_the_database_password_and_the_jwt_secret() {
+        let mut s = settings();
+        s.identity.jwt_secret = Some("a-secret-of-at-least-32-bytes-long".parse().unwrap());
+        let shown = format!("{s:?}");
         assert!(!shown.contains("pw"), "{shown}");
+        assert!(!shown.contains("a-secret"), "{shown}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::domain::RoomId;
 use crate::hub::WriteError;
+use crate::identity::Refused;
 use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -19,6 +20,12 @@ pub enum ApiError {
     /// 400: malformed JSON, a bad field or query value, a room id that is not a UUID.
     #[error("{0}")]
     InvalidRequest(String),
+    /// 401: identity is on and the request carries no valid token.
+    #[error("{0}")]
+    Unauthorized(Refused),
+    /// 403: the caller's token lacks the role this needs.
+    #[error("{0} needs the admin role")]
+    Forbidden(&'static str),
     /// 404: the room does not exist (or was deleted).
     #[error("room {0} does not exist")]
     RoomNotFound(RoomId),
@@ -52,6 +59,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "INVALID_REQUEST",
+            Self::Unauthorized(_) => "UNAUTHORIZED",
+            Self::Forbidden(_) => "FORBIDDEN",
             Self::RoomNotFound(_) => "ROOM_NOT_FOUND",
             Self::NoRoute(_) => "NOT_FOUND",
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
@@ -103,6 +112,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RoomNotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -129,6 +140,10 @@ impl ResponseError for ApiError {
             }
             Self::MethodNotAllowed { allowed, .. } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allowed)));
+            }
+            Self::Unauthorized(refused) => {
+                let challenge = HeaderValue::from_static(refused.challenge());
+                response.insert_header((header::WWW_AUTHENTICATE, challenge));
             }
             _ => {}
         }

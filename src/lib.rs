@@ -47,6 +47,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod identity;
 pub mod metrics;
 pub mod openapi;
 pub mod shutdown;

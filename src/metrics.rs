@@ -19,6 +19,7 @@ pub struct Metrics {
     events_stored: Family<Labels, Counter>,
     pub events_out: Counter,
     errors: Family<ErrorLabels, Counter>,
+    auth_refused: Family<ErrorLabels, Counter>,
     pub slow_consumers: Counter,
     pub fanout_seconds: Histogram,
     pub commit_seconds: Histogram,
@@ -41,6 +42,7 @@ impl Metrics {
             events_stored: Family::default(),
             events_out: Counter::default(),
             errors: Family::default(),
+            auth_refused: Family::default(),
             slow_consumers: Counter::default(),
             fanout_seconds: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
             commit_seconds: Histogram::new(exponential_buckets(1e-5, 3.0, 14)),
@@ -83,6 +85,11 @@ impl Metrics {
             self.errors.clone(),
         );
         r.register(
+            "chat_auth_refused",
+            "Requests and upgrades refused for their token, by transport and reason",
+            self.auth_refused.clone(),
+        );
+        r.register(
             "chat_slow_consumers",
             "Sessions closed with 1013 for a full queue",
             self.slow_consumers.clone(),
@@ -121,6 +128,12 @@ impl Metrics {
     pub fn http_error(&self, code: &'static str) {
         self.errors
             .get_or_create(&[("transport", "http"), ("code", code)])
+            .inc();
+    }
+
+    pub fn auth_refused(&self, transport: &'static str, reason: &'static str) {
+        self.auth_refused
+            .get_or_create(&[("transport", transport), ("reason", reason)])
             .inc();
     }
 

@@ -1,7 +1,8 @@
 //! The OpenAPI document, generated from the handlers and types. `chat openapi` prints it;
 //! the committed `openapi/openapi.json` must equal it byte for byte (a test checks).
 
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::domain::{Event, EventKind};
 use crate::error::Problem;
@@ -24,6 +25,7 @@ use crate::ws;
         page::index,
     ),
     components(schemas(Event, EventKind, Problem)),
+    modifiers(&TokenSchemes),
     tags(
         (name = "rooms", description = "Create, list, inspect and delete rooms; read their history"),
         (name = "websocket", description = "Live chat: ENTER, TALK and LEAVE over one WebSocket"),
@@ -32,6 +34,30 @@ use crate::ws;
     )
 )]
 pub struct ApiDoc;
+
+/// How identity mode's tokens travel: a bearer header on every `/api/` operation and on the
+/// upgrade, or the `access_token` parameter on the upgrade (browsers cannot set its headers).
+/// Operations list them with an empty alternative, since open mode needs neither.
+struct TokenSchemes;
+
+impl Modify for TokenSchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(
+                "A JSON Web Token, required when the service runs in identity mode",
+            ))
+            .build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        let query = ApiKey::Query(ApiKeyValue::with_description(
+            "access_token",
+            "The same token as a query parameter, on the WebSocket upgrade only",
+        ));
+        components.add_security_scheme("access_token", SecurityScheme::ApiKey(query));
+    }
+}
 
 /// The document as served and committed: pretty JSON with a final newline.
 pub fn render() -> Result<String, serde_json::Error> {

@@ -23,8 +23,10 @@ use tracing_actix_web::TracingLogger;
 use crate::clients::{ClientAddress, ConnectionCap};
 use crate::config::Settings;
 use crate::error;
+use crate::http::request_span::RequestSpan;
 use crate::http::{self, middleware};
 use crate::hub::{BatchLimits, Hub, Writer};
+use crate::identity::{IdentityConfigError, Verifier};
 use crate::metrics::Metrics;
 use crate::openapi;
 use crate::state::AppState;
@@ -45,6 +47,8 @@ pub enum StartupError {
     Store { url: String, source: StoreError },
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Identity(#[from] IdentityConfigError),
     #[error("REDIS_URL is set, but this build runs a single instance only: unset REDIS_URL")]
     RedisUnsupported,
     #[error("cannot render the OpenAPI document: {0}")]
@@ -66,6 +70,7 @@ impl Application {
         if settings.redis_url.is_some() {
             return Err(StartupError::RedisUnsupported);
         }
+        let identity = Verifier::from_settings(&settings.identity)?;
         let addr = settings.listen_addr();
         let listener =
             TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
@@ -95,6 +100,7 @@ impl Application {
             replays: Arc::new(Semaphore::new(
                 (settings.db_max_connections as usize / 2).max(1),
             )),
+            identity,
             clients: ClientAddress::new(
                 settings.trusted_proxies.clone(),
                 settings.forwarded_header,
@@ -200,7 +206,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Result<Server
             .app_data(path.clone())
             .wrap(from_fn(middleware::count_errors))
             .wrap(from_fn(middleware::track))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<RequestSpan>::new())
             .configure(http::routes)
             .default_service(web::to(http::not_found))
     })

@@ -5,18 +5,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::HttpRequest;
+use actix_web::http::header::HeaderMap;
 use governor::DefaultKeyedRateLimiter;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clients::{ClientAddress, ConnectionCap};
+use crate::clients::{ClientAddress, ClientKey, ConnectionCap};
 use crate::config::Settings;
 use crate::hub::{Hub, SessionId, Writer};
+use crate::identity::{self, Caller, Identity, Refused, Verifier};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-pub type HttpLimiter = DefaultKeyedRateLimiter<IpAddr>;
+pub type HttpLimiter = DefaultKeyedRateLimiter<ClientKey>;
 
 pub struct AppState {
     pub settings: Settings,
@@ -33,9 +35,11 @@ pub struct AppState {
     /// however many, leave the rest to everything else.
     pub replays: Arc<Semaphore>,
     pub clients: ClientAddress,
-    /// Per-address REST limiter; None when rate limits are off.
+    /// Checks tokens; None when identity is off (open mode).
+    pub identity: Option<Verifier>,
+    /// Per-client REST limiter; None when rate limits are off.
     pub http_limiter: Option<Arc<HttpLimiter>>,
-    /// Per-address WebSocket connection cap; None when rate limits are off.
+    /// Per-client WebSocket connection cap; None when rate limits are off.
     pub connection_cap: Option<Arc<ConnectionCap>>,
     /// The OpenAPI document, rendered once so every response is byte-identical.
     pub openapi: String,
@@ -53,5 +57,36 @@ impl AppState {
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
         let peer = req.peer_addr()?.ip();
         Some(self.clients.of(peer, req.headers()))
+    }
+
+    /// What per-client limits count this request by: its identity, else its address.
+    pub fn client_key(&self, req: &HttpRequest, identity: Option<&Identity>) -> Option<ClientKey> {
+        match identity {
+            Some(identity) => Some(ClientKey::Identity(identity.subject().into())),
+            None => self.client_ip(req).map(ClientKey::Address),
+        }
+    }
+
+    /// Who sends a REST request: anyone in open mode, else the holder of a valid bearer token.
+    pub fn caller(&self, headers: &HeaderMap) -> Result<Caller, Refused> {
+        let Some(verifier) = &self.identity else {
+            return Ok(Caller::Anyone);
+        };
+        identity::bearer(headers)
+            .and_then(|token| verifier.verify(token))
+            .map(Caller::Signed)
+            .inspect_err(|refused| self.metrics.auth_refused("http", refused.reason()))
+    }
+
+    /// Who opens a WebSocket: nobody in particular in open mode, else the holder of a valid
+    /// token (in its `Authorization` header or its `access_token` parameter).
+    pub fn upgrade_identity(&self, req: &HttpRequest) -> Result<Option<Identity>, Refused> {
+        let Some(verifier) = &self.identity else {
+            return Ok(None);
+        };
+        identity::upgrade_token(req)
+            .and_then(|token| verifier.verify(token.as_deref()))
+            .map(Some)
+            .inspect_err(|refused| self.metrics.auth_refused("ws", refused.reason()))
     }
 }

@@ -1,9 +1,21 @@
-//! Who a client is, for the limits that are kept per client: its address (taken from a
-//! forwarding header only when a configured proxy sent it, never from a header anyone can
-//! forge) and how many WebSocket connections that address holds.
+//! Who a client is, for the limits that are kept per client: its identity when it signed in,
+//! else its address (taken from a forwarding header only when a configured proxy sent it,
+//! never from a header anyone can forge); and how many WebSocket connections each one holds.
 
 mod address;
 mod connections;
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
 pub use address::{ClientAddress, ForwardedHeader, TrustedProxies};
 pub use connections::{ConnectionCap, OpenConnection};
+
+/// What per-client limits count by. Behind one address (a NAT, an office) signed-in people
+/// each get their own quota; anyone without a valid token shares their address's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    /// A token's `sub`.
+    Identity(Arc<str>),
+    Address(IpAddr),
+}

@@ -71,10 +71,13 @@ fn invalid(detail: &str) -> ApiError {
 /// A room's history.
 #[utoipa::path(get, path = "/api/rooms/{roomId}/messages", tag = "rooms",
     params(("roomId" = String, Path, format = Uuid), HistoryQuery),
+    security(("bearer" = []), ()),
     responses(
         (status = 200, description = "Events in ascending seq", body = EventPage),
         (status = 400, description = "Bad id or query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Identity mode: no valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such room", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn history(
     state: web::Data<AppState>,

@@ -6,6 +6,7 @@ pub mod health;
 pub mod messages;
 pub mod middleware;
 pub mod page;
+pub mod request_span;
 pub mod rooms;
 
 use actix_web::middleware::from_fn;
@@ -16,7 +17,7 @@ use crate::ws;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let api = web::scope("/api")
-        .wrap(from_fn(middleware::rate_limit))
+        .wrap(from_fn(middleware::guard))
         .service(
             resource("/rooms", "GET, POST")
                 .route(web::post().to(rooms::create_room))

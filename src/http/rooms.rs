@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{RoomId, RoomName, Seq, Timestamp};
 use crate::error::{ApiError, Problem};
+use crate::identity::Caller;
 use crate::state::AppState;
 use crate::store::RoomRecord;
 
@@ -84,10 +85,12 @@ fn parse_cursor(raw: &str) -> Result<i64, ApiError> {
 
 /// Create a room.
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", request_body = CreateRoom,
+    security(("bearer" = []), ()),
     responses(
         (status = 201, description = "Created", body = Room,
             headers(("Location" = String, description = "/api/rooms/{roomId}"))),
         (status = 400, description = "Bad JSON or name", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Identity mode: no valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
@@ -107,9 +110,12 @@ pub async fn create_room(
 
 /// List rooms, newest first.
 #[utoipa::path(get, path = "/api/rooms", tag = "rooms", params(ListRooms),
+    security(("bearer" = []), ()),
     responses(
         (status = 200, description = "A page of rooms", body = RoomPage),
         (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Identity mode: no valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_rooms(
     state: web::Data<AppState>,
@@ -144,10 +150,13 @@ pub async fn list_rooms(
 /// Get one room.
 #[utoipa::path(get, path = "/api/rooms/{roomId}", tag = "rooms",
     params(("roomId" = String, Path, format = Uuid)),
+    security(("bearer" = []), ()),
     responses(
         (status = 200, description = "The room", body = Room),
         (status = 400, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Identity mode: no valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such room", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_room(
     state: web::Data<AppState>,
@@ -165,15 +174,23 @@ pub async fn get_room(
 /// Delete a room and its history; members inside get a `CLOSED` frame and are detached.
 #[utoipa::path(delete, path = "/api/rooms/{roomId}", tag = "rooms",
     params(("roomId" = String, Path, format = Uuid)),
+    security(("bearer" = []), ()),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Identity mode: no valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Identity mode: the token lacks the admin role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such room", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_room(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    if !caller.may_delete_rooms() {
+        return Err(ApiError::Forbidden("deleting a room"));
+    }
     let room_id = room_id(&path)?;
     if state.writer.delete_room(room_id).await? {
         Ok(HttpResponse::NoContent().finish())

@@ -12,6 +12,8 @@ pub enum End {
     TooLarge,
     Protocol,
     Timeout,
+    /// The token the session was opened with expired.
+    Expired,
     /// Storage could not take or give this session's events.
     Unavailable,
     ClientClosed(Option<CloseReason>),
@@ -40,6 +42,10 @@ impl End {
             Self::TooLarge => (CloseCode::Size, format!("frame exceeds {max_frame} bytes")),
             Self::Protocol => (CloseCode::Protocol, "WebSocket protocol error".to_owned()),
             Self::Timeout => (CloseCode::Policy, "no pong in time".to_owned()),
+            Self::Expired => (
+                CloseCode::Policy,
+                "the token expired; reconnect with a fresh one and ENTER with lastSeq".to_owned(),
+            ),
             Self::Unavailable => (
                 CloseCode::Error,
                 "storage is unavailable; reconnect and ENTER with lastSeq".to_owned(),

@@ -26,13 +26,21 @@ pub enum Effect {
     None,
 }
 
-pub fn plan(frame: ClientFrame, rooms: &mut RoomTable) -> Result<Option<Append>, WsError> {
+/// `signed_as` is the identity's name in identity mode: the only sender the session may use.
+pub fn plan(
+    frame: ClientFrame,
+    rooms: &mut RoomTable,
+    signed_as: Option<&Sender>,
+) -> Result<Option<Append>, WsError> {
     let ClientFrame {
         room_id,
         sender,
         client_msg_id,
         action,
     } = frame;
+    if let Some(name) = signed_as.filter(|name| **name != sender) {
+        return Err(WsError::NotSignedInAs(name.as_str().to_owned()));
+    }
     let (event, effect) = match action {
         Action::Enter { last_seq } if rooms.sender(room_id).is_some() => {
             rooms.check(room_id, &sender, "ENTER")?;
@@ -87,7 +95,7 @@ mod tests {
         let room = RoomId::random();
         let enter = Action::Enter { last_seq: None };
 
-        let first = plan(frame(room, "alice", enter.clone()), &mut rooms)
+        let first = plan(frame(room, "alice", enter.clone()), &mut rooms, None)
             .unwrap()
             .unwrap();
         assert_eq!(first.event.kind, EventKind::Enter);
@@ -101,30 +109,48 @@ mod tests {
 
         rooms.enter_for_test(room, "alice");
         assert!(
-            plan(frame(room, "alice", enter.clone()), &mut rooms)
+            plan(frame(room, "alice", enter.clone()), &mut rooms, None)
                 .unwrap()
                 .is_none()
         );
-        let other = plan(frame(room, "bob", enter), &mut rooms);
+        let other = plan(frame(room, "bob", enter), &mut rooms, None);
         assert!(matches!(other, Err(WsError::SenderMismatch { .. })));
+    }
+
+    #[test]
+    fn signed_in_every_frame_must_carry_the_identitys_name() {
+        let mut rooms = RoomTable::default();
+        let room = RoomId::random();
+        let alice = Sender::parse("alice").unwrap();
+        let enter = Action::Enter { last_seq: None };
+
+        for action in [enter.clone(), talk(), Action::Leave] {
+            let refused = plan(frame(room, "mallory", action), &mut rooms, Some(&alice));
+            assert_eq!(refused.unwrap_err().code(), "SENDER_MISMATCH");
+        }
+        let own = plan(frame(room, " alice ", enter), &mut rooms, Some(&alice));
+        assert!(
+            own.unwrap().is_some(),
+            "the sender is trimmed before it is compared"
+        );
     }
 
     #[test]
     fn talk_and_leave_need_the_room_and_its_sender() {
         let mut rooms = RoomTable::default();
         let room = RoomId::random();
-        let refused = plan(frame(room, "alice", talk()), &mut rooms);
+        let refused = plan(frame(room, "alice", talk()), &mut rooms, None);
         assert!(matches!(refused, Err(WsError::NotInRoom(_, "TALK"))));
 
         rooms.enter_for_test(room, "alice");
-        let said = plan(frame(room, "alice", talk()), &mut rooms)
+        let said = plan(frame(room, "alice", talk()), &mut rooms, None)
             .unwrap()
             .unwrap();
         assert_eq!(
             (said.event.kind, said.effect),
             (EventKind::Talk, Effect::None)
         );
-        let left = plan(frame(room, "alice", Action::Leave), &mut rooms)
+        let left = plan(frame(room, "alice", Action::Leave), &mut rooms, None)
             .unwrap()
             .unwrap();
         assert_eq!(

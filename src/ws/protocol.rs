@@ -52,6 +52,8 @@ pub enum WsError {
     NotInRoom(RoomId, &'static str),
     #[error("this session entered room {room_id} as {entered:?}")]
     SenderMismatch { room_id: RoomId, entered: String },
+    #[error("this session is signed in as {0:?}: frames must carry that sender")]
+    NotSignedInAs(String),
     #[error("message must be at most {0} characters")]
     MessageTooLong(usize),
     #[error("too many frames; slow down")]
@@ -67,7 +69,7 @@ impl WsError {
             Self::InvalidMessage(_) => "INVALID_MESSAGE",
             Self::RoomNotFound(_) => "ROOM_NOT_FOUND",
             Self::NotInRoom(..) => "NOT_IN_ROOM",
-            Self::SenderMismatch { .. } => "SENDER_MISMATCH",
+            Self::SenderMismatch { .. } | Self::NotSignedInAs(_) => "SENDER_MISMATCH",
             Self::MessageTooLong(_) => "MESSAGE_TOO_LONG",
             Self::RateLimited => "RATE_LIMITED",
             Self::Unavailable => "UNAVAILABLE",

@@ -1,5 +1,5 @@
 //! One WebSocket connection: a single `select!` loop over shutdown, the slow-consumer signal,
-//! settled appends, queued room events, catch-up pages, room in the writer's queue, client
+//! the expiry of its token, settled appends, queued room events, catch-up pages, room in the writer's queue, client
 //! frames and the heartbeat; then one cleanup. When the writer's queue is full, the append a
 //! frame asks for waits in the loop, which reads no further frame meanwhile: a saturated
 //! writer slows down what sessions read, never what they deliver.
@@ -7,10 +7,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Sleep;
 
 use super::catch_up::{CatchUp, page_limit};
 use super::close::End;
@@ -21,8 +23,9 @@ use super::protocol::{ClientFrame, Echo, Refusal, WsError, closed_frame, parse};
 use super::rooms::{Closing, Decision, Entered, Presence};
 use super::socket::Socket;
 use crate::clients::OpenConnection;
-use crate::domain::{Event, EventKind, RoomId, Seq};
+use crate::domain::{Event, EventKind, RoomId, Sender, Seq};
 use crate::hub::{AppendSlot, MemberQueue, Outbound, SessionId, WriteError, member_queue};
+use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -40,7 +43,18 @@ pub struct Session {
     parked: Option<Parked>,
     catch_up: CatchUp,
     heartbeat: Heartbeat,
+    /// In identity mode, the one sender this session may use.
+    signed_as: Option<Sender>,
+    /// In identity mode, when its token expires.
+    expiry: Option<Pin<Box<Sleep>>>,
     _open: Open,
+}
+
+/// Who opened the connection: its identity in identity mode, and its place under the
+/// per-client connection cap.
+pub struct Client {
+    pub identity: Option<Identity>,
+    pub connection: Option<OpenConnection>,
 }
 
 /// A frame's append waiting for room in the writer's queue. The wait is kept across turns of
@@ -57,6 +71,23 @@ async fn room_for(parked: &mut Option<Parked>) -> Result<AppendSlot, WriteError>
         Some(parked) => (&mut parked.room).await,
         None => std::future::pending().await,
     }
+}
+
+/// Resolves when the token expires; never in open mode.
+async fn expired(expiry: &mut Option<Pin<Box<Sleep>>>) {
+    match expiry {
+        Some(expiry) => expiry.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A timer that fires when the identity's token expires.
+fn expiry_of(identity: &Identity) -> Pin<Box<Sleep>> {
+    let left = identity
+        .expires_at()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Box::pin(tokio::time::sleep(left))
 }
 
 /// Counts the session as open until it is dropped, however its task ends.
@@ -78,9 +109,9 @@ impl Session {
         id: SessionId,
         ws: actix_ws::Session,
         mut stream: AggregatedMessageStream,
-        connection: Option<OpenConnection>,
+        client: Client,
     ) {
-        let mut session = Self::new(state, id, ws, connection);
+        let mut session = Self::new(state, id, ws, client);
         tracing::info!("session opened");
         let end = session.serve(&mut stream).await;
         tracing::info!(
@@ -91,12 +122,7 @@ impl Session {
         session.finish(end, &mut stream).await;
     }
 
-    fn new(
-        state: Arc<AppState>,
-        id: SessionId,
-        ws: actix_ws::Session,
-        connection: Option<OpenConnection>,
-    ) -> Self {
+    fn new(state: Arc<AppState>, id: SessionId, ws: actix_ws::Session, client: Client) -> Self {
         let settings = &state.settings;
         let (member, queue) = member_queue(settings.session_queue, settings.session_queue_bytes);
         let limiter = settings
@@ -107,9 +133,11 @@ impl Session {
             socket: Socket::new(ws, queue.slow().clone(), state.shutdown.clone()),
             presence: Presence::new(id, state.hub.clone(), state.writer.clone(), member),
             heartbeat: Heartbeat::new(settings.ping_interval(), settings.client_timeout()),
+            expiry: client.identity.as_ref().map(expiry_of),
+            signed_as: client.identity.map(|identity| identity.name().clone()),
             _open: Open {
                 metrics: state.metrics.clone(),
-                _connection: connection,
+                _connection: client.connection,
             },
             queue,
             limiter,
@@ -130,6 +158,7 @@ impl Session {
                 biased;
                 () = shutdown.cancelled() => Err(End::Shutdown),
                 () = slow.cancelled() => Err(End::Slow),
+                () = expired(&mut self.expiry) => Err(End::Expired),
                 Some(settled) = self.in_flight.next() => self.settle(settled).await,
                 Some(item) = self.queue.recv() => self.forward(item).await,
                 (room_id, after, page) = self.catch_up.next() => self.replay(room_id, after, page).await,
@@ -214,7 +243,7 @@ impl Session {
 
     async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), End> {
         let echo = Echo::from(&frame);
-        match plan(frame, self.presence.table_mut()) {
+        match plan(frame, self.presence.table_mut(), self.signed_as.as_ref()) {
             Ok(Some(append)) => self.queue_or_park(append, echo),
             Ok(None) => Ok(()),
             Err(error) => self.refuse(Refusal { error, echo }).await,

@@ -251,6 +251,7 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str
     body
 }
 
+#[derive(Debug)]
 pub struct WsClient {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
@@ -412,8 +413,29 @@ pub async fn try_connect(
     from: std::net::IpAddr,
     headers: &[(&'static str, &'static str)],
 ) -> Result<WsClient, (u16, Value)> {
+    try_upgrade(port, from, "/ws/chat", headers)
+        .await
+        .map_err(|refused| (refused.status, refused.problem))
+}
+
+/// An upgrade the server answered with an HTTP error instead.
+#[derive(Debug)]
+pub struct RefusedUpgrade {
+    pub status: u16,
+    pub problem: Value,
+    pub challenge: Option<String>,
+}
+
+/// Opens a WebSocket on `path` (which may carry a query) from a local address with extra
+/// request headers, or returns how the upgrade was refused.
+pub async fn try_upgrade(
+    port: u16,
+    from: std::net::IpAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<WsClient, RefusedUpgrade> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket
@@ -423,20 +445,28 @@ pub async fn try_connect(
         .connect(([127, 0, 0, 1], port).into())
         .await
         .expect("TCP connects");
-    let mut request = format!("ws://127.0.0.1:{port}/ws/chat")
+    let mut request = format!("ws://127.0.0.1:{port}{path}")
         .into_client_request()
         .expect("a request");
     for (name, value) in headers {
-        request
-            .headers_mut()
-            .insert(*name, HeaderValue::from_static(value));
+        request.headers_mut().insert(
+            HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+            HeaderValue::from_str(value).expect("a header value"),
+        );
     }
     match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await {
         Ok((ws, _)) => Ok(WsClient { ws }),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let body = response.body().as_deref().unwrap_or_default();
-            let problem = serde_json::from_slice(body).unwrap_or(Value::Null);
-            Err((response.status().as_u16(), problem))
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .map(|value| value.to_str().expect("a readable challenge").to_owned());
+            Err(RefusedUpgrade {
+                status: response.status().as_u16(),
+                problem: serde_json::from_slice(body).unwrap_or(Value::Null),
+                challenge,
+            })
         }
         Err(other) => panic!("the upgrade failed: {other}"),
     }

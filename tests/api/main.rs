@@ -8,6 +8,7 @@ mod docs;
 mod fuzz;
 mod helpers;
 mod history;
+mod identity;
 mod membership_failures;
 mod operations;
 mod persistence;

@@ -10,6 +10,8 @@ const ERROR_TEXT = {
   MESSAGE_TOO_LONG: "That message is too long: at most 4,000 characters.",
   RATE_LIMITED: "You are sending too fast. Wait a moment, then retry.",
   UNAVAILABLE: "The server could not store that just now. Retry in a moment.",
+  UNAUTHORIZED: "The server needs a valid sign-in token.",
+  FORBIDDEN: "Only an admin may do that.",
 };
 
 export function plainError(code, detail) {
@@ -18,13 +20,28 @@ export function plainError(code, detail) {
   return detail && code.startsWith("INVALID") ? `${text} (${detail})` : text;
 }
 
+/** The server refused the page's token, or wanted one (401); `detail` says why. */
+export class Unauthorized extends Error {
+  constructor(detail) {
+    super(plainError("UNAUTHORIZED"));
+    this.detail = detail;
+  }
+}
+
+// What every request carries to say who is asking (a bearer token in identity mode).
+let credentials = {};
+
+export function authorize(headers) {
+  credentials = headers;
+}
+
 /** Fetches JSON; a failure throws an Error whose message can be shown as it is. */
 export async function api(path, options = {}) {
   let response;
   try {
     response = await fetch(path, {
       ...options,
-      headers: { accept: "application/json", ...options.headers },
+      headers: { accept: "application/json", ...credentials, ...options.headers },
     });
   } catch {
     throw new Error("The server cannot be reached right now.");
@@ -33,6 +50,7 @@ export async function api(path, options = {}) {
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     const detail = body && typeof body.detail === "string" ? body.detail : `status ${response.status}`;
+    if (response.status === 401) throw new Unauthorized(detail);
     throw new Error(plainError(body?.code, detail));
   }
   return body;

@@ -1,14 +1,20 @@
 // The chat page: plain JavaScript, no build step. Everything a user or another member wrote is
 // put on the page with textContent, never as HTML.
 
-import { api, plainError } from "./api.js";
+import { Unauthorized, api, authorize, plainError } from "./api.js";
 import { Connection } from "./connection.js";
+import { Identity } from "./identity.js";
 
 const $ = (id) => document.getElementById(id);
 
 const ui = {
   status: $("connection-status"),
   reconnect: $("reconnect-button"),
+  identityPanel: $("identity-panel"),
+  identityStatus: $("identity-status"),
+  changeToken: $("change-token-button"),
+  tokenForm: $("token-form"),
+  tokenInput: $("token-input"),
   nickname: $("nickname-input"),
   createForm: $("create-room-form"),
   roomName: $("room-name-input"),
@@ -45,7 +51,17 @@ const state = {
   room: null,
   // Messages typed but not yet acknowledged, in the order they were typed.
   outbox: [],
+  // Whether the server lets this page in: "unknown" (not asked yet, or not reachable), "open"
+  // (no sign-in), "signed" (it accepts our token) or "needed" (it wants a token: `problem` says
+  // whether ours is missing, refused or expired).
+  access: "unknown",
+  problem: null,
+  problemDetail: "",
+  changingToken: false,
 };
+
+const identity = new Identity();
+authorize(identity.headers);
 
 // ---------------------------------------------------------------- small helpers
 
@@ -83,6 +99,7 @@ function nickname() {
 }
 
 const connection = new Connection({
+  query: () => identity.socketQuery,
   onStatus: renderStatus,
   onOpen: resumeRoom,
   onClose: connectionLost,
@@ -94,6 +111,7 @@ function renderStatus(kind, seconds) {
     connecting: "Connecting…",
     open: "Connected",
     waiting: `Disconnected. Reconnecting in ${seconds} s…`,
+    stopped: "Not connected: sign in first.",
   }[kind];
   ui.status.textContent = text;
   ui.status.dataset.state = kind === "waiting" ? "reconnecting" : kind;
@@ -108,6 +126,7 @@ function renderStatus(kind, seconds) {
 let roomsTicket = 0;
 
 async function refreshRooms() {
+  if (state.access === "needed") return;
   const ticket = ++roomsTicket;
   let cursor = null;
   const rooms = [];
@@ -120,8 +139,10 @@ async function refreshRooms() {
       cursor = body.nextCursor;
       if (!cursor) break;
     }
-  } catch {
-    return; // The connection status already says when the server is away.
+  } catch (error) {
+    // The connection status already says when the server is away.
+    if (error instanceof Unauthorized) needToken(error);
+    return;
   }
   if (ticket !== roomsTicket) return;
   state.rooms = new Map(rooms.map((room) => [room.roomId, room]));
@@ -151,7 +172,8 @@ function renderRooms() {
     position += 1;
   }
   for (const stale of existing.values()) stale.remove();
-  ui.roomsEmpty.hidden = state.rooms.size > 0;
+  // Behind the sign-in, the rooms are not empty, only out of sight.
+  ui.roomsEmpty.hidden = state.rooms.size > 0 || state.access === "needed";
 }
 
 function roomItem(roomId) {
@@ -204,6 +226,7 @@ async function createRoom(event) {
     state.rooms = new Map([[room.roomId, room], ...state.rooms]);
     selectRoom(room.roomId);
   } catch (error) {
+    if (error instanceof Unauthorized) needToken(error);
     showNotice(error.message);
   } finally {
     ui.createButton.disabled = false;
@@ -234,6 +257,7 @@ async function enterSelectedRoom() {
     history.items.forEach(showEvent);
   } catch (error) {
     if (state.room !== room) return;
+    if (error instanceof Unauthorized) needToken(error);
     showNotice(error.message);
     endVisit("the room could not be entered.");
     return;
@@ -263,13 +287,16 @@ function resumeRoom() {
   if (state.room && state.room.phase !== "loading") sendEnter();
 }
 
-function connectionLost() {
+// `event` is the socket's close event; none when the page closed it itself.
+function connectionLost(event) {
   if (state.room && state.room.phase !== "loading") state.room.phase = "entering";
   for (const item of state.outbox) {
     if (item.status === "sending") item.status = "queued";
   }
   renderOutbox();
   renderRoom();
+  // A refused upgrade looks like any drop to a page; a token that expired closes with 1008.
+  if (event && state.access !== "open" && state.access !== "needed") checkAccess();
 }
 
 function leaveRoom() {
@@ -296,6 +323,93 @@ function endVisit(reason) {
   renderOutbox();
   renderRoom();
   scheduleRoomRefresh();
+}
+
+// ---------------------------------------------------------------- signing in
+
+const PROBLEM_TEXT = {
+  missing: "This chat needs a sign-in token. Paste the one you were given, or open the link that carries it.",
+  refused: "That sign-in token was refused",
+  expired: "Your sign-in token has expired. Paste a fresh one to carry on: no message will be lost.",
+};
+
+// Asks the server whether it still lets this page in; when it wants a token, stops connecting
+// and asks for one. A server out of reach leaves the question open.
+async function checkAccess() {
+  try {
+    await api("/api/rooms?limit=1");
+  } catch (error) {
+    if (error instanceof Unauthorized) needToken(error);
+    return;
+  }
+  if (state.access === "unknown") {
+    state.access = identity.token ? "signed" : "open";
+    renderIdentity();
+  }
+}
+
+// Connects once the server lets this page in (or cannot be reached: the connection then
+// reports that, and asks again when it drops).
+async function admit() {
+  state.access = "unknown";
+  await checkAccess();
+  if (state.access === "needed") return;
+  connection.open();
+  refreshRooms();
+}
+
+function needToken(error) {
+  state.access = "needed";
+  if (!identity.token) state.problem = "missing";
+  else if (identity.expired || /expired/i.test(error.detail)) state.problem = "expired";
+  else state.problem = "refused";
+  state.problemDetail = error.detail;
+  connection.stop();
+  renderIdentity();
+}
+
+function signIn(event) {
+  event.preventDefault();
+  const token = ui.tokenInput.value.trim();
+  if (!token) {
+    ui.tokenInput.focus();
+    return;
+  }
+  ui.tokenInput.value = "";
+  identity.use(token);
+  authorize(identity.headers);
+  // The room carries on under the new token's name: its replay starts where the log ends.
+  if (state.room && identity.name) state.room.sender = identity.name;
+  state.changingToken = false;
+  connection.stop();
+  admit();
+}
+
+function renderIdentity() {
+  const { access } = state;
+  ui.identityPanel.hidden = access !== "signed" && access !== "needed";
+  ui.identityPanel.dataset.state = access === "needed" ? state.problem : access;
+  ui.tokenForm.hidden = access !== "needed" && !state.changingToken;
+  ui.changeToken.hidden = access !== "signed" || state.changingToken;
+  if (access === "signed") ui.identityStatus.textContent = signedInText();
+  if (access === "needed") ui.identityStatus.textContent = problemText();
+  renderRoom();
+}
+
+function signedInText() {
+  const admin = identity.isAdmin ? " (admin)" : "";
+  const until = identity.expiresAt ? `, until ${formatTime(identity.expiresAt.toISOString())}` : "";
+  return `Signed in as ${identity.name}${admin}${until}.`;
+}
+
+function problemText() {
+  const text = PROBLEM_TEXT[state.problem];
+  return state.problem === "refused" ? `${text}: ${state.problemDetail}. Paste a valid one.` : text;
+}
+
+// In identity mode the name comes from the token; the server refuses any other.
+function nameFromToken() {
+  return identity.token && identity.name ? identity.name : null;
 }
 
 // ---------------------------------------------------------------- frames from the server
@@ -471,8 +585,15 @@ function renderRoom() {
   ui.enter.disabled = !selected || Boolean(inSelected);
   ui.enter.textContent = room && !inSelected ? "Switch to this room" : "Enter room";
   ui.leave.disabled = !room;
+  const bound = nameFromToken();
+  if (bound) ui.nickname.value = bound;
+  ui.nickname.readOnly = Boolean(bound);
   ui.nickname.disabled = Boolean(room);
-  ui.nickname.title = room ? "Leave the room to change your nickname." : "";
+  ui.nickname.title = bound
+    ? "Your name comes from your sign-in token."
+    : room
+      ? "Leave the room to change your nickname."
+      : "";
   ui.message.disabled = !room;
   ui.send.disabled = !room;
   ui.message.placeholder = room ? `Message ${room.name}` : "Enter a room to talk";
@@ -510,6 +631,12 @@ function wire() {
   ui.leave.addEventListener("click", leaveRoom);
   ui.noticeClose.addEventListener("click", hideNotice);
   ui.reconnect.addEventListener("click", () => connection.reconnectNow());
+  ui.tokenForm.addEventListener("submit", signIn);
+  ui.changeToken.addEventListener("click", () => {
+    state.changingToken = true;
+    renderIdentity();
+    ui.tokenInput.focus();
+  });
   ui.composer.addEventListener("submit", sendMessage);
   ui.message.addEventListener("input", resizeComposer);
   ui.message.addEventListener("keydown", (event) => {
@@ -527,5 +654,4 @@ function wire() {
 
 wire();
 renderRoom();
-connection.open();
-refreshRooms();
+admit();

@@ -1,5 +1,6 @@
 // The page's one WebSocket: reopened with exponential backoff and jitter for as long as the page
-// is open, reporting what it does to the handlers it is given.
+// is open (or until it is stopped, for want of a valid token), reporting what it does to the
+// handlers it is given.
 
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10000;
@@ -11,6 +12,7 @@ export class Connection {
     this.attempt = 0;
     this.timer = null;
     this.countdown = null;
+    this.stopped = true;
   }
 
   get isOpen() {
@@ -19,8 +21,9 @@ export class Connection {
 
   open() {
     this.clearTimers();
+    this.stopped = false;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${location.host}/ws/chat`);
+    const socket = new WebSocket(`${scheme}//${location.host}/ws/chat${this.handlers.query()}`);
     this.socket = socket;
     this.handlers.onStatus("connecting");
     socket.addEventListener("open", () => {
@@ -29,11 +32,11 @@ export class Connection {
       this.handlers.onOpen();
     });
     socket.addEventListener("message", (event) => this.receive(event.data));
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (this.socket !== socket) return;
       this.socket = null;
-      this.handlers.onClose();
-      this.scheduleReconnect();
+      this.handlers.onClose(event);
+      if (!this.stopped) this.scheduleReconnect();
     });
   }
 
@@ -69,8 +72,21 @@ export class Connection {
 
   // Skips the wait, e.g. when the browser says it is back online.
   reconnectNow() {
-    if (this.socket) return;
+    if (this.socket || this.stopped) return;
     this.open();
+  }
+
+  // Closes the socket and tries no more, until the next open().
+  stop() {
+    this.stopped = true;
+    this.clearTimers();
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      socket.close();
+      this.handlers.onClose(null);
+    }
+    this.handlers.onStatus("stopped");
   }
 
   clearTimers() {

@@ -14,9 +14,14 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; i
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
 /// The files under `/assets/`: name, content type, body.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 6] = [
     ("app.js", JAVASCRIPT, include_str!("../../web/app.js")),
     ("api.js", JAVASCRIPT, include_str!("../../web/api.js")),
+    (
+        "identity.js",
+        JAVASCRIPT,
+        include_str!("../../web/identity.js"),
+    ),
     (
         "connection.js",
         JAVASCRIPT,

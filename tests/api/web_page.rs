@@ -3,7 +3,7 @@
 use crate::helpers::{assert_problem, spawn_app};
 
 /// Every data-testid the contract names, which outside browser tests rely on.
-const TEST_IDS: [&str; 12] = [
+const TEST_IDS: [&str; 16] = [
     "room-name-input",
     "create-room-button",
     "room-list",
@@ -16,6 +16,10 @@ const TEST_IDS: [&str; 12] = [
     "connection-status",
     "notice",
     "outbox",
+    "identity-panel",
+    "identity-status",
+    "token-input",
+    "token-button",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,6 +50,7 @@ async fn the_page_and_its_assets_are_served_from_the_binary_under_a_strict_polic
         ("/", "text/html; charset=utf-8"),
         ("/assets/app.js", "text/javascript; charset=utf-8"),
         ("/assets/api.js", "text/javascript; charset=utf-8"),
+        ("/assets/identity.js", "text/javascript; charset=utf-8"),
         ("/assets/connection.js", "text/javascript; charset=utf-8"),
         ("/assets/app.css", "text/css; charset=utf-8"),
         ("/assets/favicon.svg", "image/svg+xml"),

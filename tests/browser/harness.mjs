@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -41,6 +42,8 @@ export class Server {
     this.env = env;
     this.port = 0;
     this.child = null;
+    // In identity mode, the token its own REST calls carry.
+    this.token = null;
   }
 
   /** A server for one test, disposed of when the test ends. */
@@ -94,9 +97,11 @@ export class Server {
   }
 
   async api(method, pathname, body) {
+    const headers = body ? { "content-type": "application/json" } : {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
     const response = await fetch(this.url(pathname), {
       method,
-      headers: body ? { "content-type": "application/json" } : {},
+      headers,
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await response.text();
@@ -132,6 +137,13 @@ async function listeningPort(child, exited) {
     throw new Error(`the chat binary exited before listening (code ${code}, signal ${signal})`);
   });
   return Promise.race([found, died]);
+}
+
+/** An HS256 JSON Web Token with these claims, as an identity provider would issue it. */
+export function mintToken(secret, claims) {
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const signed = `${encode({ alg: "HS256", typ: "JWT" })}.${encode(claims)}`;
+  return `${signed}.${createHmac("sha256", secret).update(signed).digest("base64url")}`;
 }
 
 // ---------------------------------------------------------------- a proxy that can cut one page off
@@ -229,11 +241,17 @@ async function launchBrowser() {
  * `look` takes Playwright's context options: `viewport`, `colorScheme`.
  */
 export async function openChat(browser, baseUrl, look = {}) {
+  const chat = await openPage(browser, baseUrl, look);
+  await chat.waitForStatus("open");
+  return chat;
+}
+
+/** Like openChat, without waiting for the page to connect (it may need a token first). */
+export async function openPage(browser, baseUrl, look = {}) {
   const context = await browser.newContext({ viewport: DESKTOP, ...look });
   const page = await context.newPage();
   const chat = new ChatPage(page);
   await page.goto(baseUrl);
-  await chat.waitForStatus("open");
   return chat;
 }
 
@@ -345,4 +363,39 @@ export function assertGapFreeOnce(log) {
   assert.ok(seqs.length > 0, "the log shows events");
   const expected = seqs.map((_, i) => seqs[0] + i);
   assert.deepEqual(seqs, expected, "the log's seqs are consecutive, with no gap and no repeat");
+}
+
+/**
+ * Runs in the page: every visible text that is not disabled, with its contrast ratio against
+ * the nearest opaque background, when below WCAG AA (4.5:1, or 3:1 for large text).
+ */
+export function lowContrastTexts() {
+  const rgb = (css) => {
+    const [r, g, b, a = 1] = css.match(/[\d.]+/g).map(Number);
+    return { r, g, b, a };
+  };
+  const luminance = ({ r, g, b }) => {
+    const channel = (c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  const background = (element) => {
+    for (let node = element; node; node = node.parentElement) {
+      const color = rgb(getComputedStyle(node).backgroundColor);
+      if (color.a > 0) return color;
+    }
+    return rgb(getComputedStyle(document.documentElement).backgroundColor);
+  };
+  const low = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+    const element = text.parentElement;
+    if (!text.textContent.trim() || !element.checkVisibility() || element.closest(":disabled")) continue;
+    const style = getComputedStyle(element);
+    const [fg, bg] = [luminance(rgb(style.color)), luminance(background(element))];
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) low.push(`"${text.textContent.trim().slice(0, 40)}": ${ratio.toFixed(2)}`);
+  }
+  return low;
 }

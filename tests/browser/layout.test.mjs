@@ -5,7 +5,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { DESKTOP, PHONE, Proxy, Server, openChat, screenshotPath, sharedBrowser } from "./harness.mjs";
+import {
+  DESKTOP,
+  PHONE,
+  Proxy,
+  Server,
+  lowContrastTexts,
+  openChat,
+  screenshotPath,
+  sharedBrowser,
+} from "./harness.mjs";
 
 const PARTS = [
   "connection-status",
@@ -78,39 +87,4 @@ for (const [name, look] of LOOKS) {
     }
     assert.deepEqual(alice.problems, []);
   });
-}
-
-/**
- * Runs in the page: every visible text that is not disabled, with its contrast ratio against
- * the nearest opaque background, when below WCAG AA (4.5:1, or 3:1 for large text).
- */
-function lowContrastTexts() {
-  const rgb = (css) => {
-    const [r, g, b, a = 1] = css.match(/[\d.]+/g).map(Number);
-    return { r, g, b, a };
-  };
-  const luminance = ({ r, g, b }) => {
-    const channel = (c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
-    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
-  };
-  const background = (element) => {
-    for (let node = element; node; node = node.parentElement) {
-      const color = rgb(getComputedStyle(node).backgroundColor);
-      if (color.a > 0) return color;
-    }
-    return rgb(getComputedStyle(document.documentElement).backgroundColor);
-  };
-  const low = [];
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
-    const element = text.parentElement;
-    if (!text.textContent.trim() || !element.checkVisibility() || element.closest(":disabled")) continue;
-    const style = getComputedStyle(element);
-    const [fg, bg] = [luminance(rgb(style.color)), luminance(background(element))];
-    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
-    const size = parseFloat(style.fontSize);
-    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
-    if (ratio < (large ? 3 : 4.5)) low.push(`"${text.textContent.trim().slice(0, 40)}": ${ratio.toFixed(2)}`);
-  }
-  return low;
 }

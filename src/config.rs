@@ -122,9 +122,15 @@ pub struct Settings {
     /// Most open database connections
     #[arg(long, env = "CHAT_DB_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..), default_value_t = 8)]
     pub db_max_connections: u32,
-    /// Broker for several instances (not supported by this build yet: leave unset)
+    /// Redis for several instances sharing rooms (with a postgres:// DATABASE_URL)
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<SecretUrl>,
+    /// Milliseconds between this instance's heartbeats in storage
+    #[arg(long, env = "CHAT_HEARTBEAT_MS", value_parser = clap::value_parser!(u64).range(1..), default_value_t = 5_000)]
+    pub heartbeat_ms: u64,
+    /// Milliseconds of silence after which an instance counts as dead and its members leave
+    #[arg(long, env = "CHAT_INSTANCE_TIMEOUT_MS", default_value_t = 20_000)]
+    pub instance_timeout_ms: u64,
     /// HTTP worker threads (default: one per CPU)
     #[arg(long, env = "CHAT_WORKERS", value_parser = at_least_one())]
     pub workers: Option<usize>,
@@ -201,6 +207,11 @@ pub enum ConfigError {
          or every client is dropped before it can answer a ping"
     )]
     TimeoutBelowPing { timeout: u64, interval: u64 },
+    #[error(
+        "CHAT_INSTANCE_TIMEOUT_MS ({timeout}) must be at least twice CHAT_HEARTBEAT_MS ({heartbeat}), \
+         or a live instance that misses one heartbeat is taken for dead"
+    )]
+    TimeoutBelowHeartbeat { timeout: u64, heartbeat: u64 },
 }
 
 impl Settings {
@@ -212,7 +223,20 @@ impl Settings {
                 interval: self.ping_interval_ms,
             });
         }
+        if self.instance_timeout_ms < self.heartbeat_ms.saturating_mul(2) {
+            return Err(ConfigError::TimeoutBelowHeartbeat {
+                timeout: self.instance_timeout_ms,
+                heartbeat: self.heartbeat_ms,
+            });
+        }
         Ok(())
+    }
+
+    pub fn liveness(&self) -> crate::liveness::Timing {
+        crate::liveness::Timing {
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            timeout: Duration::from_millis(self.instance_timeout_ms),
+        }
     }
 
     /// Defaults plus whatever the environment sets, with no command-line flags.
@@ -312,6 +336,22 @@ mod tests {
         );
         s.client_timeout_ms = 3000;
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn an_instance_timeout_below_two_heartbeats_is_refused() {
+        let mut s = settings();
+        s.heartbeat_ms = 1000;
+        s.instance_timeout_ms = 1999;
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("CHAT_INSTANCE_TIMEOUT_MS")
+        );
+        s.instance_timeout_ms = 2000;
+        assert!(s.validate().is_ok());
+        assert_eq!(settings().liveness().bound(), Duration::from_secs(25));
     }
 
     #[test]

@@ -42,12 +42,14 @@
 //!    after a gap (a resume with `lastSeq` reads that way, one bounded page at a time).
 
 pub mod clients;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod identity;
+pub mod liveness;
 pub mod metrics;
 pub mod openapi;
 pub mod shutdown;

@@ -21,6 +21,10 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     auth_refused: Family<ErrorLabels, Counter>,
     pub slow_consumers: Counter,
+    pub broker_published: Counter,
+    pub broker_unpublished: Counter,
+    pub broker_received: Counter,
+    pub gap_fills: Counter,
     pub fanout_seconds: Histogram,
     pub commit_seconds: Histogram,
     pub batch_size: Histogram,
@@ -44,6 +48,10 @@ impl Metrics {
             errors: Family::default(),
             auth_refused: Family::default(),
             slow_consumers: Counter::default(),
+            broker_published: Counter::default(),
+            broker_unpublished: Counter::default(),
+            broker_received: Counter::default(),
+            gap_fills: Counter::default(),
             fanout_seconds: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
             commit_seconds: Histogram::new(exponential_buckets(1e-5, 3.0, 14)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
@@ -93,6 +101,26 @@ impl Metrics {
             "chat_slow_consumers",
             "Sessions closed with 1013 for a full queue",
             self.slow_consumers.clone(),
+        );
+        r.register(
+            "chat_broker_published",
+            "Messages published to the broker for the other instances",
+            self.broker_published.clone(),
+        );
+        r.register(
+            "chat_broker_unpublished",
+            "Messages dropped or failed on the way to the broker (recovered from storage)",
+            self.broker_unpublished.clone(),
+        );
+        r.register(
+            "chat_broker_received",
+            "Messages received from the other instances",
+            self.broker_received.clone(),
+        );
+        r.register(
+            "chat_gap_fills",
+            "Reads of missing events from storage by this instance's fan-out",
+            self.gap_fills.clone(),
         );
         r.register(
             "chat_fanout_seconds",

@@ -14,19 +14,22 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use governor::{Quota, RateLimiter};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing_actix_web::TracingLogger;
 
 use crate::clients::{ClientAddress, ConnectionCap};
+use crate::cluster::{self, Cluster, ClusterError};
 use crate::config::Settings;
+use crate::domain::InstanceId;
 use crate::error;
 use crate::http::request_span::RequestSpan;
 use crate::http::{self, middleware};
-use crate::hub::{BatchLimits, Hub, Writer};
+use crate::hub::{BatchLimits, Fanout, Hub, WriteError, Writer};
 use crate::identity::{IdentityConfigError, Verifier};
+use crate::liveness;
 use crate::metrics::Metrics;
 use crate::openapi;
 use crate::state::AppState;
@@ -49,8 +52,15 @@ pub enum StartupError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Identity(#[from] IdentityConfigError),
-    #[error("REDIS_URL is set, but this build runs a single instance only: unset REDIS_URL")]
-    RedisUnsupported,
+    #[error(
+        "REDIS_URL is set, but DATABASE_URL is a SQLite file, which one process owns: \
+         several instances need a shared postgres:// DATABASE_URL"
+    )]
+    RedisNeedsSharedStorage,
+    #[error("{0}")]
+    Redis(#[from] ClusterError),
+    #[error("cannot register this instance in storage (DATABASE_URL): {0}")]
+    Register(WriteError),
     #[error("cannot render the OpenAPI document: {0}")]
     OpenApi(#[from] serde_json::Error),
     #[error("cannot start the HTTP server: {0}")]
@@ -67,16 +77,18 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.validate()?;
-        if settings.redis_url.is_some() {
-            return Err(StartupError::RedisUnsupported);
-        }
         let identity = Verifier::from_settings(&settings.identity)?;
+        let shared = store::is_shared(settings.database_url.expose());
+        if settings.redis_url.is_some() && !shared {
+            return Err(StartupError::RedisNeedsSharedStorage);
+        }
         let addr = settings.listen_addr();
         let listener =
             TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
         let local = listener.local_addr()?;
         let url = settings.database_url.expose();
-        let storage = store::connect(url, settings.db_max_connections)
+        let instance = InstanceId::random();
+        let storage = store::connect(url, settings.db_max_connections, instance)
             .await
             .map_err(|source| StartupError::Store {
                 url: store::redact(url),
@@ -84,18 +96,42 @@ impl Application {
             })?;
         let metrics = Arc::new(Metrics::new());
         let hub = Arc::new(Hub::new(metrics.clone()));
+        let shutdown = CancellationToken::new();
+        let cluster = match &settings.redis_url {
+            Some(redis_url) => {
+                let parts = cluster::Parts {
+                    instance,
+                    hub: hub.clone(),
+                    store: storage.store.clone(),
+                    metrics: metrics.clone(),
+                    shutdown: shutdown.clone(),
+                };
+                Some(Cluster::start(redis_url.expose(), parts)?)
+            }
+            None => None,
+        };
+        let fanout: Arc<dyn Fanout> = match &cluster {
+            Some(cluster) => cluster.clone(),
+            None => hub.clone(),
+        };
         let limits =
             BatchLimits::for_session_queue(settings.session_queue, settings.session_queue_bytes);
         let (writer, writer_task) = Writer::start(
             storage.writer,
-            hub.clone(),
+            fanout,
             metrics.clone(),
             settings.write_queue,
             limits,
         );
+        liveness::register(&writer, shared)
+            .await
+            .map_err(StartupError::Register)?;
         let state = web::Data::new(AppState {
             openapi: openapi::render()?,
-            shutdown: CancellationToken::new(),
+            instance,
+            cluster,
+            evictions: Arc::new(watch::channel(0).0),
+            shutdown,
             tasks: TaskTracker::new(),
             replays: Arc::new(Semaphore::new(
                 (settings.db_max_connections as usize / 2).max(1),
@@ -117,7 +153,7 @@ impl Application {
             metrics,
         });
         let server = serve(listener, state.clone())?;
-        tracing::info!(addr = %local, "listening");
+        tracing::info!(addr = %local, %instance, "listening");
         Ok(Self {
             port: local.port(),
             server,
@@ -146,6 +182,12 @@ impl Application {
         let mut running = tokio::spawn(server);
         let shutdown = state.shutdown.clone();
         tokio::spawn(sweep_limiter(state.clone(), shutdown.clone()));
+        tokio::spawn(liveness::run(
+            state.writer.clone(),
+            state.settings.liveness(),
+            state.evictions.clone(),
+            shutdown.clone(),
+        ));
         let early = tokio::select! {
             served = &mut running => Some(served),
             () = shutdown.cancelled() => None,
@@ -158,6 +200,11 @@ impl Application {
                 running.await
             }
         };
+        // Stores a LEAVE for any membership left (one whose LEAVE could not be stored) and
+        // tells the other instances this one is gone, after every LEAVE queued so far.
+        if let Err(error) = state.writer.reap(state.instance, None).await {
+            tracing::warn!(%error, "could not deregister this instance; the others will reap it");
+        }
         let store = state.store.clone();
         drop(state);
         if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {

@@ -7,12 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::HttpRequest;
 use actix_web::http::header::HeaderMap;
 use governor::DefaultKeyedRateLimiter;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clients::{ClientAddress, ClientKey, ConnectionCap};
+use crate::cluster::Cluster;
 use crate::config::Settings;
+use crate::domain::InstanceId;
 use crate::hub::{Hub, SessionId, Writer};
 use crate::identity::{self, Caller, Identity, Refused, Verifier};
 use crate::metrics::Metrics;
@@ -22,10 +24,17 @@ pub type HttpLimiter = DefaultKeyedRateLimiter<ClientKey>;
 
 pub struct AppState {
     pub settings: Settings,
+    /// This process, among the instances sharing storage.
+    pub instance: InstanceId,
     /// Reads; every write goes through `writer`.
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
     pub writer: Writer,
+    /// Fan-out across instances; None when this instance is alone (no `REDIS_URL`).
+    pub cluster: Option<Arc<Cluster>>,
+    /// Bumped each time the other instances took this one for dead (and stored its members'
+    /// LEAVEs): every session open then closes, so its client reconnects and enters again.
+    pub evictions: Arc<watch::Sender<u64>>,
     pub metrics: Arc<Metrics>,
     /// Cancelled once on shutdown: readiness turns 503 and sessions close with 1001.
     pub shutdown: CancellationToken,

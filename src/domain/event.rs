@@ -1,12 +1,12 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ClientMsgId, MessageText, RoomId, Sender, Seq, Timestamp};
+use super::{ClientMsgId, MessageText, RoomId, Sender, Seq, SessionId, Timestamp};
 
 /// What happened in a room. Every kind takes the next `seq` of its room. Its name on the wire,
 /// in storage and in metrics is [`EventKind::as_str`], and nothing else spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EventKind {
     Enter,
@@ -39,6 +39,9 @@ pub struct NewEvent {
     pub sender: Sender,
     pub message: String,
     pub client_msg_id: Option<ClientMsgId>,
+    /// The session (on the writer's instance) that an ENTER makes a member of the room, or a
+    /// LEAVE stops being one: the membership is stored in the same transaction as the event.
+    pub session: Option<SessionId>,
 }
 
 impl NewEvent {
@@ -46,12 +49,25 @@ impl NewEvent {
         Self::new(room_id, EventKind::Talk, sender, message.into_string())
     }
 
-    pub fn enter(room_id: RoomId, sender: Sender) -> Self {
+    /// The session's ENTER: stored, it makes the session a member.
+    pub fn enter(room_id: RoomId, sender: Sender, session: SessionId) -> Self {
         let message = format!("{} entered the room.", sender.as_str());
-        Self::new(room_id, EventKind::Enter, sender, message)
+        Self {
+            session: Some(session),
+            ..Self::new(room_id, EventKind::Enter, sender, message)
+        }
     }
 
-    pub fn leave(room_id: RoomId, sender: Sender) -> Self {
+    /// The session's LEAVE: stored, the session is no longer a member.
+    pub fn leave(room_id: RoomId, sender: Sender, session: SessionId) -> Self {
+        Self {
+            session: Some(session),
+            ..Self::departure(room_id, sender)
+        }
+    }
+
+    /// A LEAVE for a member whose membership is already gone (its instance died).
+    pub fn departure(room_id: RoomId, sender: Sender) -> Self {
         let message = format!("{} left the room.", sender.as_str());
         Self::new(room_id, EventKind::Leave, sender, message)
     }
@@ -80,12 +96,14 @@ impl NewEvent {
             sender,
             message,
             client_msg_id: None,
+            session: None,
         }
     }
 }
 
-/// A stored event, exactly as members receive it and as history returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+/// A stored event, exactly as members receive it and as history returns it (and as instances
+/// pass it to each other).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     #[serde(rename = "type")]
@@ -103,7 +121,7 @@ pub struct Event {
     pub sent_at: super::Timestamp,
     /// The client's own id for the frame that caused this event, echoed when it gave one
     /// (absent otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub client_msg_id: Option<String>,
 }
@@ -154,6 +172,7 @@ mod tests {
             sender: Sender::parse("alice").unwrap(),
             message: "hello".into(),
             client_msg_id: Some(ClientMsgId::parse("c-17").unwrap()),
+            session: None,
         };
         let event = Event::stored(
             new,
@@ -167,6 +186,7 @@ mod tests {
         assert_eq!(json["seq"], 42);
         assert_eq!(json["sentAt"], "1970-01-01T00:00:00.000Z");
         assert_eq!(json["clientMsgId"], "c-17");
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
     }
 
     #[test]
@@ -184,11 +204,11 @@ mod tests {
         let sender = Sender::parse("alice").unwrap();
         let room = RoomId::random();
         assert_eq!(
-            NewEvent::enter(room, sender.clone()).message,
+            NewEvent::enter(room, sender.clone(), 1).message,
             "alice entered the room."
         );
         assert_eq!(
-            NewEvent::leave(room, sender).message,
+            NewEvent::leave(room, sender, 1).message,
             "alice left the room."
         );
     }

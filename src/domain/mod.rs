@@ -2,12 +2,14 @@
 //! is known to satisfy the contract's rules wherever it travels (hub, store, wire).
 
 mod event;
+mod instance;
 mod room;
 mod seq;
 mod text;
 mod time;
 
 pub use event::{Event, EventKind, NewEvent};
+pub use instance::{InstanceId, SessionId};
 pub use room::{RoomId, RoomName};
 pub use seq::Seq;
 pub use text::{ClientMsgId, MessageText, Sender};

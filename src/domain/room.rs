@@ -8,7 +8,9 @@ use super::DomainError;
 use super::text::bounded;
 
 /// A room's identity: a UUID, always shown in its lowercase hyphenated form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(transparent)]
 #[schema(value_type = String, format = Uuid)]
 pub struct RoomId(Uuid);
@@ -22,6 +24,14 @@ impl RoomId {
         Uuid::try_parse(raw)
             .map(Self)
             .map_err(|_| DomainError::NotUuid { field: "roomId" })
+    }
+
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    pub fn uuid(self) -> Uuid {
+        self.0
     }
 }
 

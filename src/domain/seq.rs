@@ -1,6 +1,6 @@
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A position in a room's history: 0 before its first event, then 1, 2, … up to `i64::MAX`,
 /// the largest value SQLite and PostgreSQL store. Values outside that range cannot be built,
@@ -43,6 +43,13 @@ impl Seq {
     }
 }
 
+impl<'de> Deserialize<'de> for Seq {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = i64::deserialize(deserializer)?;
+        Self::new(raw).ok_or_else(|| serde::de::Error::custom(format!("seq {raw} is negative")))
+    }
+}
+
 impl fmt::Display for Seq {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -71,10 +78,12 @@ mod tests {
     }
 
     #[test]
-    fn a_seq_serializes_as_a_plain_integer() {
+    fn a_seq_serializes_as_a_plain_integer_and_reads_back_only_in_range() {
         assert_eq!(
             serde_json::to_string(&Seq::MAX).unwrap(),
             "9223372036854775807"
         );
+        assert_eq!(serde_json::from_str::<Seq>("42").unwrap(), Seq(42));
+        assert!(serde_json::from_str::<Seq>("-1").is_err());
     }
 }

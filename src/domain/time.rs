@@ -1,5 +1,5 @@
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A UTC instant with millisecond precision: stored as epoch milliseconds, shown as RFC 3339
 /// (`2026-11-21T09:30:00.123Z`), so what is stored and what is shown cannot drift apart.
@@ -33,6 +33,15 @@ impl Serialize for Timestamp {
     }
 }
 
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&raw)
+            .map(|instant| Self(instant.timestamp_millis()))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,9 +49,8 @@ mod tests {
     #[test]
     fn a_timestamp_is_shown_as_rfc3339_utc_with_milliseconds() {
         let t = Timestamp::from_millis(1_795_253_400_123);
-        assert_eq!(
-            serde_json::to_string(&t).unwrap(),
-            "\"2026-11-21T09:30:00.123Z\""
-        );
+        let shown = serde_json::to_string(&t).unwrap();
+        assert_eq!(shown, "\"2026-11-21T09:30:00.123Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&shown).unwrap(), t);
     }
 }

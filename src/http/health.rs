@@ -19,15 +19,23 @@ pub async fn healthz() -> HttpResponse {
         .body("ok")
 }
 
-/// Readiness: 503 while draining, or while storage or the writer that stores every event does
-/// not answer.
+/// Readiness: 503 while draining, while storage or the writer that stores every event does
+/// not answer, or, with several instances, while Redis does not.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = String, content_type = "text/plain"),
-        (status = 503, description = "Storage or its writer unreachable, or draining", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage, its writer or the broker unreachable, or draining", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.shutdown.is_cancelled() {
+        return Err(ApiError::Unavailable);
+    }
+    if state
+        .cluster
+        .as_ref()
+        .is_some_and(|cluster| !cluster.ready())
+    {
+        tracing::warn!("not ready: Redis does not answer");
         return Err(ApiError::Unavailable);
     }
     let reads = async { state.store.ping().await.map_err(ApiError::from) };

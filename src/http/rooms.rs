@@ -29,7 +29,7 @@ pub struct Room {
     pub name: String,
     #[schema(value_type = String, format = DateTime, example = "2026-11-21T09:30:00.123Z")]
     pub created_at: Timestamp,
-    /// Sessions in the room right now.
+    /// Sessions in the room right now, on every instance.
     pub member_count: usize,
     /// The seq of the room's newest event; 0 when it has none.
     #[schema(value_type = i64)]
@@ -37,9 +37,9 @@ pub struct Room {
 }
 
 impl Room {
-    pub fn from_record(record: RoomRecord, state: &AppState) -> Self {
+    pub fn from_record(record: RoomRecord, member_count: usize) -> Self {
         Self {
-            member_count: state.hub.member_count(record.room_id),
+            member_count,
             room_id: record.room_id,
             name: record.name,
             created_at: record.created_at,
@@ -102,7 +102,7 @@ pub async fn create_room(
     let name =
         RoomName::parse(&body.name).map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
     let record = state.writer.create_room(name).await?;
-    let room = Room::from_record(record, &state);
+    let room = Room::from_record(record, 0);
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/rooms/{}", room.room_id)))
         .json(room))
@@ -140,9 +140,14 @@ pub async fn list_rooms(
     } else {
         None
     };
+    let ids: Vec<RoomId> = records.iter().map(|record| record.room_id).collect();
+    let counts = state.store.member_counts(&ids).await?;
     let items = records
         .into_iter()
-        .map(|record| Room::from_record(record, &state))
+        .map(|record| {
+            let members = counts.get(&record.room_id).copied().unwrap_or(0);
+            Room::from_record(record, members)
+        })
         .collect();
     Ok(HttpResponse::Ok().json(RoomPage { items, next_cursor }))
 }
@@ -168,7 +173,9 @@ pub async fn get_room(
         .room(room_id)
         .await?
         .ok_or(ApiError::RoomNotFound(room_id))?;
-    Ok(HttpResponse::Ok().json(Room::from_record(record, &state)))
+    let counts = state.store.member_counts(&[room_id]).await?;
+    let members = counts.get(&room_id).copied().unwrap_or(0);
+    Ok(HttpResponse::Ok().json(Room::from_record(record, members)))
 }
 
 /// Delete a room and its history; members inside get a `CLOSED` frame and are detached.

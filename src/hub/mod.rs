@@ -4,7 +4,9 @@
 //! The registry is a `DashMap` from room to its members, so rooms on different shards never
 //! contend and fan-out takes one shard read lock. Each member is a bounded queue
 //! ([`MemberHandle`]) drained by its session task: fan-out never waits on a member. An event is
-//! serialized once; every member gets a clone of the same bytes.
+//! serialized once; every member gets a clone of the same bytes. When a room gains its first
+//! member here or loses its last, the hub says so, so that a cluster subscribes to the rooms
+//! this instance has members in, and only those.
 
 mod queue;
 mod writer;
@@ -14,25 +16,31 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use tokio::sync::Notify;
 
-use crate::domain::{Event, RoomId};
+use crate::domain::{Event, RoomId, Seq};
 use crate::metrics::Metrics;
 
 pub use queue::{MemberHandle, MemberQueue, Outbound, member_queue};
-pub use writer::{AppendReply, AppendSlot, BatchLimits, WriteError, Writer};
+pub use writer::{AppendError, AppendReply, AppendSlot, BatchLimits, WriteError, Writer};
 
-pub type SessionId = u64;
+pub use crate::domain::SessionId;
 
-/// Where the writer hands what it has stored, in `seq` order. The in-process [`Hub`] is the
-/// single-instance implementation; a broker-backed one plugs in here for several instances.
+/// Where the writer hands what it has stored, in `seq` order per room. The in-process [`Hub`]
+/// is the single-instance implementation; the cluster's broker-backed one plugs in here for
+/// several instances.
 pub trait Fanout: Send + Sync + 'static {
     fn publish(&self, event: &Event);
-    fn close_room(&self, room_id: RoomId);
+    /// The room was deleted; `last_seq` is its newest event, which members get before `CLOSED`.
+    fn close_room(&self, room_id: RoomId, last_seq: Seq);
 }
 
 pub struct Hub {
     rooms: DashMap<RoomId, HashMap<SessionId, MemberHandle>>,
     metrics: Arc<Metrics>,
+    /// Woken when the set of rooms with members here changes.
+    changed: Notify,
 }
 
 impl Hub {
@@ -40,36 +48,57 @@ impl Hub {
         Self {
             rooms: DashMap::new(),
             metrics,
+            changed: Notify::new(),
         }
     }
 
     pub fn join(&self, room_id: RoomId, session: SessionId, member: MemberHandle) {
-        self.rooms
-            .entry(room_id)
-            .or_default()
-            .insert(session, member);
+        match self.rooms.entry(room_id) {
+            Entry::Occupied(mut members) => {
+                members.get_mut().insert(session, member);
+            }
+            Entry::Vacant(room) => {
+                room.insert(HashMap::from([(session, member)]));
+                self.changed.notify_one();
+            }
+        }
     }
 
     pub fn leave(&self, room_id: RoomId, session: SessionId) {
         if let Some(mut members) = self.rooms.get_mut(&room_id) {
             members.remove(&session);
         }
-        self.rooms
+        let emptied = self
+            .rooms
             .remove_if(&room_id, |_, members| members.is_empty());
+        if emptied.is_some() {
+            self.changed.notify_one();
+        }
     }
 
-    pub fn member_count(&self, room_id: RoomId) -> usize {
-        self.rooms.get(&room_id).map_or(0, |members| members.len())
+    pub fn has_members(&self, room_id: RoomId) -> bool {
+        self.rooms.contains_key(&room_id)
     }
 
-    /// Rooms with at least one member on this instance.
+    /// How many rooms have at least one member on this instance.
     pub fn active_rooms(&self) -> usize {
         self.rooms.len()
     }
+
+    /// The rooms with at least one member on this instance.
+    pub fn active_room_ids(&self) -> Vec<RoomId> {
+        self.rooms.iter().map(|room| *room.key()).collect()
+    }
+
+    /// Resolves once the set of rooms with members here has changed since the last call.
+    pub async fn rooms_changed(&self) {
+        self.changed.notified().await;
+    }
 }
 
-impl Fanout for Hub {
-    fn publish(&self, event: &Event) {
+impl Hub {
+    /// Queues a stored event for every member of its room here.
+    pub fn deliver(&self, event: &Event) {
         let Some(members) = self.rooms.get(&event.room_id) else {
             return;
         };
@@ -89,12 +118,26 @@ impl Fanout for Hub {
             .observe(started.elapsed().as_secs_f64());
     }
 
-    fn close_room(&self, room_id: RoomId) {
+    /// Detaches every member here from a deleted room, telling each `CLOSED`.
+    pub fn close(&self, room_id: RoomId) {
         let Some((_, members)) = self.rooms.remove(&room_id) else {
             return;
         };
+        self.changed.notify_one();
         for member in members.values() {
             member.deliver(Outbound::Closed { room_id }, &self.metrics);
         }
+    }
+}
+
+/// On one instance, the writer hands events over in order, so every event before `CLOSED`
+/// has been delivered when it comes.
+impl Fanout for Hub {
+    fn publish(&self, event: &Event) {
+        self.deliver(event);
+    }
+
+    fn close_room(&self, room_id: RoomId, _last_seq: Seq) {
+        self.close(room_id);
     }
 }

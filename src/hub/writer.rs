@@ -1,22 +1,25 @@
-//! The writer: every write passes through one task that holds the store's write connection. It
-//! stores whatever appends have queued up since its last commit in one transaction (group
-//! commit: one fsync per batch, never one per message), then hands the stored events to
-//! fan-out. The database gives each event its room's next `seq` in that transaction; because
-//! this task publishes only after committing, and commits one batch at a time, fan-out sees
-//! each room's events in `seq` order. It answers each append before it publishes the event, so
-//! a session always learns what became of its own ENTER or LEAVE before it sees that event.
-//! Between batches it deletes one bounded chunk of a deleted room's events, so deleting a big
-//! room never stalls the others.
+//! The writer: every write of this instance passes through one task that holds the store's
+//! write connection. It is a group-commit batcher, not the ordering authority: it stores
+//! whatever appends have queued up since its last commit in one transaction (one fsync per
+//! batch, never one per message), and the database gives each event its room's next `seq` in
+//! that transaction, whichever instance stores it. It then hands the stored events to fan-out;
+//! since it commits one batch at a time, fan-out sees the events this instance stored in `seq`
+//! order per room (events other instances stored are put in order by the cluster's fan-out).
+//! It answers each append before it publishes the event, so a session always learns what
+//! became of its own ENTER or LEAVE before it sees that event. Between batches it deletes one
+//! bounded chunk of a deleted room's events, so deleting a big room never stalls the others.
+//! Heartbeats and the reaping of dead instances go through it too: a reaped member's LEAVE is
+//! stored and published like any other event.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::Fanout;
-use crate::domain::{NewEvent, RoomId, RoomName, Seq, Timestamp};
+use crate::domain::{InstanceId, NewEvent, RoomId, RoomName, Seq, Timestamp};
 use crate::metrics::Metrics;
 use crate::store::{Refused, RoomRecord, StoreError, StoreWriter};
 
@@ -36,8 +39,22 @@ pub enum WriteError {
     Unavailable,
 }
 
+/// Why an append was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    #[error("room {0} does not exist")]
+    RoomNotFound(RoomId),
+    /// A LEAVE of a session that is no member: its LEAVE is stored already (its instance was
+    /// taken for dead), so the session has left.
+    #[error("not a member of room {0}")]
+    NotMember(RoomId),
+    #[error("storage is unavailable, try again")]
+    Unavailable,
+}
+
 /// The reply to one append: the stored event's `seq`.
-pub type AppendReply = oneshot::Receiver<Result<Seq, WriteError>>;
+pub type AppendReply = oneshot::Receiver<Result<Seq, AppendError>>;
+type AppendSender = oneshot::Sender<Result<Seq, AppendError>>;
 
 /// How big one batch may get. A batch may hold that many events of one room, all queued for
 /// each member at once: kept to half a session queue, in events and in bytes, a member that
@@ -60,7 +77,7 @@ impl BatchLimits {
 enum Command {
     Append {
         event: NewEvent,
-        reply: oneshot::Sender<Result<Seq, WriteError>>,
+        reply: AppendSender,
     },
     CreateRoom {
         name: RoomName,
@@ -72,6 +89,21 @@ enum Command {
     },
     Ping {
         reply: oneshot::Sender<Result<(), WriteError>>,
+    },
+    Register {
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
+    Heartbeat {
+        reply: oneshot::Sender<Result<bool, WriteError>>,
+    },
+    DeadInstances {
+        silence: Duration,
+        reply: oneshot::Sender<Result<Vec<InstanceId>, WriteError>>,
+    },
+    Reap {
+        instance: InstanceId,
+        silence: Option<Duration>,
+        reply: oneshot::Sender<Result<usize, WriteError>>,
     },
 }
 
@@ -164,6 +196,37 @@ impl Writer {
         self.ask(|reply| Command::Ping { reply }).await?
     }
 
+    /// Records this instance as alive.
+    pub async fn register(&self) -> Result<(), WriteError> {
+        self.ask(|reply| Command::Register { reply }).await?
+    }
+
+    /// Renews this instance's heartbeat; false when the others took it for dead.
+    pub async fn heartbeat(&self) -> Result<bool, WriteError> {
+        self.ask(|reply| Command::Heartbeat { reply }).await?
+    }
+
+    /// Other instances silent for longer than `silence`.
+    pub async fn dead_instances(&self, silence: Duration) -> Result<Vec<InstanceId>, WriteError> {
+        self.ask(|reply| Command::DeadInstances { silence, reply })
+            .await?
+    }
+
+    /// Stores a LEAVE for each member of an instance that is gone (still silent for `silence`,
+    /// if given) and forgets it; the LEAVEs are published like any event. Returns how many.
+    pub async fn reap(
+        &self,
+        instance: InstanceId,
+        silence: Option<Duration>,
+    ) -> Result<usize, WriteError> {
+        self.ask(|reply| Command::Reap {
+            instance,
+            silence,
+            reply,
+        })
+        .await?
+    }
+
     async fn ask<T>(
         &self,
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -181,7 +244,7 @@ impl Writer {
 #[derive(Default)]
 struct Batch {
     events: Vec<NewEvent>,
-    replies: Vec<(RoomId, oneshot::Sender<Result<Seq, WriteError>>)>,
+    replies: Vec<(RoomId, AppendSender)>,
     bytes: usize,
 }
 
@@ -190,7 +253,7 @@ impl Batch {
         self.events.is_empty() || self.bytes + size(event) <= limits.bytes
     }
 
-    fn push(&mut self, event: NewEvent, reply: oneshot::Sender<Result<Seq, WriteError>>) {
+    fn push(&mut self, event: NewEvent, reply: AppendSender) {
         self.bytes += size(&event);
         self.replies.push((event.room_id, reply));
         self.events.push(event);
@@ -251,6 +314,29 @@ impl GroupCommit {
                 self.commit(batch).await;
                 let _ = reply.send(self.store.ping().await.map_err(unavailable("a ping")));
             }
+            Command::Register { reply } => {
+                self.commit(batch).await;
+                let registered = self.store.register().await;
+                let _ = reply.send(registered.map_err(unavailable("registering")));
+            }
+            Command::Heartbeat { reply } => {
+                self.commit(batch).await;
+                let renewed = self.store.heartbeat().await;
+                let _ = reply.send(renewed.map_err(unavailable("a heartbeat")));
+            }
+            Command::DeadInstances { silence, reply } => {
+                self.commit(batch).await;
+                let dead = self.store.dead_instances(silence).await;
+                let _ = reply.send(dead.map_err(unavailable("looking for dead instances")));
+            }
+            Command::Reap {
+                instance,
+                silence,
+                reply,
+            } => {
+                self.commit(batch).await;
+                let _ = reply.send(self.reap(instance, silence).await);
+            }
         }
         Batch::default()
     }
@@ -270,7 +356,7 @@ impl GroupCommit {
             Err(error) => {
                 tracing::error!(%error, batch = batch.replies.len(), "storing a batch failed");
                 for (_, reply) in batch.replies {
-                    let _ = reply.send(Err(WriteError::Unavailable));
+                    let _ = reply.send(Err(AppendError::Unavailable));
                 }
                 return;
             }
@@ -283,8 +369,9 @@ impl GroupCommit {
                     self.fanout.publish(&event);
                     continue;
                 }
-                Err(Refused::RoomGone) => WriteError::RoomNotFound(room_id),
-                Err(Refused::Rejected) => WriteError::Unavailable,
+                Err(Refused::RoomGone) => AppendError::RoomNotFound(room_id),
+                Err(Refused::NotMember) => AppendError::NotMember(room_id),
+                Err(Refused::Rejected) => AppendError::Unavailable,
             };
             let _ = reply.send(Err(refusal));
         }
@@ -296,11 +383,32 @@ impl GroupCommit {
             .delete_room(room_id)
             .await
             .map_err(unavailable("deleting a room"))?;
-        if deleted {
-            self.fanout.close_room(room_id);
-            self.purging = true;
+        let Some(last_seq) = deleted else {
+            return Ok(false);
+        };
+        self.fanout.close_room(room_id, last_seq);
+        self.purging = true;
+        Ok(true)
+    }
+
+    async fn reap(
+        &mut self,
+        instance: InstanceId,
+        silence: Option<Duration>,
+    ) -> Result<usize, WriteError> {
+        let leaves = self
+            .store
+            .reap(instance, silence)
+            .await
+            .map_err(unavailable("reaping an instance"))?;
+        if !leaves.is_empty() {
+            tracing::info!(%instance, members = leaves.len(), "stored a LEAVE for each member of a dead instance");
         }
-        Ok(deleted)
+        for event in &leaves {
+            self.metrics.event_stored(event.kind.as_str());
+            self.fanout.publish(event);
+        }
+        Ok(leaves.len())
     }
 
     async fn purge_step(&mut self) {
@@ -370,7 +478,9 @@ mod tests {
     async fn a_writer_whose_task_died_is_unavailable() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("chat.db").display());
-        let storage = crate::store::connect(&url, 1).await.unwrap();
+        let storage = crate::store::connect(&url, 1, InstanceId::random())
+            .await
+            .unwrap();
         let metrics = Arc::new(Metrics::new());
         let hub = Arc::new(Hub::new(metrics.clone()));
         let limits = BatchLimits::for_session_queue(8, 4096);

@@ -14,6 +14,8 @@ pub enum End {
     Timeout,
     /// The token the session was opened with expired.
     Expired,
+    /// The other instances took this one for dead and stored the session's LEAVEs.
+    Evicted,
     /// Storage could not take or give this session's events.
     Unavailable,
     ClientClosed(Option<CloseReason>),
@@ -42,6 +44,11 @@ impl End {
             Self::TooLarge => (CloseCode::Size, format!("frame exceeds {max_frame} bytes")),
             Self::Protocol => (CloseCode::Protocol, "WebSocket protocol error".to_owned()),
             Self::Timeout => (CloseCode::Policy, "no pong in time".to_owned()),
+            Self::Evicted => (
+                CloseCode::Restart,
+                "this instance lost its place in the cluster; reconnect and ENTER with lastSeq"
+                    .to_owned(),
+            ),
             Self::Expired => (
                 CloseCode::Policy,
                 "the token expired; reconnect with a fresh one and ENTER with lastSeq".to_owned(),

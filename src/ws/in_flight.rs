@@ -8,14 +8,14 @@ use futures_util::stream::FuturesOrdered;
 
 use super::protocol::Echo;
 use crate::domain::{EventKind, RoomId, Seq};
-use crate::hub::{AppendReply, WriteError};
+use crate::hub::{AppendError, AppendReply};
 
 /// The outcome of one append, with what a refusal of it must echo.
 pub struct Settled {
     pub kind: EventKind,
     pub room_id: RoomId,
     pub echo: Echo,
-    pub outcome: Result<Seq, WriteError>,
+    pub outcome: Result<Seq, AppendError>,
 }
 
 #[derive(Default)]
@@ -26,7 +26,7 @@ pub struct InFlight {
 impl InFlight {
     pub fn push(&mut self, kind: EventKind, room_id: RoomId, echo: Echo, reply: AppendReply) {
         self.pending.push_back(Box::pin(async move {
-            let outcome = reply.await.unwrap_or(Err(WriteError::Unavailable));
+            let outcome = reply.await.unwrap_or(Err(AppendError::Unavailable));
             Settled {
                 kind,
                 room_id,

@@ -4,7 +4,14 @@
 
 use super::protocol::{Action, ClientFrame, WsError};
 use super::rooms::RoomTable;
-use crate::domain::{NewEvent, Sender, Seq};
+use crate::domain::{NewEvent, Sender, Seq, SessionId};
+
+/// Who sends a session's frames: the session, and in identity mode the one sender it may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Speaker {
+    pub session: SessionId,
+    pub signed_as: Option<Sender>,
+}
 
 /// An event to append for a frame.
 #[derive(Debug)]
@@ -26,11 +33,10 @@ pub enum Effect {
     None,
 }
 
-/// `signed_as` is the identity's name in identity mode: the only sender the session may use.
 pub fn plan(
     frame: ClientFrame,
     rooms: &mut RoomTable,
-    signed_as: Option<&Sender>,
+    speaker: &Speaker,
 ) -> Result<Option<Append>, WsError> {
     let ClientFrame {
         room_id,
@@ -38,7 +44,7 @@ pub fn plan(
         client_msg_id,
         action,
     } = frame;
-    if let Some(name) = signed_as.filter(|name| **name != sender) {
+    if let Some(name) = speaker.signed_as.as_ref().filter(|name| **name != sender) {
         return Err(WsError::NotSignedInAs(name.as_str().to_owned()));
     }
     let (event, effect) = match action {
@@ -54,7 +60,7 @@ pub fn plan(
                 sender: sender.clone(),
                 resume_after: last_seq,
             };
-            (NewEvent::enter(room_id, sender), effect)
+            (NewEvent::enter(room_id, sender, speaker.session), effect)
         }
         Action::Talk { message } => {
             rooms.check(room_id, &sender, "TALK")?;
@@ -62,7 +68,10 @@ pub fn plan(
         }
         Action::Leave => {
             rooms.check(room_id, &sender, "LEAVE")?;
-            (NewEvent::leave(room_id, sender), Effect::Leave)
+            (
+                NewEvent::leave(room_id, sender, speaker.session),
+                Effect::Leave,
+            )
         }
     };
     let event = event.correlated(client_msg_id);
@@ -83,6 +92,13 @@ mod tests {
         }
     }
 
+    fn anyone() -> Speaker {
+        Speaker {
+            session: 1,
+            signed_as: None,
+        }
+    }
+
     fn talk() -> Action {
         Action::Talk {
             message: MessageText::parse("hi").unwrap(),
@@ -95,7 +111,7 @@ mod tests {
         let room = RoomId::random();
         let enter = Action::Enter { last_seq: None };
 
-        let first = plan(frame(room, "alice", enter.clone()), &mut rooms, None)
+        let first = plan(frame(room, "alice", enter.clone()), &mut rooms, &anyone())
             .unwrap()
             .unwrap();
         assert_eq!(first.event.kind, EventKind::Enter);
@@ -109,11 +125,11 @@ mod tests {
 
         rooms.enter_for_test(room, "alice");
         assert!(
-            plan(frame(room, "alice", enter.clone()), &mut rooms, None)
+            plan(frame(room, "alice", enter.clone()), &mut rooms, &anyone())
                 .unwrap()
                 .is_none()
         );
-        let other = plan(frame(room, "bob", enter), &mut rooms, None);
+        let other = plan(frame(room, "bob", enter), &mut rooms, &anyone());
         assert!(matches!(other, Err(WsError::SenderMismatch { .. })));
     }
 
@@ -121,14 +137,17 @@ mod tests {
     fn signed_in_every_frame_must_carry_the_identitys_name() {
         let mut rooms = RoomTable::default();
         let room = RoomId::random();
-        let alice = Sender::parse("alice").unwrap();
+        let alice = Speaker {
+            session: 1,
+            signed_as: Some(Sender::parse("alice").unwrap()),
+        };
         let enter = Action::Enter { last_seq: None };
 
         for action in [enter.clone(), talk(), Action::Leave] {
-            let refused = plan(frame(room, "mallory", action), &mut rooms, Some(&alice));
+            let refused = plan(frame(room, "mallory", action), &mut rooms, &alice);
             assert_eq!(refused.unwrap_err().code(), "SENDER_MISMATCH");
         }
-        let own = plan(frame(room, " alice ", enter), &mut rooms, Some(&alice));
+        let own = plan(frame(room, " alice ", enter), &mut rooms, &alice);
         assert!(
             own.unwrap().is_some(),
             "the sender is trimmed before it is compared"
@@ -139,18 +158,18 @@ mod tests {
     fn talk_and_leave_need_the_room_and_its_sender() {
         let mut rooms = RoomTable::default();
         let room = RoomId::random();
-        let refused = plan(frame(room, "alice", talk()), &mut rooms, None);
+        let refused = plan(frame(room, "alice", talk()), &mut rooms, &anyone());
         assert!(matches!(refused, Err(WsError::NotInRoom(_, "TALK"))));
 
         rooms.enter_for_test(room, "alice");
-        let said = plan(frame(room, "alice", talk()), &mut rooms, None)
+        let said = plan(frame(room, "alice", talk()), &mut rooms, &anyone())
             .unwrap()
             .unwrap();
         assert_eq!(
             (said.event.kind, said.effect),
             (EventKind::Talk, Effect::None)
         );
-        let left = plan(frame(room, "alice", Action::Leave), &mut rooms, None)
+        let left = plan(frame(room, "alice", Action::Leave), &mut rooms, &anyone())
             .unwrap()
             .unwrap();
         assert_eq!(

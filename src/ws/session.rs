@@ -12,19 +12,22 @@ use std::time::SystemTime;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::watch;
 use tokio::time::Sleep;
 
 use super::catch_up::{CatchUp, page_limit};
 use super::close::End;
 use super::heartbeat::{Beat, Heartbeat};
 use super::in_flight::{InFlight, Settled};
-use super::intake::{Append, Effect, plan};
+use super::intake::{Append, Effect, Speaker, plan};
 use super::protocol::{ClientFrame, Echo, Refusal, WsError, closed_frame, parse};
 use super::rooms::{Closing, Decision, Entered, Presence};
 use super::socket::Socket;
 use crate::clients::OpenConnection;
-use crate::domain::{Event, EventKind, RoomId, Sender, Seq};
-use crate::hub::{AppendSlot, MemberQueue, Outbound, SessionId, WriteError, member_queue};
+use crate::domain::{Event, EventKind, RoomId, Seq};
+use crate::hub::{
+    AppendError, AppendSlot, MemberQueue, Outbound, SessionId, WriteError, member_queue,
+};
 use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -43,10 +46,11 @@ pub struct Session {
     parked: Option<Parked>,
     catch_up: CatchUp,
     heartbeat: Heartbeat,
-    /// In identity mode, the one sender this session may use.
-    signed_as: Option<Sender>,
+    speaker: Speaker,
     /// In identity mode, when its token expires.
     expiry: Option<Pin<Box<Sleep>>>,
+    /// Changes when the other instances took this one for dead.
+    evictions: watch::Receiver<u64>,
     _open: Open,
 }
 
@@ -134,7 +138,11 @@ impl Session {
             presence: Presence::new(id, state.hub.clone(), state.writer.clone(), member),
             heartbeat: Heartbeat::new(settings.ping_interval(), settings.client_timeout()),
             expiry: client.identity.as_ref().map(expiry_of),
-            signed_as: client.identity.map(|identity| identity.name().clone()),
+            evictions: state.evictions.subscribe(),
+            speaker: Speaker {
+                session: id,
+                signed_as: client.identity.map(|identity| identity.name().clone()),
+            },
             _open: Open {
                 metrics: state.metrics.clone(),
                 _connection: client.connection,
@@ -159,6 +167,7 @@ impl Session {
                 () = shutdown.cancelled() => Err(End::Shutdown),
                 () = slow.cancelled() => Err(End::Slow),
                 () = expired(&mut self.expiry) => Err(End::Expired),
+                Ok(()) = self.evictions.changed() => Err(End::Evicted),
                 Some(settled) = self.in_flight.next() => self.settle(settled).await,
                 Some(item) = self.queue.recv() => self.forward(item).await,
                 (room_id, after, page) = self.catch_up.next() => self.replay(room_id, after, page).await,
@@ -243,7 +252,7 @@ impl Session {
 
     async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), End> {
         let echo = Echo::from(&frame);
-        match plan(frame, self.presence.table_mut(), self.signed_as.as_ref()) {
+        match plan(frame, self.presence.table_mut(), &self.speaker) {
             Ok(Some(append)) => self.queue_or_park(append, echo),
             Ok(None) => Ok(()),
             Err(error) => self.refuse(Refusal { error, echo }).await,
@@ -297,8 +306,13 @@ impl Session {
         } = settled;
         let error = match outcome {
             Ok(seq) => return self.stored(kind, room_id, seq).await,
-            Err(WriteError::RoomNotFound(room_id)) => WsError::RoomNotFound(room_id),
-            Err(WriteError::Unavailable) => WsError::Unavailable,
+            Err(AppendError::RoomNotFound(room_id)) => WsError::RoomNotFound(room_id),
+            Err(AppendError::Unavailable) => WsError::Unavailable,
+            // Its LEAVE was stored already, when its instance was taken for dead: it has left.
+            Err(AppendError::NotMember(room_id)) => {
+                self.presence.remove(room_id);
+                return Ok(());
+            }
         };
         match kind {
             EventKind::Enter => {

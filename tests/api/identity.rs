@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::helpers::{
     TestApp, WAIT, WsClient, assert_problem, spawn_app_with, test_settings, try_upgrade,
 };
+use crate::process::ChatProcess;
 
 const SECRET: &str = "an-integration-test-secret-of-32+";
 const ISSUER: &str = "https://id.example";
@@ -553,61 +554,16 @@ async fn an_ec_public_key_file_verifies_es256_tokens() {
     let _ = tokio::time::timeout(WAIT, socket.close()).await;
 }
 
-/// The binary in identity mode at debug level, its whole output in `log`; returns its port.
-fn start_logging_binary(
-    dir: &std::path::Path,
-    log: &std::path::Path,
-) -> (std::process::Child, u16) {
-    use std::process::{Command, Stdio};
-    let out = std::fs::File::create(log).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
-        .env("CHAT_ADDR", "127.0.0.1:0")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("chat.db").display()),
-        )
-        .env("CHAT_JWT_SECRET", SECRET)
-        .env("CHAT_LOG_FORMAT", "json")
-        .env("RUST_LOG", "debug")
-        .env_remove("REDIS_URL")
-        .env_remove("CHAT_PORT")
-        .stdout(Stdio::from(out.try_clone().unwrap()))
-        .stderr(Stdio::from(out))
-        .spawn()
-        .expect("the binary starts");
-    match listening_port(log) {
-        Some(port) => (child, port),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no listening line in {}", log.display());
-        }
-    }
-}
-
-/// The port of the "listening" line once the log has one, waiting for it at most [`WAIT`].
-fn listening_port(log: &std::path::Path) -> Option<u16> {
-    let deadline = std::time::Instant::now() + WAIT;
-    while std::time::Instant::now() < deadline {
-        let text = std::fs::read_to_string(log).ok()?;
-        let addr = text.lines().find_map(|line| {
-            let entry: Value = serde_json::from_str(line).ok()?;
-            (entry["fields"]["message"] == "listening").then(|| entry["fields"]["addr"].clone())
-        });
-        if let Some(addr) = addr {
-            return addr.as_str()?.rsplit_once(':')?.1.parse().ok();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_and_no_secret_ever_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("chat.log");
-    let (mut child, port) = start_logging_binary(dir.path(), &log);
-    let base = format!("http://127.0.0.1:{port}");
+    let database = format!("sqlite://{}", dir.path().join("chat.db").display());
+    let mut server = ChatProcess::start(&[
+        ("DATABASE_URL", &database),
+        ("CHAT_JWT_SECRET", SECRET),
+        ("RUST_LOG", "debug"),
+    ]);
+    let (base, port) = (server.url(""), server.port);
     let http = reqwest::Client::new();
     let valid = token_for("alice");
     let expired = mint(&with(claims("bob"), "exp", json!(now() - 60)));
@@ -645,14 +601,10 @@ async fn no_token_and_no_secret_ever_reach_the_logs() {
     .unwrap();
     alice.join(room["roomId"].as_str().unwrap(), "alice").await;
     drop(alice);
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    server.sigterm();
+    assert!(server.wait().success());
 
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = server.log();
     for (what, secret) in [
         ("a valid token", &valid),
         ("an expired token", &expired),

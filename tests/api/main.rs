@@ -1,6 +1,7 @@
 //! One integration binary: each module covers one part of PROTOCOL.md against a real server.
 
 mod backpressure;
+mod cluster;
 mod concurrency;
 mod connections;
 mod deletion;
@@ -12,12 +13,15 @@ mod identity;
 mod membership_failures;
 mod operations;
 mod persistence;
+mod process;
 mod rate_limits;
 mod resume;
 mod rooms;
 mod shutdown;
 mod slow_consumer;
 mod storage_failure;
+#[path = "../support/postgres.rs"]
+mod test_database;
 mod web_page;
 mod ws_connection;
 mod ws_errors;

@@ -1,57 +1,21 @@
 //! The real binary, stopped by a real SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{connect, connect_small_buffer};
+use crate::process::ChatProcess;
 
-struct Process {
-    child: Child,
-    port: u16,
+/// The binary over the SQLite file at `db`.
+fn start_binary_with(db: &Path, env: &[(&str, &str)]) -> ChatProcess {
+    let url = format!("sqlite://{}", db.display());
+    let mut env = env.to_vec();
+    env.push(("DATABASE_URL", &url));
+    ChatProcess::start(&env)
 }
 
-/// Starts the binary on a free port and reads the port from its "listening" log line.
-fn start_binary(db: &Path) -> Process {
+fn start_binary(db: &Path) -> ChatProcess {
     start_binary_with(db, &[])
-}
-
-fn start_binary_with(db: &Path, env: &[(&str, &str)]) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
-        .envs(env.iter().copied())
-        .env("CHAT_ADDR", "127.0.0.1:0")
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("CHAT_LOG_FORMAT", "json")
-        .env("CHAT_RATE_LIMIT", "off")
-        .env("RUST_LOG", "info")
-        .env_remove("REDIS_URL")
-        .env_remove("CHAT_PORT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("a listening line")
-            .expect("readable stdout");
-        let log: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-        if log["fields"]["message"] == "listening" {
-            let addr = log["fields"]["addr"].as_str().expect("addr field");
-            break addr.rsplit_once(':').unwrap().1.parse().expect("port");
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Process { child, port }
-}
-
-impl Process {
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
 }
 
 async fn json(request: reqwest::RequestBuilder) -> serde_json::Value {
@@ -59,29 +23,10 @@ async fn json(request: reqwest::RequestBuilder) -> serde_json::Value {
     response.json().await.expect("a JSON body")
 }
 
-async fn create_room(server: &Process) -> String {
+async fn create_room(server: &ChatProcess) -> String {
     let create = reqwest::Client::new().post(server.url("/api/rooms"));
     let room = json(create.json(&serde_json::json!({"name": "general"}))).await;
     room["roomId"].as_str().expect("roomId").to_owned()
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
-fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
-    for _ in 0..1500 {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    panic!("the process did not exit within 15 s of SIGTERM");
 }
 
 /// The stored events of a room, read from a fresh process on the same database.
@@ -89,8 +34,8 @@ async fn history_after_restart(db: &Path, room_id: &str) -> Vec<serde_json::Valu
     let mut restarted = start_binary(db);
     let url = restarted.url(&format!("/api/rooms/{room_id}/messages?limit=500"));
     let page = json(reqwest::Client::new().get(url)).await;
-    sigterm(&restarted.child);
-    assert!(wait_for_exit(&mut restarted.child).success());
+    restarted.sigterm();
+    assert!(restarted.wait().success());
     page["items"].as_array().expect("items").clone()
 }
 
@@ -112,11 +57,11 @@ async fn sigterm_closes_sessions_with_1001_at_once_stores_everything_and_exits_p
     }
 
     let signalled = Instant::now();
-    sigterm(&server.child);
+    server.sigterm();
 
     assert_eq!(alice.expect_close().await, 1001);
     let closed_after = signalled.elapsed();
-    let status = wait_for_exit(&mut server.child);
+    let status = server.wait();
     let exited_after = signalled.elapsed();
     assert!(status.success(), "exit status {status}");
     assert!(
@@ -172,10 +117,10 @@ async fn a_member_that_never_reads_cannot_hold_shutdown_past_the_drain_budget() 
     }
 
     let signalled = Instant::now();
-    sigterm(&server.child);
+    server.sigterm();
 
     assert_eq!(talker.expect_close().await, 1001);
-    let status = wait_for_exit(&mut server.child);
+    let status = server.wait();
     let exited_after = signalled.elapsed();
     assert!(status.success(), "exit status {status}");
     assert!(

@@ -4,25 +4,24 @@
 //! it ever breaks), so SQLite's one-writer rule never makes two of our connections wait on
 //! each other.
 
-#[cfg(test)]
-mod tests;
 mod writer;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
 use super::{EventRange, PageLimit, RoomRecord, Storage, Store, StoreError};
-use crate::domain::{Event, EventKind, RoomId, Seq, Timestamp};
+use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
 
 pub use writer::SqliteWriter;
 
@@ -33,8 +32,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const PAGE_CACHE: &str = "-32768";
 
 /// Opens (creating if missing) the database file, applies migrations, and returns its readers
-/// and its writer.
-pub async fn connect(url: &str, max_connections: u32) -> Result<Storage, StoreError> {
+/// and its writer, which writes for `instance`.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    instance: InstanceId,
+) -> Result<Storage, StoreError> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -49,7 +52,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Storage, StoreEr
         .await?;
     Ok(Storage {
         store: Arc::new(SqliteStore { pool: reads }),
-        writer: Box::new(SqliteWriter::new(writes)),
+        writer: Box::new(SqliteWriter::new(writes, instance)),
     })
 }
 
@@ -93,6 +96,22 @@ fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
         sent_at: Timestamp::from_millis(row.try_get("sent_at")?),
         client_msg_id: row.try_get("client_msg_id")?,
     })
+}
+
+/// Completes a query ending in `IN ` with the rooms' ids (an empty list matches nothing).
+fn in_rooms<'q>(
+    query: &'q mut QueryBuilder<Sqlite>,
+    rooms: &[RoomId],
+    rest: &str,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    query.push("(");
+    let mut ids = query.separated(", ");
+    ids.push("NULL");
+    for room_id in rooms {
+        ids.push_bind(room_id.to_string());
+    }
+    query.push(")").push(rest);
+    query.build()
 }
 
 fn parse_room_id(raw: &str) -> Result<RoomId, StoreError> {
@@ -177,6 +196,36 @@ impl Store for SqliteStore {
             page.push(event);
         }
         Ok(page)
+    }
+
+    async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT room_id, COUNT(*) AS members FROM members WHERE room_id IN ",
+        );
+        let rows = in_rooms(&mut query, rooms, " GROUP BY room_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let count: i64 = row.try_get("members")?;
+                let count = usize::try_from(count).unwrap_or(usize::MAX);
+                Ok((parse_room_id(row.try_get("room_id")?)?, count))
+            })
+            .collect()
+    }
+
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError> {
+        let mut query =
+            QueryBuilder::<Sqlite>::new("SELECT room_id, last_seq FROM rooms WHERE room_id IN ");
+        let rows = in_rooms(&mut query, rooms, "")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let room_id = parse_room_id(row.try_get("room_id")?)?;
+                Ok((room_id, parse_seq(row.try_get("last_seq")?)?))
+            })
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,16 +1,20 @@
 //! Every write, on the writer's own connection: rooms created and deleted, events appended in
-//! group-commit batches, and deleted rooms' events purged a chunk at a time.
+//! group-commit batches with the memberships they change, deleted rooms' events purged a chunk
+//! at a time, and this instance's heartbeat and the reaping of dead ones.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Acquire, QueryBuilder, Row, Sqlite, SqliteConnection};
-use uuid::Uuid;
 
 use super::{parse_room_id, parse_seq, room_from_row};
-use crate::domain::{Event, NewEvent, RoomId, RoomName, Seq, Timestamp};
-use crate::store::{Refused, RoomRecord, StoreError, StoreWriter};
+use crate::domain::{Event, InstanceId, NewEvent, RoomId, RoomName, Seq, Timestamp};
+use crate::store::{
+    MemberKey, Pending, Refused, RoomRecord, StoreError, StoreWriter, departures, entering_rows,
+    exhausted, leaving_rows, refuse_non_members, stamp,
+};
 
 /// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -21,36 +25,24 @@ const BEGIN: &str = "BEGIN IMMEDIATE";
 
 pub struct SqliteWriter {
     pool: SqlitePool,
+    instance: String,
 }
 
 impl SqliteWriter {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub(super) fn new(pool: SqlitePool, instance: InstanceId) -> Self {
+        Self {
+            pool,
+            instance: instance.to_string(),
+        }
     }
 
     /// The fast path: one seq reservation per room and one multi-row insert, in one transaction.
     async fn append_together(
         &self,
-        events: &mut [Event],
+        batch: &mut [Pending],
     ) -> Result<Vec<Result<(), Refused>>, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN).await?;
-        let mut next = reserve_seqs(&mut tx, &counts_per_room(events)).await?;
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in events.iter_mut() {
-            let Some(seq) = next.get_mut(&event.room_id) else {
-                outcomes.push(Err(Refused::RoomGone));
-                continue;
-            };
-            event.seq = *seq;
-            *seq = seq.next().ok_or_else(|| exhausted(event.room_id))?;
-            outcomes.push(Ok(()));
-        }
-        let stored: Vec<&Event> = events
-            .iter()
-            .zip(&outcomes)
-            .filter_map(|(event, outcome)| outcome.is_ok().then_some(event))
-            .collect();
-        insert_events(&mut tx, &stored).await?;
+        let outcomes = store_batch(&mut tx, &self.instance, batch).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -60,17 +52,17 @@ impl SqliteWriter {
     /// A failure that is not about one event (I/O, a missing table) fails the whole batch.
     async fn append_one_by_one(
         &self,
-        events: &mut [Event],
+        batch: &mut [Pending],
     ) -> Result<Vec<Result<(), Refused>>, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN).await?;
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in events.iter_mut() {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for pending in batch.chunks_mut(1) {
             let mut savepoint = (&mut tx).begin().await?;
-            let outcome = match store_one(&mut savepoint, event).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(Refused::RoomGone),
+            let outcome = match store_batch(&mut savepoint, &self.instance, pending).await {
+                Ok(mut one) => one.pop().unwrap_or(Err(Refused::RoomGone)),
                 Err(error) if refuses_the_event(&error) => {
-                    tracing::warn!(%error, room_id = %event.room_id, "the database refused an event");
+                    let room_id = pending[0].event.room_id;
+                    tracing::warn!(%error, %room_id, "the database refused an event");
                     Err(Refused::Rejected)
                 }
                 Err(error) => return Err(error),
@@ -86,10 +78,6 @@ impl SqliteWriter {
     }
 }
 
-fn exhausted(room_id: RoomId) -> StoreError {
-    StoreError::Corrupt(format!("room {room_id} has used every seq"))
-}
-
 /// Whether the database refused this one event (a constraint or a trigger), rather than failed.
 fn refuses_the_event(error: &StoreError) -> bool {
     let StoreError::Database(sqlx::Error::Database(error)) = error else {
@@ -99,13 +87,47 @@ fn refuses_the_event(error: &StoreError) -> bool {
     code.is_some_and(|code| code & 0xff == SQLITE_CONSTRAINT)
 }
 
-/// How many events of the batch go to each room, rooms in order of first appearance.
-fn counts_per_room(events: &[Event]) -> Vec<(RoomId, i64)> {
+/// Gives each event its room's next seq and stores it with the membership it changes; an
+/// event whose room is gone is refused, and so is the LEAVE of a session that is no member.
+async fn store_batch(
+    conn: &mut SqliteConnection,
+    instance: &str,
+    batch: &mut [Pending],
+) -> Result<Vec<Result<(), Refused>>, StoreError> {
+    let present = end_memberships(conn, instance, &leaving_rows(batch)).await?;
+    let mut outcomes = refuse_non_members(batch, &present);
+    let mut next = reserve_seqs(conn, &counts_per_room(batch, &outcomes)).await?;
+    for (pending, outcome) in batch.iter_mut().zip(outcomes.iter_mut()) {
+        let event = &mut pending.event;
+        if outcome.is_err() {
+            continue;
+        }
+        let Some(seq) = next.get_mut(&event.room_id) else {
+            *outcome = Err(Refused::RoomGone);
+            continue;
+        };
+        event.seq = *seq;
+        *seq = seq.next().ok_or_else(|| exhausted(event.room_id))?;
+    }
+    let stored: Vec<&Pending> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(pending, outcome)| outcome.is_ok().then_some(pending))
+        .collect();
+    insert_events(conn, &stored).await?;
+    add_memberships(conn, instance, &entering_rows(batch, &outcomes)).await?;
+    Ok(outcomes)
+}
+
+/// How many events of the batch, of those not refused yet, go to each room, rooms in order of
+/// first appearance.
+fn counts_per_room(batch: &[Pending], outcomes: &[Result<(), Refused>]) -> Vec<(RoomId, i64)> {
     let mut counts: Vec<(RoomId, i64)> = Vec::new();
-    for event in events {
-        match counts.iter_mut().find(|(room, _)| *room == event.room_id) {
+    for (pending, _) in batch.iter().zip(outcomes).filter(|(_, o)| o.is_ok()) {
+        let room_id = pending.event.room_id;
+        match counts.iter_mut().find(|(room, _)| *room == room_id) {
             Some((_, count)) => *count += 1,
-            None => counts.push((event.room_id, 1)),
+            None => counts.push((room_id, 1)),
         }
     }
     counts
@@ -153,12 +175,13 @@ fn first_of_share(row: &SqliteRow, chunk: &[(RoomId, i64)]) -> Result<(RoomId, S
 }
 
 /// Inserts stored events with one multi-row statement per chunk.
-async fn insert_events(conn: &mut SqliteConnection, events: &[&Event]) -> Result<(), StoreError> {
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+async fn insert_events(conn: &mut SqliteConnection, batch: &[&Pending]) -> Result<(), StoreError> {
+    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) ",
         );
-        insert.push_values(chunk, |mut row, event| {
+        insert.push_values(chunk, |mut row, pending| {
+            let event = &pending.event;
             row.push_bind(event.room_id.to_string())
                 .push_bind(event.seq.get())
                 .push_bind(event.message_id.to_string())
@@ -173,20 +196,55 @@ async fn insert_events(conn: &mut SqliteConnection, events: &[&Event]) -> Result
     Ok(())
 }
 
-/// Reserves the next seq of the event's room and inserts it; false when the room is gone.
-async fn store_one(conn: &mut SqliteConnection, event: &mut Event) -> Result<bool, StoreError> {
-    let reserved: Option<i64> = sqlx::query_scalar(
-        "UPDATE rooms SET last_seq = last_seq + 1 WHERE room_id = ? RETURNING last_seq",
-    )
-    .bind(event.room_id.to_string())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(seq) = reserved.and_then(Seq::new) else {
-        return Ok(false);
-    };
-    event.seq = seq;
-    insert_events(conn, &[event]).await?;
-    Ok(true)
+/// Ends the given memberships, returning those that were stored (the others' LEAVEs are
+/// refused).
+async fn end_memberships(
+    conn: &mut SqliteConnection,
+    instance: &str,
+    leaving: &[MemberKey],
+) -> Result<HashSet<MemberKey>, StoreError> {
+    let mut present = HashSet::with_capacity(leaving.len());
+    for (session, room_id) in leaving {
+        let ended = sqlx::query(
+            "DELETE FROM members WHERE instance_id = ? AND session_id = ? AND room_id = ?",
+        )
+        .bind(instance)
+        .bind(session)
+        .bind(room_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+        if ended.rows_affected() > 0 {
+            present.insert((*session, *room_id));
+        }
+    }
+    Ok(present)
+}
+
+/// Stores the memberships the batch's ENTERs begin.
+async fn add_memberships(
+    conn: &mut SqliteConnection,
+    instance: &str,
+    entering: &[(MemberKey, &str)],
+) -> Result<(), StoreError> {
+    for chunk in entering.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO members (instance_id, session_id, room_id, sender) ",
+        );
+        insert.push_values(chunk, |mut row, ((session, room_id), sender)| {
+            row.push_bind(instance.to_owned())
+                .push_bind(*session)
+                .push_bind(room_id.to_string())
+                .push_bind(sender.to_string());
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The cut-off for "silent for `silence`", in epoch milliseconds.
+fn silent_since(silence: Duration) -> i64 {
+    let silence = i64::try_from(silence.as_millis()).unwrap_or(i64::MAX);
+    Timestamp::now().millis().saturating_sub(silence)
 }
 
 #[async_trait]
@@ -213,25 +271,21 @@ impl StoreWriter for SqliteWriter {
         &mut self,
         batch: Vec<NewEvent>,
     ) -> Result<Vec<Result<Event, Refused>>, StoreError> {
-        let sent_at = Timestamp::now();
-        let mut events: Vec<Event> = batch
-            .into_iter()
-            .map(|new| Event::stored(new, Seq::ZERO, Uuid::new_v4(), sent_at))
-            .collect();
-        let outcomes = match self.append_together(&mut events).await {
+        let mut batch = stamp(batch);
+        let outcomes = match self.append_together(&mut batch).await {
             Ok(outcomes) => outcomes,
             Err(error) => {
-                tracing::warn!(%error, batch = events.len(), "a batch failed; storing it event by event");
-                self.append_one_by_one(&mut events).await?
+                tracing::warn!(%error, batch = batch.len(), "a batch failed; storing it event by event");
+                self.append_one_by_one(&mut batch).await?
             }
         };
-        let results = events.into_iter().zip(outcomes);
+        let results = batch.into_iter().zip(outcomes);
         Ok(results
-            .map(|(event, outcome)| outcome.map(|()| event))
+            .map(|(pending, outcome)| outcome.map(|()| pending.event))
             .collect())
     }
 
-    async fn delete_room(&mut self, room_id: RoomId) -> Result<bool, StoreError> {
+    async fn delete_room(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN).await?;
         let last: Option<i64> =
             sqlx::query_scalar("DELETE FROM rooms WHERE room_id = ? RETURNING last_seq")
@@ -239,8 +293,12 @@ impl StoreWriter for SqliteWriter {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(last) = last else {
-            return Ok(false);
+            return Ok(None);
         };
+        sqlx::query("DELETE FROM members WHERE room_id = ?")
+            .bind(room_id.to_string())
+            .execute(&mut *tx)
+            .await?;
         if last > 0 {
             sqlx::query("INSERT INTO room_purges (room_id, last_seq) VALUES (?, ?)")
                 .bind(room_id.to_string())
@@ -249,7 +307,7 @@ impl StoreWriter for SqliteWriter {
                 .await?;
         }
         tx.commit().await?;
-        Ok(true)
+        parse_seq(last).map(Some)
     }
 
     async fn purge_step(&mut self, limit: u32) -> Result<bool, StoreError> {
@@ -286,5 +344,81 @@ impl StoreWriter for SqliteWriter {
     async fn ping(&mut self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn register(&mut self) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO instances (instance_id, heartbeat_at) VALUES (?1, ?2) \
+             ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = ?2",
+        )
+        .bind(&self.instance)
+        .bind(Timestamp::now().millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self) -> Result<bool, StoreError> {
+        let renewed = sqlx::query("UPDATE instances SET heartbeat_at = ? WHERE instance_id = ?")
+            .bind(Timestamp::now().millis())
+            .bind(&self.instance)
+            .execute(&self.pool)
+            .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    async fn dead_instances(&mut self, silence: Duration) -> Result<Vec<InstanceId>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT instance_id FROM instances WHERE instance_id != ? AND heartbeat_at < ?",
+        )
+        .bind(&self.instance)
+        .bind(silent_since(silence))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|raw| {
+                uuid::Uuid::try_parse(raw)
+                    .map(InstanceId::from_uuid)
+                    .map_err(|_| StoreError::Corrupt(format!("instance id {raw:?}")))
+            })
+            .collect()
+    }
+
+    async fn reap(
+        &mut self,
+        instance: InstanceId,
+        silence: Option<Duration>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let cutoff = silence.map_or(i64::MAX, silent_since);
+        let forgotten =
+            sqlx::query("DELETE FROM instances WHERE instance_id = ? AND heartbeat_at < ?")
+                .bind(instance.to_string())
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?;
+        if forgotten.rows_affected() == 0 && silence.is_some() {
+            return Ok(Vec::new());
+        }
+        let members = sqlx::query(
+            "DELETE FROM members WHERE instance_id = ? RETURNING room_id, sender, session_id",
+        )
+        .bind(instance.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut gone = Vec::with_capacity(members.len());
+        for row in &members {
+            let session: i64 = row.try_get("session_id")?;
+            let room_id = parse_room_id(row.try_get("room_id")?)?;
+            gone.push((room_id, session, row.try_get::<String, _>("sender")?));
+        }
+        let mut leaves = departures(gone)?;
+        let outcomes = store_batch(&mut tx, &self.instance, &mut leaves).await?;
+        tx.commit().await?;
+        Ok(leaves
+            .into_iter()
+            .zip(outcomes)
+            .filter_map(|(pending, outcome)| outcome.ok().map(|()| pending.event))
+            .collect())
     }
 }

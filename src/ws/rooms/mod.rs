@@ -61,7 +61,7 @@ impl Presence {
             self.hub.leave(room_id, self.id);
             if let Some(sender) = sender {
                 self.writer
-                    .append_detached(NewEvent::leave(room_id, sender));
+                    .append_detached(NewEvent::leave(room_id, sender, self.id));
             }
         }
     }
@@ -76,7 +76,7 @@ impl Drop for Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{EventKind, RoomName};
+    use crate::domain::{EventKind, InstanceId, RoomName};
     use crate::hub::{BatchLimits, member_queue};
     use crate::metrics::Metrics;
     use crate::store::{EventRange, Store};
@@ -93,7 +93,9 @@ mod tests {
     async fn world() -> World {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("chat.db").display());
-        let storage = crate::store::connect(&url, 2).await.unwrap();
+        let storage = crate::store::connect(&url, 2, InstanceId::random())
+            .await
+            .unwrap();
         let metrics = Arc::new(Metrics::new());
         let hub = Arc::new(Hub::new(metrics.clone()));
         let limits = BatchLimits::for_session_queue(64, 1 << 20);
@@ -124,7 +126,7 @@ mod tests {
             let alice = Sender::parse("alice").unwrap();
             presence.join(room_id, alice.clone(), None);
             let slot = writer.reserve().await.unwrap();
-            let seq = slot.append(NewEvent::enter(room_id, alice)).await;
+            let seq = slot.append(NewEvent::enter(room_id, alice, 1)).await;
             let seq = seq.unwrap().unwrap();
             presence.table_mut().entered(room_id, seq);
             let _ = inside.send(());
@@ -153,7 +155,7 @@ mod tests {
 
         assert!(task.await.unwrap_err().is_panic());
 
-        assert_eq!(world.hub.member_count(world.room_id), 0);
+        assert!(!world.hub.has_members(world.room_id));
         assert_eq!(kinds(&world).await, [EventKind::Enter, EventKind::Leave]);
     }
 
@@ -165,7 +167,7 @@ mod tests {
         task.abort();
         assert!(task.await.unwrap_err().is_cancelled());
 
-        assert_eq!(world.hub.member_count(world.room_id), 0);
+        assert!(!world.hub.has_members(world.room_id));
         assert_eq!(kinds(&world).await, [EventKind::Enter, EventKind::Leave]);
     }
 }

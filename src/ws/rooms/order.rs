@@ -25,7 +25,7 @@ pub struct Order {
 }
 
 impl Order {
-    /// Nothing sent yet and no place to start from: the first live event sets it.
+    /// Nothing sent yet and no place to start from: events wait until [`Order::anchor`].
     pub fn unanchored() -> Self {
         Self {
             delivered: None,
@@ -35,9 +35,7 @@ impl Order {
 
     pub fn offer(&mut self, seq: Seq) -> Decision {
         let Some(delivered) = self.delivered else {
-            self.delivered = Some(seq);
-            self.seen = self.seen.max(seq);
-            return Decision::Deliver;
+            return self.hold(seq);
         };
         if seq <= delivered {
             return Decision::Skip;
@@ -87,18 +85,12 @@ impl Order {
     }
 
     /// The session's ENTER was stored at `enter_seq`. With a `lastSeq`, start after it, counting
-    /// one past the newest event as the newest; without, keep what was sent while the ENTER was
-    /// pending, or start right before the ENTER.
+    /// one past the newest event as the newest; without, start right before the ENTER. What was
+    /// held meanwhile is read from storage, in order.
     pub fn anchor(&mut self, enter_seq: Seq, resume_after: Option<Seq>) {
         let before = enter_seq.prev();
-        match (resume_after, self.delivered) {
-            (Some(after), _) => {
-                self.delivered = Some(after.min(before));
-                self.seen = self.seen.max(before);
-            }
-            (None, Some(_)) => {}
-            (None, None) => self.delivered = Some(before),
-        }
+        self.delivered = Some(resume_after.map_or(before, |after| after.min(before)));
+        self.seen = self.seen.max(before);
     }
 
     /// Storage has nothing after what was sent, though later events were seen: the room's
@@ -151,11 +143,18 @@ mod tests {
     }
 
     #[test]
-    fn unanchored_the_first_event_sets_the_start() {
+    fn unanchored_everything_waits_and_the_anchor_decides_what_is_read() {
         let mut order = Order::unanchored();
-        assert_eq!(order.offer(seq(12)), Decision::Deliver);
-        assert_eq!(order.offer(seq(13)), Decision::Deliver);
-        order.anchor(seq(14), None);
+        assert_eq!(order.offer(seq(13)), Decision::Hold);
+        assert_eq!(order.offer(seq(12)), Decision::Hold);
+        assert_eq!(order.behind(), None, "nothing is read before the anchor");
+        order.anchor(seq(12), None);
+        assert_eq!(
+            order.behind(),
+            Some(seq(11)),
+            "its own ENTER and what came after"
+        );
+        assert!(order.replayed(seq(12)) && order.replayed(seq(13)));
         assert_eq!(order.offer(seq(14)), Decision::Deliver);
     }
 

@@ -35,8 +35,10 @@ impl Room {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Its ENTER is being stored. With a `lastSeq`, live events wait (a replay comes first);
-    /// `closed` records a deletion to announce once the ENTER is known to have been stored.
+    /// Its ENTER is being stored. Live events wait for its seq: the session gets its own ENTER
+    /// and what follows (with a `lastSeq`, a replay first), even when events of several
+    /// instances arrive out of order. `closed` records a deletion to announce once the ENTER is
+    /// known to have been stored.
     Entering {
         resume_after: Option<Seq>,
         closed: bool,
@@ -175,11 +177,7 @@ impl RoomTable {
             return Decision::Skip;
         };
         match room.phase {
-            Phase::Present
-            | Phase::Leaving
-            | Phase::Entering {
-                resume_after: None, ..
-            } => room.order.offer(seq),
+            Phase::Present | Phase::Leaving => room.order.offer(seq),
             Phase::Left { at } if seq < at => room.order.offer(seq),
             // Its own LEAVE or later: not for it, but proof that every event before its LEAVE
             // is stored, should one have been missed.
@@ -329,14 +327,32 @@ mod tests {
     }
 
     #[test]
-    fn without_last_seq_events_flow_while_the_enter_is_pending() {
+    fn without_last_seq_a_newcomer_starts_at_its_own_enter() {
         let mut table = RoomTable::default();
         let room = RoomId::random();
         table.enter(room, alice(), None);
-        assert_eq!(table.offer(room, seq(7)), Decision::Deliver);
+        assert_eq!(
+            table.offer(room, seq(7)),
+            Decision::Hold,
+            "before its ENTER"
+        );
         assert_eq!(table.entered(room, seq(8)), Entered::Present);
+        assert_eq!(table.behind(), None, "nothing after its ENTER was held");
         assert_eq!(table.offer(room, seq(8)), Decision::Deliver);
-        assert_eq!(table.behind(), None);
+
+        let other = RoomId::random();
+        table.enter(other, alice(), None);
+        assert_eq!(
+            table.offer(other, seq(5),),
+            Decision::Hold,
+            "after its ENTER, early"
+        );
+        table.entered(other, seq(4));
+        assert_eq!(
+            table.behind(),
+            Some((other, seq(3))),
+            "read in order from storage"
+        );
     }
 
     #[test]

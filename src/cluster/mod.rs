@@ -1,0 +1,145 @@
+//! Several instances serving the same rooms: storage (PostgreSQL) is shared, and Redis carries
+//! what each instance stores to the others' members.
+//!
+//! Each instance publishes what its writer stored on the room's channel (`chat:room:<roomId>`,
+//! [`wire`]), and subscribes, on one connection, to the channels of the rooms it has members
+//! in, and only those ([`subscriber`]). Plain channels, not sharded ones: one Redis carries
+//! them all, and sharded channels only pay off across the shards of a Redis Cluster.
+//!
+//! Redis pub/sub may drop a message (a reconnect, a full buffer), and with several publishers
+//! deliver a room's events out of `seq` order (instance A stores 10, B stores 11, B's publish
+//! arrives first). Storage is the authority, the broker only a fast path: each instance puts
+//! each room's events back in order ([`sequencer`]), holds one that arrives early, and reads
+//! from storage what does not arrive within a short wait, what was published while it was not
+//! subscribed (after subscribing and after every reconnect), and, every [`SYNC_EVERY`], up to
+//! each room's newest seq, so nothing a lost message carried stays missing.
+//!
+//! Publishing never holds up the writer ([`publisher`]): a bounded queue takes each message,
+//! and one that is dropped or fails to publish is recovered by the others' gap fills.
+
+mod order;
+mod publisher;
+mod sequencer;
+mod subscriber;
+mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{Event, InstanceId, RoomId, Seq};
+use crate::hub::{Fanout, Hub};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use publisher::Publisher;
+use sequencer::Sequencer;
+use subscriber::Subscriber;
+use wire::{Body, Envelope, channel};
+
+/// How often every active room is checked against storage, whatever arrived meanwhile.
+pub const SYNC_EVERY: Duration = Duration::from_secs(2);
+
+/// `REDIS_URL` cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("REDIS_URL is not a Redis URL: {0}")]
+pub struct ClusterError(#[from] redis::RedisError);
+
+/// This instance's part of the cluster: fan-out through the broker and back in order.
+pub struct Cluster {
+    instance: InstanceId,
+    sequencer: Arc<Sequencer>,
+    publisher: Publisher,
+    publishing: Arc<AtomicBool>,
+    subscribed: Arc<AtomicBool>,
+}
+
+/// What the cluster needs of this instance.
+pub struct Parts {
+    pub instance: InstanceId,
+    pub hub: Arc<Hub>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
+}
+
+impl Cluster {
+    /// Starts publishing, subscribing and syncing; Redis need not be reachable yet.
+    pub fn start(redis_url: &str, parts: Parts) -> Result<Arc<Self>, ClusterError> {
+        let client = redis::Client::open(redis_url)?;
+        let Parts {
+            instance,
+            hub,
+            store,
+            metrics,
+            shutdown,
+        } = parts;
+        let sequencer = Sequencer::new(hub.clone(), store, metrics.clone());
+        let publishing = Arc::new(AtomicBool::new(false));
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let publisher = Publisher::start(
+            client.clone(),
+            metrics.clone(),
+            publishing.clone(),
+            shutdown.clone(),
+        );
+        let subscriber = Subscriber {
+            client,
+            instance,
+            hub: hub.clone(),
+            sequencer: sequencer.clone(),
+            metrics,
+            up: subscribed.clone(),
+        };
+        tokio::spawn(subscriber.run(shutdown.clone()));
+        tokio::spawn(sync_now_and_then(sequencer.clone(), hub, shutdown));
+        Ok(Arc::new(Self {
+            instance,
+            sequencer,
+            publisher,
+            publishing,
+            subscribed,
+        }))
+    }
+
+    /// Whether Redis answers both the publisher and the subscriber.
+    pub fn ready(&self) -> bool {
+        self.publishing.load(Ordering::Relaxed) && self.subscribed.load(Ordering::Relaxed)
+    }
+
+    fn publish_body(&self, body: Body) {
+        let room_id = body.room_id();
+        match serde_json::to_string(&Envelope::new(self.instance, body)) {
+            Ok(payload) => self.publisher.publish(channel(room_id), payload),
+            Err(error) => tracing::error!(%error, "could not encode a message for the broker"),
+        }
+    }
+}
+
+impl Fanout for Cluster {
+    fn publish(&self, event: &Event) {
+        self.sequencer.offer(event.clone());
+        self.publish_body(Body::Event(event.clone()));
+    }
+
+    fn close_room(&self, room_id: RoomId, last_seq: Seq) {
+        self.sequencer.close(room_id, last_seq);
+        self.publish_body(Body::Closed { room_id, last_seq });
+    }
+}
+
+/// Every [`SYNC_EVERY`], checks every room with members here against storage.
+async fn sync_now_and_then(sequencer: Arc<Sequencer>, hub: Arc<Hub>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(SYNC_EVERY);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let rooms = hub.active_room_ids();
+        if !rooms.is_empty() {
+            sequencer.clone().sync(rooms).await;
+        }
+    }
+}

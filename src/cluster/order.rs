@@ -1,0 +1,242 @@
+//! One room's stream on this instance, put back in `seq` order: events from this instance's
+//! writer, from the broker and from storage all go through it. A plain type: no I/O.
+
+use std::collections::BTreeMap;
+
+use crate::domain::{Event, Seq};
+
+/// Most events held back for one room. A gap that storage cannot fill for that long (it is
+/// unreachable) is skipped: members then read what they miss from storage themselves, within
+/// the bounds of their own queues, so the instance never holds an unbounded backlog.
+const MAX_HELD: usize = 4096;
+
+/// What to hand to the room's members here, in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    Event(Event),
+    /// The room was deleted, and every event before that has been handed on.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+pub struct RoomOrder {
+    /// The newest seq handed on in order; None until the first event.
+    delivered: Option<Seq>,
+    /// Events that arrived before the ones they follow.
+    held: BTreeMap<Seq, Event>,
+    /// The newest seq known to be stored.
+    known: Seq,
+    /// The room was deleted after this seq: `CLOSED` follows it.
+    closing: Option<Seq>,
+    /// A fill from storage is scheduled or running.
+    pub filling: bool,
+}
+
+impl RoomOrder {
+    /// An event, from wherever it came. The first one starts the stream; one at or below what
+    /// was handed on is handed on again as it is (members skip what they had: a newcomer may
+    /// not have had it); one ahead of a gap waits for the gap to be filled.
+    pub fn offer(&mut self, event: Event, out: &mut Vec<Out>) {
+        let seq = event.seq;
+        self.known = self.known.max(seq);
+        match self.delivered {
+            Some(delivered) if seq <= delivered => out.push(Out::Event(event)),
+            Some(delivered) if delivered.next() != Some(seq) => {
+                self.held.insert(seq, event);
+                if self.held.len() > MAX_HELD {
+                    self.skip_gap(out);
+                }
+            }
+            _ => {
+                self.delivered = Some(seq);
+                out.push(Out::Event(event));
+                self.release(out);
+            }
+        }
+    }
+
+    /// The room was deleted after `last_seq`.
+    pub fn close(&mut self, last_seq: Seq, out: &mut Vec<Out>) {
+        self.known = self.known.max(last_seq);
+        self.closing = Some(last_seq);
+        self.release(out);
+    }
+
+    /// Storage says the room's newest event is `seq`. A stream with no event yet starts there.
+    pub fn stored_up_to(&mut self, seq: Seq) {
+        self.known = self.known.max(seq);
+        self.delivered.get_or_insert(seq);
+    }
+
+    /// The seq after which events are missing, when some are: they must be read from storage.
+    pub fn missing_after(&self) -> Option<Seq> {
+        let delivered = self.delivered?;
+        (delivered < self.known).then_some(delivered)
+    }
+
+    /// Storage has nothing after what was handed on, though later seqs are known: the room's
+    /// history is gone (it was deleted and purged). Hands on what is held and stops waiting.
+    pub fn give_up(&mut self, out: &mut Vec<Out>) {
+        let Some(delivered) = self.delivered else {
+            return;
+        };
+        for (seq, event) in std::mem::take(&mut self.held) {
+            out.push(Out::Event(event));
+            self.delivered = Some(seq.max(delivered));
+        }
+        self.delivered = self.delivered.map(|seq| seq.max(self.known));
+        self.release(out);
+    }
+
+    /// Goes on from the first held event, leaving the gap before it to the members.
+    fn skip_gap(&mut self, out: &mut Vec<Out>) {
+        if let Some(first) = self.held.keys().next() {
+            self.delivered = Some(first.prev());
+            self.release(out);
+        }
+    }
+
+    /// Hands on the held events that now follow in order, then `CLOSED` once it is due.
+    fn release(&mut self, out: &mut Vec<Out>) {
+        while let Some(next) = self.delivered.and_then(Seq::next) {
+            let Some(event) = self.held.remove(&next) else {
+                break;
+            };
+            self.delivered = Some(next);
+            out.push(Out::Event(event));
+        }
+        let Some(last) = self.closing else { return };
+        if self.delivered.is_none_or(|delivered| delivered >= last) {
+            self.closing = None;
+            out.push(Out::Closed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::{EventKind, RoomId, Timestamp};
+
+    fn event(seq: i64) -> Event {
+        Event {
+            kind: EventKind::Talk,
+            room_id: RoomId::random(),
+            seq: Seq::new(seq).unwrap(),
+            message_id: Uuid::nil(),
+            sender: "a".into(),
+            message: format!("m{seq}"),
+            sent_at: Timestamp::from_millis(0),
+            client_msg_id: None,
+        }
+    }
+
+    fn seqs(out: &[Out]) -> Vec<i64> {
+        out.iter()
+            .map(|item| match item {
+                Out::Event(event) => event.seq.get(),
+                Out::Closed => -1,
+            })
+            .collect()
+    }
+
+    fn offer(order: &mut RoomOrder, seq: i64) -> Vec<i64> {
+        let mut out = Vec::new();
+        order.offer(event(seq), &mut out);
+        seqs(&out)
+    }
+
+    #[test]
+    fn events_in_order_pass_and_an_early_one_waits_for_the_one_before_it() {
+        let mut order = RoomOrder::default();
+        assert_eq!(offer(&mut order, 9), [9]);
+        assert_eq!(offer(&mut order, 11), Vec::<i64>::new(), "10 is missing");
+        assert_eq!(order.missing_after(), Some(Seq::new(9).unwrap()));
+        assert_eq!(offer(&mut order, 12), Vec::<i64>::new());
+        assert_eq!(offer(&mut order, 10), [10, 11, 12]);
+        assert_eq!(order.missing_after(), None);
+    }
+
+    #[test]
+    fn a_late_event_is_handed_on_again_for_members_to_skip() {
+        let mut order = RoomOrder::default();
+        offer(&mut order, 5);
+        offer(&mut order, 6);
+        assert_eq!(offer(&mut order, 5), [5]);
+        assert_eq!(offer(&mut order, 7), [7]);
+    }
+
+    #[test]
+    fn a_stream_with_no_event_yet_starts_where_storage_is() {
+        let mut order = RoomOrder::default();
+        order.stored_up_to(Seq::new(6).unwrap());
+        assert_eq!(order.missing_after(), None);
+        assert_eq!(offer(&mut order, 8), Vec::<i64>::new(), "7 is missing");
+        assert_eq!(order.missing_after(), Some(Seq::new(6).unwrap()));
+    }
+
+    #[test]
+    fn a_gap_that_outlasts_the_bound_is_left_to_the_members() {
+        let mut order = RoomOrder::default();
+        offer(&mut order, 1);
+        for seq in 3..3 + MAX_HELD as i64 {
+            assert!(offer(&mut order, seq).is_empty());
+        }
+        let released = offer(&mut order, 3 + MAX_HELD as i64);
+        assert_eq!(released.len(), MAX_HELD + 1, "every held event, in order");
+        assert_eq!(released[0], 3);
+        assert_eq!(offer(&mut order, 4 + MAX_HELD as i64).len(), 1);
+    }
+
+    #[test]
+    fn storage_reveals_what_no_later_event_would() {
+        let mut order = RoomOrder::default();
+        offer(&mut order, 3);
+        order.stored_up_to(Seq::new(3).unwrap());
+        assert_eq!(order.missing_after(), None);
+        order.stored_up_to(Seq::new(5).unwrap());
+        assert_eq!(order.missing_after(), Some(Seq::new(3).unwrap()));
+        assert_eq!(offer(&mut order, 4), [4]);
+        assert_eq!(offer(&mut order, 5), [5]);
+        assert_eq!(order.missing_after(), None);
+    }
+
+    #[test]
+    fn closed_follows_the_rooms_last_event() {
+        let mut order = RoomOrder::default();
+        offer(&mut order, 1);
+        let mut out = Vec::new();
+        order.close(Seq::new(3).unwrap(), &mut out);
+        assert!(out.is_empty(), "2 and 3 come first");
+        assert_eq!(offer(&mut order, 3), Vec::<i64>::new());
+        assert_eq!(offer(&mut order, 2), [2, 3, -1]);
+
+        let mut idle = RoomOrder::default();
+        let mut out = Vec::new();
+        idle.close(Seq::new(8).unwrap(), &mut out);
+        assert_eq!(seqs(&out), [-1], "nothing was ever handed on here");
+    }
+
+    #[test]
+    fn history_that_is_gone_is_given_up_and_what_is_held_handed_on() {
+        let mut order = RoomOrder::default();
+        offer(&mut order, 1);
+        offer(&mut order, 4);
+        let mut out = Vec::new();
+        order.close(Seq::new(5).unwrap(), &mut out);
+        order.give_up(&mut out);
+        assert_eq!(seqs(&out), [4, -1]);
+        assert_eq!(order.missing_after(), None);
+    }
+
+    #[test]
+    fn nothing_overflows_at_the_largest_seq() {
+        let mut order = RoomOrder::default();
+        assert_eq!(offer(&mut order, i64::MAX), [i64::MAX]);
+        assert_eq!(offer(&mut order, i64::MAX), [i64::MAX]);
+        order.stored_up_to(Seq::MAX);
+        assert_eq!(order.missing_after(), None);
+    }
+}

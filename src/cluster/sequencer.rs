@@ -1,0 +1,169 @@
+//! Puts each room's events back in `seq` order on this instance, whatever way they came: from
+//! this instance's writer, from the broker (late, out of order, or not at all), or read from
+//! storage. An event that arrives early waits; a gap not closed within [`GAP_WAIT`] is filled
+//! from storage, one page at a time, once for the whole instance rather than once per member.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use super::order::{Out, RoomOrder};
+use crate::domain::{Event, RoomId, Seq};
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::store::{PageLimit, Store};
+
+/// How long an early event waits for the ones before it before they are read from storage:
+/// long enough for another instance's publish to arrive behind ours, short enough that a lost
+/// message costs members little.
+pub const GAP_WAIT: Duration = Duration::from_millis(100);
+/// How much one read of a gap fill takes.
+const FILL_PAGE: PageLimit = PageLimit {
+    events: 256,
+    bytes: 1 << 20,
+};
+
+pub struct Sequencer {
+    rooms: DashMap<RoomId, RoomOrder>,
+    hub: Arc<Hub>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl Sequencer {
+    pub fn new(hub: Arc<Hub>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            rooms: DashMap::new(),
+            hub,
+            store,
+            metrics,
+        })
+    }
+
+    /// A stored event, for the members of its room here (if it has any).
+    pub fn offer(self: &Arc<Self>, event: Event) {
+        let room_id = event.room_id;
+        self.step(room_id, |order, out| order.offer(event, out), GAP_WAIT);
+    }
+
+    /// The room was deleted after `last_seq`: members get `CLOSED` after every event before.
+    pub fn close(self: &Arc<Self>, room_id: RoomId, last_seq: Seq) {
+        self.step(room_id, |order, out| order.close(last_seq, out), GAP_WAIT);
+    }
+
+    /// Reads the newest seq of these rooms from storage and fills each up to it at once, even
+    /// if no later event ever arrives (after subscribing, after a reconnect, and now and then).
+    /// A room storage no longer has was deleted: its members get `CLOSED`.
+    pub async fn sync(self: Arc<Self>, rooms: Vec<RoomId>) {
+        let stored = match self.store.last_seqs(&rooms).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(%error, "reading the rooms' newest seqs failed; syncing later");
+                return;
+            }
+        };
+        for room_id in rooms {
+            match stored.get(&room_id) {
+                Some(&seq) => {
+                    self.step(room_id, |order, _| order.stored_up_to(seq), Duration::ZERO)
+                }
+                None => self.step(
+                    room_id,
+                    |order, out| order.close(Seq::ZERO, out),
+                    Duration::ZERO,
+                ),
+            }
+        }
+    }
+
+    /// Stops ordering a room this instance has no members in any more.
+    pub fn forget(&self, room_id: RoomId) {
+        self.rooms.remove(&room_id);
+    }
+
+    /// Applies `change` to the room's order and hands what it releases to the members, all
+    /// under the room's lock, so what two sources release for one room never interleaves; then
+    /// schedules a fill in `wait` if events are missing.
+    fn step(
+        self: &Arc<Self>,
+        room_id: RoomId,
+        change: impl FnOnce(&mut RoomOrder, &mut Vec<Out>),
+        wait: Duration,
+    ) {
+        if !self.hub.has_members(room_id) {
+            return;
+        }
+        let mut out = Vec::new();
+        let fill = {
+            let mut order = self.rooms.entry(room_id).or_default();
+            change(&mut order, &mut out);
+            self.hand_on(room_id, &out);
+            let due = order.missing_after().is_some() && !order.filling;
+            order.filling |= due;
+            due
+        };
+        self.after(room_id, &out);
+        if fill {
+            let sequencer = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                sequencer.fill(room_id).await;
+            });
+        }
+    }
+
+    fn hand_on(&self, room_id: RoomId, out: &[Out]) {
+        for item in out {
+            match item {
+                Out::Event(event) => self.hub.deliver(event),
+                Out::Closed => self.hub.close(room_id),
+            }
+        }
+    }
+
+    /// A closed room needs no order any more.
+    fn after(&self, room_id: RoomId, out: &[Out]) {
+        if out.contains(&Out::Closed) {
+            self.forget(room_id);
+        }
+    }
+
+    /// Reads what the room misses from storage, a page at a time, until nothing is missing.
+    async fn fill(self: Arc<Self>, room_id: RoomId) {
+        loop {
+            let after = {
+                let Some(mut order) = self.rooms.get_mut(&room_id) else {
+                    return;
+                };
+                let after = order.missing_after();
+                order.filling = after.is_some();
+                match after {
+                    Some(after) => after,
+                    None => return,
+                }
+            };
+            self.metrics.gap_fills.inc();
+            let page = self.store.page_after(room_id, after, FILL_PAGE).await;
+            let mut out = Vec::new();
+            {
+                let Some(mut order) = self.rooms.get_mut(&room_id) else {
+                    return;
+                };
+                match page {
+                    Ok(events) if events.is_empty() => order.give_up(&mut out),
+                    Ok(events) => events
+                        .into_iter()
+                        .for_each(|event| order.offer(event, &mut out)),
+                    Err(error) => {
+                        tracing::warn!(%error, %room_id, "filling a gap from storage failed; the next sync retries");
+                        order.filling = false;
+                        return;
+                    }
+                }
+                self.hand_on(room_id, &out);
+            }
+            self.after(room_id, &out);
+        }
+    }
+}

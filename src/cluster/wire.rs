@@ -1,0 +1,90 @@
+//! What instances say to each other on a room's channel: an event one of them stored, or that
+//! the room was deleted after its last event. Each message names the instance that sent it, so
+//! an instance skips its own (it handed them to its members already).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Event, InstanceId, RoomId, Seq};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    pub origin: Uuid,
+    #[serde(flatten)]
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Body {
+    Event(Event),
+    #[serde(rename_all = "camelCase")]
+    Closed {
+        room_id: RoomId,
+        last_seq: Seq,
+    },
+}
+
+impl Body {
+    pub fn room_id(&self) -> RoomId {
+        match self {
+            Self::Event(event) => event.room_id,
+            Self::Closed { room_id, .. } => *room_id,
+        }
+    }
+}
+
+/// The channel a room's messages travel on.
+pub fn channel(room_id: RoomId) -> String {
+    format!("chat:room:{room_id}")
+}
+
+impl Envelope {
+    pub fn new(origin: InstanceId, body: Body) -> Self {
+        Self {
+            origin: origin.uuid(),
+            body,
+        }
+    }
+
+    pub fn sent_by(&self, me: InstanceId) -> bool {
+        self.origin == me.uuid()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EventKind, Timestamp};
+
+    #[test]
+    fn an_envelope_reads_back_as_it_was_written() {
+        let room_id = RoomId::random();
+        let event = Event {
+            kind: EventKind::Leave,
+            room_id,
+            seq: Seq::new(7).unwrap(),
+            message_id: Uuid::new_v4(),
+            sender: "bob".into(),
+            message: "bob left the room.".into(),
+            sent_at: Timestamp::from_millis(1_795_253_400_123),
+            client_msg_id: None,
+        };
+        let me = InstanceId::random();
+        for body in [
+            Body::Event(event),
+            Body::Closed {
+                room_id,
+                last_seq: Seq::new(9).unwrap(),
+            },
+        ] {
+            let envelope = Envelope::new(me, body);
+            let text = serde_json::to_string(&envelope).unwrap();
+            let read: Envelope = serde_json::from_str(&text).unwrap();
+            assert_eq!(read, envelope, "{text}");
+            assert!(read.sent_by(me) && !read.sent_by(InstanceId::random()));
+            assert_eq!(read.body.room_id(), room_id);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Which instances are alive. Each instance heartbeats in storage, and looks for others that
+//! have been silent for longer than the timeout: the first to find one stores a LEAVE for each
+//! of its members, through its own writer, so the LEAVEs are published like any event and
+//! `memberCount` drops them. So a member of an instance that died without a goodbye (kill -9,
+//! a lost machine) leaves every room within the timeout plus one heartbeat.
+//!
+//! An instance reaps only after its own heartbeats have succeeded for a whole timeout: when
+//! storage comes back after an outage, every heartbeat is old, and nobody alive may be taken
+//! for dead before it has had the time to heartbeat again. An instance that finds it was taken
+//! for dead anyway (its memberships are gone, their LEAVEs stored) closes its sessions, so
+//! their clients reconnect and enter again, and registers anew.
+//!
+//! A SQLite file belongs to one process: every other instance recorded in it is an earlier run
+//! of this service, reaped at start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{WriteError, Writer};
+
+/// How often to heartbeat, and how long a silence means death.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub heartbeat: Duration,
+    pub timeout: Duration,
+}
+
+impl Timing {
+    /// The longest an instance's members may stay after it died.
+    pub fn bound(&self) -> Duration {
+        self.timeout + self.heartbeat
+    }
+}
+
+/// Registers this instance; on a backend of its own, also reaps its earlier runs.
+pub async fn register(writer: &Writer, shared_backend: bool) -> Result<(), WriteError> {
+    writer.register().await?;
+    if !shared_backend {
+        for earlier in writer.dead_instances(Duration::ZERO).await? {
+            writer.reap(earlier, None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Heartbeats and reaps until shutdown. `evictions` counts the times the others took this
+/// instance for dead: sessions watch it and close.
+pub async fn run(
+    writer: Writer,
+    timing: Timing,
+    evictions: Arc<watch::Sender<u64>>,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(timing.heartbeat);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut healthy_since = Some(Instant::now());
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match writer.heartbeat().await {
+            Ok(true) => {
+                healthy_since.get_or_insert_with(Instant::now);
+            }
+            Ok(false) => {
+                tracing::error!("the other instances took this one for dead; closing its sessions");
+                evictions.send_modify(|count| *count += 1);
+                healthy_since = writer.register().await.ok().map(|()| Instant::now());
+            }
+            Err(_) => healthy_since = None,
+        }
+        if healthy_since.is_some_and(|since| since.elapsed() >= timing.timeout) {
+            reap_silent(&writer, timing.timeout).await;
+        }
+    }
+}
+
+async fn reap_silent(writer: &Writer, timeout: Duration) {
+    let Ok(dead) = writer.dead_instances(timeout).await else {
+        return;
+    };
+    for instance in dead {
+        if let Err(error) = writer.reap(instance, Some(timeout)).await {
+            tracing::warn!(%error, %instance, "reaping a dead instance failed; trying again later");
+        }
+    }
+}

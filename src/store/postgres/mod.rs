@@ -1,0 +1,202 @@
+//! PostgreSQL backend, shared by every instance. Readers share a pool; the writer has a pool
+//! of its own with a single connection (reopened if it breaks), so this instance's writes are
+//! one at a time, as on SQLite, while several instances write concurrently, each event's seq
+//! taken under its room row's lock.
+
+mod writer;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use uuid::Uuid;
+
+use super::{EventRange, PageLimit, RoomRecord, Storage, Store, StoreError};
+use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
+
+pub use writer::PgWriter;
+
+/// How long a request waits for a connection before storage counts as unavailable: while the
+/// database is unreachable, clients hear so in seconds, not after sqlx's default 30 s.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connects, applies migrations (under sqlx's advisory lock, so instances starting together
+/// take turns), and returns the readers and the writer, which writes for `instance`.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    instance: InstanceId,
+) -> Result<Storage, StoreError> {
+    let options = PgConnectOptions::from_str(url)?.application_name("chat");
+    let writes = pool(1).connect_with(options.clone()).await?;
+    sqlx::migrate!("./migrations/postgres").run(&writes).await?;
+    let reads = pool(max_connections).connect_with(options).await?;
+    Ok(Storage {
+        store: Arc::new(PgStore { pool: reads }),
+        writer: Box::new(PgWriter::new(writes, instance)),
+    })
+}
+
+fn pool(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+}
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+fn room_from_row(row: &PgRow) -> Result<RoomRecord, StoreError> {
+    Ok(RoomRecord {
+        room_id: RoomId::from_uuid(row.try_get("room_id")?),
+        name: row.try_get("name")?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        last_seq: parse_seq(row.try_get("last_seq")?)?,
+        position: row.try_get("position")?,
+    })
+}
+
+fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
+    let kind: &str = row.try_get("kind")?;
+    Ok(Event {
+        kind: EventKind::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
+        room_id: RoomId::from_uuid(row.try_get("room_id")?),
+        seq: parse_seq(row.try_get("seq")?)?,
+        message_id: row.try_get("message_id")?,
+        sender: row.try_get("sender")?,
+        message: row.try_get("message")?,
+        sent_at: Timestamp::from_millis(row.try_get("sent_at")?),
+        client_msg_id: row.try_get("client_msg_id")?,
+    })
+}
+
+fn parse_seq(raw: i64) -> Result<Seq, StoreError> {
+    Seq::new(raw).ok_or_else(|| StoreError::Corrupt(format!("seq {raw}")))
+}
+
+fn uuids(rooms: &[RoomId]) -> Vec<Uuid> {
+    rooms.iter().map(|room_id| room_id.uuid()).collect()
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
+        sqlx::query(
+            "SELECT room_id, name, created_at, last_seq, position FROM rooms WHERE room_id = $1",
+        )
+        .bind(room_id.uuid())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(room_from_row)
+        .transpose()
+    }
+
+    async fn rooms(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoomRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT room_id, name, created_at, last_seq, position FROM rooms \
+             WHERE position < $1 ORDER BY position DESC LIMIT $2",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(room_from_row).collect()
+    }
+
+    async fn events(&self, room_id: RoomId, range: EventRange) -> Result<Vec<Event>, StoreError> {
+        let query = match range {
+            EventRange::Forward {
+                after,
+                before,
+                limit,
+            } => sqlx::query(
+                "SELECT * FROM events WHERE room_id = $1 AND seq > $2 AND seq < $3 \
+                 ORDER BY seq ASC LIMIT $4",
+            )
+            .bind(room_id.uuid())
+            .bind(after.get())
+            .bind(before.get())
+            .bind(i64::from(limit)),
+            EventRange::Backward { before, limit } => sqlx::query(
+                "SELECT * FROM (SELECT * FROM events WHERE room_id = $1 AND seq < $2 \
+                 ORDER BY seq DESC LIMIT $3) AS latest ORDER BY seq ASC",
+            )
+            .bind(room_id.uuid())
+            .bind(before.get())
+            .bind(i64::from(limit)),
+        };
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn page_after(
+        &self,
+        room_id: RoomId,
+        after: Seq,
+        limit: PageLimit,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut rows = sqlx::query(
+            "SELECT * FROM events WHERE room_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3",
+        )
+        .bind(room_id.uuid())
+        .bind(after.get())
+        .bind(i64::from(limit.events))
+        .fetch(&self.pool);
+        let (mut page, mut bytes) = (Vec::new(), 0);
+        while bytes < limit.bytes
+            && let Some(row) = rows.try_next().await?
+        {
+            let event = event_from_row(&row)?;
+            bytes += event.text_bytes();
+            page.push(event);
+        }
+        Ok(page)
+    }
+
+    async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT room_id, COUNT(*) AS members FROM members WHERE room_id = ANY($1) \
+             GROUP BY room_id",
+        )
+        .bind(uuids(rooms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let count: i64 = row.try_get("members")?;
+                let count = usize::try_from(count).unwrap_or(usize::MAX);
+                Ok((RoomId::from_uuid(row.try_get("room_id")?), count))
+            })
+            .collect()
+    }
+
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError> {
+        let rows = sqlx::query("SELECT room_id, last_seq FROM rooms WHERE room_id = ANY($1)")
+            .bind(uuids(rooms))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let room_id = RoomId::from_uuid(row.try_get("room_id")?);
+                Ok((room_id, parse_seq(row.try_get("last_seq")?)?))
+            })
+            .collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

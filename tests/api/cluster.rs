@@ -1,0 +1,423 @@
+//! Several instances (PROTOCOL.md, "Several instances"): two real processes over one fresh
+//! PostgreSQL database and a Redis of the test's own, clients on both. Every member on every
+//! instance sees one gap-free order, presence adds up, a killed instance's members leave, and
+//! Redis or PostgreSQL going away loses nothing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::helpers::{WAIT, WsClient, connect};
+use crate::process::{ChatProcess, Proxy, RedisServer};
+use crate::test_database::TestDatabase;
+
+/// Heartbeats every 200 ms; 1 s of silence means death.
+const FAST_LIVENESS: [(&str, &str); 2] = [
+    ("CHAT_HEARTBEAT_MS", "200"),
+    ("CHAT_INSTANCE_TIMEOUT_MS", "1000"),
+];
+
+struct Pair {
+    a: ChatProcess,
+    b: ChatProcess,
+    redis: RedisServer,
+    http: reqwest::Client,
+    _database: TestDatabase,
+}
+
+fn instance(database_url: &str, redis_url: &str) -> ChatProcess {
+    let mut env = vec![("DATABASE_URL", database_url), ("REDIS_URL", redis_url)];
+    env.extend(FAST_LIVENESS);
+    ChatProcess::start(&env)
+}
+
+/// Two instances over one database and one Redis, both ready.
+async fn two_instances() -> Pair {
+    two_instances_via(None).await
+}
+
+/// Like [`two_instances`], reaching PostgreSQL through `proxy` when given.
+async fn two_instances_via(proxy: Option<&Proxy>) -> Pair {
+    let database = TestDatabase::create().await;
+    let url = match proxy {
+        Some(proxy) => {
+            database
+                .url
+                .replacen(&postgres_port(&database.url), &proxy.port.to_string(), 1)
+        }
+        None => database.url.clone(),
+    };
+    let redis = RedisServer::start();
+    let pair = Pair {
+        a: instance(&url, &redis.url()),
+        b: instance(&url, &redis.url()),
+        redis,
+        http: reqwest::Client::new(),
+        _database: database,
+    };
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+    pair
+}
+
+/// The port of a PostgreSQL URL (5432 when it names none).
+fn postgres_port(url: &str) -> String {
+    let authority = url.split("://").nth(1).unwrap().split('/').next().unwrap();
+    let host = authority.rsplit('@').next().unwrap();
+    host.rsplit_once(':')
+        .map_or("5432".into(), |(_, port)| port.into())
+}
+
+impl Pair {
+    async fn readiness(&self, process: &ChatProcess) -> u16 {
+        let response = self.http.get(process.url("/readyz")).send().await;
+        response.map_or(0, |r| r.status().as_u16())
+    }
+
+    async fn wait_for_readiness(&self, process: &ChatProcess, status: u16) {
+        let deadline = Instant::now() + WAIT;
+        while self.readiness(process).await != status {
+            assert!(Instant::now() < deadline, "/readyz never answered {status}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn create_room(&self) -> String {
+        let response = self
+            .http
+            .post(self.a.url("/api/rooms"))
+            .json(&json!({"name": "general"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let room: Value = response.json().await.unwrap();
+        room["roomId"].as_str().unwrap().to_owned()
+    }
+
+    async fn room(&self, on: &ChatProcess, room_id: &str) -> Value {
+        let response = self.http.get(on.url(&format!("/api/rooms/{room_id}")));
+        response.send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn history(&self, room_id: &str) -> Vec<Value> {
+        let url = self.b.url(&format!(
+            "/api/rooms/{room_id}/messages?afterSeq=0&limit=500"
+        ));
+        let page: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"].as_array().unwrap().clone()
+    }
+
+    async fn wait_for_member_count(&self, room_id: &str, expected: u64) {
+        let deadline = Instant::now() + WAIT;
+        for process in [&self.a, &self.b] {
+            while self.room(process, room_id).await["memberCount"] != expected {
+                assert!(
+                    Instant::now() < deadline,
+                    "memberCount never became {expected}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// One member's stream: every event it received after its own ENTER, as (seq, type, id).
+type Stream = Vec<(u64, String, String)>;
+
+/// Reads until `talks` TALKs have arrived, keeping every event.
+async fn read_talks(client: &mut WsClient, talks: usize, within: Duration) -> Stream {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut stream = Vec::new();
+    while stream.iter().filter(|(_, kind, _)| kind == "TALK").count() < talks {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(event) = client.try_next_json(left).await else {
+            panic!("only {} of {talks} TALKs arrived: {stream:?}", stream.len());
+        };
+        let id = event["clientMsgId"].as_str().unwrap_or_default().to_owned();
+        let kind = event["type"].as_str().unwrap().to_owned();
+        stream.push((event["seq"].as_u64().unwrap(), kind, id));
+    }
+    stream
+}
+
+fn assert_gap_free(stream: &Stream, first: u64, who: &str) {
+    let seqs: Vec<u64> = stream.iter().map(|(seq, ..)| *seq).collect();
+    let expected: Vec<u64> = (first..first + seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "{who}: in seq order, no gap, no duplicate");
+}
+
+/// Joins `name` to the room on `process`; returns the client and its ENTER's seq.
+async fn member(process: &ChatProcess, room_id: &str, name: &str) -> (WsClient, u64) {
+    let mut client = connect(process.port).await;
+    let enter = client.join(room_id, name).await;
+    (client, enter["seq"].as_u64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_talks_on_two_instances_reach_every_member_in_one_gap_free_order() {
+    const TALKS_EACH: usize = 30;
+    let pair = two_instances().await;
+    let room_id = pair.create_room().await;
+    let mut members = Vec::new();
+    for (i, process) in [&pair.a, &pair.b, &pair.a, &pair.b].into_iter().enumerate() {
+        members.push(member(process, &room_id, &format!("m{i}")).await);
+    }
+    let last_enter = members.last().unwrap().1;
+
+    let talkers = members
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut client, enter))| {
+            let room_id = room_id.clone();
+            async move {
+                for t in 0..TALKS_EACH {
+                    client
+                        .talk_with_id(&room_id, &format!("m{i}"), "hi", &format!("m{i}-{t}"))
+                        .await;
+                }
+                let stream = read_talks(&mut client, 4 * TALKS_EACH, WAIT * 2).await;
+                (enter, stream)
+            }
+        });
+    let streams = join_all(talkers).await;
+
+    let mut views = Vec::new();
+    for (i, (enter, stream)) in streams.iter().enumerate() {
+        assert_gap_free(stream, enter + 1, &format!("m{i}"));
+        let talks: BTreeMap<u64, &str> = stream
+            .iter()
+            .filter(|(seq, kind, _)| kind == "TALK" && *seq > last_enter)
+            .map(|(seq, _, id)| (*seq, id.as_str()))
+            .collect();
+        views.push(talks);
+    }
+    assert!(
+        views.iter().all(|view| *view == views[0]),
+        "every member saw the same order"
+    );
+    assert_eq!(views[0].len(), 4 * TALKS_EACH);
+    let stored = pair.history(&room_id).await;
+    let stored_talks = stored.iter().filter(|e| e["type"] == "TALK").count();
+    assert_eq!(stored_talks, 4 * TALKS_EACH, "each TALK stored once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_count_adds_up_across_instances() {
+    let pair = two_instances().await;
+    let room_id = pair.create_room().await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (_bob, _) = member(&pair.b, &room_id, "bob").await;
+    let (_carol, _) = member(&pair.b, &room_id, "carol").await;
+
+    pair.wait_for_member_count(&room_id, 3).await;
+    alice.leave(&room_id, "alice").await;
+    pair.wait_for_member_count(&room_id, 2).await;
+    let listed: Value = pair
+        .http
+        .get(pair.a.url("/api/rooms"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["memberCount"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_without_a_goodbye_has_its_members_leave_within_the_bound() {
+    let mut pair = two_instances().await;
+    let room_id = pair.create_room().await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (_bob, _) = member(&pair.b, &room_id, "bob").await;
+    let (_carol, _) = member(&pair.b, &room_id, "carol").await;
+    pair.wait_for_member_count(&room_id, 3).await;
+    for _ in 0..2 {
+        alice.next_of_type("ENTER").await;
+    }
+
+    let killed = Instant::now();
+    pair.b.kill();
+
+    let mut leavers = HashSet::new();
+    while leavers.len() < 2 {
+        let leave = alice.next_of_type("LEAVE").await;
+        leavers.insert(leave["sender"].as_str().unwrap().to_owned());
+    }
+    let after = killed.elapsed();
+    assert_eq!(
+        leavers,
+        HashSet::from(["bob".to_owned(), "carol".to_owned()])
+    );
+    // Timeout 1 s plus a heartbeat of 200 ms, with room for a loaded machine.
+    assert!(
+        after < Duration::from_secs(5),
+        "the LEAVEs came {after:?} after the kill"
+    );
+    let room = pair.room(&pair.a, &room_id).await;
+    assert_eq!(room["memberCount"], 1, "{room}");
+    alice.talk(&room_id, "alice", "still here").await;
+    assert_eq!(alice.next_of_type("TALK").await["message"], "still here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_burst_loses_nothing_and_readiness_says_so_meanwhile() {
+    const TALKS_EACH: usize = 60;
+    let mut pair = two_instances().await;
+    let room_id = pair.create_room().await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (bob, bob_enter) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+
+    let burst = |mut client: WsClient, name: &'static str| {
+        let room_id = room_id.clone();
+        tokio::spawn(async move {
+            for t in 0..TALKS_EACH {
+                client
+                    .talk_with_id(&room_id, name, "x", &format!("{name}-{t}"))
+                    .await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let stream = read_talks(&mut client, 2 * TALKS_EACH, WAIT * 3).await;
+            (client, stream)
+        })
+    };
+    let (alice_burst, bob_burst) = (burst(alice, "alice"), burst(bob, "bob"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pair.redis.stop();
+    pair.wait_for_readiness(&pair.a, 503).await;
+    pair.wait_for_readiness(&pair.b, 503).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pair.redis.restart();
+
+    let (_, alice_stream) = alice_burst.await.unwrap();
+    let (_, bob_stream) = bob_burst.await.unwrap();
+    assert_gap_free(&bob_stream, bob_enter + 1, "bob");
+    let talks = |stream: &Stream| -> Vec<(u64, String)> {
+        stream
+            .iter()
+            .filter(|(_, kind, _)| kind == "TALK")
+            .map(|(seq, _, id)| (*seq, id.clone()))
+            .collect()
+    };
+    assert_eq!(
+        talks(&alice_stream),
+        talks(&bob_stream),
+        "both saw the same TALKs in order"
+    );
+    let stored: Vec<(u64, String)> = pair
+        .history(&room_id)
+        .await
+        .iter()
+        .filter(|e| e["type"] == "TALK")
+        .map(|e| {
+            (
+                e["seq"].as_u64().unwrap(),
+                e["clientMsgId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        talks(&bob_stream),
+        stored,
+        "what members saw is what was stored"
+    );
+    pair.wait_for_readiness(&pair.a, 200).await;
+    pair.wait_for_readiness(&pair.b, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unreachable_means_unavailable_and_the_service_recovers_by_itself() {
+    let admin = std::env::var("CHAT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let proxy = Proxy::start(("127.0.0.1".into(), postgres_port(&admin).parse().unwrap())).await;
+    let pair = two_instances_via(Some(&proxy)).await;
+    let room_id = pair.create_room().await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+    alice.talk_with_id(&room_id, "alice", "before", "c-1").await;
+    alice.next_of_type("TALK").await;
+    bob.next_of_type("TALK").await;
+
+    proxy.cut();
+    pair.wait_for_readiness(&pair.a, 503).await;
+    alice.talk_with_id(&room_id, "alice", "lost?", "c-2").await;
+    let refused = alice.next_error("UNAVAILABLE").await;
+    assert_eq!(refused["clientMsgId"], "c-2");
+
+    proxy.restore();
+    pair.wait_for_readiness(&pair.a, 200).await;
+    pair.wait_for_readiness(&pair.b, 200).await;
+    alice.talk_with_id(&room_id, "alice", "after", "c-3").await;
+    let after = bob.next_of_type("TALK").await;
+    assert_eq!(
+        after["clientMsgId"], "c-3",
+        "bob got nothing that was not stored"
+    );
+    let stored: Vec<Value> = pair
+        .history(&room_id)
+        .await
+        .iter()
+        .map(|e| e["clientMsgId"].clone())
+        .collect();
+    assert_eq!(
+        stored,
+        [Value::Null, Value::Null, json!("c-1"), json!("c-3")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_room_closes_for_members_on_every_instance_after_its_last_event() {
+    let pair = two_instances().await;
+    let room_id = pair.create_room().await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+    for i in 0..5 {
+        bob.talk_with_id(&room_id, "bob", "last words", &format!("b-{i}"))
+            .await;
+    }
+    for i in 0..5 {
+        assert_eq!(
+            bob.next_of_type("TALK").await["clientMsgId"],
+            format!("b-{i}")
+        );
+    }
+
+    // Alice, on the other instance, may not have had them yet: CLOSED must wait for them.
+    let deleted = pair
+        .http
+        .delete(pair.a.url(&format!("/api/rooms/{room_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+
+    let mut seen = Vec::new();
+    loop {
+        let frame = alice.next_json().await;
+        if frame["type"] == "CLOSED" {
+            break;
+        }
+        seen.push(frame["clientMsgId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        seen,
+        ["b-0", "b-1", "b-2", "b-3", "b-4"],
+        "CLOSED after the last event"
+    );
+    assert_eq!(bob.next_of_type("CLOSED").await["roomId"], room_id.as_str());
+}

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::{Stream, TryStreamExt};
 use uuid::Uuid;
 
 use crate::domain::{
@@ -203,6 +204,65 @@ pub(crate) fn stamp(batch: Vec<NewEvent>) -> Vec<Pending> {
             event: Event::stored(new, Seq::ZERO, Uuid::new_v4(), sent_at),
         })
         .collect()
+}
+
+/// How a backend stores one batch: all in one transaction, or, when that fails, each event
+/// under a savepoint of its own (so an event the database refuses fails alone).
+#[async_trait]
+pub(crate) trait Batches {
+    async fn together(&self, batch: &mut [Pending])
+    -> Result<Vec<Result<(), Refused>>, StoreError>;
+
+    async fn one_by_one(
+        &self,
+        batch: &mut [Pending],
+    ) -> Result<Vec<Result<(), Refused>>, StoreError>;
+}
+
+/// [`StoreWriter::append`] on a backend: the fast path first, the slow one if it fails.
+pub(crate) async fn append_batch(
+    backend: &(impl Batches + Sync),
+    batch: Vec<NewEvent>,
+) -> Result<Vec<Result<Event, Refused>>, StoreError> {
+    let mut batch = stamp(batch);
+    let outcomes = match backend.together(&mut batch).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            tracing::warn!(%error, batch = batch.len(), "a batch failed; storing it event by event");
+            backend.one_by_one(&mut batch).await?
+        }
+    };
+    Ok(stored_events(batch, outcomes))
+}
+
+/// Each event of a batch as stored, or why it was not.
+pub(crate) fn stored_events(
+    batch: Vec<Pending>,
+    outcomes: Vec<Result<(), Refused>>,
+) -> Vec<Result<Event, Refused>> {
+    batch
+        .into_iter()
+        .zip(outcomes)
+        .map(|(pending, outcome)| outcome.map(|()| pending.event))
+        .collect()
+}
+
+/// Reads events from `rows` (ascending) until the page is full by `limit`: a page holds at
+/// least one event, and ends with the one whose text reaches the byte bound.
+pub(crate) async fn read_page<R>(
+    mut rows: impl Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    limit: PageLimit,
+    event_from_row: impl Fn(&R) -> Result<Event, StoreError>,
+) -> Result<Vec<Event>, StoreError> {
+    let (mut page, mut bytes) = (Vec::new(), 0);
+    while bytes < limit.bytes
+        && let Some(row) = rows.try_next().await?
+    {
+        let event = event_from_row(&row)?;
+        bytes += event.text_bytes();
+        page.push(event);
+    }
+    Ok(page)
 }
 
 /// The LEAVEs of a dead instance's members (room, session, sender), in room and session order.

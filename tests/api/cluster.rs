@@ -98,24 +98,19 @@ impl Pair {
         room["roomId"].as_str().unwrap().to_owned()
     }
 
+    async fn get_json(&self, url: String) -> Value {
+        let response = self.http.get(url).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
     async fn room(&self, on: &ChatProcess, room_id: &str) -> Value {
-        let response = self.http.get(on.url(&format!("/api/rooms/{room_id}")));
-        response.send().await.unwrap().json().await.unwrap()
+        self.get_json(on.url(&format!("/api/rooms/{room_id}")))
+            .await
     }
 
     async fn history(&self, room_id: &str) -> Vec<Value> {
-        let url = self.b.url(&format!(
-            "/api/rooms/{room_id}/messages?afterSeq=0&limit=500"
-        ));
-        let page: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let path = format!("/api/rooms/{room_id}/messages?afterSeq=0&limit=500");
+        let page = self.get_json(self.b.url(&path)).await;
         page["items"].as_array().unwrap().clone()
     }
 
@@ -224,15 +219,7 @@ async fn member_count_adds_up_across_instances() {
     pair.wait_for_member_count(&room_id, 3).await;
     alice.leave(&room_id, "alice").await;
     pair.wait_for_member_count(&room_id, 2).await;
-    let listed: Value = pair
-        .http
-        .get(pair.a.url("/api/rooms"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = pair.get_json(pair.a.url("/api/rooms")).await;
     assert_eq!(listed["items"][0]["memberCount"], 2);
 }
 

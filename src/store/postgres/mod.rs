@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use uuid::Uuid;
 
-use super::{EventRange, PageLimit, RoomRecord, Storage, Store, StoreError};
+use super::{EventRange, PageLimit, RoomRecord, Storage, Store, StoreError, read_page};
 use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
 
 pub use writer::PgWriter;
@@ -143,22 +142,14 @@ impl Store for PgStore {
         after: Seq,
         limit: PageLimit,
     ) -> Result<Vec<Event>, StoreError> {
-        let mut rows = sqlx::query(
+        let rows = sqlx::query(
             "SELECT * FROM events WHERE room_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3",
         )
         .bind(room_id.uuid())
         .bind(after.get())
         .bind(i64::from(limit.events))
         .fetch(&self.pool);
-        let (mut page, mut bytes) = (Vec::new(), 0);
-        while bytes < limit.bytes
-            && let Some(row) = rows.try_next().await?
-        {
-            let event = event_from_row(&row)?;
-            bytes += event.text_bytes();
-            page.push(event);
-        }
-        Ok(page)
+        read_page(rows, limit, event_from_row).await
     }
 
     async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError> {

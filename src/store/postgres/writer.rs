@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::{parse_seq, room_from_row};
 use crate::domain::{Event, InstanceId, NewEvent, RoomId, RoomName, Seq, Timestamp};
 use crate::store::{
-    MemberKey, Pending, Refused, RoomRecord, StoreError, StoreWriter, departures, entering_rows,
-    exhausted, leaving_rows, refuse_non_members, stamp,
+    Batches, MemberKey, Pending, Refused, RoomRecord, StoreError, StoreWriter, append_batch,
+    departures, entering_rows, exhausted, leaving_rows, refuse_non_members, stored_events,
 };
 
 /// The advisory lock rooms are created under, so each is stamped no earlier than the one
@@ -36,9 +36,12 @@ impl PgWriter {
             instance: instance.uuid(),
         }
     }
+}
 
+#[async_trait]
+impl Batches for PgWriter {
     /// The fast path: the whole batch in one transaction.
-    async fn append_together(
+    async fn together(
         &self,
         batch: &mut [Pending],
     ) -> Result<Vec<Result<(), Refused>>, StoreError> {
@@ -50,7 +53,7 @@ impl PgWriter {
 
     /// The slow path, after the fast one failed: each event under a savepoint of its own, so an
     /// event the database refuses is rolled back alone and the others still commit together.
-    async fn append_one_by_one(
+    async fn one_by_one(
         &self,
         batch: &mut [Pending],
     ) -> Result<Vec<Result<(), Refused>>, StoreError> {
@@ -278,18 +281,7 @@ impl StoreWriter for PgWriter {
         &mut self,
         batch: Vec<NewEvent>,
     ) -> Result<Vec<Result<Event, Refused>>, StoreError> {
-        let mut batch = stamp(batch);
-        let outcomes = match self.append_together(&mut batch).await {
-            Ok(outcomes) => outcomes,
-            Err(error) => {
-                tracing::warn!(%error, batch = batch.len(), "a batch failed; storing it event by event");
-                self.append_one_by_one(&mut batch).await?
-            }
-        };
-        let results = batch.into_iter().zip(outcomes);
-        Ok(results
-            .map(|(pending, outcome)| outcome.map(|()| pending.event))
-            .collect())
+        append_batch(self, batch).await
     }
 
     async fn delete_room(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
@@ -420,10 +412,7 @@ impl StoreWriter for PgWriter {
         let mut leaves = departures(gone)?;
         let outcomes = store_batch(&mut tx, self.instance, &mut leaves).await?;
         tx.commit().await?;
-        Ok(leaves
-            .into_iter()
-            .zip(outcomes)
-            .filter_map(|(pending, outcome)| outcome.ok().map(|()| pending.event))
-            .collect())
+        let stored = stored_events(leaves, outcomes);
+        Ok(stored.into_iter().filter_map(Result::ok).collect())
     }
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -20,7 +19,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
-use super::{EventRange, PageLimit, RoomRecord, Storage, Store, StoreError};
+use super::{EventRange, PageLimit, RoomRecord, Storage, Store, StoreError, read_page};
 use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
 
 pub use writer::SqliteWriter;
@@ -180,22 +179,14 @@ impl Store for SqliteStore {
         after: Seq,
         limit: PageLimit,
     ) -> Result<Vec<Event>, StoreError> {
-        let mut rows = sqlx::query(
+        let rows = sqlx::query(
             "SELECT * FROM events WHERE room_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
         )
         .bind(room_id.to_string())
         .bind(after.get())
         .bind(limit.events)
         .fetch(&self.pool);
-        let (mut page, mut bytes) = (Vec::new(), 0);
-        while bytes < limit.bytes
-            && let Some(row) = rows.try_next().await?
-        {
-            let event = event_from_row(&row)?;
-            bytes += event.text_bytes();
-            page.push(event);
-        }
-        Ok(page)
+        read_page(rows, limit, event_from_row).await
     }
 
     async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError> {

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
+use crate::faults::{Proxy, RedisServer};
 use crate::helpers::{WAIT, WsClient, connect};
-use crate::process::{ChatProcess, Proxy, RedisServer};
+use crate::process::ChatProcess;
 use crate::test_database::TestDatabase;
 
 /// Heartbeats every 200 ms; 1 s of silence means death.

@@ -96,34 +96,11 @@ async fn a_member_of_two_rooms_is_closed_out_of_the_deleted_one_only() {
     assert_eq!(app.room(&kept).await["memberCount"], 2);
 }
 
-/// Fills a room with `count` stored TALKs straight through SQLite (setup only).
-async fn fill_room(app: &crate::helpers::TestApp, room_id: &str, count: u64) {
-    app.sql(&format!(
-        "WITH RECURSIVE n(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM n WHERE seq < {count}) \
-         INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
-         SELECT '{room_id}', seq, lower(hex(randomblob(16))), 'TALK', 'filler', 'x', NULL, 0 FROM n"
-    ))
-    .await;
-    app.sql(&format!(
-        "UPDATE rooms SET last_seq = {count} WHERE room_id = '{room_id}'"
-    ))
-    .await;
-}
-
-async fn stored_events(app: &crate::helpers::TestApp, room_id: &str) -> i64 {
-    let mut conn = app.side_connection().await;
-    sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE room_id = ?")
-        .bind(room_id)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_big_room_does_not_hold_up_talk_in_other_rooms() {
     let app = spawn_app().await;
     let big = app.create_room("big").await;
-    fill_room(&app, &big, 100_000).await;
+    app.fill_room(&big, 100_000).await;
     let other = app.create_room("other").await;
     let mut alice = app.connect().await;
     alice.join(&other, "alice").await;
@@ -132,7 +109,7 @@ async fn deleting_a_big_room_does_not_hold_up_talk_in_other_rooms() {
     alice.talk(&other, "alice", "right after").await;
     alice.next_of_type("TALK").await;
 
-    let left = stored_events(&app, &big).await;
+    let left = app.stored_events(&big).await;
     assert!(
         left > 0,
         "the TALK waited until all 100,000 events were deleted"
@@ -140,7 +117,7 @@ async fn deleting_a_big_room_does_not_hold_up_talk_in_other_rooms() {
     let history = app.get(&format!("/api/rooms/{big}/messages")).await;
     assert_eq!(history.status(), 404, "the room is gone at once");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while stored_events(&app, &big).await > 0 {
+    while app.stored_events(&big).await > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "its events are never purged"

@@ -1,5 +1,6 @@
-//! The test harness: a real server on a free port over a temporary SQLite file, a real HTTP
-//! client, a real WebSocket client, and typed helpers so tests read like the contract.
+//! The test harness: a real server on a free port over real storage (a temporary SQLite file,
+//! or a fresh PostgreSQL database when the suite runs on PostgreSQL), a real HTTP client, a
+//! real WebSocket client, and typed helpers so tests read like the contract.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +9,7 @@ use chat::config::{Settings, Toggle};
 use chat::startup::Application;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use sqlx::Connection;
-use sqlx::sqlite::SqliteConnection;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection};
 use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -17,8 +17,41 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::BACKEND;
+use crate::test_database::TestDatabase;
+
 /// How long a test waits for a frame it expects before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The storage a test binary runs the suite on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a test server keeps its data; it outlives the server's restarts.
+pub enum Data {
+    File(TempDir),
+    Database(TestDatabase),
+}
+
+impl Data {
+    /// Fresh, empty storage on the suite's backend.
+    pub async fn new() -> Arc<Data> {
+        Arc::new(match BACKEND {
+            Backend::Sqlite => Data::File(tempfile::tempdir().expect("temp dir")),
+            Backend::Postgres => Data::Database(TestDatabase::create().await),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Data::File(dir) => format!("sqlite://{}", dir.path().join("chat.db").display()),
+            Data::Database(database) => database.url.clone(),
+        }
+    }
+}
 
 pub struct TestApp {
     pub address: String,
@@ -26,18 +59,16 @@ pub struct TestApp {
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
-    dir: Arc<TempDir>,
+    data: Arc<Data>,
 }
 
-/// Settings for tests: loopback, port 0, a private database, rate limits off unless a test
+/// Settings for tests: loopback, port 0, the given storage, rate limits off unless a test
 /// turns them on.
-pub fn test_settings(db_path: &std::path::Path) -> Settings {
+pub fn test_settings(database_url: &str) -> Settings {
     let mut settings = Settings::from_env().expect("default settings parse");
     settings.addr = "127.0.0.1:0".into();
     settings.port = None;
-    settings.database_url = format!("sqlite://{}", db_path.display())
-        .parse()
-        .expect("infallible");
+    settings.database_url = database_url.parse().expect("infallible");
     settings.redis_url = None;
     settings.workers = Some(2);
     settings.rate_limit = Toggle::Off;
@@ -49,13 +80,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-    start(dir, configure).await
+    start(Data::new().await, configure).await
 }
 
-async fn start(dir: Arc<TempDir>, configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let db_path = dir.path().join("chat.db");
-    let mut settings = test_settings(&db_path);
+async fn start(data: Arc<Data>, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings(&data.url());
     configure(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let port = app.port();
@@ -67,72 +96,136 @@ async fn start(dir: Arc<TempDir>, configure: impl FnOnce(&mut Settings)) -> Test
         http: reqwest::Client::new(),
         shutdown,
         server,
-        dir,
+        data,
+    }
+}
+
+/// A connection to the server's storage beside the server's own, for tests that reach under
+/// the service.
+pub enum Side {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl Side {
+    /// Runs SQL, one statement or several.
+    pub async fn execute(&mut self, sql: &str) {
+        let sql = AssertSqlSafe(sql.to_owned());
+        let done = match self {
+            Side::Sqlite(conn) => sqlx::raw_sql(sql).execute(conn).await.map(drop),
+            Side::Postgres(conn) => sqlx::raw_sql(sql).execute(conn).await.map(drop),
+        };
+        done.expect("side statement");
+    }
+
+    async fn count(&mut self, sql: String) -> i64 {
+        let sql = AssertSqlSafe(sql);
+        match self {
+            Side::Sqlite(conn) => sqlx::query_scalar(sql).fetch_one(conn).await,
+            Side::Postgres(conn) => sqlx::query_scalar(sql).fetch_one(conn).await,
+        }
+        .expect("a count")
     }
 }
 
 impl TestApp {
     /// Stops gracefully and waits until the server has flushed and exited.
-    pub async fn stop(self) -> Arc<TempDir> {
+    pub async fn stop(self) -> Arc<Data> {
         self.shutdown.cancel();
         let result = tokio::time::timeout(Duration::from_secs(30), self.server)
             .await
             .expect("server stops in time")
             .expect("server task did not panic");
         result.expect("server exits cleanly");
-        self.dir
+        self.data
     }
 
-    /// Stops this instance and starts a new one on the same database file.
+    /// Stops this instance and starts a new one on the same storage.
     pub async fn restart(self) -> TestApp {
-        let dir = self.stop().await;
-        start(dir, |_| {}).await
+        let data = self.stop().await;
+        start(data, |_| {}).await
     }
 
-    /// The URL of this server's SQLite file, for tests that reach under the service.
-    pub fn database_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("chat.db").display())
+    pub async fn side(&self) -> Side {
+        let url = self.data.url();
+        match BACKEND {
+            Backend::Sqlite => Side::Sqlite(SqliteConnection::connect(&url).await.expect("side")),
+            Backend::Postgres => Side::Postgres(PgConnection::connect(&url).await.expect("side")),
+        }
     }
 
-    /// A connection to this server's SQLite file beside the server's own.
-    pub async fn side_connection(&self) -> SqliteConnection {
-        SqliteConnection::connect(&self.database_url())
-            .await
-            .expect("side connection")
-    }
-
-    /// Runs one statement on a side connection.
+    /// Runs SQL on a side connection.
     pub async fn sql(&self, statement: &str) {
-        let mut conn = self.side_connection().await;
-        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
-            .execute(&mut conn)
-            .await
-            .expect("side statement");
+        self.side().await.execute(statement).await;
     }
 
-    /// Makes SQLite refuse every event that matches `condition` (SQL over `NEW`), as a failing
+    /// Makes storage refuse every event that matches `condition` (SQL over `NEW`), as a failing
     /// disk or a violated constraint would, until [`TestApp::accept_events`].
     pub async fn refuse_events(&self, condition: &str) {
-        self.sql(&format!(
-            "CREATE TRIGGER refuse_events BEFORE INSERT ON events WHEN {condition} \
-             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        ))
+        self.sql(&match BACKEND {
+            Backend::Sqlite => format!(
+                "CREATE TRIGGER refuse_events BEFORE INSERT ON events WHEN {condition} \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            ),
+            Backend::Postgres => format!(
+                "CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF {condition} THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+                 RETURN NEW; END $$; \
+                 CREATE TRIGGER refuse_events BEFORE INSERT ON events \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_events();"
+            ),
+        })
         .await;
     }
 
     pub async fn accept_events(&self) {
-        self.sql("DROP TRIGGER refuse_events").await;
+        self.sql(match BACKEND {
+            Backend::Sqlite => "DROP TRIGGER refuse_events",
+            Backend::Postgres => {
+                "DROP TRIGGER refuse_events ON events; DROP FUNCTION refuse_events()"
+            }
+        })
+        .await;
     }
 
-    /// Takes SQLite's write lock on a side connection, so the server's writer waits for it and
-    /// whatever clients send meanwhile queues up behind it.
+    /// Holds what the server's writer needs to store anything (SQLite's write lock, or the
+    /// rooms table of PostgreSQL) on a side connection, so the writer waits for it and whatever
+    /// clients send meanwhile queues up behind it.
     pub async fn hold_write_lock(&self) -> WriteLock {
-        let mut conn = self.side_connection().await;
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut conn)
-            .await
-            .expect("the write lock");
-        WriteLock { conn }
+        let mut side = self.side().await;
+        side.execute(match BACKEND {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN; LOCK TABLE rooms IN EXCLUSIVE MODE",
+        })
+        .await;
+        WriteLock { side }
+    }
+
+    /// Stores `count` TALKs in a room straight through storage (setup only).
+    pub async fn fill_room(&self, room_id: &str, count: u64) {
+        self.sql(&match BACKEND {
+            Backend::Sqlite => format!(
+                "WITH RECURSIVE n(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM n WHERE seq < {count}) \
+                 INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
+                 SELECT '{room_id}', seq, lower(hex(randomblob(16))), 'TALK', 'filler', 'x', NULL, 0 FROM n"
+            ),
+            Backend::Postgres => format!(
+                "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
+                 SELECT '{room_id}', seq, gen_random_uuid(), 'TALK', 'filler', 'x', NULL, 0 \
+                 FROM generate_series(1, {count}) AS seq"
+            ),
+        })
+        .await;
+        self.sql(&format!(
+            "UPDATE rooms SET last_seq = {count} WHERE room_id = '{room_id}'"
+        ))
+        .await;
+    }
+
+    /// How many events storage holds for a room, deleted or not.
+    pub async fn stored_events(&self, room_id: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM events WHERE room_id = '{room_id}'");
+        self.side().await.count(sql).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -220,17 +313,14 @@ impl TestApp {
     }
 }
 
-/// SQLite's write lock, held on a side connection until released.
+/// What the writer needs, held on a side connection until released.
 pub struct WriteLock {
-    conn: SqliteConnection,
+    side: Side,
 }
 
 impl WriteLock {
     pub async fn release(mut self) {
-        sqlx::query("COMMIT")
-            .execute(&mut self.conn)
-            .await
-            .expect("release the write lock");
+        self.side.execute("COMMIT").await;
     }
 }
 

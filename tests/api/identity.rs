@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, WAIT, WsClient, assert_problem, spawn_app_with, test_settings, try_upgrade,
+    Data, TestApp, WAIT, WsClient, assert_problem, spawn_app_with, test_settings, try_upgrade,
 };
 use crate::process::ChatProcess;
 
@@ -504,7 +504,7 @@ async fn refused_tokens_are_counted_by_transport_and_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_that_cannot_work_refuse_to_start_naming_the_setting() {
-    let dir = tempfile::tempdir().unwrap();
+    let data = Data::new().await;
     type Configure = fn(&mut Settings);
     let cases: [(&str, Configure); 3] = [
         ("CHAT_JWT_SECRET", |s| {
@@ -519,7 +519,7 @@ async fn settings_that_cannot_work_refuse_to_start_naming_the_setting() {
         }),
     ];
     for (setting, configure) in cases {
-        let mut settings = test_settings(&dir.path().join("chat.db"));
+        let mut settings = test_settings(&data.url());
         configure(&mut settings);
         let Err(error) = Application::build(settings).await else {
             panic!("started with a bad {setting}");

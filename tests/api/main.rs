@@ -1,4 +1,8 @@
-//! One integration binary: each module covers one part of PROTOCOL.md against a real server.
+//! One integration binary: each module covers one part of PROTOCOL.md against a real server,
+//! here on SQLite; `tests/api_postgres.rs` runs the same modules on PostgreSQL.
+
+/// The storage this binary runs the suite on.
+pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod backpressure;
 mod cluster;
@@ -6,6 +10,7 @@ mod concurrency;
 mod connections;
 mod deletion;
 mod docs;
+mod faults;
 mod fuzz;
 mod helpers;
 mod history;

@@ -1,21 +1,20 @@
 //! The real binary, stopped by a real SIGTERM.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{connect, connect_small_buffer};
+use crate::helpers::{Data, connect, connect_small_buffer};
 use crate::process::ChatProcess;
 
-/// The binary over the SQLite file at `db`.
-fn start_binary_with(db: &Path, env: &[(&str, &str)]) -> ChatProcess {
-    let url = format!("sqlite://{}", db.display());
+/// The binary over the test's storage.
+fn start_binary_with(data: &Data, env: &[(&str, &str)]) -> ChatProcess {
+    let url = data.url();
     let mut env = env.to_vec();
     env.push(("DATABASE_URL", &url));
     ChatProcess::start(&env)
 }
 
-fn start_binary(db: &Path) -> ChatProcess {
-    start_binary_with(db, &[])
+fn start_binary(data: &Data) -> ChatProcess {
+    start_binary_with(data, &[])
 }
 
 async fn json(request: reqwest::RequestBuilder) -> serde_json::Value {
@@ -30,8 +29,8 @@ async fn create_room(server: &ChatProcess) -> String {
 }
 
 /// The stored events of a room, read from a fresh process on the same database.
-async fn history_after_restart(db: &Path, room_id: &str) -> Vec<serde_json::Value> {
-    let mut restarted = start_binary(db);
+async fn history_after_restart(data: &Data, room_id: &str) -> Vec<serde_json::Value> {
+    let mut restarted = start_binary(data);
     let url = restarted.url(&format!("/api/rooms/{room_id}/messages?limit=500"));
     let page = json(reqwest::Client::new().get(url)).await;
     restarted.sigterm();
@@ -41,9 +40,8 @@ async fn history_after_restart(db: &Path, room_id: &str) -> Vec<serde_json::Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_sessions_with_1001_at_once_stores_everything_and_exits_promptly() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("chat.db");
-    let mut server = start_binary(&db);
+    let data = Data::new().await;
+    let mut server = start_binary(&data);
     let room_id = create_room(&server).await;
     let mut alice = connect(server.port).await;
     alice.join(&room_id, "alice").await;
@@ -73,7 +71,7 @@ async fn sigterm_closes_sessions_with_1001_at_once_stores_everything_and_exits_p
         "exited after {exited_after:?}"
     );
 
-    let items = history_after_restart(&db, &room_id).await;
+    let items = history_after_restart(&data, &room_id).await;
     let seqs: Vec<u64> = items.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(
         seqs,
@@ -101,9 +99,8 @@ async fn sigterm_closes_sessions_with_1001_at_once_stores_everything_and_exits_p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_never_reads_cannot_hold_shutdown_past_the_drain_budget() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("chat.db");
-    let mut server = start_binary_with(&db, &[("CHAT_SHUTDOWN_TIMEOUT_SECS", "2")]);
+    let data = Data::new().await;
+    let mut server = start_binary_with(&data, &[("CHAT_SHUTDOWN_TIMEOUT_SECS", "2")]);
     let room_id = create_room(&server).await;
     let mut stalled = connect_small_buffer(server.port).await;
     stalled.join(&room_id, "stalled").await;
@@ -127,7 +124,7 @@ async fn a_member_that_never_reads_cannot_hold_shutdown_past_the_drain_budget() 
         exited_after < Duration::from_millis(3500),
         "exited after {exited_after:?}"
     );
-    let items = history_after_restart(&db, &room_id).await;
+    let items = history_after_restart(&data, &room_id).await;
     let leavers: Vec<&str> = items
         .iter()
         .filter(|e| e["type"] == "LEAVE")

@@ -28,6 +28,8 @@ mod membership_failures;
 mod operations;
 #[path = "api/persistence.rs"]
 mod persistence;
+#[path = "api/presence.rs"]
+mod presence;
 #[path = "api/process.rs"]
 mod process;
 #[path = "api/rate_limits.rs"]

@@ -18,6 +18,7 @@ mod identity;
 mod membership_failures;
 mod operations;
 mod persistence;
+mod presence;
 mod process;
 mod rate_limits;
 mod resume;

@@ -4,6 +4,9 @@
 //!
 //!     cargo run --release --example loadgen -- --base http://127.0.0.1:8080 --rooms 100 --members 10
 //!
+//! `--base` may list several instances of one cluster, comma-separated: each room's members
+//! are then spread over them in turn (rooms are created through the first).
+//!
 //! Every member of a room also talks, keeping at most `--window` of its own TALKs
 //! unacknowledged (the sender's copy is the acknowledgement), so offered load follows what
 //! the server can take without closing anyone as slow. Latency is from send to delivery, for
@@ -23,7 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 use common::{create_room, ws_url};
 
 struct Options {
-    base: String,
+    bases: Vec<String>,
     rooms: usize,
     members: usize,
     window: usize,
@@ -34,7 +37,7 @@ struct Options {
 
 fn options() -> Options {
     let mut o = Options {
-        base: "http://127.0.0.1:8080".into(),
+        bases: vec!["http://127.0.0.1:8080".into()],
         rooms: 100,
         members: 10,
         window: 8,
@@ -51,7 +54,7 @@ fn options() -> Options {
                 .unwrap_or_else(|_| panic!("{} takes a number", pair[0]))
         };
         match pair[0].as_str() {
-            "--base" => o.base = value.clone(),
+            "--base" => o.bases = value.split(',').map(str::to_owned).collect(),
             "--rooms" => o.rooms = number(),
             "--members" => o.members = number(),
             "--window" => o.window = number(),
@@ -79,7 +82,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 /// What every member shares: where to connect, the window, the clock and the counters.
 struct Run {
-    url: String,
+    urls: Vec<String>,
     window: usize,
     clock: Instant,
     running: AtomicBool,
@@ -87,8 +90,9 @@ struct Run {
     ready: tokio::sync::Barrier,
 }
 
-/// One member: enters, then talks within its window until told to stop, recording latencies.
-async fn member(run: Arc<Run>, room_id: String, name: String) -> Vec<u32> {
+/// One member: enters (through instance `via`), then talks within its window until told to
+/// stop, recording latencies.
+async fn member(run: Arc<Run>, via: usize, room_id: String, name: String) -> Vec<u32> {
     let Run {
         window,
         clock,
@@ -98,7 +102,7 @@ async fn member(run: Arc<Run>, room_id: String, name: String) -> Vec<u32> {
         ..
     } = &*run;
     let window = *window;
-    let (ws, _) = tokio_tungstenite::connect_async(&run.url)
+    let (ws, _) = tokio_tungstenite::connect_async(&run.urls[via % run.urls.len()])
         .await
         .expect("connect");
     let (mut sink, mut stream) = ws.split();
@@ -162,7 +166,7 @@ async fn idle_memory(o: &Options, pid: u32) {
     let mut idle = Vec::with_capacity(o.idle);
     for _ in 0..o.idle {
         idle.push(
-            tokio_tungstenite::connect_async(ws_url(&o.base))
+            tokio_tungstenite::connect_async(ws_url(&o.bases[0]))
                 .await
                 .expect("idle connect")
                 .0,
@@ -185,7 +189,7 @@ async fn main() {
         idle_memory(&o, pid).await;
     }
     let run = Arc::new(Run {
-        url: ws_url(&o.base),
+        urls: o.bases.iter().map(|base| ws_url(base)).collect(),
         window: o.window,
         clock: Instant::now(),
         running: AtomicBool::new(true),
@@ -194,10 +198,11 @@ async fn main() {
     });
     let mut tasks = Vec::new();
     for r in 0..o.rooms {
-        let room_id = create_room(&http, &o.base, &format!("bench {r}")).await;
+        let room_id = create_room(&http, &o.bases[0], &format!("bench {r}")).await;
         for m in 0..o.members {
             tasks.push(tokio::spawn(member(
                 run.clone(),
+                m,
                 room_id.clone(),
                 format!("r{r}m{m}"),
             )));
@@ -221,7 +226,8 @@ async fn main() {
     }
     latencies.sort_unstable();
     println!(
-        "rooms {} x members {} (window {}), {:.1} s: {:.0} TALKs/s sent, {:.0} events/s delivered",
+        "instances {}, rooms {} x members {} (window {}), {:.1} s: {:.0} TALKs/s sent, {:.0} events/s delivered",
+        o.bases.len(),
         o.rooms,
         o.members,
         o.window,

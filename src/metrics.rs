@@ -25,6 +25,7 @@ pub struct Metrics {
     pub broker_unpublished: Counter,
     pub broker_received: Counter,
     pub gap_fills: Counter,
+    pub broker_delay_seconds: Histogram,
     pub fanout_seconds: Histogram,
     pub commit_seconds: Histogram,
     pub batch_size: Histogram,
@@ -52,6 +53,7 @@ impl Metrics {
             broker_unpublished: Counter::default(),
             broker_received: Counter::default(),
             gap_fills: Counter::default(),
+            broker_delay_seconds: Histogram::new(exponential_buckets(1e-4, 3.0, 12)),
             fanout_seconds: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
             commit_seconds: Histogram::new(exponential_buckets(1e-5, 3.0, 14)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
@@ -121,6 +123,11 @@ impl Metrics {
             "chat_gap_fills",
             "Reads of missing events from storage by this instance's fan-out",
             self.gap_fills.clone(),
+        );
+        r.register(
+            "chat_broker_delay_seconds",
+            "From an event's stamp on another instance (before its commit) to its arrival here",
+            self.broker_delay_seconds.clone(),
         );
         r.register(
             "chat_fanout_seconds",

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::publisher::REDIS_TIMEOUT;
 use super::sequencer::Sequencer;
 use super::wire::{Body, Envelope, channel};
-use crate::domain::{InstanceId, RoomId};
+use crate::domain::{InstanceId, RoomId, Timestamp};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 
@@ -148,7 +148,14 @@ impl Subscriber {
         }
         self.metrics.broker_received.inc();
         match envelope.body {
-            Body::Event(event) => self.sequencer.offer(event),
+            Body::Event(event) => {
+                let delay = Timestamp::now().millis() - event.sent_at.millis();
+                let delay = Duration::from_millis(u64::try_from(delay).unwrap_or(0));
+                self.metrics
+                    .broker_delay_seconds
+                    .observe(delay.as_secs_f64());
+                self.sequencer.offer(event);
+            }
             Body::Closed { room_id, last_seq } => self.sequencer.close(room_id, last_seq),
         }
     }

@@ -1,4 +1,6 @@
-# Release build of the chat service. The SQLite file lives in /data (a volume in compose).
+# Release build of the chat service, in two stages: build with the Rust toolchain, run on a slim
+# Debian. With the default DATABASE_URL the SQLite file lives in /data (a volume); the cluster in
+# docker-compose.yml sets a postgres:// DATABASE_URL and REDIS_URL instead.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

@@ -194,6 +194,9 @@ pub struct Settings {
     pub identity: IdentitySettings,
 }
 
+/// The longest the members of a dead instance may stay in their rooms (PROTOCOL.md).
+const MAX_LEAVE_DELAY_MS: u64 = 60_000;
+
 /// Parses a count that must be at least 1 (a zero queue or worker count cannot work).
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(1..)
@@ -212,6 +215,11 @@ pub enum ConfigError {
          or a live instance that misses one heartbeat is taken for dead"
     )]
     TimeoutBelowHeartbeat { timeout: u64, heartbeat: u64 },
+    #[error(
+        "CHAT_INSTANCE_TIMEOUT_MS ({timeout}) plus CHAT_HEARTBEAT_MS ({heartbeat}) must be at most \
+         60000: the members of an instance that died must leave within a minute"
+    )]
+    LivenessOverAMinute { timeout: u64, heartbeat: u64 },
 }
 
 impl Settings {
@@ -223,11 +231,12 @@ impl Settings {
                 interval: self.ping_interval_ms,
             });
         }
-        if self.instance_timeout_ms < self.heartbeat_ms.saturating_mul(2) {
-            return Err(ConfigError::TimeoutBelowHeartbeat {
-                timeout: self.instance_timeout_ms,
-                heartbeat: self.heartbeat_ms,
-            });
+        let (timeout, heartbeat) = (self.instance_timeout_ms, self.heartbeat_ms);
+        if timeout < heartbeat.saturating_mul(2) {
+            return Err(ConfigError::TimeoutBelowHeartbeat { timeout, heartbeat });
+        }
+        if timeout.saturating_add(heartbeat) > MAX_LEAVE_DELAY_MS {
+            return Err(ConfigError::LivenessOverAMinute { timeout, heartbeat });
         }
         Ok(())
     }
@@ -352,6 +361,17 @@ mod tests {
         s.instance_timeout_ms = 2000;
         assert!(s.validate().is_ok());
         assert_eq!(settings().liveness().bound(), Duration::from_secs(25));
+    }
+
+    #[test]
+    fn the_members_of_a_dead_instance_must_leave_within_a_minute() {
+        let mut s = settings();
+        s.heartbeat_ms = 5_000;
+        s.instance_timeout_ms = 55_001;
+        let error = s.validate().unwrap_err().to_string();
+        assert!(error.contains("60000"), "{error}");
+        s.instance_timeout_ms = 55_000;
+        assert!(s.validate().is_ok());
     }
 
     #[test]

@@ -17,13 +17,18 @@
 //! - [`clients`]: who a client is for per-client limits: its address behind trusted proxies,
 //!   and the cap on its WebSocket connections.
 //! - [`hub`]: who is in which room on this instance, and fan-out; its `Writer` is the one
-//!   task that stores events, in group-commit batches, and hands them to fan-out.
-//! - [`store`]: the storage traits (reads on a pool, writes on the writer's own connection)
-//!   and the SQLite backend.
+//!   task that stores this instance's events, in group-commit batches, and hands them to
+//!   fan-out.
+//! - [`cluster`]: several instances over Redis: what each stores reaches the members of every
+//!   instance, each room's events put back in `seq` order, gaps filled from storage.
+//! - [`liveness`]: this instance's heartbeat, and the LEAVEs of instances that died.
+//! - [`store`]: the storage traits (reads on a pool, writes on the writer's own connection),
+//!   the SQLite and PostgreSQL backends, and stored memberships (presence).
 //! - [`metrics`], [`telemetry`], [`openapi`]: operations and documentation.
 //!
-//! Dependencies point one way: `http` and `ws` use `hub`, `hub` uses `store`, and everything
-//! uses `domain`, which uses nothing of the crate.
+//! Dependencies point one way: `http` and `ws` use `hub`; `cluster` and `liveness` use `hub`
+//! and `store`; `hub` uses `store`; and everything uses `domain`, which uses nothing of the
+//! crate.
 //!
 //! # How a TALK flows
 //!
@@ -32,8 +37,9 @@
 //!    answers with an `ERROR`), checks the session entered the room under that sender, and
 //!    queues a `NewEvent` with the writer without waiting for it.
 //! 2. The writer takes everything queued since its last commit, stores it in one transaction
-//!    (the database gives each event its room's next `seq`), then publishes each stored event
-//!    to the hub.
+//!    (the database gives each event its room's next `seq`, whichever instance stores it),
+//!    then publishes each stored event to the hub; with several instances, to the cluster,
+//!    which also publishes it on Redis and orders it with the other instances' events.
 //! 3. The hub serializes the event once and `try_send`s the same bytes to every member's
 //!    queue, bounded in events and in bytes. A member whose queue is full is signalled to
 //!    close with 1013.

@@ -72,6 +72,8 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     writer: JoinHandle<()>,
+    /// With several instances: ends once what was stored last is published.
+    publisher: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -82,6 +84,11 @@ impl Application {
         if settings.redis_url.is_some() && !shared {
             return Err(StartupError::RedisNeedsSharedStorage);
         }
+        let redis = settings
+            .redis_url
+            .as_ref()
+            .map(|url| cluster::redis_client(url.expose()))
+            .transpose()?;
         let addr = settings.listen_addr();
         let listener =
             TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
@@ -97,8 +104,8 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let hub = Arc::new(Hub::new(metrics.clone()));
         let shutdown = CancellationToken::new();
-        let cluster = match &settings.redis_url {
-            Some(redis_url) => {
+        let (cluster, publisher) = match redis {
+            Some(client) => {
                 let parts = cluster::Parts {
                     instance,
                     hub: hub.clone(),
@@ -106,9 +113,10 @@ impl Application {
                     metrics: metrics.clone(),
                     shutdown: shutdown.clone(),
                 };
-                Some(Cluster::start(redis_url.expose(), parts)?)
+                let (cluster, publisher) = Cluster::start(client, parts);
+                (Some(cluster), Some(publisher))
             }
-            None => None,
+            None => (None, None),
         };
         let fanout: Arc<dyn Fanout> = match &cluster {
             Some(cluster) => cluster.clone(),
@@ -159,6 +167,7 @@ impl Application {
             server,
             state,
             writer: writer_task,
+            publisher,
         })
     }
 
@@ -176,6 +185,7 @@ impl Application {
             server,
             state,
             writer,
+            publisher,
             ..
         } = self;
         let handle = server.handle();
@@ -209,6 +219,13 @@ impl Application {
         drop(state);
         if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
             tracing::warn!("the storage writer did not finish in time");
+        }
+        if let Some(publisher) = publisher
+            && tokio::time::timeout(FLUSH_TIMEOUT, publisher)
+                .await
+                .is_err()
+        {
+            tracing::warn!("publishing the last events to Redis did not finish in time");
         }
         store.close().await;
         tracing::info!("stopped");

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Event, InstanceId, RoomId, Seq};
@@ -64,10 +65,15 @@ pub struct Parts {
     pub shutdown: CancellationToken,
 }
 
+/// The Redis client `REDIS_URL` names; nothing is connected yet.
+pub fn redis_client(redis_url: &str) -> Result<redis::Client, ClusterError> {
+    Ok(redis::Client::open(redis_url)?)
+}
+
 impl Cluster {
-    /// Starts publishing, subscribing and syncing; Redis need not be reachable yet.
-    pub fn start(redis_url: &str, parts: Parts) -> Result<Arc<Self>, ClusterError> {
-        let client = redis::Client::open(redis_url)?;
+    /// Starts publishing, subscribing and syncing; Redis need not be reachable yet. The handle
+    /// ends once the cluster is dropped and everything it was given is published.
+    pub fn start(client: redis::Client, parts: Parts) -> (Arc<Self>, JoinHandle<()>) {
         let Parts {
             instance,
             hub,
@@ -78,12 +84,8 @@ impl Cluster {
         let sequencer = Sequencer::new(hub.clone(), store, metrics.clone());
         let publishing = Arc::new(AtomicBool::new(false));
         let subscribed = Arc::new(AtomicBool::new(false));
-        let publisher = Publisher::start(
-            client.clone(),
-            metrics.clone(),
-            publishing.clone(),
-            shutdown.clone(),
-        );
+        let (publisher, flushed) =
+            Publisher::start(client.clone(), metrics.clone(), publishing.clone());
         let subscriber = Subscriber {
             client,
             instance,
@@ -94,13 +96,14 @@ impl Cluster {
         };
         tokio::spawn(subscriber.run(shutdown.clone()));
         tokio::spawn(sync_now_and_then(sequencer.clone(), hub, shutdown));
-        Ok(Arc::new(Self {
+        let cluster = Arc::new(Self {
             instance,
             sequencer,
             publisher,
             publishing,
             subscribed,
-        }))
+        });
+        (cluster, flushed)
     }
 
     /// Whether Redis answers both the publisher and the subscriber.

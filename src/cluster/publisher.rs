@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio_util::sync::CancellationToken;
+use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 
@@ -36,13 +36,14 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Starts the publishing task; `up` tells whether Redis answered it last time.
+    /// Starts the publishing task; `up` tells whether Redis answered it last time. The task
+    /// ends once every `Publisher` is dropped and what they queued is published, so that on
+    /// shutdown the LEAVEs stored last still reach the other instances.
     pub fn start(
         client: redis::Client,
         metrics: Arc<Metrics>,
         up: Arc<AtomicBool>,
-        shutdown: CancellationToken,
-    ) -> Self {
+    ) -> (Self, JoinHandle<()>) {
         let (queue, messages) = mpsc::channel(QUEUE);
         let task = Task {
             client,
@@ -50,8 +51,8 @@ impl Publisher {
             metrics: metrics.clone(),
             up,
         };
-        tokio::spawn(task.run(messages, shutdown));
-        Self { queue, metrics }
+        let flushed = tokio::spawn(task.run(messages));
+        (Self { queue, metrics }, flushed)
     }
 
     /// Queues a message without waiting.
@@ -74,11 +75,10 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, mut messages: mpsc::Receiver<Message>, shutdown: CancellationToken) {
+    async fn run(mut self, mut messages: mpsc::Receiver<Message>) {
         let mut batch = Vec::with_capacity(PIPELINE);
         loop {
             let received = tokio::select! {
-                () = shutdown.cancelled() => return,
                 received = messages.recv_many(&mut batch, PIPELINE) => received,
                 () = tokio::time::sleep(IDLE_PING) => {
                     self.ping().await;

@@ -409,3 +409,44 @@ async fn a_deleted_room_closes_for_members_on_every_instance_after_its_last_even
     );
     assert_eq!(bob.next_of_type("CLOSED").await["roomId"], room_id.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_stopped_cleanly_tells_the_others_its_members_left_at_once() {
+    let mut pair = two_instances().await;
+    let room_id = pair.create_room().await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (_bob, _) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+
+    let stopped = Instant::now();
+    pair.b.sigterm();
+    assert!(pair.b.wait().success());
+
+    let leave = alice.next_of_type("LEAVE").await;
+    assert_eq!(leave["sender"], "bob");
+    // Published on the way out, not found by the next sync with storage (every 2 s).
+    assert!(
+        stopped.elapsed() < Duration::from_secs(1),
+        "bob's LEAVE came {:?} after SIGTERM",
+        stopped.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_instances_need_shared_storage_and_a_redis_url() {
+    let data = crate::helpers::Data::new().await;
+    for (redis_url, named) in [
+        ("redis://127.0.0.1:1/", "DATABASE_URL"),
+        ("http://not-redis", "REDIS_URL"),
+    ] {
+        let mut settings = crate::helpers::test_settings(&data.url());
+        if named == "REDIS_URL" {
+            settings.database_url = "postgres://nobody@127.0.0.1:1/none".parse().unwrap();
+        }
+        settings.redis_url = Some(redis_url.parse().unwrap());
+        let Err(error) = chat::startup::Application::build(settings).await else {
+            panic!("started with REDIS_URL {redis_url}");
+        };
+        assert!(error.to_string().contains(named), "{error}");
+    }
+}

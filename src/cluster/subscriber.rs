@@ -81,7 +81,8 @@ impl Subscriber {
         }
         self.up.store(true, Ordering::Relaxed);
         tracing::info!(rooms = subscribed.len(), "subscribed to Redis");
-        let mut pings = tokio::time::interval(PING_EVERY);
+        let mut pings =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         loop {
             let alive = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -94,7 +95,8 @@ impl Subscriber {
                     None => false,
                 },
                 _ = pings.tick() => {
-                    let ping = tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<String>());
+                    // Subscribed, Redis answers PING with an array, not a status: any answer will do.
+                    let ping = tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<redis::Value>());
                     matches!(ping.await, Ok(Ok(_)))
                 }
             };

@@ -450,3 +450,26 @@ async fn several_instances_need_shared_storage_and_a_redis_url() {
         assert!(error.to_string().contains(named), "{error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscription_stays_up_and_carries_events_without_storage_reads() {
+    let pair = two_instances().await;
+    let room_id = pair.create_room().await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+
+    // Past the subscriber's first check of its connection (every 5 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    alice.talk(&room_id, "alice", "through Redis").await;
+    assert_eq!(bob.next_of_type("TALK").await["message"], "through Redis");
+
+    for process in [&pair.a, &pair.b] {
+        let log = process.log();
+        assert_eq!(log.matches("subscribed to Redis").count(), 1, "{log}");
+        assert!(!log.contains("lost the Redis subscription"), "{log}");
+    }
+    let metrics = pair.http.get(pair.b.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("chat_gap_fills_total 0"), "{metrics}");
+}

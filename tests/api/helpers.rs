@@ -296,6 +296,29 @@ impl TestApp {
         connect(self.port).await
     }
 
+    /// Polls `/metrics` until every line is there.
+    pub async fn wait_for_metrics(&self, lines: &[&str]) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let response = self.get("/metrics").await;
+            assert_eq!(response.status(), 200);
+            let text = response.text().await.expect("metrics text");
+            let missing: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|line| !text.lines().any(|l| l == *line))
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "missing {missing:?} in\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls a room until its member count is `expected` (membership changes are async).
     pub async fn wait_for_member_count(&self, room_id: &str, expected: u64) {
         let deadline = tokio::time::Instant::now() + WAIT;

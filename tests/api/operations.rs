@@ -29,24 +29,7 @@ async fn metrics_count_connections_events_and_errors() {
 
     // The writer records fan-out time after queueing the event, so a client may see the event
     // a moment before its histogram counts it.
-    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
-    loop {
-        let response = app.get("/metrics").await;
-        assert_eq!(response.status(), 200);
-        let text = response.text().await.unwrap();
-        let missing: Vec<&str> = expected
-            .into_iter()
-            .filter(|line| !text.lines().any(|l| l == *line))
-            .collect();
-        if missing.is_empty() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "missing {missing:?} in\n{text}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    app.wait_for_metrics(&expected).await;
 }
 
 /// The sum and count of a histogram in the metrics text.
@@ -142,9 +125,12 @@ async fn readiness_is_503_while_the_writer_cannot_store() {
     let mut alice = app.connect().await;
     alice.join(&room_id, "alice").await;
 
-    // The writer waits for the lock with alice's TALK; its readiness ping queues behind it.
+    // The writer waits for the lock with alice's TALK; its readiness ping queues behind it
+    // (the session queues a TALK with the writer as it counts it).
     let lock = app.hold_write_lock().await;
     alice.talk(&room_id, "alice", "stuck").await;
+    app.wait_for_metrics(&["chat_frames_in_total{type=\"TALK\"} 1"])
+        .await;
     let stuck = app.get("/readyz").await;
     lock.release().await;
 

@@ -86,19 +86,6 @@ impl Pair {
         }
     }
 
-    async fn create_room(&self) -> String {
-        let response = self
-            .http
-            .post(self.a.url("/api/rooms"))
-            .json(&json!({"name": "general"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        let room: Value = response.json().await.unwrap();
-        room["roomId"].as_str().unwrap().to_owned()
-    }
-
     async fn get_json(&self, url: String) -> Value {
         let response = self.http.get(url).send().await.unwrap();
         response.json().await.unwrap()
@@ -165,7 +152,7 @@ async fn member(process: &ChatProcess, room_id: &str, name: &str) -> (WsClient, 
 async fn concurrent_talks_on_two_instances_reach_every_member_in_one_gap_free_order() {
     const TALKS_EACH: usize = 30;
     let pair = two_instances().await;
-    let room_id = pair.create_room().await;
+    let room_id = pair.a.create_room(None).await;
     let mut members = Vec::new();
     for (i, process) in [&pair.a, &pair.b, &pair.a, &pair.b].into_iter().enumerate() {
         members.push(member(process, &room_id, &format!("m{i}")).await);
@@ -212,7 +199,7 @@ async fn concurrent_talks_on_two_instances_reach_every_member_in_one_gap_free_or
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_count_adds_up_across_instances() {
     let pair = two_instances().await;
-    let room_id = pair.create_room().await;
+    let room_id = pair.a.create_room(None).await;
     let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
     let (_bob, _) = member(&pair.b, &room_id, "bob").await;
     let (_carol, _) = member(&pair.b, &room_id, "carol").await;
@@ -227,7 +214,7 @@ async fn member_count_adds_up_across_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_without_a_goodbye_has_its_members_leave_within_the_bound() {
     let mut pair = two_instances().await;
-    let room_id = pair.create_room().await;
+    let room_id = pair.a.create_room(None).await;
     let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
     let (_bob, _) = member(&pair.b, &room_id, "bob").await;
     let (_carol, _) = member(&pair.b, &room_id, "carol").await;
@@ -264,7 +251,7 @@ async fn an_instance_killed_without_a_goodbye_has_its_members_leave_within_the_b
 async fn redis_restarted_mid_burst_loses_nothing_and_readiness_says_so_meanwhile() {
     const TALKS_EACH: usize = 60;
     let mut pair = two_instances().await;
-    let room_id = pair.create_room().await;
+    let room_id = pair.a.create_room(None).await;
     let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
     let (bob, bob_enter) = member(&pair.b, &room_id, "bob").await;
     alice.next_of_type("ENTER").await;
@@ -332,7 +319,7 @@ async fn postgres_unreachable_means_unavailable_and_the_service_recovers_by_itse
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let proxy = Proxy::start(("127.0.0.1".into(), postgres_port(&admin).parse().unwrap())).await;
     let pair = two_instances_via(Some(&proxy)).await;
-    let room_id = pair.create_room().await;
+    let room_id = pair.a.create_room(None).await;
     let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
     let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
     alice.next_of_type("ENTER").await;
@@ -370,7 +357,7 @@ async fn postgres_unreachable_means_unavailable_and_the_service_recovers_by_itse
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_room_closes_for_members_on_every_instance_after_its_last_event() {
     let pair = two_instances().await;
-    let room_id = pair.create_room().await;
+    let room_id = pair.a.create_room(None).await;
     let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
     let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
     alice.next_of_type("ENTER").await;
@@ -413,7 +400,7 @@ async fn a_deleted_room_closes_for_members_on_every_instance_after_its_last_even
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_stopped_cleanly_tells_the_others_its_members_left_at_once() {
     let mut pair = two_instances().await;
-    let room_id = pair.create_room().await;
+    let room_id = pair.a.create_room(None).await;
     let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
     let (_bob, _) = member(&pair.b, &room_id, "bob").await;
     alice.next_of_type("ENTER").await;
@@ -454,7 +441,7 @@ async fn several_instances_need_shared_storage_and_a_redis_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_subscription_stays_up_and_carries_events_without_storage_reads() {
     let pair = two_instances().await;
-    let room_id = pair.create_room().await;
+    let room_id = pair.a.create_room(None).await;
     let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
     let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
     alice.next_of_type("ENTER").await;

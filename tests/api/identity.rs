@@ -582,15 +582,7 @@ async fn no_token_and_no_secret_ever_reach_the_logs() {
             socket.close().await;
         }
     }
-    let created = http.post(format!("{base}/api/rooms")).bearer_auth(&valid);
-    let room: Value = created
-        .json(&json!({"name": "r"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let room_id = server.create_room(Some(&valid)).await;
     let mut alice = try_upgrade(
         port,
         IpAddr::from(HERE),
@@ -599,7 +591,7 @@ async fn no_token_and_no_secret_ever_reach_the_logs() {
     )
     .await
     .unwrap();
-    alice.join(room["roomId"].as_str().unwrap(), "alice").await;
+    alice.join(&room_id, "alice").await;
     drop(alice);
     server.sigterm();
     assert!(server.wait().success());

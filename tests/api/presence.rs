@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chat::config::Settings;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::helpers::{Data, WAIT, connect, spawn_app_with};
 use crate::process::ChatProcess;
@@ -32,16 +32,7 @@ async fn get(url: String) -> Value {
 async fn members_of_a_process_killed_without_a_goodbye_leave_once_another_takes_over() {
     let data = Data::new().await;
     let mut first = start(&data);
-    let create = reqwest::Client::new().post(first.url("/api/rooms"));
-    let room: Value = create
-        .json(&json!({"name": "r"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let room_id = room["roomId"].as_str().unwrap().to_owned();
+    let room_id = first.create_room(None).await;
     let mut alice = connect(first.port).await;
     alice.join(&room_id, "alice").await;
 

@@ -60,6 +60,22 @@ impl ChatProcess {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Creates a room through its API (with a bearer token, in identity mode) and returns its id.
+    pub async fn create_room(&self, bearer: Option<&str>) -> String {
+        let mut request = reqwest::Client::new().post(self.url("/api/rooms"));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .json(&serde_json::json!({"name": "general"}))
+            .send()
+            .await
+            .expect("the request is answered");
+        assert_eq!(response.status(), 201);
+        let room: serde_json::Value = response.json().await.expect("a room");
+        room["roomId"].as_str().expect("roomId").to_owned()
+    }
+
     /// Everything it printed so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("the log").clone()

@@ -22,12 +22,6 @@ async fn json(request: reqwest::RequestBuilder) -> serde_json::Value {
     response.json().await.expect("a JSON body")
 }
 
-async fn create_room(server: &ChatProcess) -> String {
-    let create = reqwest::Client::new().post(server.url("/api/rooms"));
-    let room = json(create.json(&serde_json::json!({"name": "general"}))).await;
-    room["roomId"].as_str().expect("roomId").to_owned()
-}
-
 /// The stored events of a room, read from a fresh process on the same database.
 async fn history_after_restart(data: &Data, room_id: &str) -> Vec<serde_json::Value> {
     let mut restarted = start_binary(data);
@@ -42,7 +36,7 @@ async fn history_after_restart(data: &Data, room_id: &str) -> Vec<serde_json::Va
 async fn sigterm_closes_sessions_with_1001_at_once_stores_everything_and_exits_promptly() {
     let data = Data::new().await;
     let mut server = start_binary(&data);
-    let room_id = create_room(&server).await;
+    let room_id = server.create_room(None).await;
     let mut alice = connect(server.port).await;
     alice.join(&room_id, "alice").await;
     for i in 0..50 {
@@ -101,7 +95,7 @@ async fn sigterm_closes_sessions_with_1001_at_once_stores_everything_and_exits_p
 async fn a_member_that_never_reads_cannot_hold_shutdown_past_the_drain_budget() {
     let data = Data::new().await;
     let mut server = start_binary_with(&data, &[("CHAT_SHUTDOWN_TIMEOUT_SECS", "2")]);
-    let room_id = create_room(&server).await;
+    let room_id = server.create_room(None).await;
     let mut stalled = connect_small_buffer(server.port).await;
     stalled.join(&room_id, "stalled").await;
     let mut talker = connect(server.port).await;

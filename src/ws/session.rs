@@ -1,6 +1,7 @@
 //! One WebSocket connection: a single `select!` loop over shutdown, the slow-consumer signal,
-//! the expiry of its token, settled appends, queued room events, catch-up pages, room in the writer's queue, client
-//! frames and the heartbeat; then one cleanup. When the writer's queue is full, the append a
+//! the expiry of its token, this instance's eviction, settled appends, queued room events,
+//! catch-up pages, room in the writer's queue, client frames and the heartbeat; then one
+//! cleanup. When the writer's queue is full, the append a
 //! frame asks for waits in the loop, which reads no further frame meanwhile: a saturated
 //! writer slows down what sessions read, never what they deliver.
 

@@ -460,3 +460,28 @@ async fn the_subscription_stays_up_and_carries_events_without_storage_reads() {
     let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains("chat_gap_fills_total 0"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_said_while_redis_was_down_arrives_when_it_is_back_even_with_nothing_after() {
+    let mut pair = two_instances().await;
+    let room_id = pair.a.create_room(None).await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+
+    pair.redis.stop();
+    pair.wait_for_readiness(&pair.b, 503).await;
+    alice
+        .talk_with_id(&room_id, "alice", "while Redis was away", "c-1")
+        .await;
+    assert_eq!(
+        alice.next_of_type("TALK").await["clientMsgId"],
+        "c-1",
+        "stored and acknowledged"
+    );
+    pair.redis.restart();
+
+    let talk = bob.next_of_type("TALK").await;
+    assert_eq!(talk["clientMsgId"], "c-1");
+    bob.expect_silence(Duration::from_millis(300)).await;
+}

@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio::time::Instant as TokioInstant;
 
 use super::Fanout;
-use crate::domain::{InstanceId, NewEvent, RoomId, RoomName, Seq, Timestamp};
+use crate::domain::{EventKind, InstanceId, NewEvent, RoomId, RoomName, Seq, Timestamp};
 use crate::metrics::Metrics;
 use crate::store::{Refused, RoomRecord, StoreError, StoreWriter};
 
@@ -29,6 +30,8 @@ const MAX_BATCH: usize = 512;
 const PURGE_CHUNK: u32 = 1000;
 /// What an event's JSON adds to its text (names, ids, timestamp), for sizing batches.
 const EVENT_OVERHEAD_BYTES: usize = 192;
+/// How often LEAVEs that could not be stored, and that nobody waits for, are tried again.
+const ORPHAN_RETRY: Duration = Duration::from_secs(1);
 
 /// Why a write was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -140,6 +143,8 @@ impl Writer {
             metrics,
             limits,
             purging: true,
+            orphans: Vec::new(),
+            orphans_tried: TokioInstant::now(),
         };
         (Self { commands }, tokio::spawn(task.run(queue)))
     }
@@ -253,6 +258,17 @@ impl Batch {
         self.events.is_empty() || self.bytes + size(event) <= limits.bytes
     }
 
+    /// The LEAVEs in the batch whose session is gone (nobody waits for the reply): they must
+    /// be stored however long storage takes to come back.
+    fn orphaned_leaves(&self) -> Vec<NewEvent> {
+        self.events
+            .iter()
+            .zip(&self.replies)
+            .filter(|(event, (_, reply))| event.kind == EventKind::Leave && reply.is_closed())
+            .map(|(event, _)| event.clone())
+            .collect()
+    }
+
     fn push(&mut self, event: NewEvent, reply: AppendSender) {
         self.bytes += size(&event);
         self.replies.push((event.room_id, reply));
@@ -272,13 +288,18 @@ struct GroupCommit {
     /// Whether a deleted room may still have events to delete (checked at start too, for a
     /// purge a restart interrupted).
     purging: bool,
+    /// LEAVEs of sessions that have ended which storage could not take: tried again every
+    /// [`ORPHAN_RETRY`], so a member who hung up while storage was down still leaves, once.
+    /// (Only LEAVEs: a TALK whose sender is gone was refused to it, and it may send it again.)
+    orphans: Vec<NewEvent>,
+    orphans_tried: TokioInstant,
 }
 
 impl GroupCommit {
     async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
         let mut commands = Vec::with_capacity(self.limits.events);
-        while receive(&mut queue, &mut commands, self.limits.events, !self.purging).await {
-            let mut batch = Batch::default();
+        while receive(&mut queue, &mut commands, self.limits.events, self.idle()).await {
+            let mut batch = self.orphans_due();
             for command in commands.drain(..) {
                 batch = self.execute(command, batch).await;
             }
@@ -341,10 +362,34 @@ impl GroupCommit {
         Batch::default()
     }
 
+    /// How long to wait for commands: not at all while a purge goes on, until the next retry
+    /// while LEAVEs wait to be stored, else for as long as it takes.
+    fn idle(&self) -> Option<Duration> {
+        if self.purging {
+            return Some(Duration::ZERO);
+        }
+        (!self.orphans.is_empty()).then_some(ORPHAN_RETRY)
+    }
+
+    /// A batch holding the orphaned LEAVEs, when it is time to try them again.
+    fn orphans_due(&mut self) -> Batch {
+        let mut batch = Batch::default();
+        if self.orphans.is_empty() || self.orphans_tried.elapsed() < ORPHAN_RETRY {
+            return batch;
+        }
+        self.orphans_tried = TokioInstant::now();
+        for leave in self.orphans.drain(..) {
+            let (reply, _) = oneshot::channel();
+            batch.push(leave, reply);
+        }
+        batch
+    }
+
     async fn commit(&mut self, batch: Batch) {
         if batch.events.is_empty() {
             return;
         }
+        let orphans = batch.orphaned_leaves();
         let started = Instant::now();
         let stored = self.store.append(batch.events).await;
         self.metrics
@@ -358,6 +403,7 @@ impl GroupCommit {
                 for (_, reply) in batch.replies {
                     let _ = reply.send(Err(AppendError::Unavailable));
                 }
+                self.keep_for_later(orphans);
                 return;
             }
         };
@@ -374,6 +420,17 @@ impl GroupCommit {
                 Err(Refused::Rejected) => AppendError::Unavailable,
             };
             let _ = reply.send(Err(refusal));
+        }
+    }
+
+    fn keep_for_later(&mut self, orphans: Vec<NewEvent>) {
+        if !orphans.is_empty() {
+            tracing::warn!(
+                leaves = orphans.len(),
+                "LEAVEs of ended sessions wait for storage"
+            );
+            self.orphans_tried = TokioInstant::now();
+            self.orphans.extend(orphans);
         }
     }
 
@@ -422,21 +479,21 @@ impl GroupCommit {
     }
 }
 
-/// Takes up to `max` queued commands, waiting for one only when told to (a purge step is due
-/// otherwise). False once the queue is closed and empty.
+/// Takes up to `max` queued commands, waiting for one at most `wait` (None: for as long as it
+/// takes; work is due afterwards in any case). False once the queue is closed and empty.
 async fn receive(
     queue: &mut mpsc::Receiver<Command>,
     into: &mut Vec<Command>,
     max: usize,
-    wait: bool,
+    wait: Option<Duration>,
 ) -> bool {
-    if wait {
+    let Some(wait) = wait else {
         return queue.recv_many(into, max).await > 0;
-    }
+    };
     tokio::select! {
         biased;
         received = queue.recv_many(into, max) => received > 0,
-        () = std::future::ready(()) => true,
+        () = tokio::time::sleep(wait) => true,
     }
 }
 

@@ -81,3 +81,23 @@ async fn an_instance_taken_for_dead_closes_its_sessions_and_nobody_leaves_twice(
     back.talk(&room_id, "alice", "back").await;
     assert_eq!(back.next_of_type("TALK").await["seq"], 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_hangs_up_while_storage_is_down_still_leaves_once_it_is_back() {
+    let app = crate::helpers::spawn_app().await;
+    let (room_id, mut alice, bob) = app.alice_and_bob_in_a_room().await;
+
+    app.sql("ALTER TABLE events RENAME TO events_away").await;
+    bob.close().await;
+    app.wait_for_metrics(&["chat_connections 1"]).await;
+    alice
+        .talk_with_id(&room_id, "alice", "anyone?", "c-1")
+        .await;
+    assert_eq!(alice.next_error("UNAVAILABLE").await["clientMsgId"], "c-1");
+    app.sql("ALTER TABLE events_away RENAME TO events").await;
+
+    let leave = alice.next_of_type("LEAVE").await;
+    assert_eq!(leave["sender"], "bob");
+    assert_eq!(leave["seq"], 3, "nothing else was stored meanwhile");
+    app.wait_for_member_count(&room_id, 1).await;
+}

@@ -82,7 +82,6 @@ impl From<StoreError> for ApiError {
 impl From<WriteError> for ApiError {
     fn from(error: WriteError) -> Self {
         match error {
-            WriteError::RoomNotFound(room_id) => Self::RoomNotFound(room_id),
             WriteError::Unavailable => Self::Unavailable,
         }
     }

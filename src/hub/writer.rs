@@ -33,11 +33,9 @@ const EVENT_OVERHEAD_BYTES: usize = 192;
 /// How often LEAVEs that could not be stored, and that nobody waits for, are tried again.
 const ORPHAN_RETRY: Duration = Duration::from_secs(1);
 
-/// Why a write was not stored.
+/// Why a command other than an append (creating or deleting a room, a ping, liveness) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
-    #[error("room {0} does not exist")]
-    RoomNotFound(RoomId),
     #[error("storage is unavailable, try again")]
     Unavailable,
 }

@@ -195,7 +195,7 @@ pub struct Settings {
 }
 
 /// The longest the members of a dead instance may stay in their rooms (PROTOCOL.md).
-const MAX_LEAVE_DELAY_MS: u64 = 60_000;
+const MAX_LEAVE_DELAY: Duration = Duration::from_secs(60);
 
 /// Parses a count that must be at least 1 (a zero queue or worker count cannot work).
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
@@ -235,7 +235,7 @@ impl Settings {
         if timeout < heartbeat.saturating_mul(2) {
             return Err(ConfigError::TimeoutBelowHeartbeat { timeout, heartbeat });
         }
-        if timeout.saturating_add(heartbeat) > MAX_LEAVE_DELAY_MS {
+        if self.liveness().bound() > MAX_LEAVE_DELAY {
             return Err(ConfigError::LivenessOverAMinute { timeout, heartbeat });
         }
         Ok(())

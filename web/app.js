@@ -144,6 +144,7 @@ async function refreshRooms() {
     if (error instanceof Unauthorized) needToken(error);
     return;
   }
+  admitted();
   if (ticket !== roomsTicket) return;
   state.rooms = new Map(rooms.map((room) => [room.roomId, room]));
   if (!state.rooms.has(state.selectedRoomId)) state.selectedRoomId = null;
@@ -296,7 +297,7 @@ function connectionLost(event) {
   renderOutbox();
   renderRoom();
   // A refused upgrade looks like any drop to a page; a token that expired closes with 1008.
-  if (event && state.access !== "open" && state.access !== "needed") checkAccess();
+  if (event && state.access !== "open" && state.access !== "needed") refreshRooms();
 }
 
 function leaveRoom() {
@@ -333,29 +334,22 @@ const PROBLEM_TEXT = {
   expired: "Your sign-in token has expired. Paste a fresh one to carry on: no message will be lost.",
 };
 
-// Asks the server whether it still lets this page in; when it wants a token, stops connecting
-// and asks for one. A server out of reach leaves the question open.
-async function checkAccess() {
-  try {
-    await api("/api/rooms?limit=1");
-  } catch (error) {
-    if (error instanceof Unauthorized) needToken(error);
-    return;
-  }
-  if (state.access === "unknown") {
-    state.access = identity.token ? "signed" : "open";
-    renderIdentity();
-  }
+// The server listed the rooms: it lets this page in, with or without a token. (When it
+// wants a token, refreshRooms stops connecting and asks for one; a server out of reach leaves
+// the question open.)
+function admitted() {
+  if (state.access !== "unknown") return;
+  state.access = identity.token ? "signed" : "open";
+  renderIdentity();
 }
 
-// Connects once the server lets this page in (or cannot be reached: the connection then
-// reports that, and asks again when it drops).
+// Lists the rooms, and connects unless the server wants a token (a server out of reach: the
+// connection then reports that, and the page asks again when it drops).
 async function admit() {
   state.access = "unknown";
-  await checkAccess();
+  await refreshRooms();
   if (state.access === "needed") return;
   connection.open();
-  refreshRooms();
 }
 
 function needToken(error) {

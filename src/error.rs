@@ -9,9 +9,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::RoomId;
-use crate::hub::WriteError;
 use crate::identity::Refused;
 use crate::store::StoreError;
+use crate::writer::WriteError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 

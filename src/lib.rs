@@ -63,4 +63,5 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod writer;
 pub mod ws;

@@ -1,4 +1,5 @@
-//! Which instances are alive. Each instance heartbeats in storage, and looks for others that
+//! Which instances are alive. Each instance heartbeats in storage, on a connection of its own
+//! (never behind appends, so a busy instance is not taken for dead), and looks for others that
 //! have been silent for longer than the timeout: the first to find one stores a LEAVE for each
 //! of its members, through its own writer, so the LEAVEs are published like any event and
 //! `memberCount` drops them. So a member of an instance that died without a goodbye (kill -9,
@@ -20,7 +21,12 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{WriteError, Writer};
+use crate::config::Settings;
+use crate::store::{Liveness, StoreError};
+use crate::writer::{WriteError, Writer};
+
+/// How long one heartbeat may take before it counts as failed.
+const HEARTBEAT_DEADLINE: Duration = Duration::from_secs(3);
 
 /// How often to heartbeat, and how long a silence means death.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,17 +36,32 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// The longest an instance's members may stay after it died.
-    pub fn bound(&self) -> Duration {
-        self.timeout + self.heartbeat
+    pub fn of(settings: &Settings) -> Self {
+        Self {
+            heartbeat: settings.heartbeat(),
+            timeout: settings.instance_timeout(),
+        }
     }
 }
 
+/// Why this instance could not take its place at start.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Write(#[from] WriteError),
+}
+
 /// Registers this instance; on a backend of its own, also reaps its earlier runs.
-pub async fn register(writer: &Writer, shared_backend: bool) -> Result<(), WriteError> {
-    writer.register().await?;
+pub async fn register(
+    liveness: &dyn Liveness,
+    writer: &Writer,
+    shared_backend: bool,
+) -> Result<(), RegisterError> {
+    liveness.register().await?;
     if !shared_backend {
-        for earlier in writer.dead_instances(Duration::ZERO).await? {
+        for earlier in liveness.dead_instances(Duration::ZERO).await? {
             writer.reap(earlier, None).await?;
         }
     }
@@ -50,6 +71,7 @@ pub async fn register(writer: &Writer, shared_backend: bool) -> Result<(), Write
 /// Heartbeats and reaps until shutdown. `evictions` counts the times the others took this
 /// instance for dead: sessions watch it and close.
 pub async fn run(
+    liveness: Arc<dyn Liveness>,
     writer: Writer,
     timing: Timing,
     evictions: Arc<watch::Sender<u64>>,
@@ -63,25 +85,35 @@ pub async fn run(
             () = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        match writer.heartbeat().await {
+        match within(liveness.heartbeat()).await {
             Ok(true) => {
                 healthy_since.get_or_insert_with(Instant::now);
             }
             Ok(false) => {
                 tracing::error!("the other instances took this one for dead; closing its sessions");
                 evictions.send_modify(|count| *count += 1);
-                healthy_since = writer.register().await.ok().map(|()| Instant::now());
+                let registered = within(liveness.register()).await;
+                healthy_since = registered.ok().map(|()| Instant::now());
             }
-            Err(_) => healthy_since = None,
+            Err(error) => {
+                tracing::warn!(%error, "a heartbeat failed");
+                healthy_since = None;
+            }
         }
         if healthy_since.is_some_and(|since| since.elapsed() >= timing.timeout) {
-            reap_silent(&writer, timing.timeout).await;
+            reap_silent(&*liveness, &writer, timing.timeout).await;
         }
     }
 }
 
-async fn reap_silent(writer: &Writer, timeout: Duration) {
-    let Ok(dead) = writer.dead_instances(timeout).await else {
+async fn within<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(HEARTBEAT_DEADLINE, call)
+        .await
+        .unwrap_or(Err(StoreError::TimedOut(HEARTBEAT_DEADLINE)))
+}
+
+async fn reap_silent(liveness: &dyn Liveness, writer: &Writer, timeout: Duration) {
+    let Ok(dead) = within(liveness.dead_instances(timeout)).await else {
         return;
     };
     for instance in dead {

@@ -27,13 +27,14 @@ use crate::domain::InstanceId;
 use crate::error;
 use crate::http::request_span::RequestSpan;
 use crate::http::{self, middleware};
-use crate::hub::{BatchLimits, Fanout, Hub, WriteError, Writer};
+use crate::hub::{Fanout, Hub};
 use crate::identity::{IdentityConfigError, Verifier};
 use crate::liveness;
 use crate::metrics::Metrics;
 use crate::openapi;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
+use crate::writer::{BatchLimits, Writer};
 
 /// How often idle entries are swept from the per-address rate limiter.
 const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -60,7 +61,7 @@ pub enum StartupError {
     #[error("{0}")]
     Redis(#[from] ClusterError),
     #[error("cannot register this instance in storage (DATABASE_URL): {0}")]
-    Register(WriteError),
+    Register(#[from] liveness::RegisterError),
     #[error("cannot render the OpenAPI document: {0}")]
     OpenApi(#[from] serde_json::Error),
     #[error("cannot start the HTTP server: {0}")]
@@ -98,11 +99,14 @@ impl Application {
         let storage = store::connect(url, settings.db_max_connections, instance)
             .await
             .map_err(|source| StartupError::Store {
-                url: store::redact(url),
+                url: crate::config::redact(url),
                 source,
             })?;
         let metrics = Arc::new(Metrics::new());
-        let hub = Arc::new(Hub::new(metrics.clone()));
+        let hub = Arc::new(Hub::new(
+            metrics.slow_consumers.clone(),
+            metrics.fanout_seconds.clone(),
+        ));
         let shutdown = CancellationToken::new();
         let (cluster, publisher) = match redis {
             Some(client) => {
@@ -131,9 +135,7 @@ impl Application {
             settings.write_queue,
             limits,
         );
-        liveness::register(&writer, shared)
-            .await
-            .map_err(StartupError::Register)?;
+        liveness::register(&*storage.liveness, &writer, shared).await?;
         let state = web::Data::new(AppState {
             openapi: openapi::render()?,
             instance,
@@ -155,6 +157,7 @@ impl Application {
             connection_cap: settings.connection_cap().map(ConnectionCap::new),
             next_session: AtomicU64::new(1),
             store: storage.store,
+            liveness: storage.liveness,
             settings,
             hub,
             writer,
@@ -193,8 +196,9 @@ impl Application {
         let shutdown = state.shutdown.clone();
         tokio::spawn(sweep_limiter(state.clone(), shutdown.clone()));
         tokio::spawn(liveness::run(
+            state.liveness.clone(),
             state.writer.clone(),
-            state.settings.liveness(),
+            liveness::Timing::of(&state.settings),
             state.evictions.clone(),
             shutdown.clone(),
         ));

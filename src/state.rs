@@ -15,10 +15,11 @@ use crate::clients::{ClientAddress, ClientKey, ConnectionCap};
 use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::domain::InstanceId;
-use crate::hub::{Hub, SessionId, Writer};
+use crate::hub::{Hub, SessionId};
 use crate::identity::{self, Caller, Identity, Refused, Verifier};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Liveness, Store};
+use crate::writer::Writer;
 
 pub type HttpLimiter = DefaultKeyedRateLimiter<ClientKey>;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub instance: InstanceId,
     /// Reads; every write goes through `writer`.
     pub store: Arc<dyn Store>,
+    /// This instance's heartbeat, on a connection of its own.
+    pub liveness: Arc<dyn Liveness>,
     pub hub: Arc<Hub>,
     pub writer: Writer,
     /// Fan-out across instances; None when this instance is alone (no `REDIS_URL`).

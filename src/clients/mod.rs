@@ -8,7 +8,7 @@ mod connections;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-pub use address::{ClientAddress, ForwardedHeader, TrustedProxies};
+pub use address::ClientAddress;
 pub use connections::{ConnectionCap, OpenConnection};
 
 /// What per-client limits count by. Behind one address (a NAT, an office) signed-in people

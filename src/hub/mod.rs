@@ -1,5 +1,4 @@
-//! Who is in which room on this instance, fan-out of stored events to them, and the writer that
-//! stores events before they are fanned out.
+//! Who is in which room on this instance, and fan-out of stored events to them.
 //!
 //! The registry is a `DashMap` from room to its members, so rooms on different shards never
 //! contend and fan-out takes one shard read lock. Each member is a bounded queue
@@ -9,21 +8,20 @@
 //! this instance has members in, and only those.
 
 mod queue;
-mod writer;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use tokio::sync::Notify;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+
 use crate::domain::{Event, RoomId, Seq};
-use crate::metrics::Metrics;
 
 pub use queue::{MemberHandle, MemberQueue, Outbound, member_queue};
-pub use writer::{AppendError, AppendReply, AppendSlot, BatchLimits, WriteError, Writer};
 
 pub use crate::domain::SessionId;
 
@@ -38,16 +36,20 @@ pub trait Fanout: Send + Sync + 'static {
 
 pub struct Hub {
     rooms: DashMap<RoomId, HashMap<SessionId, MemberHandle>>,
-    metrics: Arc<Metrics>,
+    /// Members closed for falling behind.
+    slow_consumers: Counter,
+    /// How long queueing one event for every member of its room takes.
+    fanout_seconds: Histogram,
     /// Woken when the set of rooms with members here changes.
     changed: Notify,
 }
 
 impl Hub {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(slow_consumers: Counter, fanout_seconds: Histogram) -> Self {
         Self {
             rooms: DashMap::new(),
-            metrics,
+            slow_consumers,
+            fanout_seconds,
             changed: Notify::new(),
         }
     }
@@ -111,11 +113,9 @@ impl Hub {
                 seq: event.seq,
                 frame: frame.clone(),
             };
-            member.deliver(item, &self.metrics);
+            member.deliver(item, &self.slow_consumers);
         }
-        self.metrics
-            .fanout_seconds
-            .observe(started.elapsed().as_secs_f64());
+        self.fanout_seconds.observe(started.elapsed().as_secs_f64());
     }
 
     /// Detaches every member here from a deleted room, telling each `CLOSED`.
@@ -125,7 +125,7 @@ impl Hub {
         };
         self.changed.notify_one();
         for member in members.values() {
-            member.deliver(Outbound::Closed { room_id }, &self.metrics);
+            member.deliver(Outbound::Closed { room_id }, &self.slow_consumers);
         }
     }
 }

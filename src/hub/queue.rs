@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytestring::ByteString;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{RoomId, Seq};
-use crate::metrics::Metrics;
 
 /// What a `CLOSED` notice counts for against the byte bound.
 const CLOSED_BYTES: usize = 64;
@@ -67,11 +67,11 @@ pub struct MemberHandle {
 }
 
 impl MemberHandle {
-    pub(super) fn deliver(&self, item: Outbound, metrics: &Metrics) {
+    pub(super) fn deliver(&self, item: Outbound, slow_consumers: &Counter) {
         let bytes = item.bytes();
         if self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes > self.max_bytes {
             self.queued.fetch_sub(bytes, Ordering::AcqRel);
-            return self.fell_behind(metrics);
+            return self.fell_behind(slow_consumers);
         }
         match self.sender.try_send(item) {
             Ok(()) => {}
@@ -80,14 +80,14 @@ impl MemberHandle {
             }
             Err(TrySendError::Full(_)) => {
                 self.queued.fetch_sub(bytes, Ordering::AcqRel);
-                self.fell_behind(metrics);
+                self.fell_behind(slow_consumers);
             }
         }
     }
 
-    fn fell_behind(&self, metrics: &Metrics) {
+    fn fell_behind(&self, slow_consumers: &Counter) {
         if !self.slow.is_cancelled() {
-            metrics.slow_consumers.inc();
+            slow_consumers.inc();
             self.slow.cancel();
         }
     }
@@ -128,7 +128,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queue_over_its_byte_bound_signals_slow_and_keeps_what_fit() {
-        let metrics = Metrics::new();
+        let metrics = Counter::default();
         let (handle, mut queue) = member_queue(100, 1000);
 
         handle.deliver(event(600), &metrics);
@@ -146,7 +146,7 @@ mod tests {
 
     #[tokio::test]
     async fn draining_the_queue_frees_its_bytes() {
-        let metrics = Metrics::new();
+        let metrics = Counter::default();
         let (handle, mut queue) = member_queue(100, 1000);
         for _ in 0..10 {
             handle.deliver(event(600), &metrics);
@@ -157,7 +157,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queue_over_its_event_bound_signals_slow() {
-        let metrics = Metrics::new();
+        let metrics = Counter::default();
         let (handle, queue) = member_queue(2, 1000);
         for _ in 0..3 {
             handle.deliver(event(1), &metrics);

@@ -1,14 +1,18 @@
-//! Storage behind two traits, so the backend is chosen by `DATABASE_URL`'s scheme and nothing
-//! above this module sees SQL. [`Store`] reads, on a pool shared by every request and session.
-//! [`StoreWriter`] writes, on a connection of its own that only the hub's writer task holds, so
-//! no read can make a write wait for a connection and writes of one instance never contend
-//! with each other.
+//! Storage, so the backend is chosen by `DATABASE_URL`'s scheme and nothing above this module
+//! sees SQL. [`Store`] reads, on a pool shared by every request and session. [`StoreWriter`]
+//! writes, on a connection of its own that only the writer task holds, so no read can make a
+//! write wait for a connection and writes of one instance never contend with each other.
+//! [`Liveness`] heartbeats on a connection of its own too, so a busy writer never makes its
+//! instance look dead.
 //!
 //! The database is the one authority on order: it gives each event its room's next `seq` in
-//! the transaction that stores it, whichever instance's writer stores it. Presence lives here
-//! too: a session's membership is stored with its ENTER and removed with its LEAVE, and each
-//! instance heartbeats, so the members of one that died are known and get their LEAVEs.
+//! the transaction that stores it, whichever instance's writer stores it. How a batch is stored
+//! is written once ([`batch`]); each backend only supplies the SQL of each step ([`WriteTx`]).
+//! Presence lives here too: a session's membership is stored with its ENTER and removed with
+//! its LEAVE, and each instance heartbeats, so the members of one that died are known and get
+//! their LEAVEs.
 
+mod batch;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
@@ -22,9 +26,9 @@ use async_trait::async_trait;
 use futures_util::{Stream, TryStreamExt};
 use uuid::Uuid;
 
-use crate::domain::{
-    Event, EventKind, InstanceId, NewEvent, RoomId, RoomName, Sender, Seq, SessionId, Timestamp,
-};
+use crate::domain::{Event, InstanceId, RoomId, RoomName, Seq, SessionId, Timestamp};
+
+pub use batch::StoreWriter;
 
 /// A room as stored. `position` is its place in creation order (the list cursor's key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,10 +76,12 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("storage did not answer within {0:?}")]
+    TimedOut(Duration),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("unsupported DATABASE_URL scheme in {0:?}: use sqlite://PATH or postgres://...")]
-    UnsupportedUrl(String),
+    #[error("unsupported DATABASE_URL scheme: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl,
 }
 
 /// Reads, on a pool of connections.
@@ -110,64 +116,144 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// Writes, on one connection of its own, used by one task at a time.
+/// This instance among those sharing storage: its heartbeat, and who has gone silent. On a
+/// connection of its own, so a heartbeat never waits behind appends.
 #[async_trait]
-pub trait StoreWriter: Send + 'static {
-    /// Creates a room stamped `now`, or later: never before the newest room, so the room list
-    /// (newest position first) never shows `createdAt` increasing.
+pub trait Liveness: Send + Sync + 'static {
+    /// Records this instance as alive.
+    async fn register(&self) -> Result<(), StoreError>;
+
+    /// Renews this instance's heartbeat; false when it is not registered any more, because the
+    /// others took it for dead and stored its members' LEAVEs.
+    async fn heartbeat(&self) -> Result<bool, StoreError>;
+
+    /// Other instances whose latest heartbeat is older than `silence`.
+    async fn dead_instances(&self, silence: Duration) -> Result<Vec<InstanceId>, StoreError>;
+}
+
+/// A backend's write connection: what is not a batch of events, and transactions for the
+/// batch logic. It reconnects by itself; [`WriteConnection::discard`] drops a connection whose
+/// state is unknown (a step failed or did not answer in time), so it is never used again.
+#[async_trait]
+pub(crate) trait WriteConnection: Send {
+    /// Begins a transaction that may take the write locks of rooms.
+    async fn begin(&mut self) -> Result<Box<dyn WriteTx + '_>, StoreError>;
+
+    /// Drops the connection; the next call opens a new one.
+    fn discard(&mut self);
+
+    /// Creates a room stamped `now`, or later: never before the newest room.
     async fn create_room(
         &mut self,
         name: &RoomName,
         now: Timestamp,
     ) -> Result<RoomRecord, StoreError>;
 
-    /// Stores a batch in one transaction, giving each event its room's next `seq`, and the
-    /// membership each ENTER or LEAVE changes. One result per input, in input order; an event
-    /// the database refuses fails alone.
-    async fn append(
-        &mut self,
-        batch: Vec<NewEvent>,
-    ) -> Result<Vec<Result<Event, Refused>>, StoreError>;
-
     /// Deletes a room and its memberships at once, returning its last seq (None when there was
-    /// no such room); its events are removed afterwards by [`StoreWriter::purge_step`], a
-    /// bounded chunk at a time.
+    /// no such room), and records that its events are to be purged.
     async fn delete_room(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError>;
 
     /// Deletes up to `limit` events of deleted rooms; false when none were left.
     async fn purge_step(&mut self, limit: u32) -> Result<bool, StoreError>;
 
-    /// A cheap round trip on this connection, for readiness.
     async fn ping(&mut self) -> Result<(), StoreError>;
+}
 
-    /// Records this writer's instance as alive.
-    async fn register(&mut self) -> Result<(), StoreError>;
+/// The SQL of each step of a write transaction; [`batch`] decides their order. Dropped
+/// without [`WriteTx::commit`] or [`WriteTx::rollback`], the connection is left inside the
+/// transaction: the caller then discards it.
+#[async_trait]
+pub(crate) trait WriteTx: Send {
+    /// Takes the write lock of each room that exists, in sorted order (so writers that touch
+    /// the same rooms wait for each other and never deadlock), and returns its newest seq.
+    async fn lock_rooms(&mut self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError>;
 
-    /// Renews this instance's heartbeat; false when it is not registered any more, because the
-    /// others took it for dead and stored its members' LEAVEs.
-    async fn heartbeat(&mut self) -> Result<bool, StoreError>;
+    async fn set_last_seqs(&mut self, rooms: &[(RoomId, Seq)]) -> Result<(), StoreError>;
 
-    /// Other instances whose latest heartbeat is older than `silence`.
-    async fn dead_instances(&mut self, silence: Duration) -> Result<Vec<InstanceId>, StoreError>;
+    async fn insert_events(&mut self, events: &[&Event]) -> Result<(), StoreError>;
 
-    /// Forgets an instance, if it is still silent for `silence` (None: whatever its heartbeat),
-    /// and stores a LEAVE for each of its members, in one transaction. Returns the stored
-    /// LEAVEs; none when another instance reaped it first.
-    async fn reap(
+    /// Ends these memberships, returning those that were stored.
+    async fn end_memberships(
+        &mut self,
+        members: &[Membership],
+    ) -> Result<HashSet<Membership>, StoreError>;
+
+    /// Stores these memberships, each with the name its ENTER carried.
+    async fn add_memberships(&mut self, members: &[(Membership, &str)]) -> Result<(), StoreError>;
+
+    /// Which of these message ids are stored.
+    async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError>;
+
+    /// Forgets an instance if it is silent for `silence` (None: whatever its heartbeat);
+    /// false when it was not (another instance reaped it first, or it is alive).
+    async fn forget_instance(
         &mut self,
         instance: InstanceId,
         silence: Option<Duration>,
-    ) -> Result<Vec<Event>, StoreError>;
+    ) -> Result<bool, StoreError>;
+
+    /// Every membership of an instance, with its name.
+    async fn members_of(
+        &mut self,
+        instance: InstanceId,
+    ) -> Result<Vec<(Membership, String)>, StoreError>;
+
+    /// Runs a transaction-control statement, which both backends spell alike.
+    async fn control(&mut self, statement: &'static str) -> Result<(), StoreError>;
+
+    /// Whether this error refuses one event (a constraint or a trigger) rather than failing.
+    fn refuses_the_event(&self, error: &StoreError) -> bool;
+
+    async fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.control("SAVEPOINT event").await
+    }
+
+    async fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.control("RELEASE SAVEPOINT event").await
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.control("ROLLBACK TO SAVEPOINT event").await
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.control("COMMIT").await
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.control("ROLLBACK").await
+    }
 }
 
-/// A backend: its reading pool and its writer.
+/// A session's membership of a room, as stored: who it belongs to is the instance it runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Membership {
+    pub room_id: RoomId,
+    pub instance: InstanceId,
+    pub session: i64,
+}
+
+impl Membership {
+    pub fn new(room_id: RoomId, instance: InstanceId, session: SessionId) -> Self {
+        // SQL has no unsigned 64-bit integer, and ids count up from 1.
+        let session = i64::try_from(session).unwrap_or(i64::MAX);
+        Self {
+            room_id,
+            instance,
+            session,
+        }
+    }
+}
+
+/// A backend: its reading pool, its writer and its heartbeat.
 pub struct Storage {
     pub store: Arc<dyn Store>,
-    pub writer: Box<dyn StoreWriter>,
+    pub writer: StoreWriter,
+    pub liveness: Arc<dyn Liveness>,
 }
 
 /// Opens the backend named by the URL's scheme and brings its schema up to date; the writer
-/// writes for `instance`.
+/// and the heartbeat are `instance`'s.
 pub async fn connect(
     url: &str,
     max_connections: u32,
@@ -179,72 +265,13 @@ pub async fn connect(
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         return postgres::connect(url, max_connections, instance).await;
     }
-    Err(StoreError::UnsupportedUrl(redact(url)))
+    Err(StoreError::UnsupportedUrl)
 }
 
 /// Whether the backend at this URL is shared by several instances (PostgreSQL), rather than
 /// owned by one process (a SQLite file).
 pub fn is_shared(url: &str) -> bool {
     !url.starts_with("sqlite:")
-}
-
-/// An event stamped for storage (its seq still to be given), with the membership it changes.
-pub(crate) struct Pending {
-    pub event: Event,
-    pub session: Option<SessionId>,
-}
-
-/// Gives each new event its id and time; the store then gives it its seq.
-pub(crate) fn stamp(batch: Vec<NewEvent>) -> Vec<Pending> {
-    let sent_at = Timestamp::now();
-    batch
-        .into_iter()
-        .map(|new| Pending {
-            session: new.session,
-            event: Event::stored(new, Seq::ZERO, Uuid::new_v4(), sent_at),
-        })
-        .collect()
-}
-
-/// How a backend stores one batch: all in one transaction, or, when that fails, each event
-/// under a savepoint of its own (so an event the database refuses fails alone).
-#[async_trait]
-pub(crate) trait Batches {
-    async fn together(&self, batch: &mut [Pending])
-    -> Result<Vec<Result<(), Refused>>, StoreError>;
-
-    async fn one_by_one(
-        &self,
-        batch: &mut [Pending],
-    ) -> Result<Vec<Result<(), Refused>>, StoreError>;
-}
-
-/// [`StoreWriter::append`] on a backend: the fast path first, the slow one if it fails.
-pub(crate) async fn append_batch(
-    backend: &(impl Batches + Sync),
-    batch: Vec<NewEvent>,
-) -> Result<Vec<Result<Event, Refused>>, StoreError> {
-    let mut batch = stamp(batch);
-    let outcomes = match backend.together(&mut batch).await {
-        Ok(outcomes) => outcomes,
-        Err(error) => {
-            tracing::warn!(%error, batch = batch.len(), "a batch failed; storing it event by event");
-            backend.one_by_one(&mut batch).await?
-        }
-    };
-    Ok(stored_events(batch, outcomes))
-}
-
-/// Each event of a batch as stored, or why it was not.
-pub(crate) fn stored_events(
-    batch: Vec<Pending>,
-    outcomes: Vec<Result<(), Refused>>,
-) -> Vec<Result<Event, Refused>> {
-    batch
-        .into_iter()
-        .zip(outcomes)
-        .map(|(pending, outcome)| outcome.map(|()| pending.event))
-        .collect()
 }
 
 /// Reads events from `rows` (ascending) until the page is full by `limit`: a page holds at
@@ -265,112 +292,6 @@ pub(crate) async fn read_page<R>(
     Ok(page)
 }
 
-/// The LEAVEs of a dead instance's members (room, session, sender), in room and session order.
-pub(crate) fn departures(mut gone: Vec<(RoomId, i64, String)>) -> Result<Vec<Pending>, StoreError> {
-    gone.sort();
-    let leaves = gone
-        .into_iter()
-        .map(|(room_id, _, sender)| {
-            let sender = Sender::parse(&sender)
-                .map_err(|_| StoreError::Corrupt(format!("member name {sender:?}")))?;
-            Ok(NewEvent::departure(room_id, sender))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    Ok(stamp(leaves))
-}
-
-/// A membership as stored: (session, room) of the writer's instance.
-pub(crate) type MemberKey = (i64, RoomId);
-
-fn member_key(pending: &Pending) -> Option<MemberKey> {
-    let session = pending.session?;
-    Some((session_key(session), pending.event.room_id))
-}
-
-/// The stored memberships the batch's LEAVEs end: those of sessions that entered before it.
-pub(crate) fn leaving_rows(batch: &[Pending]) -> Vec<MemberKey> {
-    let mut entering = HashSet::new();
-    let mut leaving = Vec::new();
-    for pending in batch {
-        let Some(key) = member_key(pending) else {
-            continue;
-        };
-        match pending.event.kind {
-            EventKind::Enter => {
-                entering.insert(key);
-            }
-            EventKind::Leave if !entering.contains(&key) => leaving.push(key),
-            EventKind::Leave | EventKind::Talk => {}
-        }
-    }
-    leaving
-}
-
-/// Walks the batch in order from the memberships found stored (`present`): a LEAVE of a
-/// session that is not a member by then is refused, so nobody ever gets a second LEAVE.
-pub(crate) fn refuse_non_members(
-    batch: &[Pending],
-    present: &HashSet<MemberKey>,
-) -> Vec<Result<(), Refused>> {
-    let mut members = present.clone();
-    batch
-        .iter()
-        .map(|pending| {
-            let Some(key) = member_key(pending) else {
-                return Ok(());
-            };
-            match pending.event.kind {
-                EventKind::Enter => {
-                    members.insert(key);
-                    Ok(())
-                }
-                EventKind::Leave if members.remove(&key) => Ok(()),
-                EventKind::Leave => Err(Refused::NotMember),
-                EventKind::Talk => Ok(()),
-            }
-        })
-        .collect()
-}
-
-/// The memberships the batch's stored ENTERs add, with their names: those not ended again by
-/// a LEAVE later in the same batch.
-pub(crate) fn entering_rows<'a>(
-    batch: &'a [Pending],
-    outcomes: &[Result<(), Refused>],
-) -> Vec<(MemberKey, &'a str)> {
-    let mut rows: Vec<(MemberKey, &str)> = Vec::new();
-    for (pending, outcome) in batch.iter().zip(outcomes) {
-        let (Some(key), Ok(())) = (member_key(pending), outcome) else {
-            continue;
-        };
-        match pending.event.kind {
-            EventKind::Enter => rows.push((key, pending.event.sender.as_str())),
-            EventKind::Leave => rows.retain(|(entered, _)| *entered != key),
-            EventKind::Talk => {}
-        }
-    }
-    rows
-}
-
-/// A session id as stored: SQL has no unsigned 64-bit integer, and ids count up from 1.
-pub(crate) fn session_key(session: SessionId) -> i64 {
-    i64::try_from(session).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn exhausted(room_id: RoomId) -> StoreError {
-    StoreError::Corrupt(format!("room {room_id} has used every seq"))
-}
-
-/// Hides the password of a `scheme://user:password@host` URL.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_owned(),
-    }
+pub(crate) fn parse_seq(raw: i64) -> Result<Seq, StoreError> {
+    Seq::new(raw).ok_or_else(|| StoreError::Corrupt(format!("seq {raw}")))
 }

@@ -8,7 +8,7 @@ use futures_util::stream::FuturesOrdered;
 
 use super::protocol::Echo;
 use crate::domain::{EventKind, RoomId, Seq};
-use crate::hub::{AppendError, AppendReply};
+use crate::writer::{AppendError, AppendReply};
 
 /// The outcome of one append, with what a refusal of it must echo.
 pub struct Settled {

@@ -26,13 +26,12 @@ use super::rooms::{Closing, Decision, Entered, Presence};
 use super::socket::Socket;
 use crate::clients::OpenConnection;
 use crate::domain::{Event, EventKind, RoomId, Seq};
-use crate::hub::{
-    AppendError, AppendSlot, MemberQueue, Outbound, SessionId, WriteError, member_queue,
-};
+use crate::hub::{MemberQueue, Outbound, SessionId, member_queue};
 use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::writer::{AppendError, AppendSlot, WriteError};
 
 /// Appends a session may have in flight before it stops reading frames (backpressure).
 const MAX_IN_FLIGHT: usize = 256;

@@ -1,7 +1,12 @@
-//! PostgreSQL backend, shared by every instance. Readers share a pool; the writer has a pool
-//! of its own with a single connection (reopened if it breaks), so this instance's writes are
-//! one at a time, as on SQLite, while several instances write concurrently, each event's seq
-//! taken under its room row's lock.
+//! PostgreSQL backend, shared by every instance. Readers share a pool; the writer has a
+//! connection of its own (reopened if it breaks), so this instance's writes are one at a time,
+//! as on SQLite, while several instances write concurrently, each event's seq taken under its
+//! room row's lock; the heartbeat has a connection of its own too.
+//!
+//! Every connection tells the server how long anything may take, so a client that falls silent
+//! (a frozen network, a paused process) holds no lock for more than a couple of seconds: the
+//! server ends a transaction left idle, gives up a lock wait or a statement that runs long,
+//! and probes the connection with TCP keepalives.
 
 mod writer;
 
@@ -15,36 +20,60 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use uuid::Uuid;
 
-use super::{EventRange, PageLimit, RoomRecord, Storage, Store, StoreError, read_page};
+use super::{
+    EventRange, Liveness, PageLimit, RoomRecord, Storage, Store, StoreError, StoreWriter,
+    parse_seq, read_page,
+};
 use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
 
-pub use writer::PgWriter;
+use writer::PgWriteConnection;
 
-/// How long a request waits for a connection before storage counts as unavailable: while the
-/// database is unreachable, clients hear so in seconds, not after sqlx's default 30 s.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a request waits for a connection, or a connection for the server, before storage
+/// counts as unavailable: while the database is unreachable, clients hear so in seconds, not
+/// after sqlx's default 30 s.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the server enforces on every connection. A transaction left idle (its client fell
+/// silent between two statements) ends first, so another instance waiting for its room locks
+/// waits about that long, well within its own lock timeout; the writer's own deadline
+/// (`batch::DEADLINE`) is longer than all of these, so the server's clean error comes first.
+const SERVER_LIMITS: [(&str, &str); 7] = [
+    ("idle_in_transaction_session_timeout", "2s"),
+    ("lock_timeout", "4s"),
+    ("statement_timeout", "6s"),
+    ("tcp_keepalives_idle", "5"),
+    ("tcp_keepalives_interval", "2"),
+    ("tcp_keepalives_count", "3"),
+    ("tcp_user_timeout", "10000"),
+];
 
 /// Connects, applies migrations (under sqlx's advisory lock, so instances starting together
-/// take turns), and returns the readers and the writer, which writes for `instance`.
+/// take turns), and returns the readers, the writer and the heartbeat of `instance`.
 pub async fn connect(
     url: &str,
     max_connections: u32,
     instance: InstanceId,
 ) -> Result<Storage, StoreError> {
-    let options = PgConnectOptions::from_str(url)?.application_name("chat");
-    let writes = pool(1).connect_with(options.clone()).await?;
-    sqlx::migrate!("./migrations/postgres").run(&writes).await?;
-    let reads = pool(max_connections).connect_with(options).await?;
+    let options = PgConnectOptions::from_str(url)?
+        .application_name("chat")
+        .options(SERVER_LIMITS);
+    let reads = pool(max_connections).connect_with(options.clone()).await?;
+    sqlx::migrate!("./migrations/postgres").run(&reads).await?;
+    let heartbeats = pool(1).connect_lazy_with(options.clone());
     Ok(Storage {
         store: Arc::new(PgStore { pool: reads }),
-        writer: Box::new(PgWriter::new(writes, instance)),
+        writer: StoreWriter::new(Box::new(PgWriteConnection::new(options)), instance),
+        liveness: Arc::new(PgLiveness {
+            pool: heartbeats,
+            instance: instance.uuid(),
+        }),
     })
 }
 
 fn pool(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .acquire_timeout(CONNECT_TIMEOUT)
 }
 
 pub struct PgStore {
@@ -59,6 +88,12 @@ fn room_from_row(row: &PgRow) -> Result<RoomRecord, StoreError> {
         last_seq: parse_seq(row.try_get("last_seq")?)?,
         position: row.try_get("position")?,
     })
+}
+
+/// A room's id and newest seq.
+fn room_seq_from_row(row: &PgRow) -> Result<(RoomId, Seq), StoreError> {
+    let room_id = RoomId::from_uuid(row.try_get("room_id")?);
+    Ok((room_id, parse_seq(row.try_get("last_seq")?)?))
 }
 
 fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
@@ -76,12 +111,8 @@ fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
     })
 }
 
-fn parse_seq(raw: i64) -> Result<Seq, StoreError> {
-    Seq::new(raw).ok_or_else(|| StoreError::Corrupt(format!("seq {raw}")))
-}
-
-fn uuids(rooms: &[RoomId]) -> Vec<Uuid> {
-    rooms.iter().map(|room_id| room_id.uuid()).collect()
+fn uuids<'a>(rooms: impl IntoIterator<Item = &'a RoomId>) -> Vec<Uuid> {
+    rooms.into_iter().map(|room_id| room_id.uuid()).collect()
 }
 
 #[async_trait]
@@ -174,12 +205,7 @@ impl Store for PgStore {
             .bind(uuids(rooms))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let room_id = RoomId::from_uuid(row.try_get("room_id")?);
-                Ok((room_id, parse_seq(row.try_get("last_seq")?)?))
-            })
-            .collect()
+        rows.iter().map(room_seq_from_row).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -189,5 +215,47 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// This instance's heartbeat, on a pool of one connection of its own.
+struct PgLiveness {
+    pool: PgPool,
+    instance: Uuid,
+}
+
+#[async_trait]
+impl Liveness for PgLiveness {
+    async fn register(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO instances (instance_id, heartbeat_at) VALUES ($1, clock_timestamp()) \
+             ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = clock_timestamp()",
+        )
+        .bind(self.instance)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE instances SET heartbeat_at = clock_timestamp() WHERE instance_id = $1",
+        )
+        .bind(self.instance)
+        .execute(&self.pool)
+        .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    async fn dead_instances(&self, silence: Duration) -> Result<Vec<InstanceId>, StoreError> {
+        let dead: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT instance_id FROM instances WHERE instance_id <> $1 \
+             AND heartbeat_at < clock_timestamp() - make_interval(secs => $2)",
+        )
+        .bind(self.instance)
+        .bind(silence.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(dead.into_iter().map(InstanceId::from_uuid).collect())
     }
 }

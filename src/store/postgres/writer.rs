@@ -1,267 +1,77 @@
-//! Every write of one instance, on its writer's own connection. Several instances write at
-//! once, so a batch locks the rows of the rooms it touches in one fixed order (sorted ids)
-//! before it takes their seqs: two instances committing batches that touch the same rooms wait
-//! for each other, never deadlock. Every statement has a fixed shape (arrays through `UNNEST`,
-//! never a `VALUES` list as long as the batch), so the prepared-statement cache holds a handful
-//! of statements, whatever the batch sizes.
+//! The SQL of every write of one instance, on its writer's own connection. Several instances
+//! write at once; the order of the steps (rooms locked in sorted order first) is the batch
+//! logic's. Every statement has a fixed shape (arrays through `UNNEST`, never a `VALUES` list
+//! as long as the batch), so the prepared-statement cache holds a handful of statements,
+//! whatever the batch sizes.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::PgPool;
-use sqlx::{Acquire, PgConnection, Row};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
-use super::{parse_seq, room_from_row};
-use crate::domain::{Event, InstanceId, NewEvent, RoomId, RoomName, Seq, Timestamp};
-use crate::store::{
-    Batches, MemberKey, Pending, Refused, RoomRecord, StoreError, StoreWriter, append_batch,
-    departures, entering_rows, exhausted, leaving_rows, refuse_non_members, stored_events,
-};
+use super::{CONNECT_TIMEOUT, room_from_row, room_seq_from_row, uuids};
+use crate::domain::{Event, InstanceId, RoomId, RoomName, Seq, Timestamp};
+use crate::store::{Membership, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq};
 
 /// The advisory lock rooms are created under, so each is stamped no earlier than the one
 /// before it, whichever instance creates them.
 const ROOM_CREATION_LOCK: i64 = 0x6368_6174_726f_6f6d;
 
-pub struct PgWriter {
-    pool: PgPool,
-    instance: Uuid,
+pub struct PgWriteConnection {
+    options: PgConnectOptions,
+    connection: Option<PgConnection>,
 }
 
-impl PgWriter {
-    pub(super) fn new(pool: PgPool, instance: InstanceId) -> Self {
+impl PgWriteConnection {
+    pub(super) fn new(options: PgConnectOptions) -> Self {
         Self {
-            pool,
-            instance: instance.uuid(),
+            options,
+            connection: None,
         }
+    }
+
+    async fn connection(&mut self) -> Result<&mut PgConnection, StoreError> {
+        if self.connection.is_none() {
+            let connecting = PgConnection::connect_with(&self.options);
+            let connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+                .await
+                .map_err(|_| StoreError::TimedOut(CONNECT_TIMEOUT))??;
+            self.connection = Some(connection);
+        }
+        self.connection
+            .as_mut()
+            .ok_or(StoreError::TimedOut(CONNECT_TIMEOUT))
+    }
+
+    async fn transaction(&mut self) -> Result<PgTx<'_>, StoreError> {
+        let conn = self.connection().await?;
+        sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
+        Ok(PgTx { conn })
     }
 }
 
 #[async_trait]
-impl Batches for PgWriter {
-    /// The fast path: the whole batch in one transaction.
-    async fn together(
-        &self,
-        batch: &mut [Pending],
-    ) -> Result<Vec<Result<(), Refused>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let outcomes = store_batch(&mut tx, self.instance, batch).await?;
-        tx.commit().await?;
-        Ok(outcomes)
+impl WriteConnection for PgWriteConnection {
+    async fn begin(&mut self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
+        Ok(Box::new(self.transaction().await?))
     }
 
-    /// The slow path, after the fast one failed: each event under a savepoint of its own, so an
-    /// event the database refuses is rolled back alone and the others still commit together.
-    async fn one_by_one(
-        &self,
-        batch: &mut [Pending],
-    ) -> Result<Vec<Result<(), Refused>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for pending in batch.chunks_mut(1) {
-            let mut savepoint = (&mut tx).begin().await?;
-            let outcome = match store_batch(&mut savepoint, self.instance, pending).await {
-                Ok(mut one) => one.pop().unwrap_or(Err(Refused::RoomGone)),
-                Err(error) if refuses_the_event(&error) => {
-                    let room_id = pending[0].event.room_id;
-                    tracing::warn!(%error, %room_id, "the database refused an event");
-                    Err(Refused::Rejected)
-                }
-                Err(error) => return Err(error),
-            };
-            match outcome {
-                Ok(()) => savepoint.commit().await?,
-                Err(_) => savepoint.rollback().await?,
-            }
-            outcomes.push(outcome);
-        }
-        tx.commit().await?;
-        Ok(outcomes)
+    fn discard(&mut self) {
+        self.connection = None;
     }
-}
 
-/// Whether the database refused this one event (an integrity constraint, class 23, or a
-/// trigger's exception, P0001), rather than failed.
-fn refuses_the_event(error: &StoreError) -> bool {
-    let StoreError::Database(sqlx::Error::Database(error)) = error else {
-        return false;
-    };
-    error
-        .code()
-        .is_some_and(|code| code.starts_with("23") || code == "P0001")
-}
-
-/// Locks the batch's rooms in sorted order, gives each event its room's next seq, and stores
-/// the events with the memberships they change; an event whose room is gone is refused, and so
-/// is the LEAVE of a session that is no member.
-async fn store_batch(
-    conn: &mut PgConnection,
-    instance: Uuid,
-    batch: &mut [Pending],
-) -> Result<Vec<Result<(), Refused>>, StoreError> {
-    let mut rooms: Vec<Uuid> = batch.iter().map(|p| p.event.room_id.uuid()).collect();
-    rooms.sort_unstable();
-    rooms.dedup();
-    let locked = sqlx::query(
-        "SELECT room_id, last_seq FROM rooms WHERE room_id = ANY($1) ORDER BY room_id FOR UPDATE",
-    )
-    .bind(&rooms)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut last: HashMap<Uuid, Seq> = HashMap::with_capacity(locked.len());
-    for row in &locked {
-        last.insert(
-            row.try_get("room_id")?,
-            parse_seq(row.try_get("last_seq")?)?,
-        );
-    }
-    let present = end_memberships(conn, instance, &leaving_rows(batch)).await?;
-    let mut outcomes = refuse_non_members(batch, &present);
-    for (pending, outcome) in batch.iter_mut().zip(outcomes.iter_mut()) {
-        let event = &mut pending.event;
-        if outcome.is_err() {
-            continue;
-        }
-        let Some(seq) = last.get_mut(&event.room_id.uuid()) else {
-            *outcome = Err(Refused::RoomGone);
-            continue;
-        };
-        *seq = seq.next().ok_or_else(|| exhausted(event.room_id))?;
-        event.seq = *seq;
-    }
-    let (ids, seqs): (Vec<Uuid>, Vec<i64>) = last.iter().map(|(id, seq)| (*id, seq.get())).unzip();
-    sqlx::query(
-        "UPDATE rooms SET last_seq = taken.last_seq \
-         FROM UNNEST($1::uuid[], $2::bigint[]) AS taken (room_id, last_seq) \
-         WHERE rooms.room_id = taken.room_id",
-    )
-    .bind(ids)
-    .bind(seqs)
-    .execute(&mut *conn)
-    .await?;
-    let stored: Vec<&Pending> = batch
-        .iter()
-        .zip(&outcomes)
-        .filter_map(|(pending, outcome)| outcome.is_ok().then_some(pending))
-        .collect();
-    insert_events(conn, &stored).await?;
-    add_memberships(conn, instance, &entering_rows(batch, &outcomes)).await?;
-    Ok(outcomes)
-}
-
-async fn insert_events(conn: &mut PgConnection, stored: &[&Pending]) -> Result<(), StoreError> {
-    let events = stored.iter().map(|pending| &pending.event);
-    sqlx::query(
-        "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], \
-                              $6::text[], $7::text[], $8::bigint[])",
-    )
-    .bind(events.clone().map(|e| e.room_id.uuid()).collect::<Vec<_>>())
-    .bind(events.clone().map(|e| e.seq.get()).collect::<Vec<_>>())
-    .bind(events.clone().map(|e| e.message_id).collect::<Vec<_>>())
-    .bind(events.clone().map(|e| e.kind.as_str()).collect::<Vec<_>>())
-    .bind(events.clone().map(|e| e.sender.as_str()).collect::<Vec<_>>())
-    .bind(events.clone().map(|e| e.message.as_str()).collect::<Vec<_>>())
-    .bind(events.clone().map(|e| e.client_msg_id.as_deref()).collect::<Vec<_>>())
-    .bind(events.map(|e| e.sent_at.millis()).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Ends the given memberships, returning those that were stored (the others' LEAVEs are
-/// refused).
-async fn end_memberships(
-    conn: &mut PgConnection,
-    instance: Uuid,
-    leaving: &[MemberKey],
-) -> Result<HashSet<MemberKey>, StoreError> {
-    if leaving.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let rows = sqlx::query(
-        "DELETE FROM members USING UNNEST($2::bigint[], $3::uuid[]) AS gone (session_id, room_id) \
-         WHERE members.instance_id = $1 AND members.session_id = gone.session_id \
-           AND members.room_id = gone.room_id \
-         RETURNING members.session_id, members.room_id",
-    )
-    .bind(instance)
-    .bind(
-        leaving
-            .iter()
-            .map(|(session, _)| *session)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        leaving
-            .iter()
-            .map(|(_, room)| room.uuid())
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let room_id = RoomId::from_uuid(row.try_get("room_id")?);
-            Ok((row.try_get("session_id")?, room_id))
-        })
-        .collect()
-}
-
-/// Stores the memberships the batch's ENTERs begin.
-async fn add_memberships(
-    conn: &mut PgConnection,
-    instance: Uuid,
-    entering: &[(MemberKey, &str)],
-) -> Result<(), StoreError> {
-    if entering.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO members (instance_id, session_id, room_id, sender) \
-         SELECT $1, * FROM UNNEST($2::bigint[], $3::uuid[], $4::text[]) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(instance)
-    .bind(
-        entering
-            .iter()
-            .map(|((session, _), _)| *session)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        entering
-            .iter()
-            .map(|((_, room), _)| room.uuid())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        entering
-            .iter()
-            .map(|(_, sender)| *sender)
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-fn seconds(duration: Duration) -> f64 {
-    duration.as_secs_f64()
-}
-
-#[async_trait]
-impl StoreWriter for PgWriter {
     async fn create_room(
         &mut self,
         name: &RoomName,
         now: Timestamp,
     ) -> Result<RoomRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let tx = self.transaction().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(ROOM_CREATION_LOCK)
-            .execute(&mut *tx)
+            .execute(&mut *tx.conn)
             .await?;
         let row = sqlx::query(
             "INSERT INTO rooms (room_id, name, created_at) VALUES ($1, $2, \
@@ -271,54 +81,49 @@ impl StoreWriter for PgWriter {
         .bind(RoomId::random().uuid())
         .bind(name.as_str())
         .bind(now.millis())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *tx.conn)
         .await?;
-        tx.commit().await?;
+        Box::new(tx).commit().await?;
         room_from_row(&row)
     }
 
-    async fn append(
-        &mut self,
-        batch: Vec<NewEvent>,
-    ) -> Result<Vec<Result<Event, Refused>>, StoreError> {
-        append_batch(self, batch).await
-    }
-
     async fn delete_room(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let tx = self.transaction().await?;
         let last: Option<i64> =
             sqlx::query_scalar("DELETE FROM rooms WHERE room_id = $1 RETURNING last_seq")
                 .bind(room_id.uuid())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *tx.conn)
                 .await?;
         let Some(last) = last else {
+            Box::new(tx).rollback().await?;
             return Ok(None);
         };
         sqlx::query("DELETE FROM members WHERE room_id = $1")
             .bind(room_id.uuid())
-            .execute(&mut *tx)
+            .execute(&mut *tx.conn)
             .await?;
         if last > 0 {
             sqlx::query("INSERT INTO room_purges (room_id, last_seq) VALUES ($1, $2)")
                 .bind(room_id.uuid())
                 .bind(last)
-                .execute(&mut *tx)
+                .execute(&mut *tx.conn)
                 .await?;
         }
-        tx.commit().await?;
+        Box::new(tx).commit().await?;
         parse_seq(last).map(Some)
     }
 
     async fn purge_step(&mut self, limit: u32) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let tx = self.transaction().await?;
         // Another instance may be purging too: each takes a deleted room nobody else holds.
         let pending = sqlx::query(
             "SELECT room_id, last_seq, purged_through FROM room_purges LIMIT 1 \
              FOR UPDATE SKIP LOCKED",
         )
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *tx.conn)
         .await?;
         let Some(pending) = pending else {
+            Box::new(tx).rollback().await?;
             return Ok(false);
         };
         let room_id: Uuid = pending.try_get("room_id")?;
@@ -329,7 +134,7 @@ impl StoreWriter for PgWriter {
         sqlx::query("DELETE FROM events WHERE room_id = $1 AND seq <= $2")
             .bind(room_id)
             .bind(upto.get())
-            .execute(&mut *tx)
+            .execute(&mut *tx.conn)
             .await?;
         let progress = if upto == last {
             sqlx::query("DELETE FROM room_purges WHERE room_id = $1").bind(room_id)
@@ -338,81 +143,183 @@ impl StoreWriter for PgWriter {
                 .bind(room_id)
                 .bind(upto.get())
         };
-        progress.execute(&mut *tx).await?;
-        tx.commit().await?;
+        progress.execute(&mut *tx.conn).await?;
+        Box::new(tx).commit().await?;
         Ok(true)
     }
 
     async fn ping(&mut self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.connection().await?.ping().await?;
+        Ok(())
+    }
+}
+
+/// A transaction on the writer's connection.
+struct PgTx<'c> {
+    conn: &'c mut PgConnection,
+}
+
+fn membership_from_row(row: &sqlx::postgres::PgRow) -> Result<Membership, StoreError> {
+    Ok(Membership {
+        room_id: RoomId::from_uuid(row.try_get("room_id")?),
+        instance: InstanceId::from_uuid(row.try_get("instance_id")?),
+        session: row.try_get("session_id")?,
+    })
+}
+
+fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+#[async_trait]
+impl WriteTx for PgTx<'_> {
+    async fn control(&mut self, statement: &'static str) -> Result<(), StoreError> {
+        sqlx::raw_sql(statement).execute(&mut *self.conn).await?;
         Ok(())
     }
 
-    async fn register(&mut self) -> Result<(), StoreError> {
+    async fn lock_rooms(&mut self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT room_id, last_seq FROM rooms WHERE room_id = ANY($1) \
+             ORDER BY room_id FOR UPDATE",
+        )
+        .bind(uuids(rooms))
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter().map(room_seq_from_row).collect()
+    }
+
+    async fn set_last_seqs(&mut self, rooms: &[(RoomId, Seq)]) -> Result<(), StoreError> {
+        if rooms.is_empty() {
+            return Ok(());
+        }
         sqlx::query(
-            "INSERT INTO instances (instance_id, heartbeat_at) VALUES ($1, clock_timestamp()) \
-             ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = clock_timestamp()",
+            "UPDATE rooms SET last_seq = taken.last_seq \
+             FROM UNNEST($1::uuid[], $2::bigint[]) AS taken (room_id, last_seq) \
+             WHERE rooms.room_id = taken.room_id",
         )
-        .bind(self.instance)
-        .execute(&self.pool)
+        .bind(uuids(rooms.iter().map(|(room_id, _)| room_id)))
+        .bind(rooms.iter().map(|(_, seq)| seq.get()).collect::<Vec<_>>())
+        .execute(&mut *self.conn)
         .await?;
         Ok(())
     }
 
-    async fn heartbeat(&mut self) -> Result<bool, StoreError> {
-        let renewed = sqlx::query(
-            "UPDATE instances SET heartbeat_at = clock_timestamp() WHERE instance_id = $1",
+    async fn insert_events(&mut self, events: &[&Event]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let events = events.iter();
+        sqlx::query(
+            "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], \
+                                  $6::text[], $7::text[], $8::bigint[])",
         )
-        .bind(self.instance)
-        .execute(&self.pool)
+        .bind(uuids(events.clone().map(|e| &e.room_id)))
+        .bind(events.clone().map(|e| e.seq.get()).collect::<Vec<_>>())
+        .bind(events.clone().map(|e| e.message_id).collect::<Vec<_>>())
+        .bind(events.clone().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+        .bind(events.clone().map(|e| e.sender.as_str()).collect::<Vec<_>>())
+        .bind(events.clone().map(|e| e.message.as_str()).collect::<Vec<_>>())
+        .bind(events.clone().map(|e| e.client_msg_id.as_deref()).collect::<Vec<_>>())
+        .bind(events.map(|e| e.sent_at.millis()).collect::<Vec<_>>())
+        .execute(&mut *self.conn)
         .await?;
-        Ok(renewed.rows_affected() == 1)
+        Ok(())
     }
 
-    async fn dead_instances(&mut self, silence: Duration) -> Result<Vec<InstanceId>, StoreError> {
-        let dead: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT instance_id FROM instances WHERE instance_id <> $1 \
-             AND heartbeat_at < clock_timestamp() - make_interval(secs => $2)",
+    async fn end_memberships(
+        &mut self,
+        members: &[Membership],
+    ) -> Result<HashSet<Membership>, StoreError> {
+        if members.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let rows = sqlx::query(
+            "DELETE FROM members \
+             USING UNNEST($1::uuid[], $2::bigint[], $3::uuid[]) AS gone (instance_id, session_id, room_id) \
+             WHERE members.instance_id = gone.instance_id AND members.session_id = gone.session_id \
+               AND members.room_id = gone.room_id \
+             RETURNING members.instance_id, members.session_id, members.room_id",
         )
-        .bind(self.instance)
-        .bind(seconds(silence))
-        .fetch_all(&self.pool)
+        .bind(members.iter().map(|m| m.instance.uuid()).collect::<Vec<_>>())
+        .bind(members.iter().map(|m| m.session).collect::<Vec<_>>())
+        .bind(uuids(members.iter().map(|m| &m.room_id)))
+        .fetch_all(&mut *self.conn)
         .await?;
-        Ok(dead.into_iter().map(InstanceId::from_uuid).collect())
+        rows.iter().map(membership_from_row).collect()
     }
 
-    async fn reap(
+    async fn add_memberships(&mut self, members: &[(Membership, &str)]) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO members (instance_id, session_id, room_id, sender) \
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(
+            members
+                .iter()
+                .map(|(m, _)| m.instance.uuid())
+                .collect::<Vec<_>>(),
+        )
+        .bind(members.iter().map(|(m, _)| m.session).collect::<Vec<_>>())
+        .bind(uuids(members.iter().map(|(m, _)| &m.room_id)))
+        .bind(members.iter().map(|(_, name)| *name).collect::<Vec<_>>())
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+        let found: Vec<Uuid> =
+            sqlx::query_scalar("SELECT message_id FROM events WHERE message_id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&mut *self.conn)
+                .await?;
+        Ok(found.into_iter().collect())
+    }
+
+    async fn forget_instance(
         &mut self,
         instance: InstanceId,
         silence: Option<Duration>,
-    ) -> Result<Vec<Event>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+    ) -> Result<bool, StoreError> {
         let forgotten = sqlx::query(
             "DELETE FROM instances WHERE instance_id = $1 \
              AND ($2::float8 IS NULL OR heartbeat_at < clock_timestamp() - make_interval(secs => $2))",
         )
         .bind(instance.uuid())
         .bind(silence.map(seconds))
-        .execute(&mut *tx)
+        .execute(&mut *self.conn)
         .await?;
-        if forgotten.rows_affected() == 0 && silence.is_some() {
-            return Ok(Vec::new());
-        }
-        let members = sqlx::query(
-            "DELETE FROM members WHERE instance_id = $1 RETURNING room_id, session_id, sender",
+        Ok(forgotten.rows_affected() > 0 || silence.is_none())
+    }
+
+    async fn members_of(
+        &mut self,
+        instance: InstanceId,
+    ) -> Result<Vec<(Membership, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT instance_id, session_id, room_id, sender FROM members WHERE instance_id = $1",
         )
         .bind(instance.uuid())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *self.conn)
         .await?;
-        let mut gone = Vec::with_capacity(members.len());
-        for row in &members {
-            let room_id = RoomId::from_uuid(row.try_get("room_id")?);
-            gone.push((room_id, row.try_get("session_id")?, row.try_get("sender")?));
-        }
-        let mut leaves = departures(gone)?;
-        let outcomes = store_batch(&mut tx, self.instance, &mut leaves).await?;
-        tx.commit().await?;
-        let stored = stored_events(leaves, outcomes);
-        Ok(stored.into_iter().filter_map(Result::ok).collect())
+        rows.iter()
+            .map(|row| Ok((membership_from_row(row)?, row.try_get("sender")?)))
+            .collect()
+    }
+
+    /// An integrity constraint (class 23) or a trigger's exception (P0001).
+    fn refuses_the_event(&self, error: &StoreError) -> bool {
+        let StoreError::Database(sqlx::Error::Database(error)) = error else {
+            return false;
+        };
+        error
+            .code()
+            .is_some_and(|code| code.starts_with("23") || code == "P0001")
     }
 }

@@ -1,8 +1,7 @@
 //! SQLite backend: one local file in WAL mode. `synchronous = FULL` makes every commit durable;
 //! the writer's group commit keeps that to one fsync per batch, not per message. Readers share
-//! a pool; the writer has a pool of its own with a single connection (which the pool reopens if
-//! it ever breaks), so SQLite's one-writer rule never makes two of our connections wait on
-//! each other.
+//! a pool; the writer has a connection of its own (reopened if it breaks), so SQLite's
+//! one-writer rule never makes two of our connections wait on each other.
 
 mod writer;
 
@@ -13,16 +12,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::{EventRange, PageLimit, RoomRecord, Storage, Store, StoreError, read_page};
+use super::{
+    EventRange, Liveness, PageLimit, RoomRecord, Storage, Store, StoreError, StoreWriter,
+    parse_seq, read_page,
+};
 use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
 
-pub use writer::SqliteWriter;
+use writer::{SqliteWriteConnection, silent_since};
 
 /// How long a connection waits for SQLite's write lock (held by another process) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,8 +32,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// pages each batch writes stay cached (measured: about 8% more delivered events/s).
 const PAGE_CACHE: &str = "-32768";
 
-/// Opens (creating if missing) the database file, applies migrations, and returns its readers
-/// and its writer, which writes for `instance`.
+/// Opens (creating if missing) the database file, applies migrations, and returns its readers,
+/// its writer and the heartbeat of `instance`.
 pub async fn connect(
     url: &str,
     max_connections: u32,
@@ -43,15 +45,24 @@ pub async fn connect(
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(BUSY_TIMEOUT)
         .pragma("cache_size", PAGE_CACHE);
+    let writes = SqliteConnection::connect_with(&options).await?;
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let writes = pool(1, in_memory).connect_with(options.clone()).await?;
-    sqlx::migrate!("./migrations/sqlite").run(&writes).await?;
     let reads = pool(max_connections, in_memory)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await?;
+    sqlx::migrate!("./migrations/sqlite").run(&reads).await?;
     Ok(Storage {
-        store: Arc::new(SqliteStore { pool: reads }),
-        writer: Box::new(SqliteWriter::new(writes, instance)),
+        store: Arc::new(SqliteStore {
+            pool: reads.clone(),
+        }),
+        writer: StoreWriter::new(
+            Box::new(SqliteWriteConnection::new(options, writes)),
+            instance,
+        ),
+        liveness: Arc::new(SqliteLiveness {
+            pool: reads,
+            instance: instance.to_string(),
+        }),
     })
 }
 
@@ -97,28 +108,32 @@ fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
     })
 }
 
-/// Completes a query ending in `IN ` with the rooms' ids (an empty list matches nothing).
-fn in_rooms<'q>(
+/// Completes a query ending in `IN ` with a list of values (an empty list matches nothing).
+fn in_list<'q>(
     query: &'q mut QueryBuilder<Sqlite>,
-    rooms: &[RoomId],
+    values: impl Iterator<Item = String>,
     rest: &str,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
     query.push("(");
-    let mut ids = query.separated(", ");
-    ids.push("NULL");
-    for room_id in rooms {
-        ids.push_bind(room_id.to_string());
+    let mut listed = query.separated(", ");
+    listed.push("NULL");
+    for value in values {
+        listed.push_bind(value);
     }
     query.push(")").push(rest);
     query.build()
 }
 
-fn parse_room_id(raw: &str) -> Result<RoomId, StoreError> {
-    RoomId::parse(raw).map_err(|_| StoreError::Corrupt(format!("room id {raw:?}")))
+fn in_rooms<'q>(
+    query: &'q mut QueryBuilder<Sqlite>,
+    rooms: &[RoomId],
+    rest: &str,
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
+    in_list(query, rooms.iter().map(RoomId::to_string), rest)
 }
 
-fn parse_seq(raw: i64) -> Result<Seq, StoreError> {
-    Seq::new(raw).ok_or_else(|| StoreError::Corrupt(format!("seq {raw}")))
+fn parse_room_id(raw: &str) -> Result<RoomId, StoreError> {
+    RoomId::parse(raw).map_err(|_| StoreError::Corrupt(format!("room id {raw:?}")))
 }
 
 #[async_trait]
@@ -226,5 +241,53 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// This process's record in the file, on the reading pool: the file has one process at a
+/// time, whose earlier runs are reaped at start.
+struct SqliteLiveness {
+    pool: SqlitePool,
+    instance: String,
+}
+
+#[async_trait]
+impl Liveness for SqliteLiveness {
+    async fn register(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO instances (instance_id, heartbeat_at) VALUES (?1, ?2) \
+             ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = ?2",
+        )
+        .bind(&self.instance)
+        .bind(Timestamp::now().millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self) -> Result<bool, StoreError> {
+        let renewed = sqlx::query("UPDATE instances SET heartbeat_at = ? WHERE instance_id = ?")
+            .bind(Timestamp::now().millis())
+            .bind(&self.instance)
+            .execute(&self.pool)
+            .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    async fn dead_instances(&self, silence: Duration) -> Result<Vec<InstanceId>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT instance_id FROM instances WHERE instance_id != ? AND heartbeat_at < ?",
+        )
+        .bind(&self.instance)
+        .bind(silent_since(silence))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|raw| {
+                Uuid::try_parse(raw)
+                    .map(InstanceId::from_uuid)
+                    .map_err(|_| StoreError::Corrupt(format!("instance id {raw:?}")))
+            })
+            .collect()
     }
 }

@@ -7,7 +7,8 @@ mod table;
 use std::sync::Arc;
 
 use crate::domain::{NewEvent, RoomId, Sender, Seq};
-use crate::hub::{Hub, MemberHandle, SessionId, Writer};
+use crate::hub::{Hub, MemberHandle, SessionId};
+use crate::writer::Writer;
 
 pub use order::Decision;
 pub use table::{Closing, Entered, RoomTable};
@@ -77,9 +78,10 @@ impl Drop for Presence {
 mod tests {
     use super::*;
     use crate::domain::{EventKind, InstanceId, RoomName};
-    use crate::hub::{BatchLimits, member_queue};
+    use crate::hub::member_queue;
     use crate::metrics::Metrics;
     use crate::store::{EventRange, Store};
+    use crate::writer::BatchLimits;
 
     struct World {
         _dir: tempfile::TempDir,
@@ -97,7 +99,10 @@ mod tests {
             .await
             .unwrap();
         let metrics = Arc::new(Metrics::new());
-        let hub = Arc::new(Hub::new(metrics.clone()));
+        let hub = Arc::new(Hub::new(
+            metrics.slow_consumers.clone(),
+            metrics.fanout_seconds.clone(),
+        ));
         let limits = BatchLimits::for_session_queue(64, 1 << 20);
         let (writer, _) = Writer::start(storage.writer, hub.clone(), metrics, 64, limits);
         let room = writer

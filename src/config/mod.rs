@@ -1,16 +1,18 @@
 //! Settings: every knob has a default in code and can be set by flag or environment variable
-//! (`chat --help` lists them). Secrets in URLs are redacted from `Debug`.
+//! (`chat --help` lists them). Secrets in URLs are redacted from `Debug`. A leaf: nothing of
+//! the crate is needed to read the settings.
 
-use std::fmt;
+mod proxies;
+mod secret;
+
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::clients::{ForwardedHeader, TrustedProxies};
-use crate::store::redact;
+pub use proxies::{ForwardedHeader, TrustedProxies};
+pub use secret::{Secret, SecretUrl, redact};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,54 +43,6 @@ pub enum Toggle {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// A connection URL whose password never reaches a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretUrl(String);
-
-impl SecretUrl {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for SecretUrl {
-    type Err = std::convert::Infallible;
-
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        Ok(Self(raw.to_owned()))
-    }
-}
-
-impl fmt::Debug for SecretUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact(&self.0))
-    }
-}
-
-/// A secret setting: its value never reaches a log line or `--help`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        Ok(Self(raw.to_owned()))
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
 }
 
 /// Optional sign-in with JSON Web Tokens; with neither key set, anyone may use any name.
@@ -235,17 +189,24 @@ impl Settings {
         if timeout < heartbeat.saturating_mul(2) {
             return Err(ConfigError::TimeoutBelowHeartbeat { timeout, heartbeat });
         }
-        if self.liveness().bound() > MAX_LEAVE_DELAY {
+        if self.leave_bound() > MAX_LEAVE_DELAY {
             return Err(ConfigError::LivenessOverAMinute { timeout, heartbeat });
         }
         Ok(())
     }
 
-    pub fn liveness(&self) -> crate::liveness::Timing {
-        crate::liveness::Timing {
-            heartbeat: Duration::from_millis(self.heartbeat_ms),
-            timeout: Duration::from_millis(self.instance_timeout_ms),
-        }
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+
+    pub fn instance_timeout(&self) -> Duration {
+        Duration::from_millis(self.instance_timeout_ms)
+    }
+
+    /// The longest the members of an instance that died may stay in their rooms: one timeout
+    /// of silence, then at most one heartbeat until another instance notices.
+    pub fn leave_bound(&self) -> Duration {
+        self.instance_timeout() + self.heartbeat()
     }
 
     /// Defaults plus whatever the environment sets, with no command-line flags.
@@ -360,7 +321,7 @@ mod tests {
         );
         s.instance_timeout_ms = 2000;
         assert!(s.validate().is_ok());
-        assert_eq!(settings().liveness().bound(), Duration::from_secs(25));
+        assert_eq!(settings().leave_bound(), Duration::from_secs(25));
     }
 
     #[test]

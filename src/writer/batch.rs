@@ -1,0 +1,107 @@
+//! The appends taken together into one transaction, and how big that may get.
+
+use crate::domain::{EventKind, NewEvent, RoomId};
+
+use super::{AppendError, AppendSender};
+
+/// Most appends taken into one transaction.
+const MAX_BATCH: usize = 512;
+/// What an event's JSON adds to its text (names, ids, timestamp), for sizing batches.
+const EVENT_OVERHEAD_BYTES: usize = 192;
+
+/// How big one batch may get. A batch may hold that many events of one room, all queued for
+/// each member at once: kept to half a session queue, in events and in bytes, a member that
+/// keeps up is never mistaken for a slow one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub events: usize,
+    pub bytes: usize,
+}
+
+impl BatchLimits {
+    pub fn for_session_queue(events: usize, bytes: usize) -> Self {
+        Self {
+            events: (events / 2).clamp(1, MAX_BATCH),
+            bytes: (bytes / 2).max(1),
+        }
+    }
+}
+
+/// Where the outcome of one append goes.
+pub struct Reply {
+    pub room_id: RoomId,
+    sender: AppendSender,
+    /// A LEAVE, kept to be stored later should it fail now with nobody to tell.
+    leave: Option<NewEvent>,
+}
+
+impl Reply {
+    pub fn stored(self, seq: crate::domain::Seq) {
+        let _ = self.sender.send(Ok(seq));
+    }
+
+    /// Tells the session its append failed. A LEAVE whose session is gone (nobody takes the
+    /// refusal, and nobody else will store it) comes back, to be tried again.
+    pub fn failed(self, error: AppendError) -> Option<NewEvent> {
+        self.sender.send(Err(error)).err().and(self.leave)
+    }
+}
+
+/// Appends taken together into one transaction, with where each reply goes.
+#[derive(Default)]
+pub struct Batch {
+    pub events: Vec<NewEvent>,
+    pub replies: Vec<Reply>,
+    bytes: usize,
+}
+
+impl Batch {
+    pub fn fits(&self, event: &NewEvent, limits: &BatchLimits) -> bool {
+        self.events.is_empty() || self.bytes + size(event) <= limits.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn push(&mut self, event: NewEvent, sender: AppendSender) {
+        self.bytes += size(&event);
+        let leave = (event.kind == EventKind::Leave).then(|| event.clone());
+        self.replies.push(Reply {
+            room_id: event.room_id,
+            sender,
+            leave,
+        });
+        self.events.push(event);
+    }
+}
+
+fn size(event: &NewEvent) -> usize {
+    event.text_bytes() + EVENT_OVERHEAD_BYTES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_never_exceeds_half_a_session_queue() {
+        let limits = |events, bytes| BatchLimits::for_session_queue(events, bytes);
+        assert_eq!(
+            limits(1024, 4096),
+            BatchLimits {
+                events: 512,
+                bytes: 2048
+            }
+        );
+        assert_eq!(limits(64, 1).events, 32);
+        assert_eq!(
+            limits(1, 1),
+            BatchLimits {
+                events: 1,
+                bytes: 1
+            }
+        );
+        assert_eq!(limits(100_000, 1).events, 512);
+    }
+}

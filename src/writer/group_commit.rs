@@ -1,0 +1,277 @@
+//! The writer's task: takes what has queued up, stores the appends in one transaction, answers
+//! each, then hands the stored events to fan-out; other commands run in queue order between
+//! batches.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant as TokioInstant;
+
+use super::batch::{Batch, BatchLimits};
+use super::{AppendError, Command, WriteError};
+use crate::domain::{InstanceId, NewEvent, RoomId, Timestamp};
+use crate::hub::Fanout;
+use crate::metrics::Metrics;
+use crate::store::{Refused, StoreError, StoreWriter};
+
+/// Events deleted per step of a deleted room's purge: a few milliseconds of work.
+const PURGE_CHUNK: u32 = 1000;
+/// How often LEAVEs that could not be stored, and that nobody waits for, are tried again.
+const ORPHAN_RETRY: Duration = Duration::from_secs(1);
+
+pub struct GroupCommit {
+    store: StoreWriter,
+    fanout: Arc<dyn Fanout>,
+    metrics: Arc<Metrics>,
+    limits: BatchLimits,
+    /// Whether a deleted room may still have events to delete (checked at start too, for a
+    /// purge a restart interrupted).
+    purging: bool,
+    /// LEAVEs of sessions that have ended which storage could not take: tried again every
+    /// [`ORPHAN_RETRY`], so a member who hung up while storage was down still leaves, once.
+    /// (Only LEAVEs: a TALK whose sender is gone was refused to it, and it may send it again.)
+    orphans: Vec<NewEvent>,
+    orphans_tried: TokioInstant,
+}
+
+impl GroupCommit {
+    pub fn new(
+        store: StoreWriter,
+        fanout: Arc<dyn Fanout>,
+        metrics: Arc<Metrics>,
+        limits: BatchLimits,
+    ) -> Self {
+        Self {
+            store,
+            fanout,
+            metrics,
+            limits,
+            purging: true,
+            orphans: Vec::new(),
+            orphans_tried: TokioInstant::now(),
+        }
+    }
+
+    pub async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
+        let mut commands = Vec::with_capacity(self.limits.events);
+        while receive(&mut queue, &mut commands, self.limits.events, self.idle()).await {
+            let mut batch = self.orphans_due();
+            for command in commands.drain(..) {
+                batch = self.execute(command, batch).await;
+            }
+            self.commit(batch).await;
+            if self.purging {
+                self.purge_step().await;
+            }
+        }
+        tracing::debug!("writer drained and stopped");
+    }
+
+    /// Adds an append to the batch, or commits the batch and then runs the command, so every
+    /// command takes effect after those queued before it.
+    async fn execute(&mut self, command: Command, mut batch: Batch) -> Batch {
+        match command {
+            Command::Append { event, reply } => {
+                if !batch.fits(&event, &self.limits) {
+                    self.commit(std::mem::take(&mut batch)).await;
+                }
+                batch.push(event, reply);
+                return batch;
+            }
+            Command::CreateRoom { name, reply } => {
+                self.commit(batch).await;
+                let created = self.store.create_room(&name, Timestamp::now()).await;
+                let _ = reply.send(created.map_err(unavailable("creating a room")));
+            }
+            Command::DeleteRoom { room_id, reply } => {
+                self.commit(batch).await;
+                let _ = reply.send(self.delete(room_id).await);
+            }
+            Command::Ping { reply } => {
+                self.commit(batch).await;
+                let _ = reply.send(self.store.ping().await.map_err(unavailable("a ping")));
+            }
+            Command::Reap {
+                instance,
+                silence,
+                reply,
+            } => {
+                self.commit(batch).await;
+                let _ = reply.send(self.reap(instance, silence).await);
+            }
+        }
+        Batch::default()
+    }
+
+    /// How long to wait for commands: not at all while a purge goes on, until the next retry
+    /// while LEAVEs wait to be stored, else for as long as it takes.
+    fn idle(&self) -> Option<Duration> {
+        if self.purging {
+            return Some(Duration::ZERO);
+        }
+        (!self.orphans.is_empty()).then_some(ORPHAN_RETRY)
+    }
+
+    /// A batch holding the orphaned LEAVEs, when it is time to try them again.
+    fn orphans_due(&mut self) -> Batch {
+        let mut batch = Batch::default();
+        if self.orphans.is_empty() || self.orphans_tried.elapsed() < ORPHAN_RETRY {
+            return batch;
+        }
+        self.orphans_tried = TokioInstant::now();
+        for leave in self.orphans.drain(..) {
+            let (reply, _) = tokio::sync::oneshot::channel();
+            batch.push(leave, reply);
+        }
+        batch
+    }
+
+    async fn commit(&mut self, batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let size = batch.events.len();
+        let stored = self.store.append(batch.events).await;
+        self.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.batch_size.observe(size as f64);
+        let results = match stored {
+            Ok(results) => results,
+            Err(error) => {
+                tracing::error!(%error, batch = size, "storing a batch failed");
+                for reply in batch.replies {
+                    self.orphaned(reply.failed(AppendError::Unavailable));
+                }
+                return;
+            }
+        };
+        for (result, reply) in results.into_iter().zip(batch.replies) {
+            let refusal = match result {
+                Ok(event) => {
+                    self.metrics.event_stored(event.kind.as_str());
+                    reply.stored(event.seq);
+                    self.fanout.publish(&event);
+                    continue;
+                }
+                Err(Refused::RoomGone) => AppendError::RoomNotFound(reply.room_id),
+                Err(Refused::NotMember) => AppendError::NotMember(reply.room_id),
+                Err(Refused::Rejected) => AppendError::Unavailable,
+            };
+            self.orphaned(reply.failed(refusal));
+        }
+    }
+
+    /// Keeps a LEAVE nobody else will store, to try it again.
+    fn orphaned(&mut self, leave: Option<NewEvent>) {
+        let Some(leave) = leave else { return };
+        if self.orphans.is_empty() {
+            tracing::warn!("a LEAVE of an ended session waits for storage");
+            self.orphans_tried = TokioInstant::now();
+        }
+        self.orphans.push(leave);
+    }
+
+    async fn delete(&mut self, room_id: RoomId) -> Result<bool, WriteError> {
+        let deleted = self
+            .store
+            .delete_room(room_id)
+            .await
+            .map_err(unavailable("deleting a room"))?;
+        let Some(last_seq) = deleted else {
+            return Ok(false);
+        };
+        self.fanout.close_room(room_id, last_seq);
+        self.purging = true;
+        Ok(true)
+    }
+
+    async fn reap(
+        &mut self,
+        instance: InstanceId,
+        silence: Option<Duration>,
+    ) -> Result<usize, WriteError> {
+        let leaves = self
+            .store
+            .reap(instance, silence)
+            .await
+            .map_err(unavailable("reaping an instance"))?;
+        if !leaves.is_empty() {
+            tracing::info!(%instance, members = leaves.len(), "stored a LEAVE for each member of a dead instance");
+        }
+        for event in &leaves {
+            self.metrics.event_stored(event.kind.as_str());
+            self.fanout.publish(event);
+        }
+        Ok(leaves.len())
+    }
+
+    async fn purge_step(&mut self) {
+        match self.store.purge_step(PURGE_CHUNK).await {
+            Ok(more) => self.purging = more,
+            Err(error) => {
+                tracing::warn!(%error, "purging a deleted room's events failed; resuming at the next deletion or restart");
+                self.purging = false;
+            }
+        }
+    }
+}
+
+/// Takes up to `max` queued commands, waiting for one at most `wait` (None: for as long as it
+/// takes; work is due afterwards in any case). False once the queue is closed and empty.
+async fn receive(
+    queue: &mut mpsc::Receiver<Command>,
+    into: &mut Vec<Command>,
+    max: usize,
+    wait: Option<Duration>,
+) -> bool {
+    let Some(wait) = wait else {
+        return queue.recv_many(into, max).await > 0;
+    };
+    tokio::select! {
+        biased;
+        received = queue.recv_many(into, max) => received > 0,
+        () = tokio::time::sleep(wait) => true,
+    }
+}
+
+/// Logs a storage failure, which the caller only ever sees as `Unavailable`.
+fn unavailable(what: &'static str) -> impl Fn(StoreError) -> WriteError {
+    move |error| {
+        tracing::error!(%error, "{what} failed");
+        WriteError::Unavailable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Writer;
+    use super::*;
+    use crate::hub::Hub;
+
+    #[tokio::test]
+    async fn a_writer_whose_task_died_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("chat.db").display());
+        let storage = crate::store::connect(&url, 1, InstanceId::random())
+            .await
+            .unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let hub = Arc::new(Hub::new(
+            metrics.slow_consumers.clone(),
+            metrics.fanout_seconds.clone(),
+        ));
+        let limits = BatchLimits::for_session_queue(8, 4096);
+        let (writer, task) = Writer::start(storage.writer, hub, metrics, 8, limits);
+        assert_eq!(writer.ping().await, Ok(()));
+
+        task.abort();
+        let _ = task.await;
+
+        assert_eq!(writer.ping().await, Err(WriteError::Unavailable));
+        assert!(writer.reserve().await.is_err());
+        assert!(writer.try_reserve().is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! The writer: every write of this instance passes through one task that holds the store's
+//! write connection. It is a group-commit batcher, not the ordering authority: it stores
+//! whatever appends have queued up since its last commit in one transaction (one fsync per
+//! batch, never one per message), and the database gives each event its room's next `seq` in
+//! that transaction, whichever instance stores it. It then hands the stored events to fan-out
+//! ([`Fanout`]); since it commits one batch at a time, fan-out sees the events this instance
+//! stored in `seq` order per room (events other instances stored are put in order by the
+//! cluster's fan-out).
+//!
+//! It answers each append before it publishes the event, so a session always learns what
+//! became of its own ENTER or LEAVE before it sees that event. A LEAVE that could not be
+//! stored and whose session is gone (nobody took the refusal) is tried again until it is
+//! stored. Between batches it deletes one bounded chunk of a deleted room's events, so
+//! deleting a big room never stalls the others. The reaping of dead instances goes through it
+//! too: a reaped member's LEAVE is stored and published like any other event.
+
+mod batch;
+mod group_commit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::domain::{InstanceId, NewEvent, RoomId, RoomName, Seq};
+use crate::hub::Fanout;
+use crate::metrics::Metrics;
+use crate::store::{RoomRecord, StoreWriter};
+
+pub use batch::BatchLimits;
+use group_commit::GroupCommit;
+
+/// Why a command other than an append (creating or deleting a room, a ping, reaping) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("storage is unavailable, try again")]
+    Unavailable,
+}
+
+/// Why an append was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    #[error("room {0} does not exist")]
+    RoomNotFound(RoomId),
+    /// A LEAVE of a session that is no member: its LEAVE is stored already (its instance was
+    /// taken for dead), so the session has left.
+    #[error("not a member of room {0}")]
+    NotMember(RoomId),
+    #[error("storage is unavailable, try again")]
+    Unavailable,
+}
+
+/// The reply to one append: the stored event's `seq`.
+pub type AppendReply = oneshot::Receiver<Result<Seq, AppendError>>;
+type AppendSender = oneshot::Sender<Result<Seq, AppendError>>;
+
+enum Command {
+    Append {
+        event: NewEvent,
+        reply: AppendSender,
+    },
+    CreateRoom {
+        name: RoomName,
+        reply: oneshot::Sender<Result<RoomRecord, WriteError>>,
+    },
+    DeleteRoom {
+        room_id: RoomId,
+        reply: oneshot::Sender<Result<bool, WriteError>>,
+    },
+    Ping {
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
+    Reap {
+        instance: InstanceId,
+        silence: Option<Duration>,
+        reply: oneshot::Sender<Result<usize, WriteError>>,
+    },
+}
+
+/// A cloneable handle to the writer task. The task ends once every handle is dropped and the
+/// queue is drained, so dropping the last handle and awaiting the task flushes everything.
+#[derive(Clone)]
+pub struct Writer {
+    commands: mpsc::Sender<Command>,
+}
+
+/// Room for one append in the writer's queue, held so the append itself never waits.
+pub struct AppendSlot(mpsc::OwnedPermit<Command>);
+
+impl AppendSlot {
+    pub fn append(self, event: NewEvent) -> AppendReply {
+        let (reply, receiver) = oneshot::channel();
+        self.0.send(Command::Append { event, reply });
+        receiver
+    }
+}
+
+impl Writer {
+    pub fn start(
+        store: StoreWriter,
+        fanout: Arc<dyn Fanout>,
+        metrics: Arc<Metrics>,
+        capacity: usize,
+        limits: BatchLimits,
+    ) -> (Self, JoinHandle<()>) {
+        let (commands, queue) = mpsc::channel(capacity);
+        let task = GroupCommit::new(store, fanout, metrics, limits);
+        (Self { commands }, tokio::spawn(task.run(queue)))
+    }
+
+    /// Room in the queue if there is some now; None while it is full.
+    pub fn try_reserve(&self) -> Result<Option<AppendSlot>, WriteError> {
+        match self.commands.clone().try_reserve_owned() {
+            Ok(slot) => Ok(Some(AppendSlot(slot))),
+            Err(TrySendError::Full(_)) => Ok(None),
+            Err(TrySendError::Closed(_)) => Err(WriteError::Unavailable),
+        }
+    }
+
+    /// Waits for room in the queue (backpressure) and holds it.
+    pub async fn reserve(&self) -> Result<AppendSlot, WriteError> {
+        let slot = self.commands.clone().reserve_owned().await;
+        slot.map(AppendSlot).map_err(|_| WriteError::Unavailable)
+    }
+
+    /// Queues an append from where nothing may wait (a destructor): at once when there is room,
+    /// else from a task of its own. Nobody hears the outcome.
+    pub fn append_detached(&self, event: NewEvent) {
+        let (reply, _) = oneshot::channel();
+        let command = Command::Append { event, reply };
+        match self.commands.try_send(command) {
+            Ok(()) => {}
+            Err(TrySendError::Closed(_)) => {
+                tracing::warn!("the writer is gone; an append was lost")
+            }
+            Err(TrySendError::Full(command)) => match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let commands = self.commands.clone();
+                    runtime.spawn(async move { commands.send(command).await });
+                }
+                Err(_) => tracing::warn!("no runtime to queue an append from; it was lost"),
+            },
+        }
+    }
+
+    pub async fn create_room(&self, name: RoomName) -> Result<RoomRecord, WriteError> {
+        self.ask(|reply| Command::CreateRoom { name, reply })
+            .await?
+    }
+
+    /// Deletes a room after every append queued before it; members then get `CLOSED`.
+    pub async fn delete_room(&self, room_id: RoomId) -> Result<bool, WriteError> {
+        self.ask(|reply| Command::DeleteRoom { room_id, reply })
+            .await?
+    }
+
+    /// A round trip through the queue and the write connection: the writer is alive, not stuck,
+    /// and can reach storage.
+    pub async fn ping(&self) -> Result<(), WriteError> {
+        self.ask(|reply| Command::Ping { reply }).await?
+    }
+
+    /// Stores a LEAVE for each member of an instance that is gone (still silent for `silence`,
+    /// if given) and forgets it; the LEAVEs are published like any event. Returns how many.
+    pub async fn reap(
+        &self,
+        instance: InstanceId,
+        silence: Option<Duration>,
+    ) -> Result<usize, WriteError> {
+        self.ask(|reply| Command::Reap {
+            instance,
+            silence,
+            reply,
+        })
+        .await?
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, WriteError> {
+        let (reply, receiver) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| WriteError::Unavailable)?;
+        receiver.await.map_err(|_| WriteError::Unavailable)
+    }
+}

@@ -96,14 +96,18 @@ impl Db {
 
     /// Runs SQL (one or more statements) on a connection of its own beside the store's.
     async fn side(&self, sqlite: &'static str, postgres: &'static str) {
+        self.try_side(sqlite, postgres).await.unwrap();
+    }
+
+    async fn try_side(&self, sqlite: &'static str, postgres: &'static str) -> sqlx::Result<()> {
         match self.backend {
             Backend::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-                sqlx::raw_sql(sqlite).execute(&mut conn).await.unwrap();
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
+                sqlx::raw_sql(sqlite).execute(&mut conn).await.map(drop)
             }
             Backend::Postgres => {
-                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-                sqlx::raw_sql(postgres).execute(&mut conn).await.unwrap();
+                let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+                sqlx::raw_sql(postgres).execute(&mut conn).await.map(drop)
             }
         }
     }
@@ -138,6 +142,7 @@ on_both_backends!(
     a_dead_instance_is_reaped_once_with_a_leave_for_each_member,
     two_instances_appending_to_the_same_rooms_share_one_gap_free_order,
     newest_seqs_are_given_for_rooms_that_exist,
+    an_event_is_never_stored_twice_under_one_message_id,
 );
 
 fn talk(room_id: RoomId, message: &str) -> NewEvent {
@@ -426,4 +431,14 @@ async fn newest_seqs_are_given_for_rooms_that_exist(mut db: Db) {
         HashMap::from([(a, Seq::new(3).unwrap()), (b, Seq::ZERO)])
     );
     assert!(db.storage.store.last_seqs(&[]).await.unwrap().is_empty());
+}
+
+async fn an_event_is_never_stored_twice_under_one_message_id(mut db: Db) {
+    let room = db.room("r").await;
+    db.talks(room, 1).await;
+    let copy = "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
+                SELECT room_id, seq + 1, message_id, kind, sender, message, client_msg_id, sent_at FROM events";
+
+    assert!(db.try_side(copy, copy).await.is_err());
+    assert_eq!(db.seqs(room).await, [1]);
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::faults::{Proxy, RedisServer};
+use crate::faults::{Proxy, RedisServer, postgres_server, through};
 use crate::helpers::{WAIT, WsClient, connect};
 use crate::process::ChatProcess;
 use crate::test_database::TestDatabase;
@@ -36,24 +36,20 @@ fn instance(database_url: &str, redis_url: &str) -> ChatProcess {
 
 /// Two instances over one database and one Redis, both ready.
 async fn two_instances() -> Pair {
-    two_instances_via(None).await
+    two_instances_via(None, None).await
 }
 
-/// Like [`two_instances`], reaching PostgreSQL through `proxy` when given.
-async fn two_instances_via(proxy: Option<&Proxy>) -> Pair {
+/// Like [`two_instances`], each reaching PostgreSQL through its proxy when given.
+async fn two_instances_via(a: Option<&Proxy>, b: Option<&Proxy>) -> Pair {
     let database = TestDatabase::create().await;
-    let url = match proxy {
-        Some(proxy) => {
-            database
-                .url
-                .replacen(&postgres_port(&database.url), &proxy.port.to_string(), 1)
-        }
+    let url = |proxy: Option<&Proxy>| match proxy {
+        Some(proxy) => through(&database.url, proxy),
         None => database.url.clone(),
     };
     let redis = RedisServer::start();
     let pair = Pair {
-        a: instance(&url, &redis.url()),
-        b: instance(&url, &redis.url()),
+        a: instance(&url(a), &redis.url()),
+        b: instance(&url(b), &redis.url()),
         redis,
         http: reqwest::Client::new(),
         _database: database,
@@ -62,14 +58,6 @@ async fn two_instances_via(proxy: Option<&Proxy>) -> Pair {
         pair.wait_for_readiness(process, 200).await;
     }
     pair
-}
-
-/// The port of a PostgreSQL URL (5432 when it names none).
-fn postgres_port(url: &str) -> String {
-    let authority = url.split("://").nth(1).unwrap().split('/').next().unwrap();
-    let host = authority.rsplit('@').next().unwrap();
-    host.rsplit_once(':')
-        .map_or("5432".into(), |(_, port)| port.into())
 }
 
 impl Pair {
@@ -315,10 +303,8 @@ async fn redis_restarted_mid_burst_loses_nothing_and_readiness_says_so_meanwhile
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_unreachable_means_unavailable_and_the_service_recovers_by_itself() {
-    let admin = std::env::var("CHAT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let proxy = Proxy::start(("127.0.0.1".into(), postgres_port(&admin).parse().unwrap())).await;
-    let pair = two_instances_via(Some(&proxy)).await;
+    let proxy = Proxy::start(postgres_server()).await;
+    let pair = two_instances_via(Some(&proxy), Some(&proxy)).await;
     let room_id = pair.a.create_room(None).await;
     let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
     let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
@@ -484,4 +470,62 @@ async fn what_was_said_while_redis_was_down_arrives_when_it_is_back_even_with_no
     let talk = bob.next_of_type("TALK").await;
     assert_eq!(talk["clientMsgId"], "c-1");
     bob.expect_silence(Duration::from_millis(300)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_network_goes_silent_mid_transaction_holds_up_the_others_for_seconds() {
+    let proxy = Proxy::start(postgres_server()).await;
+    let pair = two_instances_via(Some(&proxy), None).await;
+    let room_id = pair.a.create_room(None).await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+
+    // A's next batch locks the room's row (its first statement after BEGIN), then A's network
+    // stops answering, without closing.
+    proxy.freeze_after_next(b"BEGIN\0");
+    alice.talk_with_id(&room_id, "alice", "stuck", "a-1").await;
+    let deadline = Instant::now() + WAIT;
+    while !proxy.is_frozen() {
+        assert!(Instant::now() < deadline, "A never sent its batch");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let frozen_at = Instant::now();
+    bob.talk_with_id(&room_id, "bob", "still here", "b-1").await;
+
+    let ack = bob.next_of_type("TALK").await;
+    assert_eq!(ack["clientMsgId"], "b-1");
+    let held = frozen_at.elapsed();
+    assert!(
+        held < Duration::from_secs(5),
+        "B stored in the same room after {held:?}, not within seconds"
+    );
+    let leave = bob.next_of_type("LEAVE").await;
+    assert_eq!(leave["sender"], "alice", "A's members left: A is silent");
+    let bound = Duration::from_millis(1200) + Duration::from_secs(2);
+    assert!(
+        frozen_at.elapsed() < held + bound,
+        "alice left {:?} after the freeze",
+        frozen_at.elapsed()
+    );
+
+    proxy.thaw();
+    assert_eq!(
+        alice.expect_close().await,
+        1012,
+        "A learns it was taken for dead"
+    );
+    pair.wait_for_member_count(&room_id, 1).await;
+    let history = pair.history(&room_id).await;
+    let ids: Vec<&str> = history
+        .iter()
+        .filter_map(|event| event["clientMsgId"].as_str())
+        .collect();
+    assert_eq!(ids.iter().filter(|id| **id == "b-1").count(), 1);
+    assert!(ids.iter().filter(|id| **id == "a-1").count() <= 1);
+    let leaves = history
+        .iter()
+        .filter(|event| event["type"] == "LEAVE")
+        .count();
+    assert_eq!(leaves, 1, "alice left once");
 }

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::copy_bidirectional;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +14,32 @@ use tokio_util::sync::CancellationToken;
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("its address").port()
+}
+
+/// The PostgreSQL server the tests use (`CHAT_TEST_POSTGRES_URL`, by default the machine's).
+pub fn postgres_server() -> (String, u16) {
+    let admin = std::env::var("CHAT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    ("127.0.0.1".into(), postgres_port(&admin))
+}
+
+/// The same database URL, reaching its server through `proxy`.
+pub fn through(url: &str, proxy: &Proxy) -> String {
+    url.replacen(&postgres_port(url).to_string(), &proxy.port.to_string(), 1)
+}
+
+/// The port of a PostgreSQL URL (5432 when it names none).
+fn postgres_port(url: &str) -> u16 {
+    let authority = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next());
+    let host = authority
+        .and_then(|a| a.rsplit('@').next())
+        .unwrap_or_default();
+    host.rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or(5432)
 }
 
 /// A Redis of the test's own, on a port of its own, keeping nothing on disk.
@@ -67,13 +93,45 @@ impl Drop for RedisServer {
     }
 }
 
-/// Forwards a local port to a server; `cut` drops every connection and refuses new ones
-/// until `restore`.
+/// Forwards a local port to a server, and fails as a network does: `cut` drops every
+/// connection and refuses new ones until `restore`; a connection can be cut right after it
+/// forwarded a given message (`cut_after`), or everything frozen, open but silent, right
+/// after the message that follows it (`freeze_after_next`), until `thaw`.
 pub struct Proxy {
     pub port: u16,
-    cut: Arc<Mutex<CancellationToken>>,
+    state: Arc<Mutex<ProxyState>>,
     stop: CancellationToken,
 }
+
+/// What a proxy does now.
+struct ProxyState {
+    /// Cancelled to drop every connection.
+    cut: CancellationToken,
+    /// Cancelled once to let frozen connections go on.
+    thawed: CancellationToken,
+    frozen: bool,
+    trap: Option<Trap>,
+}
+
+/// A one-shot trap on what clients send.
+#[derive(Clone, Copy)]
+enum Trap {
+    /// Forward the message, swallow the server's answer, then drop that connection.
+    Cut(&'static [u8]),
+    /// Forward the message and the next one on its connection, then stop forwarding anything
+    /// on any connection, without closing.
+    Freeze(&'static [u8]),
+}
+
+impl Trap {
+    fn pattern(self) -> &'static [u8] {
+        match self {
+            Trap::Cut(pattern) | Trap::Freeze(pattern) => pattern,
+        }
+    }
+}
+
+type Shared = Arc<Mutex<ProxyState>>;
 
 impl Proxy {
     pub async fn start(upstream: (String, u16)) -> Self {
@@ -81,49 +139,168 @@ impl Proxy {
             .await
             .expect("a proxy port");
         let port = listener.local_addr().expect("its address").port();
-        let cut = Arc::new(Mutex::new(CancellationToken::new()));
+        let state = Arc::new(Mutex::new(ProxyState {
+            cut: CancellationToken::new(),
+            thawed: CancellationToken::new(),
+            frozen: false,
+            trap: None,
+        }));
         let stop = CancellationToken::new();
-        let (now_cut, stopped) = (cut.clone(), stop.clone());
+        let (shared, stopped) = (state.clone(), stop.clone());
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
                     () = stopped.cancelled() => return,
                     accepted = listener.accept() => accepted,
                 };
-                let Ok((mut client, _)) = accepted else {
+                let Ok((client, _)) = accepted else {
                     continue;
                 };
-                let token = now_cut.lock().expect("the cut").clone();
-                if token.is_cancelled() {
+                let cut = shared.lock().expect("the state").cut.clone();
+                if cut.is_cancelled() {
                     continue;
                 }
-                let upstream = upstream.clone();
+                let (upstream, shared) = (upstream.clone(), shared.clone());
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                    let Ok(server) = TcpStream::connect(upstream).await else {
                         return;
                     };
+                    let done = CancellationToken::new();
                     tokio::select! {
-                        () = token.cancelled() => {}
-                        _ = copy_bidirectional(&mut client, &mut server) => {}
+                        () = cut.cancelled() => {}
+                        () = done.cancelled() => {}
+                        () = forward(client, server, shared, done.clone()) => {}
                     }
                 });
             }
         });
-        Self { port, cut, stop }
+        Self { port, state, stop }
+    }
+
+    fn with<T>(&self, change: impl FnOnce(&mut ProxyState) -> T) -> T {
+        change(&mut self.state.lock().expect("the state"))
     }
 
     pub fn cut(&self) {
-        self.cut.lock().expect("the cut").cancel();
+        self.with(|state| state.cut.cancel());
     }
 
     pub fn restore(&self) {
-        *self.cut.lock().expect("the cut") = CancellationToken::new();
+        self.with(|state| state.cut = CancellationToken::new());
     }
+
+    /// The next connection whose client sends `message` forwards it, then is dropped before
+    /// the server's answer reaches the client (the server got it, the client never hears).
+    pub fn cut_after(&self, message: &'static [u8]) {
+        self.with(|state| state.trap = Some(Trap::Cut(message)));
+    }
+
+    /// Once a client sends `message` and then one more message, both are forwarded, then every
+    /// connection stops forwarding without closing (new ones too): a network gone silent. (The
+    /// statement after a `BEGIN`, whatever its text: prepared statements do not resend it.)
+    pub fn freeze_after_next(&self, message: &'static [u8]) {
+        self.with(|state| state.trap = Some(Trap::Freeze(message)));
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        self.with(|state| state.frozen)
+    }
+
+    pub fn thaw(&self) {
+        self.with(|state| {
+            state.frozen = false;
+            state.thawed.cancel();
+            state.thawed = CancellationToken::new();
+        });
+    }
+}
+
+/// Waits while the proxy is frozen.
+async fn unless_frozen(shared: &Shared) {
+    let thawed = {
+        let state = shared.lock().expect("the state");
+        if !state.frozen {
+            return;
+        }
+        state.thawed.clone()
+    };
+    thawed.cancelled().await;
+}
+
+/// Pumps both ways until either side closes, springing the trap on what the client sends.
+async fn forward(client: TcpStream, server: TcpStream, shared: Shared, done: CancellationToken) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let sprung = CancellationToken::new();
+    let upstream = async {
+        let mut buffer = vec![0; 64 * 1024];
+        let mut freezing = false;
+        loop {
+            unless_frozen(&shared).await;
+            let Ok(read) = client_read.read(&mut buffer).await else {
+                return;
+            };
+            if read == 0 {
+                return;
+            }
+            let chunk = &buffer[..read];
+            let springs = {
+                let mut state = shared.lock().expect("the state");
+                let hit = state.trap.filter(|trap| contains(chunk, trap.pattern()));
+                if hit.is_some() {
+                    state.trap = None;
+                }
+                match hit {
+                    Some(Trap::Cut(_)) => sprung.cancel(),
+                    Some(Trap::Freeze(_)) => freezing = true,
+                    None if freezing => state.frozen = true,
+                    None => {}
+                }
+                hit.is_some() || freezing
+            };
+            // The messages that spring a trap still go through.
+            if !springs {
+                unless_frozen(&shared).await;
+            }
+            if server_write.write_all(chunk).await.is_err() {
+                return;
+            }
+            freezing &= !shared.lock().expect("the state").frozen;
+        }
+    };
+    let downstream = async {
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            unless_frozen(&shared).await;
+            let Ok(read) = server_read.read(&mut buffer).await else {
+                return;
+            };
+            if read == 0 {
+                return;
+            }
+            if sprung.is_cancelled() {
+                done.cancel();
+                return;
+            }
+            unless_frozen(&shared).await;
+            if client_write.write_all(&buffer[..read]).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::join!(upstream, downstream);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop.cancel();
         self.cut();
+        self.thaw();
     }
 }

@@ -80,10 +80,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    start(Data::new().await, configure).await
+    spawn_app_on(Data::new().await, configure).await
 }
 
-async fn start(data: Arc<Data>, configure: impl FnOnce(&mut Settings)) -> TestApp {
+/// A server on the given storage, which outlives it.
+pub async fn spawn_app_on(data: Arc<Data>, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(&data.url());
     configure(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
@@ -143,7 +144,7 @@ impl TestApp {
     /// Stops this instance and starts a new one on the same storage.
     pub async fn restart(self) -> TestApp {
         let data = self.stop().await;
-        start(data, |_| {}).await
+        spawn_app_on(data, |_| {}).await
     }
 
     pub async fn side(&self) -> Side {
@@ -314,6 +315,33 @@ impl TestApp {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "missing {missing:?} in\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls `/metrics` until the series (name and labels, as printed) reaches `at_least`.
+    pub async fn wait_for_metric_at_least(&self, series: &str, at_least: f64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let text = self
+                .get("/metrics")
+                .await
+                .text()
+                .await
+                .expect("metrics text");
+            let value = text.lines().find_map(|line| {
+                let (name, value) = line.rsplit_once(' ')?;
+                (name == series)
+                    .then(|| value.parse::<f64>().ok())
+                    .flatten()
+            });
+            if value.is_some_and(|value| value >= at_least) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{series} stayed at {value:?}, below {at_least}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

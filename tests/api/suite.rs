@@ -1,0 +1,54 @@
+//! The suite both test binaries run, one module per part of PROTOCOL.md: `tests/api/main.rs` on
+//! SQLite, `tests/api_postgres.rs` on PostgreSQL (each says which in its `BACKEND`), so every
+//! rule is checked on either backend and this list is written once.
+
+#[path = "backpressure.rs"]
+pub mod backpressure;
+#[path = "concurrency.rs"]
+pub mod concurrency;
+#[path = "connections.rs"]
+pub mod connections;
+#[path = "deletion.rs"]
+pub mod deletion;
+#[path = "docs.rs"]
+pub mod docs;
+#[path = "fuzz.rs"]
+pub mod fuzz;
+#[path = "helpers.rs"]
+pub mod helpers;
+#[path = "history.rs"]
+pub mod history;
+#[path = "identity.rs"]
+pub mod identity;
+#[path = "membership_failures.rs"]
+pub mod membership_failures;
+#[path = "operations.rs"]
+pub mod operations;
+#[path = "persistence.rs"]
+pub mod persistence;
+#[path = "presence.rs"]
+pub mod presence;
+#[path = "process.rs"]
+pub mod process;
+#[path = "rate_limits.rs"]
+pub mod rate_limits;
+#[path = "resume.rs"]
+pub mod resume;
+#[path = "rooms.rs"]
+pub mod rooms;
+#[path = "shutdown.rs"]
+pub mod shutdown;
+#[path = "slow_consumer.rs"]
+pub mod slow_consumer;
+#[path = "storage_failure.rs"]
+pub mod storage_failure;
+#[path = "../support/postgres.rs"]
+pub mod test_database;
+#[path = "web_page.rs"]
+pub mod web_page;
+#[path = "ws_connection.rs"]
+pub mod ws_connection;
+#[path = "ws_errors.rs"]
+pub mod ws_errors;
+#[path = "ws_events.rs"]
+pub mod ws_events;

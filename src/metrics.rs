@@ -17,6 +17,7 @@ pub struct Metrics {
     pub rooms_active: Gauge,
     frames_in: Family<Labels, Counter>,
     events_stored: Family<Labels, Counter>,
+    append_failures: Family<Labels, Counter>,
     pub events_out: Counter,
     errors: Family<ErrorLabels, Counter>,
     auth_refused: Family<ErrorLabels, Counter>,
@@ -45,6 +46,7 @@ impl Metrics {
             rooms_active: Gauge::default(),
             frames_in: Family::default(),
             events_stored: Family::default(),
+            append_failures: Family::default(),
             events_out: Counter::default(),
             errors: Family::default(),
             auth_refused: Family::default(),
@@ -83,6 +85,11 @@ impl Metrics {
             "chat_events_stored",
             "Events stored, by type",
             self.events_stored.clone(),
+        );
+        r.register(
+            "chat_append_failures",
+            "Appends the writer could not store, by reason",
+            self.append_failures.clone(),
         );
         r.register(
             "chat_events_out",
@@ -152,6 +159,14 @@ impl Metrics {
 
     pub fn event_stored(&self, kind: &'static str) {
         self.events_stored.get_or_create(&[("type", kind)]).inc();
+    }
+
+    /// `reason`: `unavailable` (the batch failed), `rejected` (the database refused the
+    /// event), `room_gone` or `not_member`.
+    pub fn append_failed(&self, reason: &'static str) {
+        self.append_failures
+            .get_or_create(&[("reason", reason)])
+            .inc();
     }
 
     pub fn ws_error(&self, code: &'static str) {

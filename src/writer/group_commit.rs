@@ -143,23 +143,25 @@ impl GroupCommit {
             Err(error) => {
                 tracing::error!(%error, batch = size, "storing a batch failed");
                 for reply in batch.replies {
+                    self.metrics.append_failed("unavailable");
                     self.orphaned(reply.failed(AppendError::Unavailable));
                 }
                 return;
             }
         };
         for (result, reply) in results.into_iter().zip(batch.replies) {
-            let refusal = match result {
+            let (refusal, reason) = match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
                     reply.stored(event.seq);
                     self.fanout.publish(&event);
                     continue;
                 }
-                Err(Refused::RoomGone) => AppendError::RoomNotFound(reply.room_id),
-                Err(Refused::NotMember) => AppendError::NotMember(reply.room_id),
-                Err(Refused::Rejected) => AppendError::Unavailable,
+                Err(Refused::RoomGone) => (AppendError::RoomNotFound(reply.room_id), "room_gone"),
+                Err(Refused::NotMember) => (AppendError::NotMember(reply.room_id), "not_member"),
+                Err(Refused::Rejected) => (AppendError::Unavailable, "rejected"),
             };
+            self.metrics.append_failed(reason);
             self.orphaned(reply.failed(refusal));
         }
     }

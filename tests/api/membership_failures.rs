@@ -109,3 +109,57 @@ async fn a_talk_right_after_an_enter_into_a_missing_room_is_not_in_room() {
         "{metrics}"
     );
 }
+
+/// Makes storage fail for LEAVEs: refused alone by a trigger, or with their whole batch.
+#[derive(Debug, Clone, Copy)]
+enum LeaveFailure {
+    Refused,
+    WholeBatch,
+}
+
+async fn fail_leaves(app: &crate::helpers::TestApp, how: LeaveFailure) {
+    match how {
+        LeaveFailure::Refused => app.refuse_events("NEW.kind = 'LEAVE'").await,
+        LeaveFailure::WholeBatch => app.sql("ALTER TABLE events RENAME TO events_away").await,
+    }
+}
+
+async fn store_leaves(app: &crate::helpers::TestApp, how: LeaveFailure) {
+    match how {
+        LeaveFailure::Refused => app.accept_events().await,
+        LeaveFailure::WholeBatch => app.sql("ALTER TABLE events_away RENAME TO events").await,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_leaves_and_hangs_up_while_its_leave_fails_still_leaves_once() {
+    for (how, reason) in [
+        (LeaveFailure::Refused, "rejected"),
+        (LeaveFailure::WholeBatch, "unavailable"),
+    ] {
+        let app = spawn_app().await;
+        let (room_id, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
+        fail_leaves(&app, how).await;
+
+        bob.leave(&room_id, "bob").await;
+        bob.close().await;
+        app.wait_for_metrics(&["chat_connections 1"]).await;
+        let failures = format!("chat_append_failures_total{{reason=\"{reason}\"}}");
+        app.wait_for_metric_at_least(&failures, 1.0).await;
+        store_leaves(&app, how).await;
+
+        let leave = alice.next_of_type("LEAVE").await;
+        assert_eq!(
+            (leave["sender"].as_str(), leave["seq"].as_u64()),
+            (Some("bob"), Some(3)),
+            "{how:?}"
+        );
+        app.wait_for_member_count(&room_id, 1).await;
+        alice.talk(&room_id, "alice", "alone").await;
+        assert_eq!(
+            alice.next_of_type("TALK").await["seq"],
+            4,
+            "{how:?}: bob left once"
+        );
+    }
+}

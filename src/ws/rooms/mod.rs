@@ -55,7 +55,7 @@ impl Presence {
         self.table.remove(room_id)
     }
 
-    /// Leaves every room, queueing a LEAVE for each that has none queued yet, without waiting
+    /// Leaves every room, queueing a LEAVE for each whose LEAVE is not stored yet, without waiting
     /// for anything.
     pub fn leave_all(&mut self) {
         for (room_id, sender) in self.table.drain() {

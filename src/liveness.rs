@@ -22,6 +22,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::store::{Liveness, StoreError};
 use crate::writer::{WriteError, Writer};
 
@@ -68,15 +69,25 @@ pub async fn register(
     Ok(())
 }
 
-/// Heartbeats and reaps until shutdown. `evictions` counts the times the others took this
-/// instance for dead: sessions watch it and close.
-pub async fn run(
-    liveness: Arc<dyn Liveness>,
-    writer: Writer,
-    timing: Timing,
-    evictions: Arc<watch::Sender<u64>>,
-    shutdown: CancellationToken,
-) {
+/// What the heartbeat loop needs of its instance.
+pub struct Parts {
+    pub liveness: Arc<dyn Liveness>,
+    pub writer: Writer,
+    pub timing: Timing,
+    /// Counts the times the others took this instance for dead: sessions watch it and close.
+    pub evictions: Arc<watch::Sender<u64>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Heartbeats and reaps until shutdown.
+pub async fn run(parts: Parts, shutdown: CancellationToken) {
+    let Parts {
+        liveness,
+        writer,
+        timing,
+        evictions,
+        metrics,
+    } = parts;
     let mut ticks = tokio::time::interval(timing.heartbeat);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut healthy_since = Some(Instant::now());
@@ -87,15 +98,18 @@ pub async fn run(
         }
         match within(liveness.heartbeat()).await {
             Ok(true) => {
+                metrics.heartbeat("ok");
                 healthy_since.get_or_insert_with(Instant::now);
             }
             Ok(false) => {
+                metrics.heartbeat("evicted");
                 tracing::error!("the other instances took this one for dead; closing its sessions");
                 evictions.send_modify(|count| *count += 1);
                 let registered = within(liveness.register()).await;
                 healthy_since = registered.ok().map(|()| Instant::now());
             }
             Err(error) => {
+                metrics.heartbeat("failed");
                 tracing::warn!(%error, "a heartbeat failed");
                 healthy_since = None;
             }

@@ -18,6 +18,7 @@ pub struct Metrics {
     frames_in: Family<Labels, Counter>,
     events_stored: Family<Labels, Counter>,
     append_failures: Family<Labels, Counter>,
+    heartbeats: Family<Labels, Counter>,
     pub events_out: Counter,
     errors: Family<ErrorLabels, Counter>,
     auth_refused: Family<ErrorLabels, Counter>,
@@ -47,6 +48,7 @@ impl Metrics {
             frames_in: Family::default(),
             events_stored: Family::default(),
             append_failures: Family::default(),
+            heartbeats: Family::default(),
             events_out: Counter::default(),
             errors: Family::default(),
             auth_refused: Family::default(),
@@ -90,6 +92,11 @@ impl Metrics {
             "chat_append_failures",
             "Appends the writer could not store, by reason",
             self.append_failures.clone(),
+        );
+        r.register(
+            "chat_heartbeats",
+            "This instance's heartbeats in storage, by result",
+            self.heartbeats.clone(),
         );
         r.register(
             "chat_events_out",
@@ -167,6 +174,11 @@ impl Metrics {
         self.append_failures
             .get_or_create(&[("reason", reason)])
             .inc();
+    }
+
+    /// `result`: `ok`, `failed` or `evicted` (the others took this instance for dead).
+    pub fn heartbeat(&self, result: &'static str) {
+        self.heartbeats.get_or_create(&[("result", result)]).inc();
     }
 
     pub fn ws_error(&self, code: &'static str) {

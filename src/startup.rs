@@ -195,13 +195,14 @@ impl Application {
         let mut running = tokio::spawn(server);
         let shutdown = state.shutdown.clone();
         tokio::spawn(sweep_limiter(state.clone(), shutdown.clone()));
-        tokio::spawn(liveness::run(
-            state.liveness.clone(),
-            state.writer.clone(),
-            liveness::Timing::of(&state.settings),
-            state.evictions.clone(),
-            shutdown.clone(),
-        ));
+        let heartbeat = liveness::Parts {
+            liveness: state.liveness.clone(),
+            writer: state.writer.clone(),
+            timing: liveness::Timing::of(&state.settings),
+            evictions: state.evictions.clone(),
+            metrics: state.metrics.clone(),
+        };
+        tokio::spawn(liveness::run(heartbeat, shutdown.clone()));
         let early = tokio::select! {
             served = &mut running => Some(served),
             () = shutdown.cancelled() => None,

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 use crate::faults::{Proxy, RedisServer, postgres_server, through};
 use crate::helpers::{WAIT, WsClient, connect};
+use sqlx::Connection;
+
 use crate::process::ChatProcess;
 use crate::test_database::TestDatabase;
 
@@ -25,7 +27,7 @@ struct Pair {
     b: ChatProcess,
     redis: RedisServer,
     http: reqwest::Client,
-    _database: TestDatabase,
+    database: TestDatabase,
 }
 
 fn instance(database_url: &str, redis_url: &str) -> ChatProcess {
@@ -52,7 +54,7 @@ async fn two_instances_via(a: Option<&Proxy>, b: Option<&Proxy>) -> Pair {
         b: instance(&url(b), &redis.url()),
         redis,
         http: reqwest::Client::new(),
-        _database: database,
+        database,
     };
     for process in [&pair.a, &pair.b] {
         pair.wait_for_readiness(process, 200).await;
@@ -61,6 +63,10 @@ async fn two_instances_via(a: Option<&Proxy>, b: Option<&Proxy>) -> Pair {
 }
 
 impl Pair {
+    fn database_url(&self) -> String {
+        self.database.url.clone()
+    }
+
     async fn readiness(&self, process: &ChatProcess) -> u16 {
         let response = self.http.get(process.url("/readyz")).send().await;
         response.map_or(0, |r| r.status().as_u16())
@@ -528,4 +534,65 @@ async fn an_instance_whose_network_goes_silent_mid_transaction_holds_up_the_othe
         .filter(|event| event["type"] == "LEAVE")
         .count();
     assert_eq!(leaves, 1, "alice left once");
+}
+
+/// A series' value in an instance's `/metrics`, 0 while absent.
+async fn metric(pair: &Pair, process: &ChatProcess, series: &str) -> f64 {
+    let response = pair.http.get(process.url("/metrics")).send().await.unwrap();
+    let text = response.text().await.unwrap();
+    text.lines()
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_writer_is_stuck_is_not_taken_for_dead() {
+    const OK: &str = "chat_heartbeats_total{result=\"ok\"}";
+    let pair = two_instances().await;
+    let (calm, busy) = (
+        pair.a.create_room(None).await,
+        pair.a.create_room(None).await,
+    );
+    let (mut alice, _) = member(&pair.a, &calm, "alice").await;
+    let (mut bob, _) = member(&pair.b, &calm, "bob").await;
+    alice.next_of_type("ENTER").await;
+    let (mut carol, _) = member(&pair.a, &busy, "carol").await;
+
+    // A's writer waits for the busy room's lock, held from a side connection, for longer
+    // than the instance timeout (1 s): A is busy, not dead.
+    let mut side = sqlx::PgConnection::connect(&pair.database_url())
+        .await
+        .unwrap();
+    let lock = format!("BEGIN; SELECT 1 FROM rooms WHERE room_id = '{busy}' FOR UPDATE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(lock))
+        .execute(&mut side)
+        .await
+        .unwrap();
+    carol.talk_with_id(&busy, "carol", "waiting", "c-1").await;
+    let before = metric(&pair, &pair.a, OK).await;
+    let deadline = Instant::now() + WAIT;
+    while metric(&pair, &pair.a, OK).await < before + 8.0 {
+        assert!(Instant::now() < deadline, "A stopped heartbeating");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    bob.expect_silence(Duration::from_millis(100)).await;
+    sqlx::raw_sql("COMMIT").execute(&mut side).await.unwrap();
+    assert_eq!(carol.next_of_type("TALK").await["clientMsgId"], "c-1");
+    alice
+        .talk_with_id(&calm, "alice", "still here", "a-1")
+        .await;
+    let next = bob.next_json().await;
+    assert_eq!(
+        (next["type"].as_str(), next["clientMsgId"].as_str()),
+        (Some("TALK"), Some("a-1")),
+        "alice was never taken for dead: {next}"
+    );
+    assert_eq!(
+        metric(&pair, &pair.a, "chat_heartbeats_total{result=\"evicted\"}").await,
+        0.0
+    );
 }

@@ -15,6 +15,7 @@ pub struct Metrics {
     registry: Registry,
     pub connections: Gauge,
     pub rooms_active: Gauge,
+    pub ordered_rooms: Gauge,
     frames_in: Family<Labels, Counter>,
     events_stored: Family<Labels, Counter>,
     append_failures: Family<Labels, Counter>,
@@ -45,6 +46,7 @@ impl Metrics {
             registry: Registry::default(),
             connections: Gauge::default(),
             rooms_active: Gauge::default(),
+            ordered_rooms: Gauge::default(),
             frames_in: Family::default(),
             events_stored: Family::default(),
             append_failures: Family::default(),
@@ -77,6 +79,11 @@ impl Metrics {
             "chat_rooms_active",
             "Rooms with at least one member here",
             self.rooms_active.clone(),
+        );
+        r.register(
+            "chat_ordered_rooms",
+            "Rooms whose events this instance puts back in seq order (those it has members in)",
+            self.ordered_rooms.clone(),
         );
         r.register(
             "chat_frames_in",

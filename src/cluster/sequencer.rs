@@ -2,15 +2,20 @@
 //! this instance's writer, from the broker (late, out of order, or not at all), or read from
 //! storage. An event that arrives early waits; a gap not closed within [`GAP_WAIT`] is filled
 //! from storage, one page at a time, once for the whole instance rather than once per member.
+//!
+//! A room's state lives exactly as long as this instance has members in it: it is made only
+//! for a room with members (checked under the state's own lock), and dropped as the hub says
+//! the room emptied, or once it is closed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 
 use super::order::{Out, RoomOrder};
 use crate::domain::{Event, RoomId, Seq};
-use crate::hub::Hub;
+use crate::hub::{EmptiedRooms, Hub};
 use crate::metrics::Metrics;
 use crate::store::{PageLimit, Store};
 
@@ -35,12 +40,15 @@ pub struct Sequencer {
 
 impl Sequencer {
     pub fn new(hub: Arc<Hub>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<Self> {
-        Arc::new(Self {
+        let sequencer = Arc::new(Self {
             rooms: DashMap::new(),
-            hub,
+            hub: hub.clone(),
             store,
             metrics,
-        })
+        });
+        let watcher: Arc<dyn EmptiedRooms> = sequencer.clone();
+        hub.on_emptied(Arc::downgrade(&watcher));
+        sequencer
     }
 
     /// A stored event, for the members of its room here (if it has any).
@@ -79,9 +87,19 @@ impl Sequencer {
         }
     }
 
-    /// Stops ordering a room this instance has no members in any more.
-    pub fn forget(&self, room_id: RoomId) {
-        self.rooms.remove(&room_id);
+    /// Stops ordering a room; `if_empty`: only while it has no members here.
+    fn forget(&self, room_id: RoomId, if_empty: bool) {
+        let forgotten = self
+            .rooms
+            .remove_if(&room_id, |_, _| !if_empty || !self.hub.has_members(room_id));
+        if forgotten.is_some() {
+            self.counted();
+        }
+    }
+
+    fn counted(&self) {
+        let held = i64::try_from(self.rooms.len()).unwrap_or(i64::MAX);
+        self.metrics.ordered_rooms.set(held);
     }
 
     /// Applies `change` to the room's order and hands what it releases to the members, all
@@ -93,18 +111,27 @@ impl Sequencer {
         change: impl FnOnce(&mut RoomOrder, &mut Vec<Out>),
         wait: Duration,
     ) {
-        if !self.hub.has_members(room_id) {
-            return;
-        }
         let mut out = Vec::new();
+        let mut created = false;
         let fill = {
-            let mut order = self.rooms.entry(room_id).or_default();
+            let mut order = match self.rooms.entry(room_id) {
+                Entry::Occupied(order) => order.into_ref(),
+                Entry::Vacant(_) if !self.hub.has_members(room_id) => return,
+                Entry::Vacant(room) => {
+                    created = true;
+                    room.insert(RoomOrder::default())
+                }
+            };
             change(&mut order, &mut out);
             self.hand_on(room_id, &out);
             let due = order.missing_after().is_some() && !order.filling;
             order.filling |= due;
             due
         };
+        if created {
+            // Counted once the room's lock is released: counting reads every shard.
+            self.counted();
+        }
         self.after(room_id, &out);
         if fill {
             let sequencer = self.clone();
@@ -127,7 +154,7 @@ impl Sequencer {
     /// A closed room needs no order any more.
     fn after(&self, room_id: RoomId, out: &[Out]) {
         if out.contains(&Out::Closed) {
-            self.forget(room_id);
+            self.forget(room_id, false);
         }
     }
 
@@ -167,5 +194,11 @@ impl Sequencer {
             }
             self.after(room_id, &out);
         }
+    }
+}
+
+impl EmptiedRooms for Sequencer {
+    fn emptied(&self, room_id: RoomId) {
+        self.forget(room_id, true);
     }
 }

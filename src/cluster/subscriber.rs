@@ -131,7 +131,6 @@ impl Subscriber {
                 .map_err(|_| timed_out())??;
             for room_id in gone {
                 subscribed.remove(&room_id);
-                self.sequencer.forget(room_id);
             }
         }
         Ok(())

@@ -10,6 +10,7 @@
 mod queue;
 
 use std::collections::HashMap;
+use std::sync::{OnceLock, Weak};
 use std::time::Instant;
 
 use dashmap::DashMap;
@@ -34,8 +35,16 @@ pub trait Fanout: Send + Sync + 'static {
     fn close_room(&self, room_id: RoomId, last_seq: Seq);
 }
 
+/// Told when a room loses its last member here, so that what is kept per room elsewhere (the
+/// cluster's ordering of its events) lives exactly as long as the room has members here.
+/// Called after the registry's lock is released.
+pub trait EmptiedRooms: Send + Sync {
+    fn emptied(&self, room_id: RoomId);
+}
+
 pub struct Hub {
     rooms: DashMap<RoomId, HashMap<SessionId, MemberHandle>>,
+    emptied: OnceLock<Weak<dyn EmptiedRooms>>,
     /// Members closed for falling behind.
     slow_consumers: Counter,
     /// How long queueing one event for every member of its room takes.
@@ -48,10 +57,16 @@ impl Hub {
     pub fn new(slow_consumers: Counter, fanout_seconds: Histogram) -> Self {
         Self {
             rooms: DashMap::new(),
+            emptied: OnceLock::new(),
             slow_consumers,
             fanout_seconds,
             changed: Notify::new(),
         }
+    }
+
+    /// Tells `watcher` whenever a member's leaving empties a room (set once).
+    pub fn on_emptied(&self, watcher: Weak<dyn EmptiedRooms>) {
+        let _ = self.emptied.set(watcher);
     }
 
     pub fn join(&self, room_id: RoomId, session: SessionId, member: MemberHandle) {
@@ -75,6 +90,9 @@ impl Hub {
             .remove_if(&room_id, |_, members| members.is_empty());
         if emptied.is_some() {
             self.changed.notify_one();
+            if let Some(watcher) = self.emptied.get().and_then(Weak::upgrade) {
+                watcher.emptied(room_id);
+            }
         }
     }
 
@@ -118,7 +136,8 @@ impl Hub {
         self.fanout_seconds.observe(started.elapsed().as_secs_f64());
     }
 
-    /// Detaches every member here from a deleted room, telling each `CLOSED`.
+    /// Detaches every member here from a deleted room, telling each `CLOSED`. (Whoever closes
+    /// a room forgets what it keeps for it: no [`EmptiedRooms`] call.)
     pub fn close(&self, room_id: RoomId) {
         let Some((_, members)) = self.rooms.remove(&room_id) else {
             return;

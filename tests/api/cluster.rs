@@ -596,3 +596,45 @@ async fn an_instance_whose_writer_is_stuck_is_not_taken_for_dead() {
         0.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_that_empties_while_redis_is_down_keeps_no_ordering_state() {
+    const ORDERED: &str = "chat_ordered_rooms";
+    const FILLS: &str = "chat_gap_fills_total";
+    let mut pair = two_instances().await;
+    let room_id = pair.a.create_room(None).await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+    assert_eq!(metric(&pair, &pair.a, ORDERED).await, 1.0);
+
+    pair.redis.stop();
+    pair.wait_for_readiness(&pair.a, 503).await;
+    alice.leave(&room_id, "alice").await;
+    assert_eq!(bob.next_of_type("LEAVE").await["sender"], "alice");
+    assert_eq!(
+        metric(&pair, &pair.a, ORDERED).await,
+        0.0,
+        "A has no member there"
+    );
+    for _ in 0..3 {
+        bob.talk_and_await(&room_id, "bob", "while alice is away", 1)
+            .await;
+    }
+    pair.redis.restart();
+    pair.wait_for_readiness(&pair.a, 200).await;
+    pair.wait_for_readiness(&pair.b, 200).await;
+    let fills = metric(&pair, &pair.a, FILLS).await;
+
+    let enter = alice.join(&room_id, "alice").await;
+    assert_eq!(enter["seq"], 7);
+    bob.talk_with_id(&room_id, "bob", "welcome back", "b-1")
+        .await;
+    assert_eq!(alice.next_of_type("TALK").await["clientMsgId"], "b-1");
+    assert_eq!(
+        metric(&pair, &pair.a, FILLS).await,
+        fills,
+        "no gap was read from storage: A started the room afresh"
+    );
+    assert_eq!(metric(&pair, &pair.a, ORDERED).await, 1.0);
+}

@@ -34,7 +34,7 @@ use crate::metrics::Metrics;
 use crate::openapi;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
-use crate::writer::{BatchLimits, Writer};
+use crate::writer::{self, BatchLimits, Writer};
 
 /// How often idle entries are swept from the per-address rate limiter.
 const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -126,15 +126,15 @@ impl Application {
             Some(cluster) => cluster.clone(),
             None => hub.clone(),
         };
-        let limits =
-            BatchLimits::for_session_queue(settings.session_queue, settings.session_queue_bytes);
-        let (writer, writer_task) = Writer::start(
-            storage.writer,
-            fanout,
-            metrics.clone(),
-            settings.write_queue,
-            limits,
-        );
+        let options = writer::Options {
+            queue: settings.write_queue,
+            batch: BatchLimits::for_session_queue(
+                settings.session_queue,
+                settings.session_queue_bytes,
+            ),
+            purge_delay: settings.purge_delay(),
+        };
+        let (writer, writer_task) = Writer::start(storage.writer, fanout, metrics.clone(), options);
         liveness::register(&*storage.liveness, &writer, shared).await?;
         let state = web::Data::new(AppState {
             openapi: openapi::render()?,

@@ -14,8 +14,8 @@ const MAX_HELD: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
     Event(Event),
-    /// The room was deleted, and every event before that has been handed on.
-    Closed,
+    /// The room was deleted after this seq, and every event through it has been handed on.
+    Closed(Seq),
 }
 
 #[derive(Debug, Default)]
@@ -108,7 +108,7 @@ impl RoomOrder {
         let Some(last) = self.closing else { return };
         if self.delivered.is_none_or(|delivered| delivered >= last) {
             self.closing = None;
-            out.push(Out::Closed);
+            out.push(Out::Closed(last));
         }
     }
 }
@@ -137,7 +137,7 @@ mod tests {
         out.iter()
             .map(|item| match item {
                 Out::Event(event) => event.seq.get(),
-                Out::Closed => -1,
+                Out::Closed(_) => -1,
             })
             .collect()
     }

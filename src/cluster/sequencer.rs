@@ -146,14 +146,14 @@ impl Sequencer {
         for item in out {
             match item {
                 Out::Event(event) => self.hub.deliver(event),
-                Out::Closed => self.hub.close(room_id),
+                Out::Closed(last_seq) => self.hub.close(room_id, *last_seq),
             }
         }
     }
 
     /// A closed room needs no order any more.
     fn after(&self, room_id: RoomId, out: &[Out]) {
-        if out.contains(&Out::Closed) {
+        if out.iter().any(|item| matches!(item, Out::Closed(_))) {
             self.forget(room_id, false);
         }
     }

@@ -138,6 +138,10 @@ pub struct Settings {
     /// The header the trusted proxies set
     #[arg(long, env = "CHAT_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeader::XForwardedFor)]
     pub forwarded_header: ForwardedHeader,
+    /// Seconds a deleted room's events stay before they are purged, so members still replaying
+    /// them get every one before CLOSED
+    #[arg(long, env = "CHAT_PURGE_DELAY_SECS", default_value_t = 600)]
+    pub purge_delay_secs: u64,
     /// Seconds sessions and requests may take to finish on shutdown (the drain budget)
     #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
@@ -229,6 +233,10 @@ impl Settings {
 
     pub fn client_timeout(&self) -> Duration {
         Duration::from_millis(self.client_timeout_ms)
+    }
+
+    pub fn purge_delay(&self) -> Duration {
+        Duration::from_secs(self.purge_delay_secs)
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

@@ -138,13 +138,14 @@ impl Hub {
 
     /// Detaches every member here from a deleted room, telling each `CLOSED`. (Whoever closes
     /// a room forgets what it keeps for it: no [`EmptiedRooms`] call.)
-    pub fn close(&self, room_id: RoomId) {
+    pub fn close(&self, room_id: RoomId, last_seq: Seq) {
         let Some((_, members)) = self.rooms.remove(&room_id) else {
             return;
         };
         self.changed.notify_one();
         for member in members.values() {
-            member.deliver(Outbound::Closed { room_id }, &self.slow_consumers);
+            let closed = Outbound::Closed { room_id, last_seq };
+            member.deliver(closed, &self.slow_consumers);
         }
     }
 }
@@ -156,7 +157,7 @@ impl Fanout for Hub {
         self.deliver(event);
     }
 
-    fn close_room(&self, room_id: RoomId, _last_seq: Seq) {
-        self.close(room_id);
+    fn close_room(&self, room_id: RoomId, last_seq: Seq) {
+        self.close(room_id, last_seq);
     }
 }

@@ -25,8 +25,9 @@ pub enum Outbound {
         seq: Seq,
         frame: ByteString,
     },
-    /// The room was deleted; the hub has already detached the session from it.
-    Closed { room_id: RoomId },
+    /// The room was deleted after `last_seq`; the hub has already detached the session from
+    /// it. The session announces it once it has sent every event through `last_seq`.
+    Closed { room_id: RoomId, last_seq: Seq },
 }
 
 impl Outbound {

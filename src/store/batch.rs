@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{Membership, Refused, RoomRecord, StoreError, WriteConnection, WriteTx};
+use super::{Membership, Purge, Refused, RoomRecord, StoreError, WriteConnection, WriteTx};
 use crate::domain::{
     Event, EventKind, InstanceId, NewEvent, RoomId, RoomName, Sender, Seq, Timestamp,
 };
@@ -141,9 +141,9 @@ impl StoreWriter {
         self.kept_if_ok(deleted)
     }
 
-    /// Deletes up to `limit` events of deleted rooms; false when none were left.
-    pub async fn purge_step(&mut self, limit: u32) -> Result<bool, StoreError> {
-        let purged = within(self.connection.purge_step(limit)).await;
+    /// Deletes up to `limit` events of a room deleted at least `delay` ago.
+    pub async fn purge_step(&mut self, limit: u32, delay: Duration) -> Result<Purge, StoreError> {
+        let purged = within(self.connection.purge_step(limit, delay)).await;
         self.kept_if_ok(purged)
     }
 

@@ -84,6 +84,17 @@ pub enum StoreError {
     UnsupportedUrl,
 }
 
+/// What one step of purging deleted rooms' events found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge {
+    /// It deleted a chunk; there may be more.
+    Purged,
+    /// Deleted rooms wait for their delay to pass.
+    Waiting,
+    /// No deleted room has events left.
+    Done,
+}
+
 /// Reads, on a pool of connections.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -153,8 +164,8 @@ pub(crate) trait WriteConnection: Send {
     /// no such room), and records that its events are to be purged.
     async fn delete_room(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError>;
 
-    /// Deletes up to `limit` events of deleted rooms; false when none were left.
-    async fn purge_step(&mut self, limit: u32) -> Result<bool, StoreError>;
+    /// Deletes up to `limit` events of a room deleted at least `delay` ago.
+    async fn purge_step(&mut self, limit: u32, delay: Duration) -> Result<Purge, StoreError>;
 
     async fn ping(&mut self) -> Result<(), StoreError>;
 }

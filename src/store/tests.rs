@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
-use super::{EventRange, PageLimit, Refused, Storage, connect};
+use super::{EventRange, PageLimit, Purge, Refused, Storage, connect};
 use crate::domain::{
     ClientMsgId, Event, EventKind, InstanceId, NewEvent, RoomId, RoomName, Sender, Seq, Timestamp,
 };
@@ -135,7 +135,7 @@ on_both_backends!(
     a_batch_gives_each_room_consecutive_seqs_and_refuses_gone_rooms,
     an_event_the_database_refuses_fails_alone_and_takes_no_seq,
     a_batch_that_cannot_be_stored_at_all_fails_whole,
-    a_deleted_room_is_gone_at_once_and_its_events_in_steps_even_across_a_restart,
+    a_deleted_room_is_gone_at_once_and_its_events_after_a_delay_in_steps_even_across_a_restart,
     a_room_is_never_stamped_before_the_newest_room,
     a_replay_page_ends_once_its_text_reaches_the_byte_bound,
     memberships_follow_enter_and_leave_and_nobody_leaves_twice,
@@ -236,7 +236,9 @@ async fn a_batch_that_cannot_be_stored_at_all_fails_whole(mut db: Db) {
     );
 }
 
-async fn a_deleted_room_is_gone_at_once_and_its_events_in_steps_even_across_a_restart(mut db: Db) {
+async fn a_deleted_room_is_gone_at_once_and_its_events_after_a_delay_in_steps_even_across_a_restart(
+    mut db: Db,
+) {
     let (doomed, kept) = (db.room("doomed").await, db.room("kept").await);
     db.talks(doomed, 2500).await;
     db.talks(kept, 3).await;
@@ -245,7 +247,14 @@ async fn a_deleted_room_is_gone_at_once_and_its_events_in_steps_even_across_a_re
     assert_eq!(last, Seq::new(2500), "the room's last seq");
     assert!(db.storage.store.room(doomed).await.unwrap().is_none());
     assert_eq!(db.storage.writer.delete_room(doomed).await.unwrap(), None);
-    assert!(db.storage.writer.purge_step(1000).await.unwrap());
+    let not_yet = db.storage.writer.purge_step(1000, Duration::from_secs(60));
+    assert_eq!(
+        not_yet.await.unwrap(),
+        Purge::Waiting,
+        "deleted a moment ago"
+    );
+    let now = db.storage.writer.purge_step(1000, Duration::ZERO);
+    assert_eq!(now.await.unwrap(), Purge::Purged);
     assert_eq!(
         db.seqs(doomed).await[0],
         1001,
@@ -253,7 +262,16 @@ async fn a_deleted_room_is_gone_at_once_and_its_events_in_steps_even_across_a_re
     );
 
     let mut db = db.reopen().await;
-    while db.storage.writer.purge_step(1000).await.unwrap() {}
+    while db
+        .storage
+        .writer
+        .purge_step(1000, Duration::ZERO)
+        .await
+        .unwrap()
+        == Purge::Purged
+    {}
+    let done = db.storage.writer.purge_step(1000, Duration::ZERO);
+    assert_eq!(done.await.unwrap(), Purge::Done);
 
     assert!(db.seqs(doomed).await.is_empty());
     assert_eq!(db.seqs(kept).await, [1, 2, 3]);

@@ -40,10 +40,14 @@ impl Reply {
         let _ = self.sender.send(Ok(seq));
     }
 
-    /// Tells the session its append failed. A LEAVE whose session is gone (nobody takes the
-    /// refusal, and nobody else will store it) comes back, to be tried again.
+    /// Tells the session its append failed. A LEAVE that storage could not take and whose
+    /// session is gone (nobody takes the refusal, and nobody else will store it) comes back,
+    /// to be tried again.
     pub fn failed(self, error: AppendError) -> Option<NewEvent> {
-        self.sender.send(Err(error)).err().and(self.leave)
+        let untold = self.sender.send(Err(error)).is_err();
+        (untold && error == AppendError::Unavailable)
+            .then_some(self.leave)
+            .flatten()
     }
 }
 

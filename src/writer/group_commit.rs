@@ -8,26 +8,38 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
-use super::batch::{Batch, BatchLimits};
-use super::{AppendError, Command, WriteError};
+use super::batch::Batch;
+use super::{AppendError, Command, Options, WriteError};
 use crate::domain::{InstanceId, NewEvent, RoomId, Timestamp};
 use crate::hub::Fanout;
 use crate::metrics::Metrics;
-use crate::store::{Refused, StoreError, StoreWriter};
+use crate::store::{Purge, Refused, StoreError, StoreWriter};
 
 /// Events deleted per step of a deleted room's purge: a few milliseconds of work.
 const PURGE_CHUNK: u32 = 1000;
+/// How often deleted rooms still within their delay are looked at again, at most.
+const PURGE_RECHECK: Duration = Duration::from_secs(30);
 /// How often LEAVEs that could not be stored, and that nobody waits for, are tried again.
 const ORPHAN_RETRY: Duration = Duration::from_secs(1);
+
+/// When to take the next step of purging deleted rooms' events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purging {
+    /// Between the next batches (a room may have events to delete).
+    Now,
+    /// Deleted rooms wait for their delay: look again then.
+    NotBefore(TokioInstant),
+    /// Nothing to purge until the next deletion.
+    Idle,
+}
 
 pub struct GroupCommit {
     store: StoreWriter,
     fanout: Arc<dyn Fanout>,
     metrics: Arc<Metrics>,
-    limits: BatchLimits,
-    /// Whether a deleted room may still have events to delete (checked at start too, for a
-    /// purge a restart interrupted).
-    purging: bool,
+    options: Options,
+    /// Checked at start too, for a purge a restart interrupted.
+    purging: Purging,
     /// LEAVEs of sessions that have ended which storage could not take: tried again every
     /// [`ORPHAN_RETRY`], so a member who hung up while storage was down still leaves, once.
     /// (Only LEAVEs: a TALK whose sender is gone was refused to it, and it may send it again.)
@@ -40,28 +52,29 @@ impl GroupCommit {
         store: StoreWriter,
         fanout: Arc<dyn Fanout>,
         metrics: Arc<Metrics>,
-        limits: BatchLimits,
+        options: Options,
     ) -> Self {
         Self {
             store,
             fanout,
             metrics,
-            limits,
-            purging: true,
+            options,
+            purging: Purging::Now,
             orphans: Vec::new(),
             orphans_tried: TokioInstant::now(),
         }
     }
 
     pub async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
-        let mut commands = Vec::with_capacity(self.limits.events);
-        while receive(&mut queue, &mut commands, self.limits.events, self.idle()).await {
+        let most = self.options.batch.events;
+        let mut commands = Vec::with_capacity(most);
+        while receive(&mut queue, &mut commands, most, self.idle()).await {
             let mut batch = self.orphans_due();
             for command in commands.drain(..) {
                 batch = self.execute(command, batch).await;
             }
             self.commit(batch).await;
-            if self.purging {
+            if self.purge_due() {
                 self.purge_step().await;
             }
         }
@@ -73,7 +86,7 @@ impl GroupCommit {
     async fn execute(&mut self, command: Command, mut batch: Batch) -> Batch {
         match command {
             Command::Append { event, reply } => {
-                if !batch.fits(&event, &self.limits) {
+                if !batch.fits(&event, &self.options.batch) {
                     self.commit(std::mem::take(&mut batch)).await;
                 }
                 batch.push(event, reply);
@@ -104,13 +117,24 @@ impl GroupCommit {
         Batch::default()
     }
 
-    /// How long to wait for commands: not at all while a purge goes on, until the next retry
-    /// while LEAVEs wait to be stored, else for as long as it takes.
+    /// How long to wait for commands: until the next step of a purge or retry of LEAVEs that
+    /// wait to be stored, else for as long as it takes.
     fn idle(&self) -> Option<Duration> {
-        if self.purging {
-            return Some(Duration::ZERO);
+        let purge = match self.purging {
+            Purging::Now => Some(Duration::ZERO),
+            Purging::NotBefore(at) => Some(at.saturating_duration_since(TokioInstant::now())),
+            Purging::Idle => None,
+        };
+        let orphans = (!self.orphans.is_empty()).then_some(ORPHAN_RETRY);
+        purge.into_iter().chain(orphans).min()
+    }
+
+    fn purge_due(&self) -> bool {
+        match self.purging {
+            Purging::Now => true,
+            Purging::NotBefore(at) => at <= TokioInstant::now(),
+            Purging::Idle => false,
         }
-        (!self.orphans.is_empty()).then_some(ORPHAN_RETRY)
     }
 
     /// A batch holding the orphaned LEAVEs, when it is time to try them again.
@@ -186,7 +210,7 @@ impl GroupCommit {
             return Ok(false);
         };
         self.fanout.close_room(room_id, last_seq);
-        self.purging = true;
+        self.purging = Purging::Now;
         Ok(true)
     }
 
@@ -211,13 +235,18 @@ impl GroupCommit {
     }
 
     async fn purge_step(&mut self) {
-        match self.store.purge_step(PURGE_CHUNK).await {
-            Ok(more) => self.purging = more,
+        let delay = self.options.purge_delay;
+        self.purging = match self.store.purge_step(PURGE_CHUNK, delay).await {
+            Ok(Purge::Purged) => Purging::Now,
+            Ok(Purge::Waiting) => {
+                Purging::NotBefore(TokioInstant::now() + delay.min(PURGE_RECHECK))
+            }
+            Ok(Purge::Done) => Purging::Idle,
             Err(error) => {
                 tracing::warn!(%error, "purging a deleted room's events failed; resuming at the next deletion or restart");
-                self.purging = false;
+                Purging::Idle
             }
-        }
+        };
     }
 }
 
@@ -265,8 +294,12 @@ mod tests {
             metrics.slow_consumers.clone(),
             metrics.fanout_seconds.clone(),
         ));
-        let limits = BatchLimits::for_session_queue(8, 4096);
-        let (writer, task) = Writer::start(storage.writer, hub, metrics, 8, limits);
+        let options = Options {
+            queue: 8,
+            batch: super::super::BatchLimits::for_session_queue(8, 4096),
+            purge_delay: Duration::ZERO,
+        };
+        let (writer, task) = Writer::start(storage.writer, hub, metrics, options);
         assert_eq!(writer.ping().await, Ok(()));
 
         task.abort();

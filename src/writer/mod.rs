@@ -32,6 +32,17 @@ use crate::store::{RoomRecord, StoreWriter};
 pub use batch::BatchLimits;
 use group_commit::GroupCommit;
 
+/// How the writer works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Commands its queue holds; while it is full, sessions wait for room.
+    pub queue: usize,
+    pub batch: BatchLimits,
+    /// How long a deleted room's events stay before they are purged, so members still reading
+    /// them (a resume) get every one.
+    pub purge_delay: Duration,
+}
+
 /// Why a command other than an append (creating or deleting a room, a ping, reaping) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
@@ -102,11 +113,10 @@ impl Writer {
         store: StoreWriter,
         fanout: Arc<dyn Fanout>,
         metrics: Arc<Metrics>,
-        capacity: usize,
-        limits: BatchLimits,
+        options: Options,
     ) -> (Self, JoinHandle<()>) {
-        let (commands, queue) = mpsc::channel(capacity);
-        let task = GroupCommit::new(store, fanout, metrics, limits);
+        let (commands, queue) = mpsc::channel(options.queue);
+        let task = GroupCommit::new(store, fanout, metrics, options);
         (Self { commands }, tokio::spawn(task.run(queue)))
     }
 

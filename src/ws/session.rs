@@ -22,7 +22,7 @@ use super::heartbeat::{Beat, Heartbeat};
 use super::in_flight::{InFlight, Settled};
 use super::intake::{Append, Effect, Speaker, plan};
 use super::protocol::{ClientFrame, Echo, Refusal, WsError, closed_frame, parse};
-use super::rooms::{Closing, Decision, Entered, Presence};
+use super::rooms::{Decision, Done, Presence};
 use super::socket::Socket;
 use crate::clients::OpenConnection;
 use crate::domain::{Event, EventKind, RoomId, Seq};
@@ -326,20 +326,11 @@ impl Session {
 
     async fn stored(&mut self, kind: EventKind, room_id: RoomId, seq: Seq) -> Result<(), End> {
         match kind {
-            EventKind::Enter => {
-                if self.presence.table_mut().entered(room_id, seq) == Entered::Closed {
-                    self.presence.remove(room_id);
-                    return self.socket.send(closed_frame(room_id)).await;
-                }
-            }
-            EventKind::Leave => {
-                if self.presence.table_mut().left(room_id, seq) {
-                    self.presence.remove(room_id);
-                }
-            }
-            EventKind::Talk => {}
+            EventKind::Enter => self.presence.table_mut().entered(room_id, seq),
+            EventKind::Leave => self.presence.table_mut().left(room_id, seq),
+            EventKind::Talk => return Ok(()),
         }
-        Ok(())
+        self.done_with(room_id).await
     }
 
     async fn forward(&mut self, item: Outbound) -> Result<(), End> {
@@ -352,14 +343,12 @@ impl Session {
                 if self.presence.table_mut().offer(room_id, seq) == Decision::Deliver {
                     self.socket.send(frame).await?;
                     self.state.metrics.events_out.inc();
-                    self.remove_if_finished(room_id);
+                    self.done_with(room_id).await?;
                 }
             }
-            Outbound::Closed { room_id } => {
-                if self.presence.table_mut().close(room_id) == Closing::Member {
-                    self.presence.remove(room_id);
-                    self.socket.send(closed_frame(room_id)).await?;
-                }
+            Outbound::Closed { room_id, last_seq } => {
+                self.presence.table_mut().close(room_id, last_seq);
+                self.done_with(room_id).await?;
             }
         }
         Ok(())
@@ -410,14 +399,22 @@ impl Session {
                 self.state.metrics.events_out.inc();
             }
         }
-        self.remove_if_finished(room_id);
-        Ok(())
+        self.done_with(room_id).await
     }
 
-    /// A leaver that has had every event before its LEAVE leaves the room.
-    fn remove_if_finished(&mut self, room_id: RoomId) {
-        if self.presence.table().finished(room_id) {
-            self.presence.remove(room_id);
+    /// Drops a room the session is done with: a leaver's that has had every event before its
+    /// LEAVE, or a deleted room's once every event through its last was sent, then `CLOSED`.
+    async fn done_with(&mut self, room_id: RoomId) -> Result<(), End> {
+        match self.presence.table().done(room_id) {
+            Done::No => Ok(()),
+            Done::Left => {
+                self.presence.remove(room_id);
+                Ok(())
+            }
+            Done::Closed => {
+                self.presence.remove(room_id);
+                self.socket.send(closed_frame(room_id)).await
+            }
         }
     }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{WsClient, spawn_app};
+use crate::helpers::{WsClient, spawn_app, spawn_app_with};
 
 /// What became of a pipelined ENTER and TALK into a room deleted meanwhile.
 #[derive(Debug, Default)]
@@ -98,7 +98,7 @@ async fn a_member_of_two_rooms_is_closed_out_of_the_deleted_one_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_big_room_does_not_hold_up_talk_in_other_rooms() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|settings| settings.purge_delay_secs = 0).await;
     let big = app.create_room("big").await;
     app.fill_room(&big, 100_000).await;
     let other = app.create_room("other").await;
@@ -124,4 +124,41 @@ async fn deleting_a_big_room_does_not_hold_up_talk_in_other_rooms() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_resuming_when_its_room_is_deleted_gets_every_event_then_closed() {
+    const STORED: u64 = 3000;
+    let app = spawn_app().await;
+    let room_id = app.create_room("long").await;
+    app.fill_room(&room_id, STORED).await;
+    // A small receive buffer: the replay stalls on the socket after a few events.
+    let mut alice = app.connect_small_buffer().await;
+    alice.enter_after(&room_id, "alice", 0).await;
+    assert_eq!(alice.next_json().await["seq"], 1, "the replay started");
+
+    let deleted = app.delete(&format!("/api/rooms/{room_id}")).await;
+    assert_eq!(deleted.status(), 204);
+
+    let mut seqs = vec![1];
+    let closed = loop {
+        let frame = alice.next_json().await;
+        match frame["seq"].as_u64() {
+            Some(seq) => seqs.push(seq),
+            None => break frame,
+        }
+    };
+    let expected: Vec<u64> = (1..=STORED + 1).collect();
+    assert!(
+        seqs == expected,
+        "every event, her ENTER last: got {} ({:?} to {:?}), expected 1 to {}",
+        seqs.len(),
+        seqs.first(),
+        seqs.last(),
+        STORED + 1
+    );
+    assert_eq!(
+        (closed["type"].as_str(), closed["roomId"].as_str()),
+        (Some("CLOSED"), Some(room_id.as_str()))
+    );
 }

@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use super::{CONNECT_TIMEOUT, room_from_row, room_seq_from_row, uuids};
 use crate::domain::{Event, InstanceId, RoomId, RoomName, Seq, Timestamp};
-use crate::store::{Membership, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq};
+use crate::store::{
+    Membership, Purge, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,
+};
 
 /// The advisory lock rooms are created under, so each is stamped no earlier than the one
 /// before it, whichever instance creates them.
@@ -103,28 +105,36 @@ impl WriteConnection for PgWriteConnection {
             .execute(&mut *tx.conn)
             .await?;
         if last > 0 {
-            sqlx::query("INSERT INTO room_purges (room_id, last_seq) VALUES ($1, $2)")
-                .bind(room_id.uuid())
-                .bind(last)
-                .execute(&mut *tx.conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO room_purges (room_id, last_seq, deleted_at) \
+                 VALUES ($1, $2, clock_timestamp())",
+            )
+            .bind(room_id.uuid())
+            .bind(last)
+            .execute(&mut *tx.conn)
+            .await?;
         }
         Box::new(tx).commit().await?;
         parse_seq(last).map(Some)
     }
 
-    async fn purge_step(&mut self, limit: u32) -> Result<bool, StoreError> {
+    async fn purge_step(&mut self, limit: u32, delay: Duration) -> Result<Purge, StoreError> {
         let tx = self.transaction().await?;
         // Another instance may be purging too: each takes a deleted room nobody else holds.
         let pending = sqlx::query(
-            "SELECT room_id, last_seq, purged_through FROM room_purges LIMIT 1 \
-             FOR UPDATE SKIP LOCKED",
+            "SELECT room_id, last_seq, purged_through FROM room_purges \
+             WHERE deleted_at <= clock_timestamp() - make_interval(secs => $1) \
+             LIMIT 1 FOR UPDATE SKIP LOCKED",
         )
+        .bind(seconds(delay))
         .fetch_optional(&mut *tx.conn)
         .await?;
         let Some(pending) = pending else {
+            let waiting: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM room_purges)")
+                .fetch_one(&mut *tx.conn)
+                .await?;
             Box::new(tx).rollback().await?;
-            return Ok(false);
+            return Ok(if waiting { Purge::Waiting } else { Purge::Done });
         };
         let room_id: Uuid = pending.try_get("room_id")?;
         let last = parse_seq(pending.try_get("last_seq")?)?;
@@ -145,7 +155,7 @@ impl WriteConnection for PgWriteConnection {
         };
         progress.execute(&mut *tx.conn).await?;
         Box::new(tx).commit().await?;
-        Ok(true)
+        Ok(Purge::Purged)
     }
 
     async fn ping(&mut self) -> Result<(), StoreError> {

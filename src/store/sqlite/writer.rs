@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use super::{in_list, parse_room_id, room_from_row};
 use crate::domain::{Event, InstanceId, RoomId, RoomName, Seq, Timestamp};
-use crate::store::{Membership, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq};
+use crate::store::{
+    Membership, Purge, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,
+};
 
 /// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -93,9 +95,10 @@ impl WriteConnection for SqliteWriteConnection {
             .execute(&mut *tx.conn)
             .await?;
         if last > 0 {
-            sqlx::query("INSERT INTO room_purges (room_id, last_seq) VALUES (?, ?)")
+            sqlx::query("INSERT INTO room_purges (room_id, last_seq, deleted_at) VALUES (?, ?, ?)")
                 .bind(room_id.to_string())
                 .bind(last)
+                .bind(Timestamp::now().millis())
                 .execute(&mut *tx.conn)
                 .await?;
         }
@@ -103,16 +106,23 @@ impl WriteConnection for SqliteWriteConnection {
         parse_seq(last).map(Some)
     }
 
-    async fn purge_step(&mut self, limit: u32) -> Result<bool, StoreError> {
+    async fn purge_step(&mut self, limit: u32, delay: Duration) -> Result<Purge, StoreError> {
         let tx = self.transaction().await?;
-        let pending =
-            sqlx::query("SELECT room_id, last_seq, purged_through FROM room_purges LIMIT 1")
-                .fetch_optional(&mut *tx.conn)
-                .await?;
+        let pending = sqlx::query(
+            "SELECT room_id, last_seq, purged_through, deleted_at <= ? AS due \
+             FROM room_purges ORDER BY deleted_at LIMIT 1",
+        )
+        .bind(silent_since(delay))
+        .fetch_optional(&mut *tx.conn)
+        .await?;
         let Some(pending) = pending else {
             Box::new(tx).rollback().await?;
-            return Ok(false);
+            return Ok(Purge::Done);
         };
+        if !pending.try_get::<bool, _>("due")? {
+            Box::new(tx).rollback().await?;
+            return Ok(Purge::Waiting);
+        }
         let room_id: String = pending.try_get("room_id")?;
         let last = parse_seq(pending.try_get("last_seq")?)?;
         let upto = parse_seq(pending.try_get("purged_through")?)?
@@ -132,7 +142,7 @@ impl WriteConnection for SqliteWriteConnection {
         };
         progress.execute(&mut *tx.conn).await?;
         Box::new(tx).commit().await?;
-        Ok(true)
+        Ok(Purge::Purged)
     }
 
     async fn ping(&mut self) -> Result<(), StoreError> {

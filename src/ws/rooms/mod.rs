@@ -11,7 +11,7 @@ use crate::hub::{Hub, MemberHandle, SessionId};
 use crate::writer::Writer;
 
 pub use order::Decision;
-pub use table::{Closing, Entered, RoomTable};
+pub use table::{Done, RoomTable};
 
 /// The rooms this session is in. A room is in the table exactly while the session is a member
 /// of it in the hub, so `memberCount` never counts a session that is not in the room. Dropped,
@@ -81,7 +81,7 @@ mod tests {
     use crate::hub::member_queue;
     use crate::metrics::Metrics;
     use crate::store::{EventRange, Store};
-    use crate::writer::BatchLimits;
+    use crate::writer::{BatchLimits, Options};
 
     struct World {
         _dir: tempfile::TempDir,
@@ -104,7 +104,12 @@ mod tests {
             metrics.fanout_seconds.clone(),
         ));
         let limits = BatchLimits::for_session_queue(64, 1 << 20);
-        let (writer, _) = Writer::start(storage.writer, hub.clone(), metrics, 64, limits);
+        let options = Options {
+            queue: 64,
+            batch: limits,
+            purge_delay: std::time::Duration::ZERO,
+        };
+        let (writer, _) = Writer::start(storage.writer, hub.clone(), metrics, options);
         let room = writer
             .create_room(RoomName::parse("r").unwrap())
             .await

@@ -13,6 +13,9 @@ struct Room {
     sender: Sender,
     phase: Phase,
     order: Order,
+    /// The room was deleted after this seq: `CLOSED` follows once every event through it has
+    /// been sent.
+    closing: Option<Seq>,
 }
 
 impl Room {
@@ -31,17 +34,29 @@ impl Room {
     fn finished(&self) -> bool {
         matches!(self.phase, Phase::Left { at } if self.order.delivered_through(at.prev()))
     }
+
+    /// A deleted room whose every event through its last has been sent.
+    fn closed(&self) -> bool {
+        self.closing
+            .is_some_and(|last| self.order.delivered_through(last))
+    }
+
+    /// The room was deleted after `last`: read up to there, then announce it.
+    fn close_after(&mut self, last: Seq) {
+        self.order.hold(last);
+        self.closing = Some(last);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Its ENTER is being stored. Live events wait for its seq: the session gets its own ENTER
     /// and what follows (with a `lastSeq`, a replay first), even when events of several
-    /// instances arrive out of order. `closed` records a deletion to announce once the ENTER is
-    /// known to have been stored.
+    /// instances arrive out of order. `closed` records a deletion (after that seq) to announce
+    /// once the ENTER is known to have been stored.
     Entering {
         resume_after: Option<Seq>,
-        closed: bool,
+        closed: Option<Seq>,
     },
     Present,
     /// Its LEAVE is being stored; events still flow, and it stays if the LEAVE fails.
@@ -52,22 +67,15 @@ enum Phase {
     },
 }
 
-/// What became of a room whose ENTER was stored.
+/// Whether the session is done with a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entered {
-    Present,
-    /// The room was deleted meanwhile: announce `CLOSED` and leave it.
+pub enum Done {
+    No,
+    /// It left and has had every event before its LEAVE: drop the room.
+    Left,
+    /// The room was deleted and the session has had every event through its last: announce
+    /// `CLOSED` and drop the room.
     Closed,
-}
-
-/// What a room's deletion means for this session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Closing {
-    /// It is in the room: announce `CLOSED` and leave it.
-    Member,
-    /// Its ENTER is pending: the outcome decides (see [`Entered::Closed`]).
-    Deferred,
-    NotMember,
 }
 
 #[derive(Debug, Default)]
@@ -116,31 +124,30 @@ impl RoomTable {
             sender,
             phase: Phase::Entering {
                 resume_after,
-                closed: false,
+                closed: None,
             },
             order: Order::unanchored(),
+            closing: None,
         };
         self.rooms.insert(room_id, room);
     }
 
     /// Its ENTER was stored at `seq`. (A room no longer in the table needs nothing more.)
-    pub fn entered(&mut self, room_id: RoomId, seq: Seq) -> Entered {
+    pub fn entered(&mut self, room_id: RoomId, seq: Seq) {
         let Some(room) = self.rooms.get_mut(&room_id) else {
-            return Entered::Present;
+            return;
         };
         let Phase::Entering {
             resume_after,
             closed,
         } = room.phase
         else {
-            return Entered::Present;
+            return;
         };
         room.order.anchor(seq, resume_after);
         room.phase = Phase::Present;
-        if closed {
-            Entered::Closed
-        } else {
-            Entered::Present
+        if let Some(last) = closed {
+            room.close_after(last);
         }
     }
 
@@ -148,16 +155,19 @@ impl RoomTable {
         self.set_phase(room_id, Phase::Leaving);
     }
 
-    /// Its LEAVE was stored at `seq`. True once it has had every event before it (then it
-    /// must leave the room); until then it gets those, and nothing from its LEAVE on.
-    pub fn left(&mut self, room_id: RoomId, seq: Seq) -> bool {
+    /// Its LEAVE was stored at `seq`: it gets the events before it, and nothing from its LEAVE
+    /// on (see [`RoomTable::done`]).
+    pub fn left(&mut self, room_id: RoomId, seq: Seq) {
         self.set_phase(room_id, Phase::Left { at: seq });
-        self.finished(room_id)
     }
 
-    /// Whether the room is a leaver's that has had every event before its LEAVE.
-    pub fn finished(&self, room_id: RoomId) -> bool {
-        self.rooms.get(&room_id).is_some_and(Room::finished)
+    /// Whether the session is done with the room.
+    pub fn done(&self, room_id: RoomId) -> Done {
+        match self.rooms.get(&room_id) {
+            Some(room) if room.finished() => Done::Left,
+            Some(room) if room.closed() => Done::Closed,
+            _ => Done::No,
+        }
     }
 
     /// Its LEAVE could not be stored: the session is still in the room.
@@ -189,16 +199,17 @@ impl RoomTable {
         }
     }
 
-    pub fn close(&mut self, room_id: RoomId) -> Closing {
+    /// The room was deleted after `last_seq`. A member announces it once it has had every
+    /// event through `last_seq` (a replay may still be sending them; see [`RoomTable::done`]);
+    /// one whose ENTER is pending, once its ENTER is stored; a leaver at once.
+    pub fn close(&mut self, room_id: RoomId, last_seq: Seq) {
         let Some(room) = self.rooms.get_mut(&room_id) else {
-            return Closing::NotMember;
+            return;
         };
         match &mut room.phase {
-            Phase::Entering { closed, .. } => {
-                *closed = true;
-                Closing::Deferred
-            }
-            Phase::Present | Phase::Leaving | Phase::Left { .. } => Closing::Member,
+            Phase::Entering { closed, .. } => *closed = Some(last_seq),
+            Phase::Left { .. } => room.closing = Some(Seq::ZERO),
+            Phase::Present | Phase::Leaving => room.close_after(last_seq),
         }
     }
 
@@ -253,15 +264,15 @@ impl RoomTable {
     }
 
     /// Empties the table; each room comes with the sender its LEAVE must be stored under, or
-    /// None when its LEAVE is stored already. A LEAVE still being stored gets another: the
-    /// first may fail with nobody left to hear it, and storage refuses the second if the first
-    /// went through (nobody leaves twice).
+    /// None when its LEAVE is stored already or the room was deleted. A LEAVE still being
+    /// stored gets another: the first may fail with nobody left to hear it, and storage
+    /// refuses the second if the first went through (nobody leaves twice).
     pub(super) fn drain(&mut self) -> Vec<(RoomId, Option<Sender>)> {
         self.rooms
             .drain()
             .map(|(room_id, room)| {
-                let left = matches!(room.phase, Phase::Left { .. });
-                (room_id, (!left).then_some(room.sender))
+                let gone = matches!(room.phase, Phase::Left { .. }) || room.closing.is_some();
+                (room_id, (!gone).then_some(room.sender))
             })
             .collect()
     }
@@ -283,7 +294,8 @@ mod tests {
         let mut table = RoomTable::default();
         let room = RoomId::random();
         table.enter(room, alice(), resume_after);
-        assert_eq!(table.entered(room, seq(enter_seq)), Entered::Present);
+        table.entered(room, seq(enter_seq));
+        assert_eq!(table.done(room), Done::No);
         (table, room)
     }
 
@@ -338,7 +350,7 @@ mod tests {
             Decision::Hold,
             "before its ENTER"
         );
-        assert_eq!(table.entered(room, seq(8)), Entered::Present);
+        table.entered(room, seq(8));
         assert_eq!(table.behind(), None, "nothing after its ENTER was held");
         assert_eq!(table.offer(room, seq(8)), Decision::Deliver);
 
@@ -378,10 +390,11 @@ mod tests {
         assert_eq!(table.offer(room, seq(1)), Decision::Deliver);
         table.leaving(room);
         assert_eq!(table.offer(room, seq(2)), Decision::Deliver);
-        assert!(!table.left(room, seq(4)), "seq 3 came before its LEAVE");
+        table.left(room, seq(4));
+        assert_eq!(table.done(room), Done::No, "seq 3 came before its LEAVE");
         assert!(table.changing());
         assert_eq!(table.offer(room, seq(3)), Decision::Deliver);
-        assert!(table.finished(room));
+        assert_eq!(table.done(room), Done::Left);
         assert_eq!(table.offer(room, seq(4)), Decision::Skip, "its own LEAVE");
     }
 
@@ -390,7 +403,8 @@ mod tests {
         let (mut table, room) = entered(None, 1);
         table.offer(room, seq(1));
         table.leaving(room);
-        assert!(!table.left(room, seq(3)));
+        table.left(room, seq(3));
+        assert_eq!(table.done(room), Done::No);
         assert_eq!(table.offer(room, seq(3)), Decision::Skip);
         assert_eq!(table.behind(), Some((room, seq(1))));
     }
@@ -401,11 +415,11 @@ mod tests {
         assert_eq!(table.offer(room, seq(1)), Decision::Deliver);
         assert_eq!(table.offer(room, seq(3)), Decision::Hold);
         table.leaving(room);
-        assert!(!table.left(room, seq(3)));
+        table.left(room, seq(3));
         assert_eq!(table.behind(), Some((room, seq(1))));
         assert!(table.replayed(room, seq(2)));
         assert!(!table.replayed(room, seq(3)));
-        assert!(table.finished(room));
+        assert_eq!(table.done(room), Done::Left);
     }
 
     #[test]
@@ -425,11 +439,47 @@ mod tests {
         let mut table = RoomTable::default();
         let room = RoomId::random();
         table.enter(room, alice(), None);
-        assert_eq!(table.close(room), Closing::Deferred);
-        assert_eq!(table.entered(room, seq(3)), Entered::Closed);
-        assert_eq!(table.close(RoomId::random()), Closing::NotMember);
+        table.close(room, seq(3));
+        assert_eq!(table.done(room), Done::No);
+        table.entered(room, seq(3));
+        assert_eq!(table.done(room), Done::No, "its own ENTER comes first");
+        assert_eq!(table.behind(), Some((room, seq(2))));
+        assert!(table.replayed(room, seq(3)));
+        assert_eq!(table.done(room), Done::Closed);
+
         let (mut other, present) = entered(None, 1);
-        assert_eq!(other.close(present), Closing::Member);
+        assert_eq!(other.offer(present, seq(1)), Decision::Deliver);
+        other.close(present, seq(1));
+        assert_eq!(other.done(present), Done::Closed);
+        other.close(RoomId::random(), seq(1));
+    }
+
+    #[test]
+    fn a_deletion_during_a_replay_is_announced_after_the_rooms_last_event() {
+        let mut table = RoomTable::default();
+        let room = RoomId::random();
+        table.enter(room, alice(), Some(Seq::ZERO));
+        table.entered(room, seq(100));
+        assert!(table.replayed(room, seq(1)));
+
+        table.close(room, seq(100));
+        assert_eq!(table.done(room), Done::No, "99 events are still to be sent");
+        assert_eq!(table.behind(), Some((room, seq(1))));
+        assert!((2..=100).all(|s| table.replayed(room, seq(s))));
+        assert_eq!(table.done(room), Done::Closed);
+        assert_eq!(
+            table.drain(),
+            vec![(room, None)],
+            "no LEAVE for a deleted room"
+        );
+    }
+
+    #[test]
+    fn a_deleted_room_whose_history_is_gone_is_announced_once_the_replay_gives_up() {
+        let (mut table, room) = entered(Some(Seq::ZERO), 50);
+        table.close(room, seq(50));
+        table.give_up(room);
+        assert_eq!(table.done(room), Done::Closed);
     }
 
     #[test]

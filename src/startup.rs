@@ -36,7 +36,7 @@ use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::writer::{self, BatchLimits, Writer};
 
-/// How often idle entries are swept from the per-address rate limiter.
+/// How often idle entries are swept from the per-client rate limiters.
 const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a connection may take to close after its response is done.
 const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -155,6 +155,7 @@ impl Application {
                 .http_quota()
                 .map(|per_minute| Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute)))),
             connection_cap: settings.connection_cap().map(ConnectionCap::new),
+            ws_limiter: crate::ws::frame_limit::identity_limiter(&settings),
             next_session: AtomicU64::new(1),
             store: storage.store,
             liveness: storage.liveness,
@@ -194,7 +195,7 @@ impl Application {
         let handle = server.handle();
         let mut running = tokio::spawn(server);
         let shutdown = state.shutdown.clone();
-        tokio::spawn(sweep_limiter(state.clone(), shutdown.clone()));
+        tokio::spawn(sweep_limiters(state.clone(), shutdown.clone()));
         let heartbeat = liveness::Parts {
             liveness: state.liveness.clone(),
             writer: state.writer.clone(),
@@ -287,19 +288,26 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Result<Server
     Ok(server.listen(listener)?.run())
 }
 
-/// Forgets addresses whose quota has fully refilled, so the limiter's memory stays bounded.
-async fn sweep_limiter(state: web::Data<AppState>, shutdown: CancellationToken) {
-    let Some(limiter) = state.http_limiter.clone() else {
-        return;
-    };
+/// Forgets clients whose quotas have fully refilled, so the limiters' memory stays bounded.
+async fn sweep_limiters(state: web::Data<AppState>, shutdown: CancellationToken) {
+    let (http, ws) = (state.http_limiter.clone(), state.ws_limiter.clone());
     drop(state);
+    if http.is_none() && ws.is_none() {
+        return;
+    }
     let mut ticks = tokio::time::interval(LIMITER_SWEEP_INTERVAL);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = ticks.tick() => {
-                limiter.retain_recent();
-                limiter.shrink_to_fit();
+                if let Some(http) = &http {
+                    http.retain_recent();
+                    http.shrink_to_fit();
+                }
+                if let Some(ws) = &ws {
+                    ws.retain_recent();
+                    ws.shrink_to_fit();
+                }
             }
         }
     }

@@ -20,6 +20,7 @@ use crate::identity::{self, Caller, Identity, Refused, Verifier};
 use crate::metrics::Metrics;
 use crate::store::{Liveness, Store};
 use crate::writer::Writer;
+use crate::ws::frame_limit::IdentityLimiter;
 
 pub type HttpLimiter = DefaultKeyedRateLimiter<ClientKey>;
 
@@ -51,6 +52,9 @@ pub struct AppState {
     pub identity: Option<Verifier>,
     /// Per-client REST limiter; None when rate limits are off.
     pub http_limiter: Option<Arc<HttpLimiter>>,
+    /// Per-identity WebSocket frame limiter, shared by an identity's sessions; None when rate
+    /// limits are off.
+    pub ws_limiter: Option<Arc<IdentityLimiter>>,
     /// Per-client WebSocket connection cap; None when rate limits are off.
     pub connection_cap: Option<Arc<ConnectionCap>>,
     /// The OpenAPI document, rendered once so every response is byte-identical.

@@ -2,6 +2,7 @@
 
 mod catch_up;
 mod close;
+pub mod frame_limit;
 mod heartbeat;
 mod in_flight;
 mod intake;

@@ -12,12 +12,12 @@ use std::time::SystemTime;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream};
 use futures_util::StreamExt;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::watch;
 use tokio::time::Sleep;
 
 use super::catch_up::{CatchUp, page_limit};
 use super::close::End;
+use super::frame_limit::FrameLimit;
 use super::heartbeat::{Beat, Heartbeat};
 use super::in_flight::{InFlight, Settled};
 use super::intake::{Append, Effect, Speaker, plan};
@@ -41,7 +41,7 @@ pub struct Session {
     socket: Socket,
     presence: Presence,
     queue: MemberQueue,
-    limiter: Option<DefaultDirectRateLimiter>,
+    limiter: FrameLimit,
     in_flight: InFlight,
     parked: Option<Parked>,
     catch_up: CatchUp,
@@ -129,9 +129,11 @@ impl Session {
     fn new(state: Arc<AppState>, id: SessionId, ws: actix_ws::Session, client: Client) -> Self {
         let settings = &state.settings;
         let (member, queue) = member_queue(settings.session_queue, settings.session_queue_bytes);
-        let limiter = settings
-            .ws_quota()
-            .map(|(rate, burst)| RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)));
+        let limiter = FrameLimit::new(
+            settings,
+            state.ws_limiter.as_ref(),
+            client.identity.as_ref(),
+        );
         state.metrics.connections.inc();
         Self {
             socket: Socket::new(ws, queue.slow().clone(), state.shutdown.clone()),
@@ -218,18 +220,25 @@ impl Session {
                 tracing::debug!(%error, "protocol error");
                 Err(End::Protocol)
             }
-            Some(Ok(AggregatedMessage::Text(text))) => self.on_text(&text).await,
-            Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Binary),
-            Some(Ok(AggregatedMessage::Ping(payload))) => self.socket.pong(&payload).await,
-            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
-            Some(Ok(AggregatedMessage::Close(reason))) => Err(End::ClientClosed(reason)),
+            Some(Ok(message)) => self.on_message(message).await,
         }
     }
 
-    /// Every frame counts against the rate limit before anything else is done with it; a
-    /// limited frame is still read for the ids its refusal echoes.
-    async fn on_text(&mut self, text: &str) -> Result<(), End> {
-        let limited = self.limiter.as_ref().is_some_and(|l| l.check().is_err());
+    /// Every frame counts against the rate limit before anything else is done with it: a
+    /// limited text frame is still read for the ids its refusal echoes, a limited ping gets no
+    /// pong.
+    async fn on_message(&mut self, message: AggregatedMessage) -> Result<(), End> {
+        let admitted = self.limiter.admits();
+        match message {
+            AggregatedMessage::Text(text) => self.on_text(&text, !admitted).await,
+            AggregatedMessage::Binary(_) => Err(End::Binary),
+            AggregatedMessage::Ping(payload) if admitted => self.socket.pong(&payload).await,
+            AggregatedMessage::Ping(_) | AggregatedMessage::Pong(_) => Ok(()),
+            AggregatedMessage::Close(reason) => Err(End::ClientClosed(reason)),
+        }
+    }
+
+    async fn on_text(&mut self, text: &str, limited: bool) -> Result<(), End> {
         let parsed = parse(text);
         let kind = parsed
             .as_ref()

@@ -612,3 +612,44 @@ async fn no_token_and_no_secret_ever_reach_the_logs() {
     );
     assert!(text.contains("session opened"), "sessions are logged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_frame_rate_counts_per_identity_across_its_sessions() {
+    let app = spawn_app_with(|s| {
+        identity_mode(s);
+        s.rate_limit = Toggle::On;
+        s.ws_rate_per_sec = NonZeroU32::new(1).unwrap();
+        s.ws_burst = NonZeroU32::new(4).unwrap();
+    })
+    .await;
+    let alice = token_for("alice");
+    let mut sessions = [
+        connect_as(&app, &alice).await,
+        connect_as(&app, &alice).await,
+    ];
+    let mut bob = connect_as(&app, &token_for("bob")).await;
+
+    let mut codes = Vec::new();
+    for session in &mut sessions {
+        for _ in 0..3 {
+            session.send_text("not json").await;
+        }
+        for _ in 0..3 {
+            codes.push(session.next_of_type("ERROR").await["code"].clone());
+        }
+    }
+    for _ in 0..3 {
+        bob.send_text("not json").await;
+        assert_eq!(
+            bob.next_of_type("ERROR").await["code"],
+            "INVALID_JSON",
+            "bob has his own quota"
+        );
+    }
+
+    let limited = codes.iter().filter(|code| **code == "RATE_LIMITED").count();
+    assert!(
+        limited >= 1,
+        "six frames of one identity against a burst of 4 at 1/s: {codes:?}"
+    );
+}

@@ -1,7 +1,9 @@
 use std::num::NonZeroU32;
 
 use chat::config::{Settings, Toggle};
+use futures_util::SinkExt;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{assert_problem, spawn_app_with};
 
@@ -138,5 +140,26 @@ async fn frames_that_are_not_valid_count_against_the_frame_rate_too() {
     assert!(
         limited >= 2,
         "burst 3 at 1/s: {limited} of 6 refused as RATE_LIMITED"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_count_against_the_frame_rate() {
+    let app = spawn_app_with(bursts_of_3_then_1_frame_a_second).await;
+    let mut alice = app.connect().await;
+
+    for _ in 0..4 {
+        alice
+            .ws
+            .send(Message::Ping(Vec::new().into()))
+            .await
+            .unwrap();
+    }
+    alice.send_text("not json").await;
+
+    let refused = alice.next_of_type("ERROR").await;
+    assert_eq!(
+        refused["code"], "RATE_LIMITED",
+        "the pings used up the burst: {refused}"
     );
 }

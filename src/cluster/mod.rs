@@ -34,7 +34,7 @@ use crate::domain::{Event, InstanceId, RoomId, Seq};
 use crate::hub::{Fanout, Hub};
 use crate::metrics::Metrics;
 use crate::store::Store;
-use publisher::Publisher;
+use publisher::{BOUNDS, Publisher};
 use sequencer::Sequencer;
 use subscriber::Subscriber;
 use wire::{Body, Envelope, channel};
@@ -85,7 +85,7 @@ impl Cluster {
         let publishing = Arc::new(AtomicBool::new(false));
         let subscribed = Arc::new(AtomicBool::new(false));
         let (publisher, flushed) =
-            Publisher::start(client.clone(), metrics.clone(), publishing.clone());
+            Publisher::start(client.clone(), metrics.clone(), publishing.clone(), BOUNDS);
         let subscriber = Subscriber {
             client,
             instance,

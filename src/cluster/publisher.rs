@@ -1,11 +1,12 @@
 //! Publishing what this instance stored, off the commit path: the writer hands each message to
-//! a bounded queue and goes on; one task publishes them, pipelined, on one Redis connection.
-//! A message that finds the queue full, or whose publish fails, is counted and dropped: the
-//! other instances notice the gap and read it from storage (see the sequencer), so a slow or
-//! absent broker delays other instances' members but never the writer, and loses nothing.
+//! a queue bounded in messages and in bytes, and goes on; one task publishes them, pipelined,
+//! on one Redis connection. A message that finds the queue full, or whose publish fails, is
+//! counted and dropped: the other instances notice the gap and read it from storage (see the
+//! sequencer), so a slow or absent broker delays other instances' members but never the
+//! writer, holds at most the byte bound of messages, and loses nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -14,8 +15,11 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 
-/// Messages waiting to be published.
-const QUEUE: usize = 65_536;
+/// What may wait to be published (or be on its way): messages, and their bytes.
+pub const BOUNDS: Bounds = Bounds {
+    messages: 65_536,
+    bytes: 64 << 20,
+};
 /// Most messages sent in one pipeline.
 const PIPELINE: usize = 512;
 /// How long connecting, or one round trip, may take before Redis counts as unreachable.
@@ -23,15 +27,31 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often an idle publisher checks that Redis still answers.
 const IDLE_PING: Duration = Duration::from_secs(1);
 
+/// How much the queue holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
 /// A message for a channel.
 struct Message {
     channel: String,
     payload: String,
 }
 
+impl Message {
+    fn bytes(&self) -> usize {
+        self.channel.len() + self.payload.len()
+    }
+}
+
 #[derive(Clone)]
 pub struct Publisher {
     queue: mpsc::Sender<Message>,
+    /// Bytes queued or being published.
+    held: Arc<AtomicUsize>,
+    max_bytes: usize,
     metrics: Arc<Metrics>,
 }
 
@@ -43,26 +63,45 @@ impl Publisher {
         client: redis::Client,
         metrics: Arc<Metrics>,
         up: Arc<AtomicBool>,
+        bounds: Bounds,
     ) -> (Self, JoinHandle<()>) {
-        let (queue, messages) = mpsc::channel(QUEUE);
+        let (queue, messages) = mpsc::channel(bounds.messages);
+        let held = Arc::new(AtomicUsize::new(0));
         let task = Task {
             client,
             connection: None,
             metrics: metrics.clone(),
             up,
+            held: held.clone(),
         };
         let flushed = tokio::spawn(task.run(messages));
-        (Self { queue, metrics }, flushed)
+        let publisher = Self {
+            queue,
+            held,
+            max_bytes: bounds.bytes,
+            metrics,
+        };
+        (publisher, flushed)
     }
 
     /// Queues a message without waiting.
     pub fn publish(&self, channel: String, payload: String) {
-        match self.queue.try_send(Message { channel, payload }) {
+        let message = Message { channel, payload };
+        let bytes = message.bytes();
+        if self.held.fetch_add(bytes, Ordering::AcqRel) + bytes > self.max_bytes {
+            self.held.fetch_sub(bytes, Ordering::AcqRel);
+            self.metrics.broker_unpublished.inc();
+            return;
+        }
+        match self.queue.try_send(message) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                self.held.fetch_sub(bytes, Ordering::AcqRel);
                 self.metrics.broker_unpublished.inc();
             }
-            Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Closed(_)) => {
+                self.held.fetch_sub(bytes, Ordering::AcqRel);
+            }
         }
     }
 }
@@ -72,6 +111,7 @@ struct Task {
     connection: Option<ConnectionManager>,
     metrics: Arc<Metrics>,
     up: Arc<AtomicBool>,
+    held: Arc<AtomicUsize>,
 }
 
 impl Task {
@@ -94,6 +134,7 @@ impl Task {
 
     async fn send(&mut self, batch: &mut Vec<Message>) {
         let count = batch.len() as u64;
+        let bytes: usize = batch.iter().map(Message::bytes).sum();
         let mut pipe = redis::pipe();
         for message in batch.drain(..) {
             pipe.publish(message.channel, message.payload).ignore();
@@ -102,6 +143,7 @@ impl Task {
             Some(mut connection) => pipe.query_async::<()>(&mut connection).await.is_ok(),
             None => false,
         };
+        self.held.fetch_sub(bytes, Ordering::AcqRel);
         self.up.store(sent, Ordering::Relaxed);
         let counter = if sent {
             &self.metrics.broker_published
@@ -135,5 +177,36 @@ impl Task {
             }
         }
         self.connection.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_broker_that_does_not_answer_holds_at_most_the_byte_bound() {
+        // A listener that never answers: the publisher waits on it for the Redis timeout.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("redis://{}/", silent.local_addr().unwrap());
+        let metrics = Arc::new(Metrics::new());
+        let bounds = Bounds {
+            messages: 1000,
+            bytes: 10_000,
+        };
+        let up = Arc::new(AtomicBool::new(false));
+        let client = redis::Client::open(url).unwrap();
+        let (publisher, _task) = Publisher::start(client, metrics.clone(), up, bounds);
+
+        for _ in 0..20 {
+            publisher.publish("c".into(), "x".repeat(999));
+        }
+
+        assert_eq!(
+            metrics.broker_unpublished.get(),
+            10,
+            "ten fit in 10,000 bytes"
+        );
+        assert!(publisher.held.load(Ordering::Acquire) <= bounds.bytes);
     }
 }

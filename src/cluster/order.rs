@@ -74,9 +74,23 @@ impl RoomOrder {
         (delivered < self.known).then_some(delivered)
     }
 
-    /// Storage has nothing after what was handed on, though later seqs are known: the room's
-    /// history is gone (it was deleted and purged). Hands on what is held and stops waiting.
-    pub fn give_up(&mut self, out: &mut Vec<Out>) {
+    /// Storage has nothing after what was handed on, and its newest seq is `newest` (None: the
+    /// room is gone). Seqs the broker claimed beyond what storage holds were never stored, and
+    /// are dropped rather than handed on (they would make members wait for events that never
+    /// come); a room whose history is gone (deleted, purged) stops waiting instead.
+    pub fn storage_ends(&mut self, newest: Option<Seq>, out: &mut Vec<Out>) {
+        match (newest, self.delivered) {
+            (Some(newest), Some(delivered)) if newest <= delivered => {
+                self.held.clear();
+                self.known = delivered;
+                self.release(out);
+            }
+            _ => self.give_up(out),
+        }
+    }
+
+    /// The room's history is gone: hands on what is held and stops waiting.
+    fn give_up(&mut self, out: &mut Vec<Out>) {
         let Some(delivered) = self.delivered else {
             return;
         };
@@ -226,9 +240,22 @@ mod tests {
         offer(&mut order, 4);
         let mut out = Vec::new();
         order.close(Seq::new(5).unwrap(), &mut out);
-        order.give_up(&mut out);
+        order.storage_ends(None, &mut out);
         assert_eq!(seqs(&out), [4, -1]);
         assert_eq!(order.missing_after(), None);
+    }
+
+    #[test]
+    fn a_seq_claimed_beyond_what_storage_holds_is_dropped() {
+        let mut order = RoomOrder::default();
+        offer(&mut order, 1);
+        assert!(offer(&mut order, 1_000_000).is_empty());
+        assert_eq!(order.missing_after(), Some(Seq::new(1).unwrap()));
+        let mut out = Vec::new();
+        order.storage_ends(Some(Seq::new(1).unwrap()), &mut out);
+        assert!(out.is_empty(), "the claim is not handed on");
+        assert_eq!(order.missing_after(), None);
+        assert_eq!(offer(&mut order, 2), [2], "the room goes on");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::order::{Out, RoomOrder};
 use crate::domain::{Event, RoomId, Seq};
 use crate::hub::{EmptiedRooms, Hub};
 use crate::metrics::Metrics;
-use crate::store::{PageLimit, Store};
+use crate::store::{PageLimit, Store, StoreError};
 
 /// How long an early event waits for the ones before it before they are read from storage:
 /// longer than a publish takes to come through (about 5 ms on average under a saturating load,
@@ -173,17 +173,17 @@ impl Sequencer {
                 }
             };
             self.metrics.gap_fills.inc();
-            let page = self.store.page_after(room_id, after, FILL_PAGE).await;
+            let read = self.read_after(room_id, after).await;
             let mut out = Vec::new();
             {
                 let Some(mut order) = self.rooms.get_mut(&room_id) else {
                     return;
                 };
-                match page {
-                    Ok(events) if events.is_empty() => order.give_up(&mut out),
-                    Ok(events) => events
+                match read {
+                    Ok(Read::Events(events)) => events
                         .into_iter()
                         .for_each(|event| order.offer(event, &mut out)),
+                    Ok(Read::EndsAt(newest)) => order.storage_ends(newest, &mut out),
                     Err(error) => {
                         tracing::warn!(%error, %room_id, "filling a gap from storage failed; the next sync retries");
                         order.filling = false;
@@ -194,6 +194,24 @@ impl Sequencer {
             }
             self.after(room_id, &out);
         }
+    }
+}
+
+/// What storage holds after a seq.
+enum Read {
+    Events(Vec<Event>),
+    /// Nothing after it; the room's newest seq (None: the room is gone).
+    EndsAt(Option<Seq>),
+}
+
+impl Sequencer {
+    async fn read_after(&self, room_id: RoomId, after: Seq) -> Result<Read, StoreError> {
+        let events = self.store.page_after(room_id, after, FILL_PAGE).await?;
+        if !events.is_empty() {
+            return Ok(Read::Events(events));
+        }
+        let newest = self.store.last_seqs(&[room_id]).await?;
+        Ok(Read::EndsAt(newest.get(&room_id).copied()))
     }
 }
 

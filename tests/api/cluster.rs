@@ -638,3 +638,51 @@ async fn a_room_that_empties_while_redis_is_down_keeps_no_ordering_state() {
     );
     assert_eq!(metric(&pair, &pair.a, ORDERED).await, 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_on_redis_claiming_a_seq_storage_does_not_hold_silences_nobody() {
+    let pair = two_instances().await;
+    let room_id = pair.a.create_room(None).await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+
+    let forged = json!({
+        "origin": uuid::Uuid::new_v4(),
+        "event": {
+            "type": "TALK", "roomId": room_id, "seq": 1_000_000_000u64,
+            "messageId": uuid::Uuid::new_v4(), "sender": "mallory",
+            "message": "from the future", "sentAt": "2026-12-06T00:00:00.000Z"
+        }
+    });
+    pair.redis
+        .publish(&format!("chat:room:{room_id}"), &forged.to_string());
+    // Each instance waits for the seqs before it, then reads storage for them.
+    let deadline = Instant::now() + WAIT;
+    for process in [&pair.a, &pair.b] {
+        while metric(&pair, process, "chat_gap_fills_total").await < 1.0 {
+            assert!(
+                Instant::now() < deadline,
+                "nobody looked the claim up in storage"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    for i in 0..3 {
+        bob.talk_with_id(&room_id, "bob", "after it", &format!("b-{i}"))
+            .await;
+        let heard = alice.next_json().await;
+        assert_eq!(
+            (heard["type"].as_str(), heard["clientMsgId"].as_str()),
+            (Some("TALK"), Some(format!("b-{i}").as_str())),
+            "alice still hears the room: {heard}"
+        );
+    }
+    alice
+        .talk_with_id(&room_id, "alice", "and back", "a-1")
+        .await;
+    assert_eq!(bob.next_of_type("TALK").await["clientMsgId"], "b-0");
+    assert_eq!(bob.next_of_type("TALK").await["clientMsgId"], "b-1");
+    assert_eq!(bob.next_of_type("TALK").await["clientMsgId"], "b-2");
+    assert_eq!(bob.next_of_type("TALK").await["clientMsgId"], "a-1");
+}

@@ -78,6 +78,16 @@ impl RedisServer {
         }
     }
 
+    /// Publishes a message on a channel, as any client of this Redis could.
+    pub fn publish(&self, channel: &str, message: &str) {
+        let status = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "PUBLISH", channel, message])
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli runs (it comes with redis-server)");
+        assert!(status.success(), "redis-cli PUBLISH failed");
+    }
+
     /// Kills it: every connection to it drops, and what it held is gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

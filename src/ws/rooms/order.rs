@@ -93,11 +93,19 @@ impl Order {
         self.seen = self.seen.max(before);
     }
 
-    /// Storage has nothing after what was sent, though later events were seen: the room's
-    /// history is gone (the room was deleted). Stop waiting for it.
-    pub fn give_up(&mut self) {
-        if self.delivered.is_some() {
-            self.delivered = Some(self.seen);
+    /// Storage has nothing after what was sent. Whatever later seq was seen is not stored
+    /// (live events are stored before anyone sees them, so a claim storage does not back was
+    /// never true): forget it, and deliver the next event storage does hold.
+    pub fn storage_ends_here(&mut self) {
+        self.seen = self.delivered.unwrap_or(Seq::ZERO);
+    }
+
+    /// Counts everything through `seq` as sent: the room was deleted after it and its history
+    /// is gone, so nothing more can be read.
+    pub fn skip_through(&mut self, seq: Seq) {
+        if let Some(delivered) = self.delivered {
+            self.delivered = Some(delivered.max(seq));
+            self.seen = self.seen.max(seq);
         }
     }
 }
@@ -199,12 +207,24 @@ mod tests {
     }
 
     #[test]
-    fn history_that_is_gone_is_given_up() {
+    fn a_seq_storage_does_not_hold_is_forgotten() {
         let mut order = anchored_after(4);
-        order.offer(seq(9));
-        order.give_up();
+        assert_eq!(order.offer(seq(1_000_000)), Decision::Hold);
+        order.storage_ends_here();
         assert_eq!(order.behind(), None);
-        assert_eq!(order.offer(seq(10)), Decision::Deliver);
+        assert_eq!(
+            order.offer(seq(5)),
+            Decision::Deliver,
+            "the room is not silenced"
+        );
+    }
+
+    #[test]
+    fn a_deleted_rooms_history_that_is_gone_is_skipped() {
+        let mut order = anchored_after(4);
+        order.skip_through(seq(9));
+        assert_eq!(order.behind(), None);
+        assert!(order.delivered_through(seq(9)));
     }
 
     #[test]

@@ -245,10 +245,15 @@ impl RoomTable {
         wanted && room.order.replayed(seq)
     }
 
-    /// The catch-up found nothing more in storage.
+    /// The catch-up found nothing more in storage: a deleted room's history is gone (skip to
+    /// its end); any other room's later seqs were never stored (forget them).
     pub fn give_up(&mut self, room_id: RoomId) {
-        if let Some(room) = self.rooms.get_mut(&room_id) {
-            room.order.give_up();
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        match room.closing {
+            Some(last) => room.order.skip_through(last),
+            None => room.order.storage_ends_here(),
         }
     }
 

@@ -11,7 +11,10 @@ COPY web web
 RUN cargo build --release --locked --bin chat
 
 FROM debian:bookworm-slim
-RUN useradd --system --home /data chat && mkdir -p /data && chown chat /data
+# The system's roots verify PostgreSQL and Redis servers over TLS.
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /data chat && mkdir -p /data && chown chat /data
 COPY --from=build /src/target/release/chat /usr/local/bin/chat
 USER chat
 WORKDIR /data

@@ -88,7 +88,7 @@ impl Application {
         let redis = settings
             .redis_url
             .as_ref()
-            .map(|url| cluster::redis_client(url.expose()))
+            .map(|url| cluster::redis_client(url.expose(), settings.redis_ca_file.as_deref()))
             .transpose()?;
         let addr = settings.listen_addr();
         let listener =

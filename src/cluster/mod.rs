@@ -23,6 +23,7 @@ mod sequencer;
 mod subscriber;
 mod wire;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -42,10 +43,16 @@ use wire::{Body, Envelope, channel};
 /// How often every active room is checked against storage, whatever arrived meanwhile.
 pub const SYNC_EVERY: Duration = Duration::from_secs(2);
 
-/// `REDIS_URL` cannot be used.
+/// `REDIS_URL` or what goes with it cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("REDIS_URL is not a Redis URL: {0}")]
-pub struct ClusterError(#[from] redis::RedisError);
+pub enum ClusterError {
+    #[error("REDIS_URL is not a Redis URL (redis://, or rediss:// for TLS): {0}")]
+    Url(redis::RedisError),
+    #[error("CHAT_REDIS_CA_FILE cannot be read: {0}")]
+    CaFile(std::io::Error),
+    #[error("CHAT_REDIS_CA_FILE is set, but REDIS_URL does not use TLS (rediss://)")]
+    CaWithoutTls,
+}
 
 /// This instance's part of the cluster: fan-out through the broker and back in order.
 pub struct Cluster {
@@ -65,9 +72,24 @@ pub struct Parts {
     pub shutdown: CancellationToken,
 }
 
-/// The Redis client `REDIS_URL` names; nothing is connected yet.
-pub fn redis_client(redis_url: &str) -> Result<redis::Client, ClusterError> {
-    Ok(redis::Client::open(redis_url)?)
+/// The Redis client `REDIS_URL` names (with its credentials, and TLS for `rediss://`,
+/// verified against the system's roots or, given, the authority in `ca_file`); nothing is
+/// connected yet.
+pub fn redis_client(
+    redis_url: &str,
+    ca_file: Option<&Path>,
+) -> Result<redis::Client, ClusterError> {
+    let Some(ca_file) = ca_file else {
+        return redis::Client::open(redis_url).map_err(ClusterError::Url);
+    };
+    if !redis_url.starts_with("rediss:") {
+        return Err(ClusterError::CaWithoutTls);
+    }
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(std::fs::read(ca_file).map_err(ClusterError::CaFile)?),
+    };
+    redis::Client::build_with_tls(redis_url, certificates).map_err(ClusterError::Url)
 }
 
 impl Cluster {

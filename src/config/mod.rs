@@ -79,6 +79,9 @@ pub struct Settings {
     /// Redis for several instances sharing rooms (with a postgres:// DATABASE_URL)
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<SecretUrl>,
+    /// PEM certificate authority to trust for a rediss:// REDIS_URL (default: the system's roots)
+    #[arg(long, env = "CHAT_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
     /// Milliseconds between this instance's heartbeats in storage
     #[arg(long, env = "CHAT_HEARTBEAT_MS", value_parser = clap::value_parser!(u64).range(1..), default_value_t = 5_000)]
     pub heartbeat_ms: u64,

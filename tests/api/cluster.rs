@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::faults::{Proxy, RedisServer, postgres_server, through};
+use crate::faults::{Proxy, RedisServer, postgres_server, through, tls_fixture};
 use crate::helpers::{WAIT, WsClient, connect};
 use sqlx::Connection;
 
@@ -685,4 +685,103 @@ async fn a_message_on_redis_claiming_a_seq_storage_does_not_hold_silences_nobody
     assert_eq!(bob.next_of_type("TALK").await["clientMsgId"], "b-1");
     assert_eq!(bob.next_of_type("TALK").await["clientMsgId"], "b-2");
     assert_eq!(bob.next_of_type("TALK").await["clientMsgId"], "a-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_with_a_password_and_postgres_over_tls_carry_the_cluster() {
+    const PASSWORD: &str = "a-redis-password-never-logged";
+    let database = TestDatabase::create().await;
+    let redis = RedisServer::start_secured(PASSWORD);
+    let url = format!("{}?sslmode=require", database.url);
+    let ca = tls_fixture("ca.pem");
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("REDIS_URL", &redis.url()),
+        ("CHAT_REDIS_CA_FILE", &ca),
+    ];
+    let pair = Pair {
+        a: ChatProcess::start(&env),
+        b: ChatProcess::start(&env),
+        redis,
+        http: reqwest::Client::new(),
+        database,
+    };
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+
+    let room_id = pair.a.create_room(None).await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+    alice
+        .talk_with_id(&room_id, "alice", "over TLS", "a-1")
+        .await;
+    assert_eq!(bob.next_of_type("TALK").await["clientMsgId"], "a-1");
+    assert_eq!(
+        metric(&pair, &pair.b, "chat_gap_fills_total").await,
+        0.0,
+        "it came through Redis, not from storage"
+    );
+
+    let mut side = sqlx::PgConnection::connect(&pair.database_url())
+        .await
+        .unwrap();
+    let encrypted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE application_name = 'chat' AND ssl",
+    )
+    .fetch_one(&mut side)
+    .await
+    .unwrap();
+    let all: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chat'")
+            .fetch_one(&mut side)
+            .await
+            .unwrap();
+    assert!(
+        encrypted > 0 && encrypted == all,
+        "{encrypted} of {all} connections use TLS"
+    );
+    for process in [&pair.a, &pair.b] {
+        assert!(
+            !process.log().contains(PASSWORD),
+            "the password never reaches the log"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_redis_password_is_not_ready() {
+    let database = TestDatabase::create().await;
+    let redis = RedisServer::start_secured("the-right-one");
+    let wrong = redis.url().replace("the-right-one", "a-wrong-one");
+    let ca = tls_fixture("ca.pem");
+    let process = ChatProcess::start(&[
+        ("DATABASE_URL", database.url.as_str()),
+        ("REDIS_URL", &wrong),
+        ("CHAT_REDIS_CA_FILE", &ca),
+    ]);
+    let pair = Pair {
+        b: ChatProcess::start(&[("DATABASE_URL", database.url.as_str())]),
+        a: process,
+        redis,
+        http: reqwest::Client::new(),
+        database,
+    };
+    pair.wait_for_readiness(&pair.b, 200).await;
+    let deadline = Instant::now() + WAIT;
+    while !pair.a.log().contains("cannot connect to Redis") {
+        assert!(
+            Instant::now() < deadline,
+            "it never tried Redis:\n{}",
+            pair.a.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pair.readiness(&pair.a).await, 503, "Redis refused it");
+    assert!(
+        !pair.a.log().contains("a-wrong-one"),
+        "the password never reaches the log"
+    );
 }

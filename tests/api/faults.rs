@@ -46,26 +46,66 @@ fn postgres_port(url: &str) -> u16 {
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// With TLS (the test certificates) and a password, or neither.
+    secured: Option<&'static str>,
+}
+
+/// The test certificates (`tests/fixtures/tls`).
+pub fn tls_fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 impl RedisServer {
     pub fn start() -> Self {
+        Self::started(None)
+    }
+
+    /// One that speaks only TLS, with the test certificates, and wants `password`.
+    pub fn start_secured(password: &'static str) -> Self {
+        Self::started(Some(password))
+    }
+
+    fn started(secured: Option<&'static str>) -> Self {
         let mut redis = Self {
             port: free_port(),
             child: None,
+            secured,
         };
         redis.restart();
         redis
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match self.secured {
+            Some(password) => format!("rediss://:{password}@127.0.0.1:{}/", self.port),
+            None => format!("redis://127.0.0.1:{}/", self.port),
+        }
+    }
+
+    fn listen_args(&self) -> Vec<String> {
+        let port = self.port.to_string();
+        let Some(password) = self.secured else {
+            return vec!["--port".into(), port];
+        };
+        let args = [
+            ("--port", "0".to_owned()),
+            ("--tls-port", port),
+            ("--tls-cert-file", tls_fixture("server.pem")),
+            ("--tls-key-file", tls_fixture("server-key.pem")),
+            ("--tls-ca-cert-file", tls_fixture("ca.pem")),
+            ("--tls-auth-clients", "no".to_owned()),
+            ("--requirepass", password.to_owned()),
+        ];
+        args.into_iter()
+            .flat_map(|(name, value)| [name.to_owned(), value])
+            .collect()
     }
 
     /// Starts it (again) on its port and waits until it answers.
     pub fn restart(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(self.listen_args())
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
             .stdout(Stdio::null())
             .spawn()
@@ -81,7 +121,15 @@ impl RedisServer {
     /// Publishes a message on a channel, as any client of this Redis could.
     pub fn publish(&self, channel: &str, message: &str) {
         let status = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "PUBLISH", channel, message])
+            .args(["-u", &self.url().replace("rediss://", "redis://")])
+            .args(
+                self.secured
+                    .map(|_| ["--tls", "--cacert"])
+                    .into_iter()
+                    .flatten(),
+            )
+            .args(self.secured.map(|_| tls_fixture("ca.pem")))
+            .args(["PUBLISH", channel, message])
             .stdout(Stdio::null())
             .status()
             .expect("redis-cli runs (it comes with redis-server)");

@@ -172,9 +172,14 @@ pub fn parse(text: &str) -> Result<ClientFrame, Refusal> {
     raw.validate().map_err(|error| Refusal { error, echo })
 }
 
-/// Tells text that is not JSON from JSON that is not a frame.
+/// Tells text that is not JSON from JSON that is not a frame. Reading a frame stops at the
+/// first value of the wrong shape (`9U8...` fails as "a number, not an object" before its
+/// tail is read), so text that fails that way is read once more as any JSON value to tell.
 fn unreadable(text: &str, error: &serde_json::Error) -> WsError {
     if !error.is_data() {
+        return WsError::InvalidJson(error.to_string());
+    }
+    if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
         return WsError::InvalidJson(error.to_string());
     }
     if text.trim_start().starts_with('{') {
@@ -309,8 +314,18 @@ mod tests {
 
     #[test]
     fn text_that_is_not_json_is_invalid_json() {
-        assert_eq!(refusal("{nope").error.code(), "INVALID_JSON");
-        assert_eq!(refusal("").error.code(), "INVALID_JSON");
+        for text in [
+            "{nope",
+            "",
+            "9U8:a2U+XL46b~",
+            "42 43",
+            "[1,",
+            "\"open",
+            "nul",
+            "{\"type\":\"TALK\"} x",
+        ] {
+            assert_eq!(refusal(text).error.code(), "INVALID_JSON", "{text}");
+        }
     }
 
     #[test]

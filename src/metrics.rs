@@ -20,6 +20,8 @@ pub struct Metrics {
     events_stored: Family<Labels, Counter>,
     append_failures: Family<Labels, Counter>,
     heartbeats: Family<Labels, Counter>,
+    writer_queued: Family<Labels, Counter>,
+    writer_taken: Family<Labels, Counter>,
     pub events_out: Counter,
     errors: Family<ErrorLabels, Counter>,
     auth_refused: Family<ErrorLabels, Counter>,
@@ -51,6 +53,8 @@ impl Metrics {
             events_stored: Family::default(),
             append_failures: Family::default(),
             heartbeats: Family::default(),
+            writer_queued: Family::default(),
+            writer_taken: Family::default(),
             events_out: Counter::default(),
             errors: Family::default(),
             auth_refused: Family::default(),
@@ -99,6 +103,16 @@ impl Metrics {
             "chat_append_failures",
             "Appends the writer could not store, by reason",
             self.append_failures.clone(),
+        );
+        r.register(
+            "chat_writer_queued",
+            "Commands queued for the storage writer, by command",
+            self.writer_queued.clone(),
+        );
+        r.register(
+            "chat_writer_taken",
+            "Commands the storage writer took from its queue, by command (queued minus taken is the queue's depth)",
+            self.writer_taken.clone(),
         );
         r.register(
             "chat_heartbeats",
@@ -180,6 +194,18 @@ impl Metrics {
     pub fn append_failed(&self, reason: &'static str) {
         self.append_failures
             .get_or_create(&[("reason", reason)])
+            .inc();
+    }
+
+    pub fn writer_queued(&self, command: &'static str) {
+        self.writer_queued
+            .get_or_create(&[("command", command)])
+            .inc();
+    }
+
+    pub fn writer_taken(&self, command: &'static str) {
+        self.writer_taken
+            .get_or_create(&[("command", command)])
             .inc();
     }
 

@@ -17,7 +17,7 @@
 //! Publishing never holds up the writer ([`publisher`]): a bounded queue takes each message,
 //! and one that is dropped or fails to publish is recovered by the others' gap fills.
 
-mod order;
+mod holdback;
 mod publisher;
 mod sequencer;
 mod subscriber;
@@ -144,7 +144,7 @@ impl Cluster {
 
 impl Fanout for Cluster {
     fn publish(&self, event: &Event) {
-        self.sequencer.offer(event.clone());
+        self.sequencer.arrive(event.clone());
         self.publish_body(Body::Event(event.clone()));
     }
 

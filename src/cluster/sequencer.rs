@@ -13,7 +13,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::order::{Out, RoomOrder};
+use super::holdback::{HoldBack, Out};
 use crate::domain::{Event, RoomId, Seq};
 use crate::hub::{EmptiedRooms, Hub};
 use crate::metrics::Metrics;
@@ -32,7 +32,7 @@ const FILL_PAGE: PageLimit = PageLimit {
 };
 
 pub struct Sequencer {
-    rooms: DashMap<RoomId, RoomOrder>,
+    rooms: DashMap<RoomId, HoldBack>,
     hub: Arc<Hub>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
@@ -52,9 +52,9 @@ impl Sequencer {
     }
 
     /// A stored event, for the members of its room here (if it has any).
-    pub fn offer(self: &Arc<Self>, event: Event) {
+    pub fn arrive(self: &Arc<Self>, event: Event) {
         let room_id = event.room_id;
-        self.step(room_id, |order, out| order.offer(event, out), GAP_WAIT);
+        self.step(room_id, |room, out| room.arrive(event, out), GAP_WAIT);
     }
 
     /// The room was deleted after `last_seq`: members get `CLOSED` after every event before.
@@ -108,7 +108,7 @@ impl Sequencer {
     fn step(
         self: &Arc<Self>,
         room_id: RoomId,
-        change: impl FnOnce(&mut RoomOrder, &mut Vec<Out>),
+        change: impl FnOnce(&mut HoldBack, &mut Vec<Out>),
         wait: Duration,
     ) {
         let mut out = Vec::new();
@@ -119,7 +119,7 @@ impl Sequencer {
                 Entry::Vacant(_) if !self.hub.has_members(room_id) => return,
                 Entry::Vacant(room) => {
                     created = true;
-                    room.insert(RoomOrder::default())
+                    room.insert(HoldBack::default())
                 }
             };
             change(&mut order, &mut out);
@@ -182,7 +182,7 @@ impl Sequencer {
                 match read {
                     Ok(Read::Events(events)) => events
                         .into_iter()
-                        .for_each(|event| order.offer(event, &mut out)),
+                        .for_each(|event| order.arrive(event, &mut out)),
                     Ok(Read::EndsAt(newest)) => order.storage_ends(newest, &mut out),
                     Err(error) => {
                         tracing::warn!(%error, %room_id, "filling a gap from storage failed; the next sync retries");

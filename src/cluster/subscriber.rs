@@ -155,7 +155,7 @@ impl Subscriber {
                 self.metrics
                     .broker_delay_seconds
                     .observe(delay.as_secs_f64());
-                self.sequencer.offer(event);
+                self.sequencer.arrive(event);
             }
             Body::Closed { room_id, last_seq } => self.sequencer.close(room_id, last_seq),
         }

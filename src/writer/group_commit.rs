@@ -70,6 +70,9 @@ impl GroupCommit {
         let mut commands = Vec::with_capacity(most);
         while receive(&mut queue, &mut commands, most, self.idle()).await {
             let mut batch = self.orphans_due();
+            for command in &commands {
+                self.metrics.writer_taken(command.name());
+            }
             for command in commands.drain(..) {
                 batch = self.execute(command, batch).await;
             }

@@ -90,20 +90,38 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Its name in metrics.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Append { .. } => "append",
+            Self::CreateRoom { .. } => "create_room",
+            Self::DeleteRoom { .. } => "delete_room",
+            Self::Ping { .. } => "ping",
+            Self::Reap { .. } => "reap",
+        }
+    }
+}
+
 /// A cloneable handle to the writer task. The task ends once every handle is dropped and the
 /// queue is drained, so dropping the last handle and awaiting the task flushes everything.
 #[derive(Clone)]
 pub struct Writer {
     commands: mpsc::Sender<Command>,
+    metrics: Arc<Metrics>,
 }
 
 /// Room for one append in the writer's queue, held so the append itself never waits.
-pub struct AppendSlot(mpsc::OwnedPermit<Command>);
+pub struct AppendSlot {
+    permit: mpsc::OwnedPermit<Command>,
+    metrics: Arc<Metrics>,
+}
 
 impl AppendSlot {
     pub fn append(self, event: NewEvent) -> AppendReply {
         let (reply, receiver) = oneshot::channel();
-        self.0.send(Command::Append { event, reply });
+        self.metrics.writer_queued("append");
+        self.permit.send(Command::Append { event, reply });
         receiver
     }
 }
@@ -116,14 +134,14 @@ impl Writer {
         options: Options,
     ) -> (Self, JoinHandle<()>) {
         let (commands, queue) = mpsc::channel(options.queue);
-        let task = GroupCommit::new(store, fanout, metrics, options);
-        (Self { commands }, tokio::spawn(task.run(queue)))
+        let task = GroupCommit::new(store, fanout, metrics.clone(), options);
+        (Self { commands, metrics }, tokio::spawn(task.run(queue)))
     }
 
     /// Room in the queue if there is some now; None while it is full.
     pub fn try_reserve(&self) -> Result<Option<AppendSlot>, WriteError> {
         match self.commands.clone().try_reserve_owned() {
-            Ok(slot) => Ok(Some(AppendSlot(slot))),
+            Ok(permit) => Ok(Some(self.slot(permit))),
             Err(TrySendError::Full(_)) => Ok(None),
             Err(TrySendError::Closed(_)) => Err(WriteError::Unavailable),
         }
@@ -131,8 +149,17 @@ impl Writer {
 
     /// Waits for room in the queue (backpressure) and holds it.
     pub async fn reserve(&self) -> Result<AppendSlot, WriteError> {
-        let slot = self.commands.clone().reserve_owned().await;
-        slot.map(AppendSlot).map_err(|_| WriteError::Unavailable)
+        let permit = self.commands.clone().reserve_owned().await;
+        permit
+            .map(|permit| self.slot(permit))
+            .map_err(|_| WriteError::Unavailable)
+    }
+
+    fn slot(&self, permit: mpsc::OwnedPermit<Command>) -> AppendSlot {
+        AppendSlot {
+            permit,
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// Queues an append from where nothing may wait (a destructor): at once when there is room,
@@ -140,6 +167,7 @@ impl Writer {
     pub fn append_detached(&self, event: NewEvent) {
         let (reply, _) = oneshot::channel();
         let command = Command::Append { event, reply };
+        self.metrics.writer_queued("append");
         match self.commands.try_send(command) {
             Ok(()) => {}
             Err(TrySendError::Closed(_)) => {
@@ -192,8 +220,10 @@ impl Writer {
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, WriteError> {
         let (reply, receiver) = oneshot::channel();
+        let command = command(reply);
+        self.metrics.writer_queued(command.name());
         self.commands
-            .send(command(reply))
+            .send(command)
             .await
             .map_err(|_| WriteError::Unavailable)?;
         receiver.await.map_err(|_| WriteError::Unavailable)

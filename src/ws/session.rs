@@ -349,7 +349,7 @@ impl Session {
                 seq,
                 frame,
             } => {
-                if self.presence.table_mut().offer(room_id, seq) == Decision::Deliver {
+                if self.presence.table_mut().live(room_id, seq) == Decision::Deliver {
                     self.socket.send(frame).await?;
                     self.state.metrics.events_out.inc();
                     self.done_with(room_id).await?;

@@ -20,7 +20,11 @@ async fn a_session_waiting_for_the_writer_keeps_delivering_its_events() {
         alice.talk(&room_id, "alice", &format!("a{i}")).await;
         bob.talk(&room_id, "bob", &format!("b{i}")).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.wait_for_scrape("the writer's queue filled up", |scrape| {
+        let appends = |metric: &str| scrape.value(&format!("{metric}{{command=\"append\"}}"));
+        appends("chat_writer_queued_total") - appends("chat_writer_taken_total") >= 2.0
+    })
+    .await;
     lock.release().await;
 
     for client in [&mut alice, &mut bob] {

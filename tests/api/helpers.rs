@@ -320,31 +320,57 @@ impl TestApp {
         }
     }
 
-    /// Polls `/metrics` until the series (name and labels, as printed) reaches `at_least`.
-    pub async fn wait_for_metric_at_least(&self, series: &str, at_least: f64) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let text = self
-                .get("/metrics")
+    pub async fn scrape(&self) -> Scrape {
+        Scrape(
+            self.get("/metrics")
                 .await
                 .text()
                 .await
-                .expect("metrics text");
-            let value = text.lines().find_map(|line| {
-                let (name, value) = line.rsplit_once(' ')?;
-                (name == series)
-                    .then(|| value.parse::<f64>().ok())
-                    .flatten()
-            });
-            if value.is_some_and(|value| value >= at_least) {
+                .expect("metrics text"),
+        )
+    }
+
+    /// Polls `/metrics` until `ready` holds.
+    pub async fn wait_for_scrape(&self, what: &str, ready: impl Fn(&Scrape) -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let scrape = self.scrape().await;
+            if ready(&scrape) {
                 return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{series} stayed at {value:?}, below {at_least}"
+                "never {what}:\n{}",
+                scrape.0
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Polls `/metrics` until the series (name and labels, as printed) reaches `at_least`.
+    pub async fn wait_for_metric_at_least(&self, series: &str, at_least: f64) {
+        let what = format!("{series} >= {at_least}");
+        self.wait_for_scrape(&what, |scrape| scrape.value(series) >= at_least)
+            .await;
+    }
+
+    /// Waits until the writer has taken everything queued for it, `queued` appends in all:
+    /// the newest is the one it is storing (or stored).
+    pub async fn wait_for_writer_to_take(&self, queued: u32) {
+        let what = format!("the writer took all of {queued} appends");
+        self.wait_for_scrape(&what, |scrape| {
+            let appends = |metric: &str| scrape.value(&format!("{metric}{{command=\"append\"}}"));
+            appends("chat_writer_queued_total") == f64::from(queued)
+                && appends("chat_writer_taken_total") == f64::from(queued)
+        })
+        .await;
+    }
+
+    /// Waits until `queued` appends in all have reached the writer's queue.
+    pub async fn wait_for_writer_queue(&self, queued: u32) {
+        let series = "chat_writer_queued_total{command=\"append\"}";
+        self.wait_for_metric_at_least(series, f64::from(queued))
+            .await;
     }
 
     /// Polls a room until its member count is `expected` (membership changes are async).
@@ -361,6 +387,22 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// One reading of `/metrics`.
+pub struct Scrape(String);
+
+impl Scrape {
+    /// A series' value (name and labels, as printed); 0 while it is absent.
+    pub fn value(&self, series: &str) -> f64 {
+        self.0
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.rsplit_once(' ')?;
+                (name == series).then(|| value.parse().ok()).flatten()
+            })
+            .unwrap_or(0.0)
     }
 }
 

@@ -36,7 +36,7 @@ async fn a_failed_enter_leaves_the_session_out_and_stores_nothing_pipelined_afte
     ghost
         .send_json(json!({"type": "TALK", "roomId": room_id, "sender": "ghost", "message": "boo", "clientMsgId": "b-talk"}))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.wait_for_writer_to_take(2).await;
     lock.release().await;
 
     let seen = outcomes(&mut ghost, 2).await;

@@ -69,7 +69,7 @@ async fn concurrent_talks_share_transactions() {
                 .await;
         }
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.wait_for_writer_queue(20 + 200).await;
     lock.release().await;
     let last = 20 + 200;
     let reader = &mut clients[0];
@@ -106,13 +106,20 @@ async fn readiness_is_503_while_draining() {
     let readyz = app.url("/readyz");
 
     let stopping = tokio::spawn(app.stop());
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let response = http
-        .get(readyz)
-        .send()
-        .await
-        .expect("an open connection is still served");
+    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
+    let response = loop {
+        let response = http
+            .get(&readyz)
+            .send()
+            .await
+            .expect("an open connection is still served");
+        if response.status() != 200 {
+            break response;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never drained");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     crate::helpers::assert_problem(response, 503, "UNAVAILABLE").await;
     stopping.await.unwrap();
     drop(stalled);

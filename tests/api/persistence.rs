@@ -87,10 +87,15 @@ async fn a_leave_still_being_stored_at_shutdown_is_stored_once() {
     let (room_id, _alice, mut bob) = app.alice_and_bob_in_a_room().await;
     let lock = app.hold_write_lock().await;
     bob.leave(&room_id, "bob").await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    app.wait_for_writer_to_take(3).await;
 
+    let readyz = app.url("/readyz");
     let restarting = tokio::spawn(app.restart());
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
+    while reqwest::get(&readyz).await.is_ok_and(|r| r.status() == 200) {
+        assert!(tokio::time::Instant::now() < deadline, "never shut down");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     lock.release().await;
     let app = restarting.await.unwrap();
 

@@ -252,7 +252,8 @@ async fn rooms_created_at_the_same_moment_are_listed_with_created_at_never_incre
         }));
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    app.wait_for_metric_at_least("chat_writer_queued_total{command=\"create_room\"}", 30.0)
+        .await;
     lock.release().await;
     for created in creating {
         assert_eq!(created.await.unwrap(), 201);

@@ -46,11 +46,11 @@ async fn an_event_the_store_refuses_fails_alone_and_the_rest_of_its_batch_is_sto
     // goes into the next batch together.
     let lock = app.hold_write_lock().await;
     alice.talk_with_id(&here, "alice", "first", "c-1").await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    app.wait_for_writer_to_take(3).await;
     alice.talk_with_id(&here, "alice", "poison", "c-2").await;
     alice.talk_with_id(&here, "alice", "after", "c-3").await;
     bob.talk_with_id(&there, "bob", "fine", "c-4").await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.wait_for_writer_queue(3 + 3).await;
     lock.release().await;
 
     let mut outcomes = Vec::new();

@@ -108,3 +108,59 @@ async fn a_plain_http_request_to_the_socket_path_is_invalid_request() {
     let response = app.get("/ws/chat").await;
     crate::helpers::assert_problem(response, 400, "INVALID_REQUEST").await;
 }
+
+/// Opens a WebSocket by hand on a plain TCP stream, so the test sees exactly when the server
+/// closes the TCP connection.
+async fn raw_upgrade(port: u16) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0];
+        tcp.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tcp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_closing_handshake_the_server_closes_the_tcp_connection_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut tcp = raw_upgrade(app.port).await;
+
+    // A masked close frame with code 1000 (RFC 6455 5.5.1), as a client sends it.
+    let mask = [1, 2, 3, 4];
+    let code = 1000u16.to_be_bytes();
+    let close = [0x88, 0x82, 1, 2, 3, 4, code[0] ^ mask[0], code[1] ^ mask[1]];
+    tcp.write_all(&close).await.unwrap();
+    let closed_at = std::time::Instant::now();
+    let mut reply = [0; 4];
+    tcp.read_exact(&mut reply).await.unwrap();
+    assert_eq!(reply, [0x88, 0x02, 0x03, 0xe8], "the server answers 1000");
+
+    let mut rest = [0; 16];
+    let eof = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut rest)).await;
+    let waited = closed_at.elapsed();
+    assert!(
+        matches!(eof, Ok(Ok(0))),
+        "the server should close the TCP connection (RFC 6455 7.1.1): {eof:?} after {waited:?}"
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(1),
+        "closed after {waited:?}"
+    );
+}

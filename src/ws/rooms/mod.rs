@@ -1,7 +1,7 @@
 //! A session's rooms: the plain [`RoomTable`] kept in step with the hub by [`Presence`], which
 //! is also the guard that leaves every room however the session's task ends.
 
-mod order;
+mod cursor;
 mod table;
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use crate::domain::{NewEvent, RoomId, Sender, Seq};
 use crate::hub::{Hub, MemberHandle, SessionId};
 use crate::writer::Writer;
 
-pub use order::Decision;
+pub use cursor::Decision;
 pub use table::{Done, RoomTable};
 
 /// The rooms this session is in. A room is in the table exactly while the session is a member

@@ -1,9 +1,9 @@
 //! The rooms one session is in: the sender it entered each with, whether its ENTER or LEAVE is
-//! still being stored, and where each room's stream stands ([`Order`]). A plain type: no I/O.
+//! still being stored, and where its cursor stands in each room's stream ([`Cursor`]). A plain type: no I/O.
 
 use std::collections::HashMap;
 
-use super::order::{Decision, Order};
+use super::cursor::{Cursor, Decision};
 use crate::domain::{RoomId, Sender, Seq};
 use crate::ws::protocol::WsError;
 
@@ -12,7 +12,7 @@ use crate::ws::protocol::WsError;
 struct Room {
     sender: Sender,
     phase: Phase,
-    order: Order,
+    cursor: Cursor,
     /// The room was deleted after this seq: `CLOSED` follows once every event through it has
     /// been sent.
     closing: Option<Seq>,
@@ -22,7 +22,7 @@ impl Room {
     /// Where a catch-up must read after: only a member reads, and a leaver only what came
     /// before its LEAVE.
     fn behind(&self) -> Option<Seq> {
-        let behind = self.order.behind();
+        let behind = self.cursor.behind();
         match self.phase {
             Phase::Present | Phase::Leaving => behind,
             Phase::Left { at } => behind.filter(|delivered| *delivered < at.prev()),
@@ -32,18 +32,18 @@ impl Room {
 
     /// A leaver that has had every event before its LEAVE.
     fn finished(&self) -> bool {
-        matches!(self.phase, Phase::Left { at } if self.order.delivered_through(at.prev()))
+        matches!(self.phase, Phase::Left { at } if self.cursor.delivered_through(at.prev()))
     }
 
     /// A deleted room whose every event through its last has been sent.
     fn closed(&self) -> bool {
         self.closing
-            .is_some_and(|last| self.order.delivered_through(last))
+            .is_some_and(|last| self.cursor.delivered_through(last))
     }
 
     /// The room was deleted after `last`: read up to there, then announce it.
     fn close_after(&mut self, last: Seq) {
-        self.order.hold(last);
+        self.cursor.hold(last);
         self.closing = Some(last);
     }
 }
@@ -126,7 +126,7 @@ impl RoomTable {
                 resume_after,
                 closed: None,
             },
-            order: Order::unanchored(),
+            cursor: Cursor::unanchored(),
             closing: None,
         };
         self.rooms.insert(room_id, room);
@@ -144,7 +144,7 @@ impl RoomTable {
         else {
             return;
         };
-        room.order.anchor(seq, resume_after);
+        room.cursor.anchor(seq, resume_after);
         room.phase = Phase::Present;
         if let Some(last) = closed {
             room.close_after(last);
@@ -182,20 +182,20 @@ impl RoomTable {
     }
 
     /// Decides what to do with a live event.
-    pub fn offer(&mut self, room_id: RoomId, seq: Seq) -> Decision {
+    pub fn live(&mut self, room_id: RoomId, seq: Seq) -> Decision {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return Decision::Skip;
         };
         match room.phase {
-            Phase::Present | Phase::Leaving => room.order.offer(seq),
-            Phase::Left { at } if seq < at => room.order.offer(seq),
+            Phase::Present | Phase::Leaving => room.cursor.live(seq),
+            Phase::Left { at } if seq < at => room.cursor.live(seq),
             // Its own LEAVE or later: not for it, but proof that every event before its LEAVE
             // is stored, should one have been missed.
             Phase::Left { at } => {
-                room.order.hold(at.prev());
+                room.cursor.hold(at.prev());
                 Decision::Skip
             }
-            Phase::Entering { .. } => room.order.hold(seq),
+            Phase::Entering { .. } => room.cursor.hold(seq),
         }
     }
 
@@ -216,7 +216,7 @@ impl RoomTable {
     /// Sends the room's events after `after` again.
     pub fn rewind(&mut self, room_id: RoomId, after: Seq) {
         if let Some(room) = self.rooms.get_mut(&room_id) {
-            room.order.rewind(after);
+            room.cursor.rewind(after);
         }
     }
 
@@ -242,7 +242,7 @@ impl RoomTable {
             Phase::Left { at } => seq < at,
             Phase::Entering { .. } => false,
         };
-        wanted && room.order.replayed(seq)
+        wanted && room.cursor.replayed(seq)
     }
 
     /// The catch-up found nothing more in storage: a deleted room's history is gone (skip to
@@ -252,8 +252,8 @@ impl RoomTable {
             return;
         };
         match room.closing {
-            Some(last) => room.order.skip_through(last),
-            None => room.order.storage_ends_here(),
+            Some(last) => room.cursor.skip_through(last),
+            None => room.cursor.storage_ends_here(),
         }
     }
 
@@ -350,19 +350,15 @@ mod tests {
         let mut table = RoomTable::default();
         let room = RoomId::random();
         table.enter(room, alice(), None);
-        assert_eq!(
-            table.offer(room, seq(7)),
-            Decision::Hold,
-            "before its ENTER"
-        );
+        assert_eq!(table.live(room, seq(7)), Decision::Hold, "before its ENTER");
         table.entered(room, seq(8));
         assert_eq!(table.behind(), None, "nothing after its ENTER was held");
-        assert_eq!(table.offer(room, seq(8)), Decision::Deliver);
+        assert_eq!(table.live(room, seq(8)), Decision::Deliver);
 
         let other = RoomId::random();
         table.enter(other, alice(), None);
         assert_eq!(
-            table.offer(other, seq(5),),
+            table.live(other, seq(5),),
             Decision::Hold,
             "after its ENTER, early"
         );
@@ -379,46 +375,46 @@ mod tests {
         let mut table = RoomTable::default();
         let room = RoomId::random();
         table.enter(room, alice(), Some(seq(2)));
-        assert_eq!(table.offer(room, seq(6)), Decision::Hold);
+        assert_eq!(table.live(room, seq(6)), Decision::Hold);
         assert_eq!(table.behind(), None, "no replay before the ENTER is stored");
         table.entered(room, seq(6));
         assert_eq!(table.behind(), Some((room, seq(2))));
         assert_eq!(table.behind_in(room), Some(seq(2)));
         assert!((3..=6).all(|s| table.replayed(room, seq(s))));
         assert_eq!(table.behind(), None);
-        assert_eq!(table.offer(room, seq(7)), Decision::Deliver);
+        assert_eq!(table.live(room, seq(7)), Decision::Deliver);
     }
 
     #[test]
     fn a_leaver_gets_every_event_before_its_leave_and_none_from_it_on() {
         let (mut table, room) = entered(None, 1);
-        assert_eq!(table.offer(room, seq(1)), Decision::Deliver);
+        assert_eq!(table.live(room, seq(1)), Decision::Deliver);
         table.leaving(room);
-        assert_eq!(table.offer(room, seq(2)), Decision::Deliver);
+        assert_eq!(table.live(room, seq(2)), Decision::Deliver);
         table.left(room, seq(4));
         assert_eq!(table.done(room), Done::No, "seq 3 came before its LEAVE");
         assert!(table.changing());
-        assert_eq!(table.offer(room, seq(3)), Decision::Deliver);
+        assert_eq!(table.live(room, seq(3)), Decision::Deliver);
         assert_eq!(table.done(room), Done::Left);
-        assert_eq!(table.offer(room, seq(4)), Decision::Skip, "its own LEAVE");
+        assert_eq!(table.live(room, seq(4)), Decision::Skip, "its own LEAVE");
     }
 
     #[test]
     fn a_leaver_that_missed_an_event_before_its_leave_reads_it_from_storage() {
         let (mut table, room) = entered(None, 1);
-        table.offer(room, seq(1));
+        table.live(room, seq(1));
         table.leaving(room);
         table.left(room, seq(3));
         assert_eq!(table.done(room), Done::No);
-        assert_eq!(table.offer(room, seq(3)), Decision::Skip);
+        assert_eq!(table.live(room, seq(3)), Decision::Skip);
         assert_eq!(table.behind(), Some((room, seq(1))));
     }
 
     #[test]
     fn a_leaver_behind_catches_up_only_to_its_leave() {
         let (mut table, room) = entered(None, 1);
-        assert_eq!(table.offer(room, seq(1)), Decision::Deliver);
-        assert_eq!(table.offer(room, seq(3)), Decision::Hold);
+        assert_eq!(table.live(room, seq(1)), Decision::Deliver);
+        assert_eq!(table.live(room, seq(3)), Decision::Hold);
         table.leaving(room);
         table.left(room, seq(3));
         assert_eq!(table.behind(), Some((room, seq(1))));
@@ -430,13 +426,13 @@ mod tests {
     #[test]
     fn a_member_whose_leave_failed_stays_and_keeps_its_place() {
         let (mut table, room) = entered(None, 1);
-        table.offer(room, seq(1));
+        table.live(room, seq(1));
         table.leaving(room);
-        assert_eq!(table.offer(room, seq(2)), Decision::Deliver);
+        assert_eq!(table.live(room, seq(2)), Decision::Deliver);
         table.stay(room);
         assert!(!table.changing());
         assert_eq!(table.behind(), None);
-        assert_eq!(table.offer(room, seq(3)), Decision::Deliver);
+        assert_eq!(table.live(room, seq(3)), Decision::Deliver);
     }
 
     #[test]
@@ -453,7 +449,7 @@ mod tests {
         assert_eq!(table.done(room), Done::Closed);
 
         let (mut other, present) = entered(None, 1);
-        assert_eq!(other.offer(present, seq(1)), Decision::Deliver);
+        assert_eq!(other.live(present, seq(1)), Decision::Deliver);
         other.close(present, seq(1));
         assert_eq!(other.done(present), Done::Closed);
         other.close(RoomId::random(), seq(1));
@@ -490,7 +486,7 @@ mod tests {
     #[test]
     fn events_of_rooms_it_is_not_in_are_dropped() {
         let mut table = RoomTable::default();
-        assert_eq!(table.offer(RoomId::random(), seq(1)), Decision::Skip);
+        assert_eq!(table.live(RoomId::random(), seq(1)), Decision::Skip);
         assert!(!table.replayed(RoomId::random(), seq(1)));
     }
 

@@ -1,4 +1,5 @@
-//! Where one room's stream of events stands for one session, and what to do with each event.
+//! A session's cursor in one room's stream of events: what it has sent, what it knows is stored,
+//! and what to do with each event that arrives.
 
 use crate::domain::Seq;
 
@@ -19,13 +20,13 @@ pub enum Decision {
 /// The newest seq sent to the client in order, and the newest seq known to be stored. The
 /// events between the two must still be read from storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Order {
+pub struct Cursor {
     delivered: Option<Seq>,
     seen: Seq,
 }
 
-impl Order {
-    /// Nothing sent yet and no place to start from: events wait until [`Order::anchor`].
+impl Cursor {
+    /// Nothing sent yet and no place to start from: events wait until [`Cursor::anchor`].
     pub fn unanchored() -> Self {
         Self {
             delivered: None,
@@ -33,7 +34,7 @@ impl Order {
         }
     }
 
-    pub fn offer(&mut self, seq: Seq) -> Decision {
+    pub fn live(&mut self, seq: Seq) -> Decision {
         let Some(delivered) = self.delivered else {
             return self.hold(seq);
         };
@@ -86,7 +87,7 @@ impl Order {
 
     /// The session's ENTER was stored at `enter_seq`. With a `lastSeq`, start after it, counting
     /// one past the newest event as the newest; without, start right before the ENTER. What was
-    /// held meanwhile is read from storage, in order.
+    /// held meanwhile is read from storage, in cursor.
     pub fn anchor(&mut self, enter_seq: Seq, resume_after: Option<Seq>) {
         let before = enter_seq.prev();
         self.delivered = Some(resume_after.map_or(before, |after| after.min(before)));
@@ -118,102 +119,102 @@ mod tests {
         Seq::new(raw).unwrap()
     }
 
-    fn anchored_after(last: i64) -> Order {
-        let mut order = Order::unanchored();
-        order.anchor(seq(last + 1), None);
-        order
+    fn anchored_after(last: i64) -> Cursor {
+        let mut cursor = Cursor::unanchored();
+        cursor.anchor(seq(last + 1), None);
+        cursor
     }
 
     #[test]
     fn the_next_event_is_delivered_and_an_old_one_skipped() {
-        let mut order = anchored_after(4);
-        assert_eq!(order.offer(seq(5)), Decision::Deliver);
-        assert_eq!(order.offer(seq(5)), Decision::Skip);
-        assert_eq!(order.offer(seq(3)), Decision::Skip);
-        assert_eq!(order.offer(seq(6)), Decision::Deliver);
-        assert_eq!(order.behind(), None);
+        let mut cursor = anchored_after(4);
+        assert_eq!(cursor.live(seq(5)), Decision::Deliver);
+        assert_eq!(cursor.live(seq(5)), Decision::Skip);
+        assert_eq!(cursor.live(seq(3)), Decision::Skip);
+        assert_eq!(cursor.live(seq(6)), Decision::Deliver);
+        assert_eq!(cursor.behind(), None);
     }
 
     #[test]
     fn an_event_after_a_gap_is_held_and_the_gap_read_from_storage() {
-        let mut order = anchored_after(4);
-        assert_eq!(order.offer(seq(7)), Decision::Hold);
-        assert_eq!(order.behind(), Some(seq(4)));
+        let mut cursor = anchored_after(4);
+        assert_eq!(cursor.live(seq(7)), Decision::Hold);
+        assert_eq!(cursor.behind(), Some(seq(4)));
         assert_eq!(
-            order.offer(seq(5)),
+            cursor.live(seq(5)),
             Decision::Hold,
             "nothing jumps the catch-up"
         );
-        assert!(order.replayed(seq(5)) && order.replayed(seq(6)) && order.replayed(seq(7)));
-        assert_eq!(order.behind(), None);
-        assert_eq!(order.offer(seq(7)), Decision::Skip);
-        assert_eq!(order.offer(seq(8)), Decision::Deliver);
+        assert!(cursor.replayed(seq(5)) && cursor.replayed(seq(6)) && cursor.replayed(seq(7)));
+        assert_eq!(cursor.behind(), None);
+        assert_eq!(cursor.live(seq(7)), Decision::Skip);
+        assert_eq!(cursor.live(seq(8)), Decision::Deliver);
     }
 
     #[test]
     fn unanchored_everything_waits_and_the_anchor_decides_what_is_read() {
-        let mut order = Order::unanchored();
-        assert_eq!(order.offer(seq(13)), Decision::Hold);
-        assert_eq!(order.offer(seq(12)), Decision::Hold);
-        assert_eq!(order.behind(), None, "nothing is read before the anchor");
-        order.anchor(seq(12), None);
+        let mut cursor = Cursor::unanchored();
+        assert_eq!(cursor.live(seq(13)), Decision::Hold);
+        assert_eq!(cursor.live(seq(12)), Decision::Hold);
+        assert_eq!(cursor.behind(), None, "nothing is read before the anchor");
+        cursor.anchor(seq(12), None);
         assert_eq!(
-            order.behind(),
+            cursor.behind(),
             Some(seq(11)),
             "its own ENTER and what came after"
         );
-        assert!(order.replayed(seq(12)) && order.replayed(seq(13)));
-        assert_eq!(order.offer(seq(14)), Decision::Deliver);
+        assert!(cursor.replayed(seq(12)) && cursor.replayed(seq(13)));
+        assert_eq!(cursor.live(seq(14)), Decision::Deliver);
     }
 
     #[test]
     fn a_resume_starts_after_last_seq_and_reads_up_to_the_enter() {
-        let mut order = Order::unanchored();
-        order.hold(seq(11));
-        order.anchor(seq(10), Some(seq(3)));
-        assert_eq!(order.behind(), Some(seq(3)));
+        let mut cursor = Cursor::unanchored();
+        cursor.hold(seq(11));
+        cursor.anchor(seq(10), Some(seq(3)));
+        assert_eq!(cursor.behind(), Some(seq(3)));
         for s in 4..=11 {
-            assert!(order.replayed(seq(s)));
+            assert!(cursor.replayed(seq(s)));
         }
-        assert_eq!(order.behind(), None);
-        assert_eq!(order.offer(seq(12)), Decision::Deliver);
+        assert_eq!(cursor.behind(), None);
+        assert_eq!(cursor.live(seq(12)), Decision::Deliver);
     }
 
     #[test]
     fn a_last_seq_past_the_newest_event_counts_as_the_newest() {
         for last_seq in [seq(1000), Seq::MAX] {
-            let mut order = Order::unanchored();
-            order.anchor(seq(4), Some(last_seq));
-            assert_eq!(order.behind(), None);
-            assert_eq!(order.offer(seq(4)), Decision::Deliver);
-            assert_eq!(order.offer(seq(5)), Decision::Deliver);
+            let mut cursor = Cursor::unanchored();
+            cursor.anchor(seq(4), Some(last_seq));
+            assert_eq!(cursor.behind(), None);
+            assert_eq!(cursor.live(seq(4)), Decision::Deliver);
+            assert_eq!(cursor.live(seq(5)), Decision::Deliver);
         }
     }
 
     #[test]
     fn rewinding_resends_from_there_and_holds_live_events_meanwhile() {
-        let mut order = anchored_after(9);
-        order.rewind(Seq::MAX);
+        let mut cursor = anchored_after(9);
+        cursor.rewind(Seq::MAX);
         assert_eq!(
-            order.behind(),
+            cursor.behind(),
             None,
             "rewinding past the end changes nothing"
         );
-        order.rewind(seq(6));
-        assert_eq!(order.behind(), Some(seq(6)));
-        assert_eq!(order.offer(seq(10)), Decision::Hold);
-        assert!(order.replayed(seq(7)));
-        assert!(!order.replayed(seq(7)));
+        cursor.rewind(seq(6));
+        assert_eq!(cursor.behind(), Some(seq(6)));
+        assert_eq!(cursor.live(seq(10)), Decision::Hold);
+        assert!(cursor.replayed(seq(7)));
+        assert!(!cursor.replayed(seq(7)));
     }
 
     #[test]
     fn a_seq_storage_does_not_hold_is_forgotten() {
-        let mut order = anchored_after(4);
-        assert_eq!(order.offer(seq(1_000_000)), Decision::Hold);
-        order.storage_ends_here();
-        assert_eq!(order.behind(), None);
+        let mut cursor = anchored_after(4);
+        assert_eq!(cursor.live(seq(1_000_000)), Decision::Hold);
+        cursor.storage_ends_here();
+        assert_eq!(cursor.behind(), None);
         assert_eq!(
-            order.offer(seq(5)),
+            cursor.live(seq(5)),
             Decision::Deliver,
             "the room is not silenced"
         );
@@ -221,20 +222,20 @@ mod tests {
 
     #[test]
     fn a_deleted_rooms_history_that_is_gone_is_skipped() {
-        let mut order = anchored_after(4);
-        order.skip_through(seq(9));
-        assert_eq!(order.behind(), None);
-        assert!(order.delivered_through(seq(9)));
+        let mut cursor = anchored_after(4);
+        cursor.skip_through(seq(9));
+        assert_eq!(cursor.behind(), None);
+        assert!(cursor.delivered_through(seq(9)));
     }
 
     #[test]
     fn nothing_overflows_at_the_largest_seq() {
-        let mut order = anchored_after(i64::MAX - 1);
-        assert_eq!(order.offer(Seq::MAX), Decision::Deliver);
-        assert_eq!(order.offer(Seq::MAX), Decision::Skip);
-        let mut resumed = Order::unanchored();
+        let mut cursor = anchored_after(i64::MAX - 1);
+        assert_eq!(cursor.live(Seq::MAX), Decision::Deliver);
+        assert_eq!(cursor.live(Seq::MAX), Decision::Skip);
+        let mut resumed = Cursor::unanchored();
         resumed.anchor(Seq::MAX, Some(Seq::MAX));
         assert_eq!(resumed.behind(), None);
-        assert_eq!(resumed.offer(Seq::MAX), Decision::Deliver);
+        assert_eq!(resumed.live(Seq::MAX), Decision::Deliver);
     }
 }

@@ -1,5 +1,5 @@
-//! One room's stream on this instance, put back in `seq` order: events from this instance's
-//! writer, from the broker and from storage all go through it. A plain type: no I/O.
+//! One room's hold-back queue on this instance: events from this instance's writer, from the
+//! broker and from storage arrive in any order and leave in `seq` order. A plain type: no I/O.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use crate::domain::{Event, Seq};
 /// the bounds of their own queues, so the instance never holds an unbounded backlog.
 const MAX_HELD: usize = 4096;
 
-/// What to hand to the room's members here, in this order.
+/// What to hand to the room's members here, in this room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
     Event(Event),
@@ -19,7 +19,7 @@ pub enum Out {
 }
 
 #[derive(Debug, Default)]
-pub struct RoomOrder {
+pub struct HoldBack {
     /// The newest seq handed on in order; None until the first event.
     delivered: Option<Seq>,
     /// Events that arrived before the ones they follow.
@@ -32,11 +32,11 @@ pub struct RoomOrder {
     pub filling: bool,
 }
 
-impl RoomOrder {
+impl HoldBack {
     /// An event, from wherever it came. The first one starts the stream; one at or below what
     /// was handed on is handed on again as it is (members skip what they had: a newcomer may
     /// not have had it); one ahead of a gap waits for the gap to be filled.
-    pub fn offer(&mut self, event: Event, out: &mut Vec<Out>) {
+    pub fn arrive(&mut self, event: Event, out: &mut Vec<Out>) {
         let seq = event.seq;
         self.known = self.known.max(seq);
         match self.delivered {
@@ -156,78 +156,78 @@ mod tests {
             .collect()
     }
 
-    fn offer(order: &mut RoomOrder, seq: i64) -> Vec<i64> {
+    fn arrive(room: &mut HoldBack, seq: i64) -> Vec<i64> {
         let mut out = Vec::new();
-        order.offer(event(seq), &mut out);
+        room.arrive(event(seq), &mut out);
         seqs(&out)
     }
 
     #[test]
     fn events_in_order_pass_and_an_early_one_waits_for_the_one_before_it() {
-        let mut order = RoomOrder::default();
-        assert_eq!(offer(&mut order, 9), [9]);
-        assert_eq!(offer(&mut order, 11), Vec::<i64>::new(), "10 is missing");
-        assert_eq!(order.missing_after(), Some(Seq::new(9).unwrap()));
-        assert_eq!(offer(&mut order, 12), Vec::<i64>::new());
-        assert_eq!(offer(&mut order, 10), [10, 11, 12]);
-        assert_eq!(order.missing_after(), None);
+        let mut room = HoldBack::default();
+        assert_eq!(arrive(&mut room, 9), [9]);
+        assert_eq!(arrive(&mut room, 11), Vec::<i64>::new(), "10 is missing");
+        assert_eq!(room.missing_after(), Some(Seq::new(9).unwrap()));
+        assert_eq!(arrive(&mut room, 12), Vec::<i64>::new());
+        assert_eq!(arrive(&mut room, 10), [10, 11, 12]);
+        assert_eq!(room.missing_after(), None);
     }
 
     #[test]
     fn a_late_event_is_handed_on_again_for_members_to_skip() {
-        let mut order = RoomOrder::default();
-        offer(&mut order, 5);
-        offer(&mut order, 6);
-        assert_eq!(offer(&mut order, 5), [5]);
-        assert_eq!(offer(&mut order, 7), [7]);
+        let mut room = HoldBack::default();
+        arrive(&mut room, 5);
+        arrive(&mut room, 6);
+        assert_eq!(arrive(&mut room, 5), [5]);
+        assert_eq!(arrive(&mut room, 7), [7]);
     }
 
     #[test]
     fn a_stream_with_no_event_yet_starts_where_storage_is() {
-        let mut order = RoomOrder::default();
-        order.stored_up_to(Seq::new(6).unwrap());
-        assert_eq!(order.missing_after(), None);
-        assert_eq!(offer(&mut order, 8), Vec::<i64>::new(), "7 is missing");
-        assert_eq!(order.missing_after(), Some(Seq::new(6).unwrap()));
+        let mut room = HoldBack::default();
+        room.stored_up_to(Seq::new(6).unwrap());
+        assert_eq!(room.missing_after(), None);
+        assert_eq!(arrive(&mut room, 8), Vec::<i64>::new(), "7 is missing");
+        assert_eq!(room.missing_after(), Some(Seq::new(6).unwrap()));
     }
 
     #[test]
     fn a_gap_that_outlasts_the_bound_is_left_to_the_members() {
-        let mut order = RoomOrder::default();
-        offer(&mut order, 1);
+        let mut room = HoldBack::default();
+        arrive(&mut room, 1);
         for seq in 3..3 + MAX_HELD as i64 {
-            assert!(offer(&mut order, seq).is_empty());
+            assert!(arrive(&mut room, seq).is_empty());
         }
-        let released = offer(&mut order, 3 + MAX_HELD as i64);
+        let released = arrive(&mut room, 3 + MAX_HELD as i64);
         assert_eq!(released.len(), MAX_HELD + 1, "every held event, in order");
         assert_eq!(released[0], 3);
-        assert_eq!(offer(&mut order, 4 + MAX_HELD as i64).len(), 1);
+        assert_eq!(arrive(&mut room, 4 + MAX_HELD as i64).len(), 1);
     }
 
     #[test]
     fn storage_reveals_what_no_later_event_would() {
-        let mut order = RoomOrder::default();
-        offer(&mut order, 3);
-        order.stored_up_to(Seq::new(3).unwrap());
-        assert_eq!(order.missing_after(), None);
-        order.stored_up_to(Seq::new(5).unwrap());
-        assert_eq!(order.missing_after(), Some(Seq::new(3).unwrap()));
-        assert_eq!(offer(&mut order, 4), [4]);
-        assert_eq!(offer(&mut order, 5), [5]);
-        assert_eq!(order.missing_after(), None);
+        let mut room = HoldBack::default();
+        arrive(&mut room, 3);
+        room.stored_up_to(Seq::new(3).unwrap());
+        assert_eq!(room.missing_after(), None);
+        room.stored_up_to(Seq::new(5).unwrap());
+        assert_eq!(room.missing_after(), Some(Seq::new(3).unwrap()));
+        assert_eq!(arrive(&mut room, 4), [4]);
+        assert_eq!(arrive(&mut room, 5), [5]);
+        assert_eq!(room.missing_after(), None);
     }
 
     #[test]
     fn closed_follows_the_rooms_last_event() {
-        let mut order = RoomOrder::default();
-        offer(&mut order, 1);
+        let mut room = HoldBack::default();
+        arrive(&mut room, 1);
         let mut out = Vec::new();
-        order.close(Seq::new(3).unwrap(), &mut out);
+        room.close(Seq::new(3).unwrap(), &mut out);
         assert!(out.is_empty(), "2 and 3 come first");
-        assert_eq!(offer(&mut order, 3), Vec::<i64>::new());
-        assert_eq!(offer(&mut order, 2), [2, 3, -1]);
+        assert_eq!(arrive(&mut room, 3), Vec::<i64>::new());
+        assert_eq!(arrive(&mut room, 2), [2, 3, -1]);
 
-        let mut idle = RoomOrder::default();
+        let mut idle = HoldBack::default();
         let mut out = Vec::new();
         idle.close(Seq::new(8).unwrap(), &mut out);
         assert_eq!(seqs(&out), [-1], "nothing was ever handed on here");
@@ -235,35 +235,35 @@ mod tests {
 
     #[test]
     fn history_that_is_gone_is_given_up_and_what_is_held_handed_on() {
-        let mut order = RoomOrder::default();
-        offer(&mut order, 1);
-        offer(&mut order, 4);
+        let mut room = HoldBack::default();
+        arrive(&mut room, 1);
+        arrive(&mut room, 4);
         let mut out = Vec::new();
-        order.close(Seq::new(5).unwrap(), &mut out);
-        order.storage_ends(None, &mut out);
+        room.close(Seq::new(5).unwrap(), &mut out);
+        room.storage_ends(None, &mut out);
         assert_eq!(seqs(&out), [4, -1]);
-        assert_eq!(order.missing_after(), None);
+        assert_eq!(room.missing_after(), None);
     }
 
     #[test]
     fn a_seq_claimed_beyond_what_storage_holds_is_dropped() {
-        let mut order = RoomOrder::default();
-        offer(&mut order, 1);
-        assert!(offer(&mut order, 1_000_000).is_empty());
-        assert_eq!(order.missing_after(), Some(Seq::new(1).unwrap()));
+        let mut room = HoldBack::default();
+        arrive(&mut room, 1);
+        assert!(arrive(&mut room, 1_000_000).is_empty());
+        assert_eq!(room.missing_after(), Some(Seq::new(1).unwrap()));
         let mut out = Vec::new();
-        order.storage_ends(Some(Seq::new(1).unwrap()), &mut out);
+        room.storage_ends(Some(Seq::new(1).unwrap()), &mut out);
         assert!(out.is_empty(), "the claim is not handed on");
-        assert_eq!(order.missing_after(), None);
-        assert_eq!(offer(&mut order, 2), [2], "the room goes on");
+        assert_eq!(room.missing_after(), None);
+        assert_eq!(arrive(&mut room, 2), [2], "the room goes on");
     }
 
     #[test]
     fn nothing_overflows_at_the_largest_seq() {
-        let mut order = RoomOrder::default();
-        assert_eq!(offer(&mut order, i64::MAX), [i64::MAX]);
-        assert_eq!(offer(&mut order, i64::MAX), [i64::MAX]);
-        order.stored_up_to(Seq::MAX);
-        assert_eq!(order.missing_after(), None);
+        let mut room = HoldBack::default();
+        assert_eq!(arrive(&mut room, i64::MAX), [i64::MAX]);
+        assert_eq!(arrive(&mut room, i64::MAX), [i64::MAX]);
+        room.stored_up_to(Seq::MAX);
+        assert_eq!(room.missing_after(), None);
     }
 }

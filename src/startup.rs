@@ -10,9 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_http::HttpService;
+use actix_server::{Server, ServerHandle};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
+use actix_web::dev::AppConfig;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use governor::{Quota, RateLimiter};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -35,6 +38,7 @@ use crate::openapi;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::writer::{self, BatchLimits, Writer};
+use crate::ws;
 
 /// How often idle entries are swept from the per-client rate limiters.
 const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -259,6 +263,8 @@ async fn drain(state: &AppState, handle: ServerHandle) {
     handle.stop(false).await;
 }
 
+/// Serves HTTP on the listener: the API, the page and the docs through actix-web, and
+/// WebSocket upgrades through [`ws::upgrade`], which takes their connections over.
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Result<Server> {
     let settings = &state.settings;
     let json = web::JsonConfig::default()
@@ -266,11 +272,14 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Result<Server
         .error_handler(error::json_error);
     let query = web::QueryConfig::default().error_handler(error::query_error);
     let path = web::PathConfig::default().error_handler(error::path_error);
-    let workers = settings.workers;
-    let app_state = state.clone();
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(app_state.clone())
+    let addr = listener.local_addr()?;
+    let mut server = actix_server::Server::build().disable_signals();
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers);
+    }
+    let server = server.listen("chat", listener, move || {
+        let app = App::new()
+            .app_data(state.clone())
             .app_data(json.clone())
             .app_data(query.clone())
             .app_data(path.clone())
@@ -279,13 +288,18 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Result<Server
             .wrap(TracingLogger::<RequestSpan>::new())
             .configure(http::routes)
             .default_service(web::to(http::not_found))
-    })
-    .disable_signals()
-    .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT);
-    if let Some(workers) = workers {
-        server = server.workers(workers);
-    }
-    Ok(server.listen(listener)?.run())
+            .into_factory()
+            .map_err(|error| error.error_response());
+        HttpService::build()
+            // Sessions batch what they write themselves; Nagle would only hold it back.
+            .tcp_nodelay(true)
+            .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+            .local_addr(addr)
+            .upgrade(ws::upgrade::service(state.clone().into_inner()))
+            .finish(map_config(app, |_| AppConfig::default()))
+            .tcp()
+    })?;
+    Ok(server.run())
 }
 
 /// Forgets clients whose quotas have fully refilled, so the limiters' memory stays bounded.

@@ -1,10 +1,9 @@
 //! AppState: everything a handler or session needs, built once and shared as one `web::Data`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix_web::HttpRequest;
 use actix_web::http::header::HeaderMap;
 use governor::DefaultKeyedRateLimiter;
 use tokio::sync::{Semaphore, watch};
@@ -68,18 +67,22 @@ impl AppState {
         self.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The address of the client behind a request (see [`ClientAddress::of`]); None when the
-    /// connection has no peer address.
-    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
-        Some(self.clients.of(peer, req.headers()))
+    /// The address of the client behind a connection from `peer` (see [`ClientAddress::of`]);
+    /// None when the connection has no peer address.
+    pub fn client_ip(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        Some(self.clients.of(peer?.ip(), headers))
     }
 
-    /// What per-client limits count this request by: its identity, else its address.
-    pub fn client_key(&self, req: &HttpRequest, identity: Option<&Identity>) -> Option<ClientKey> {
+    /// What per-client limits count a request by: its identity, else its address.
+    pub fn client_key(
+        &self,
+        peer: Option<SocketAddr>,
+        headers: &HeaderMap,
+        identity: Option<&Identity>,
+    ) -> Option<ClientKey> {
         match identity {
             Some(identity) => Some(ClientKey::Identity(identity.subject().into())),
-            None => self.client_ip(req).map(ClientKey::Address),
+            None => self.client_ip(peer, headers).map(ClientKey::Address),
         }
     }
 
@@ -96,11 +99,15 @@ impl AppState {
 
     /// Who opens a WebSocket: nobody in particular in open mode, else the holder of a valid
     /// token (in its `Authorization` header or its `access_token` parameter).
-    pub fn upgrade_identity(&self, req: &HttpRequest) -> Result<Option<Identity>, Refused> {
+    pub fn upgrade_identity(
+        &self,
+        headers: &HeaderMap,
+        query: &str,
+    ) -> Result<Option<Identity>, Refused> {
         let Some(verifier) = &self.identity else {
             return Ok(None);
         };
-        identity::upgrade_token(req)
+        identity::upgrade_token(headers, query)
             .and_then(|token| verifier.verify(token.as_deref()))
             .map(Some)
             .inspect_err(|refused| self.metrics.auth_refused("ws", refused.reason()))

@@ -51,7 +51,7 @@ fn over_quota(
     identity: Option<&Identity>,
 ) -> Option<ApiError> {
     let limiter = state.http_limiter.as_ref()?;
-    let client = state.client_key(req, identity)?;
+    let client = state.client_key(req.peer_addr(), req.headers(), identity)?;
     let not_until = limiter.check_key(&client).err()?;
     let wait = not_until.wait_time_from(DefaultClock::default().now());
     Some(ApiError::RateLimited(wait.as_secs().max(1)))

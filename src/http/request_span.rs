@@ -19,7 +19,7 @@ impl RootSpanBuilder for RequestSpan {
         let request_id = request.extensions().get::<RequestId>().copied();
         let client = request
             .app_data::<web::Data<AppState>>()
-            .and_then(|state| state.client_ip(request.request()));
+            .and_then(|state| state.client_ip(request.peer_addr(), request.headers()));
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
@@ -40,7 +40,7 @@ impl RootSpanBuilder for RequestSpan {
 }
 
 /// The path, and the query unless it carries a token (or cannot be read, so might).
-fn loggable_target(uri: &Uri) -> String {
+pub(crate) fn loggable_target(uri: &Uri) -> String {
     let path = uri.path();
     match uri.query() {
         None => path.to_owned(),

@@ -109,6 +109,13 @@ impl MemberQueue {
         Some(item)
     }
 
+    /// The next item if one is queued already.
+    pub fn try_recv(&mut self) -> Option<Outbound> {
+        let item = self.receiver.try_recv().ok()?;
+        self.queued.fetch_sub(item.bytes(), Ordering::AcqRel);
+        Some(item)
+    }
+
     /// Cancelled once the queue overflowed: the session must close with 1013.
     pub fn slow(&self) -> &CancellationToken {
         &self.slow

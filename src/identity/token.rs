@@ -3,7 +3,7 @@
 //! WebSocket.
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use serde::Deserialize;
 
 use super::Refused;
@@ -31,11 +31,11 @@ struct UpgradeQuery {
 }
 
 /// The token of a WebSocket upgrade: its bearer header, else its `access_token` parameter.
-pub fn upgrade_token(req: &HttpRequest) -> Result<Option<String>, Refused> {
-    if let Some(token) = bearer(req.headers())? {
+pub fn upgrade_token(headers: &HeaderMap, query: &str) -> Result<Option<String>, Refused> {
+    if let Some(token) = bearer(headers)? {
         return Ok(Some(token.to_owned()));
     }
-    let query = web::Query::<UpgradeQuery>::from_query(req.query_string())
+    let query = web::Query::<UpgradeQuery>::from_query(query)
         .map_err(|_| Refused::Malformed("the query string cannot be read"))?;
     Ok(query
         .into_inner()
@@ -46,7 +46,6 @@ pub fn upgrade_token(req: &HttpRequest) -> Result<Option<String>, Refused> {
 #[cfg(test)]
 mod tests {
     use actix_web::http::header::HeaderValue;
-    use actix_web::test::TestRequest;
 
     use super::*;
 
@@ -79,18 +78,12 @@ mod tests {
 
     #[test]
     fn an_upgrade_takes_the_header_first_then_the_query() {
-        let both = TestRequest::get()
-            .uri("/ws/chat?access_token=from-query")
-            .insert_header((AUTHORIZATION, "Bearer from-header"))
-            .to_http_request();
-        assert_eq!(upgrade_token(&both), Ok(Some("from-header".to_owned())));
-        let query = TestRequest::get()
-            .uri("/ws/chat?access_token=a%2Eb")
-            .to_http_request();
-        assert_eq!(upgrade_token(&query), Ok(Some("a.b".to_owned())));
-        let empty = TestRequest::get()
-            .uri("/ws/chat?access_token=")
-            .to_http_request();
-        assert_eq!(upgrade_token(&empty), Ok(None));
+        let header = with_authorization("Bearer from-header");
+        let both = upgrade_token(&header, "access_token=from-query");
+        assert_eq!(both, Ok(Some("from-header".to_owned())));
+        let none = HeaderMap::new();
+        let query = upgrade_token(&none, "access_token=a%2Eb");
+        assert_eq!(query, Ok(Some("a.b".to_owned())));
+        assert_eq!(upgrade_token(&none, "access_token="), Ok(None));
     }
 }

@@ -1,6 +1,6 @@
 //! How a session ends: the reasons, and the close frame each one sends.
 
-use actix_ws::{CloseCode, CloseReason};
+use super::connection::{CloseCode, CloseReason};
 
 /// Why the loop ended; decides the close frame.
 #[derive(Debug)]

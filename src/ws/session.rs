@@ -10,20 +10,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream};
-use futures_util::StreamExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::watch;
 use tokio::time::Sleep;
 
 use super::catch_up::{CatchUp, page_limit};
 use super::close::End;
+use super::connection::{Broken, Incoming, Received, Socket};
 use super::frame_limit::FrameLimit;
 use super::heartbeat::{Beat, Heartbeat};
 use super::in_flight::{InFlight, Settled};
 use super::intake::{Append, Effect, Speaker, plan};
 use super::protocol::{ClientFrame, Echo, Refusal, WsError, closed_frame, parse};
 use super::rooms::{Decision, Done, Presence};
-use super::socket::Socket;
 use crate::clients::OpenConnection;
 use crate::domain::{Event, EventKind, RoomId, Seq};
 use crate::hub::{MemberQueue, Outbound, SessionId, member_queue};
@@ -35,6 +34,8 @@ use crate::writer::{AppendError, AppendSlot, WriteError};
 
 /// Appends a session may have in flight before it stops reading frames (backpressure).
 const MAX_IN_FLIGHT: usize = 256;
+/// Most queued items forwarded in one turn of the loop, and so in one write.
+const FORWARD_BATCH: usize = 64;
 
 pub struct Session {
     state: Arc<AppState>,
@@ -111,11 +112,11 @@ impl Session {
     pub async fn run(
         state: Arc<AppState>,
         id: SessionId,
-        ws: actix_ws::Session,
-        mut stream: AggregatedMessageStream,
+        write: OwnedWriteHalf,
+        mut stream: Incoming,
         client: Client,
     ) {
-        let mut session = Self::new(state, id, ws, client);
+        let mut session = Self::new(state, id, write, client);
         tracing::info!("session opened");
         let end = session.serve(&mut stream).await;
         tracing::info!(
@@ -126,7 +127,7 @@ impl Session {
         session.finish(end, &mut stream).await;
     }
 
-    fn new(state: Arc<AppState>, id: SessionId, ws: actix_ws::Session, client: Client) -> Self {
+    fn new(state: Arc<AppState>, id: SessionId, write: OwnedWriteHalf, client: Client) -> Self {
         let settings = &state.settings;
         let (member, queue) = member_queue(settings.session_queue, settings.session_queue_bytes);
         let limiter = FrameLimit::new(
@@ -136,7 +137,7 @@ impl Session {
         );
         state.metrics.connections.inc();
         Self {
-            socket: Socket::new(ws, queue.slow().clone(), state.shutdown.clone()),
+            socket: Socket::new(write, queue.slow().clone(), state.shutdown.clone()),
             presence: Presence::new(id, state.hub.clone(), state.writer.clone(), member),
             heartbeat: Heartbeat::new(settings.ping_interval(), settings.client_timeout()),
             expiry: client.identity.as_ref().map(expiry_of),
@@ -158,7 +159,7 @@ impl Session {
         }
     }
 
-    async fn serve(&mut self, stream: &mut AggregatedMessageStream) -> End {
+    async fn serve(&mut self, stream: &mut Incoming) -> End {
         let shutdown = self.state.shutdown.clone();
         let slow = self.queue.slow().clone();
         loop {
@@ -170,14 +171,15 @@ impl Session {
                 () = slow.cancelled() => Err(End::Slow),
                 () = expired(&mut self.expiry) => Err(End::Expired),
                 Ok(()) = self.evictions.changed() => Err(End::Evicted),
-                Some(settled) = self.in_flight.next() => self.settle(settled).await,
-                Some(item) = self.queue.recv() => self.forward(item).await,
-                (room_id, after, page) = self.catch_up.next() => self.replay(room_id, after, page).await,
+                Some(settled) = self.in_flight.next() => self.settle(settled),
+                Some(item) = self.queue.recv() => self.forward_queued(item),
+                (room_id, after, page) = self.catch_up.next() => self.replay(room_id, after, page),
                 slot = room_for(&mut self.parked) => self.unpark(slot),
-                frame = stream.next(), if reading => self.on_frame(frame).await,
-                beat = self.heartbeat.tick() => self.on_beat(beat, reading).await,
+                frame = stream.next(), if reading => self.on_frame(frame),
+                beat = self.heartbeat.tick() => self.on_beat(beat, reading),
             };
-            if let Err(end) = step {
+            // What the turn sent goes out in one write.
+            if let Err(end) = step.and(self.socket.flush().await) {
                 return end;
             }
         }
@@ -191,61 +193,51 @@ impl Session {
             && !self.presence.table().changing()
     }
 
-    async fn on_beat(&mut self, beat: Beat, reading: bool) -> Result<(), End> {
+    fn on_beat(&mut self, beat: Beat, reading: bool) -> Result<(), End> {
         match beat {
-            Beat::Silent if reading => Err(End::Timeout),
+            Beat::Silent if reading => return Err(End::Timeout),
             // Not reading frames, it cannot see the client's pongs: that silence is ours.
-            Beat::Silent => {
-                self.heartbeat.seen();
-                self.socket.ping().await
-            }
-            Beat::Ping => self.socket.ping().await,
+            Beat::Silent => self.heartbeat.seen(),
+            Beat::Ping => {}
         }
+        self.socket.ping();
+        Ok(())
     }
 
-    async fn on_frame(
-        &mut self,
-        frame: Option<Result<AggregatedMessage, actix_ws::ProtocolError>>,
-    ) -> Result<(), End> {
+    fn on_frame(&mut self, frame: Option<Result<Received, Broken>>) -> Result<(), End> {
         self.heartbeat.seen();
         match frame {
             None => Err(End::Gone),
-            Some(Err(actix_ws::ProtocolError::Overflow)) => Err(End::TooLarge),
-            Some(Err(actix_ws::ProtocolError::Io(error)))
-                if error.kind() == std::io::ErrorKind::InvalidData =>
-            {
-                Err(End::InvalidText)
-            }
-            Some(Err(error)) => {
-                tracing::debug!(%error, "protocol error");
-                Err(End::Protocol)
-            }
-            Some(Ok(message)) => self.on_message(message).await,
+            Some(Err(Broken::TooLarge)) => Err(End::TooLarge),
+            Some(Err(Broken::NotUtf8)) => Err(End::InvalidText),
+            Some(Err(Broken::Protocol)) => Err(End::Protocol),
+            Some(Ok(message)) => self.on_message(message),
         }
     }
 
     /// Every frame counts against the rate limit before anything else is done with it: a
     /// limited text frame is still read for the ids its refusal echoes, a limited ping gets no
     /// pong.
-    async fn on_message(&mut self, message: AggregatedMessage) -> Result<(), End> {
+    fn on_message(&mut self, message: Received) -> Result<(), End> {
         let admitted = self.limiter.admits();
         match message {
-            AggregatedMessage::Text(text) => self.on_text(&text, !admitted).await,
-            AggregatedMessage::Binary(_) => Err(End::Binary),
-            AggregatedMessage::Ping(payload) if admitted => self.socket.pong(&payload).await,
-            AggregatedMessage::Ping(_) | AggregatedMessage::Pong(_) => Ok(()),
-            AggregatedMessage::Close(reason) => Err(End::ClientClosed(reason)),
+            Received::Text(text) => return self.on_text(&text, !admitted),
+            Received::Binary => return Err(End::Binary),
+            Received::Ping(payload) if admitted => self.socket.pong(payload),
+            Received::Ping(_) | Received::Pong => {}
+            Received::Close(reason) => return Err(End::ClientClosed(reason)),
         }
+        Ok(())
     }
 
-    async fn on_text(&mut self, text: &str, limited: bool) -> Result<(), End> {
+    fn on_text(&mut self, text: &str, limited: bool) -> Result<(), End> {
         let parsed = parse(text);
         let kind = parsed
             .as_ref()
             .map_or("INVALID", |f| f.action.kind().as_str());
         self.state.metrics.frame_in(kind);
         let refusal = match parsed {
-            Ok(frame) if !limited => return self.dispatch(frame).await,
+            Ok(frame) if !limited => return self.dispatch(frame),
             Ok(frame) => Refusal {
                 error: WsError::RateLimited,
                 echo: Echo::from(&frame),
@@ -256,16 +248,18 @@ impl Session {
             },
             Err(refusal) => refusal,
         };
-        self.refuse(refusal).await
+        self.refuse(refusal);
+        Ok(())
     }
 
-    async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), End> {
+    fn dispatch(&mut self, frame: ClientFrame) -> Result<(), End> {
         let echo = Echo::from(&frame);
         match plan(frame, self.presence.table_mut(), &self.speaker) {
-            Ok(Some(append)) => self.queue_or_park(append, echo),
-            Ok(None) => Ok(()),
-            Err(error) => self.refuse(Refusal { error, echo }).await,
+            Ok(Some(append)) => return self.queue_or_park(append, echo),
+            Ok(None) => {}
+            Err(error) => self.refuse(Refusal { error, echo }),
         }
+        Ok(())
     }
 
     fn queue_or_park(&mut self, append: Append, echo: Echo) -> Result<(), End> {
@@ -306,7 +300,7 @@ impl Session {
 
     /// A stored TALK reaches this session through its queue; an ENTER or LEAVE settles the
     /// room's phase; a failure is reported to the client.
-    async fn settle(&mut self, settled: Settled) -> Result<(), End> {
+    fn settle(&mut self, settled: Settled) -> Result<(), End> {
         let Settled {
             kind,
             room_id,
@@ -314,7 +308,10 @@ impl Session {
             outcome,
         } = settled;
         let error = match outcome {
-            Ok(seq) => return self.stored(kind, room_id, seq).await,
+            Ok(seq) => {
+                self.stored(kind, room_id, seq);
+                return Ok(());
+            }
             Err(AppendError::RoomNotFound(room_id)) => WsError::RoomNotFound(room_id),
             Err(AppendError::Unavailable) => WsError::Unavailable,
             // Its LEAVE was stored already, when its instance was taken for dead: it has left.
@@ -330,19 +327,33 @@ impl Session {
             EventKind::Leave => self.presence.table_mut().stay(room_id),
             EventKind::Talk => {}
         }
-        self.refuse(Refusal { error, echo }).await
+        self.refuse(Refusal { error, echo });
+        Ok(())
     }
 
-    async fn stored(&mut self, kind: EventKind, room_id: RoomId, seq: Seq) -> Result<(), End> {
+    fn stored(&mut self, kind: EventKind, room_id: RoomId, seq: Seq) {
         match kind {
             EventKind::Enter => self.presence.table_mut().entered(room_id, seq),
             EventKind::Leave => self.presence.table_mut().left(room_id, seq),
-            EventKind::Talk => return Ok(()),
+            EventKind::Talk => return,
         }
-        self.done_with(room_id).await
+        self.done_with(room_id);
     }
 
-    async fn forward(&mut self, item: Outbound) -> Result<(), End> {
+    /// Forwards a queued item and whatever else is queued already, up to a batch, so that
+    /// they go out in one write.
+    fn forward_queued(&mut self, first: Outbound) -> Result<(), End> {
+        self.forward(first);
+        for _ in 1..FORWARD_BATCH {
+            let Some(item) = self.queue.try_recv() else {
+                break;
+            };
+            self.forward(item);
+        }
+        Ok(())
+    }
+
+    fn forward(&mut self, item: Outbound) {
         match item {
             Outbound::Event {
                 room_id,
@@ -350,17 +361,16 @@ impl Session {
                 frame,
             } => {
                 if self.presence.table_mut().live(room_id, seq) == Decision::Deliver {
-                    self.socket.send(frame).await?;
+                    self.socket.text(frame);
                     self.state.metrics.events_out.inc();
-                    self.done_with(room_id).await?;
+                    self.done_with(room_id);
                 }
             }
             Outbound::Closed { room_id, last_seq } => {
                 self.presence.table_mut().close(room_id, last_seq);
-                self.done_with(room_id).await?;
+                self.done_with(room_id);
             }
         }
-        Ok(())
     }
 
     fn catch_up_if_behind(&mut self) {
@@ -383,7 +393,7 @@ impl Session {
     /// Sends the events of a page that the client has not had yet. A page read from where the
     /// room's catch-up no longer starts (a repeated ENTER with `lastSeq` moved it back, or the
     /// session left) is dropped; the next read starts from where it is now.
-    async fn replay(
+    fn replay(
         &mut self,
         room_id: RoomId,
         after: Seq,
@@ -404,38 +414,40 @@ impl Session {
                 continue;
             }
             if let Some(json) = event.to_json() {
-                self.socket.send(json.into()).await?;
+                self.socket.text(json.into());
                 self.state.metrics.events_out.inc();
             }
         }
-        self.done_with(room_id).await
+        self.done_with(room_id);
+        Ok(())
     }
 
     /// Drops a room the session is done with: a leaver's that has had every event before its
     /// LEAVE, or a deleted room's once every event through its last was sent, then `CLOSED`.
-    async fn done_with(&mut self, room_id: RoomId) -> Result<(), End> {
+    fn done_with(&mut self, room_id: RoomId) {
         match self.presence.table().done(room_id) {
-            Done::No => Ok(()),
+            Done::No => {}
             Done::Left => {
                 self.presence.remove(room_id);
-                Ok(())
             }
             Done::Closed => {
                 self.presence.remove(room_id);
-                self.socket.send(closed_frame(room_id)).await
+                self.socket.text(closed_frame(room_id));
             }
         }
     }
 
-    async fn refuse(&mut self, refusal: Refusal) -> Result<(), End> {
+    fn refuse(&mut self, refusal: Refusal) {
         self.state.metrics.ws_error(refusal.error.code());
-        self.socket.send(refusal.frame()).await
+        self.socket.text(refusal.frame());
     }
 
     /// Leaves every room (a LEAVE each, however the connection ended) and closes the socket.
-    async fn finish(mut self, end: End, stream: &mut AggregatedMessageStream) {
+    async fn finish(mut self, end: End, stream: &mut Incoming) {
         self.presence.leave_all();
-        let handshake = !matches!(end, End::ClientClosed(_));
+        // The client answers a close of ours, unless it closed first; on shutdown nobody waits
+        // for its answer.
+        let handshake = !matches!(end, End::ClientClosed(_) | End::Shutdown);
         if let Some(reason) = end.close_reason(self.state.settings.max_frame_bytes) {
             self.socket.close(reason, handshake.then_some(stream)).await;
         }

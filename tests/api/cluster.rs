@@ -692,7 +692,7 @@ async fn redis_over_tls_with_a_password_and_postgres_over_tls_carry_the_cluster(
     const PASSWORD: &str = "a-redis-password-never-logged";
     let database = TestDatabase::create().await;
     let redis = RedisServer::start_secured(PASSWORD);
-    let url = format!("{}?sslmode=require", database.url);
+    let url = database.url.replace("sslmode=disable", "sslmode=require");
     let ca = tls_fixture("ca.pem");
     let env = [
         ("DATABASE_URL", url.as_str()),
@@ -729,16 +729,18 @@ async fn redis_over_tls_with_a_password_and_postgres_over_tls_carry_the_cluster(
         .unwrap();
     let encrypted: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
-         WHERE application_name = 'chat' AND ssl",
+         WHERE application_name = 'chat' AND datname = current_database() AND ssl",
     )
     .fetch_one(&mut side)
     .await
     .unwrap();
-    let all: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chat'")
-            .fetch_one(&mut side)
-            .await
-            .unwrap();
+    let all: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+             WHERE application_name = 'chat' AND datname = current_database()",
+    )
+    .fetch_one(&mut side)
+    .await
+    .unwrap();
     assert!(
         encrypted > 0 && encrypted == all,
         "{encrypted} of {all} connections use TLS"

@@ -23,9 +23,15 @@ pub fn postgres_server() -> (String, u16) {
     ("127.0.0.1".into(), postgres_port(&admin))
 }
 
-/// The same database URL, reaching its server through `proxy`.
+/// The same database URL (a test database's, without TLS: the proxy's traps read the
+/// protocol's messages), reaching its server through `proxy`.
 pub fn through(url: &str, proxy: &Proxy) -> String {
-    url.replacen(&postgres_port(url).to_string(), &proxy.port.to_string(), 1)
+    let proxied = url.replacen(&postgres_port(url).to_string(), &proxy.port.to_string(), 1);
+    assert!(
+        proxied.contains("sslmode=disable"),
+        "the proxy needs {url} without TLS"
+    );
+    proxied
 }
 
 /// The port of a PostgreSQL URL (5432 when it names none).
@@ -169,6 +175,8 @@ struct ProxyState {
     thawed: CancellationToken,
     frozen: bool,
     trap: Option<Trap>,
+    /// How many traps went off.
+    sprung: usize,
 }
 
 /// A one-shot trap on what clients send.
@@ -202,6 +210,7 @@ impl Proxy {
             thawed: CancellationToken::new(),
             frozen: false,
             trap: None,
+            sprung: 0,
         }));
         let stop = CancellationToken::new();
         let (shared, stopped) = (state.clone(), stop.clone());
@@ -260,6 +269,11 @@ impl Proxy {
         self.with(|state| state.trap = Some(Trap::Freeze(message)));
     }
 
+    /// How many traps went off so far.
+    pub fn sprung(&self) -> usize {
+        self.with(|state| state.sprung)
+    }
+
     pub fn is_frozen(&self) -> bool {
         self.with(|state| state.frozen)
     }
@@ -307,6 +321,7 @@ async fn forward(client: TcpStream, server: TcpStream, shared: Shared, done: Can
                 let hit = state.trap.filter(|trap| contains(chunk, trap.pattern()));
                 if hit.is_some() {
                     state.trap = None;
+                    state.sprung += 1;
                 }
                 match hit {
                     Some(Trap::Cut(_)) => sprung.cancel(),

@@ -35,6 +35,11 @@ async fn a_commit_whose_answer_is_lost_stores_its_events_once_and_acknowledges_t
 
     let ack = alice.next_json().await;
     assert_eq!(
+        proxy.sprung(),
+        1,
+        "the COMMIT went through the proxy, and was cut"
+    );
+    assert_eq!(
         (ack["type"].as_str(), ack["clientMsgId"].as_str()),
         (Some("TALK"), Some("c-1")),
         "the sender is told its TALK was stored, not UNAVAILABLE: {ack}"

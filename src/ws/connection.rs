@@ -1,0 +1,286 @@
+//! A WebSocket on its own TCP stream, once HTTP has handed it over. [`Incoming`] decodes frames
+//! (RFC 6455, with actix-http's codec), joins a fragmented message up to the size limit and
+//! checks that text is UTF-8; it holds no buffer while it waits for the client. [`Socket`]
+//! encodes what the session sends into one buffer, writes it in one system call however many
+//! frames wait, and lets the buffer go once it is written. Every write races shutdown and the
+//! slow-consumer signal, so a client that stops reading can never pin its session; closing is
+//! the one bounded exception, and it closes the TCP connection at once after the closing
+//! handshake (the server closes first: RFC 6455 section 7.1.1).
+
+use std::time::Duration;
+
+use actix_codec::{Decoder, Encoder};
+use actix_http::ws::{Codec, Frame, Item, Message, ProtocolError};
+use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_util::sync::CancellationToken;
+
+pub use actix_http::ws::{CloseCode, CloseReason};
+
+use super::close::End;
+
+/// How much is read from the socket at a time.
+const READ_CHUNK: usize = 4096;
+/// A write buffer grown past this (a burst) is let go once written, not kept for the next.
+const KEEP_WRITE_BUFFER: usize = 16 * 1024;
+/// How long closing may take to write what is queued and the close frame: a client that reads
+/// slowly (one closed for it) still gets everything, up to its close frame.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long closing then waits for the client's own close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A message from the client.
+#[derive(Debug)]
+pub enum Received {
+    Text(ByteString),
+    /// A binary message (the chat protocol has none).
+    Binary,
+    Ping(Bytes),
+    Pong,
+    Close(Option<CloseReason>),
+}
+
+/// Why what the client sent cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broken {
+    /// A frame or a joined message over the size limit.
+    TooLarge,
+    /// A text message that is not UTF-8.
+    NotUtf8,
+    /// Anything else RFC 6455 forbids (unmasked frames, a continuation out of place...).
+    Protocol,
+}
+
+/// A fragmented message being joined.
+struct Partial {
+    text: bool,
+    bytes: BytesMut,
+}
+
+/// The reading half of a WebSocket.
+pub struct Incoming {
+    read: OwnedReadHalf,
+    buffer: BytesMut,
+    codec: Codec,
+    partial: Option<Partial>,
+    max_size: usize,
+}
+
+impl Incoming {
+    /// `leftover`: what HTTP read past the upgrade request (a client may send at once).
+    pub fn new(read: OwnedReadHalf, leftover: BytesMut, max_size: usize) -> Self {
+        Self {
+            read,
+            buffer: leftover,
+            codec: Codec::new().max_size(max_size),
+            partial: None,
+            max_size,
+        }
+    }
+
+    /// The next message; None once the client has gone (the connection closed or failed).
+    /// Cancel-safe: what was read stays in the buffer.
+    pub async fn next(&mut self) -> Option<Result<Received, Broken>> {
+        loop {
+            if let Some(received) = self.decode() {
+                return Some(received);
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    /// Reads what the socket has, once it has something; false once the client has gone.
+    /// While it waits, an empty buffer holds no memory.
+    async fn fill(&mut self) -> bool {
+        loop {
+            if self.read.readable().await.is_err() {
+                return false;
+            }
+            self.buffer.reserve(READ_CHUNK);
+            match self.read.try_read_buf(&mut self.buffer) {
+                Ok(0) => return false,
+                Ok(_) => return true,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// The next whole message in the buffer, if there is one.
+    fn decode(&mut self) -> Option<Result<Received, Broken>> {
+        loop {
+            let frame = match self.codec.decode(&mut self.buffer) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
+                    if self.buffer.is_empty() {
+                        self.buffer = BytesMut::new();
+                    }
+                    return None;
+                }
+                Err(ProtocolError::Overflow) => return Some(Err(Broken::TooLarge)),
+                Err(_) => return Some(Err(Broken::Protocol)),
+            };
+            if let Some(received) = self.take(frame) {
+                return Some(received);
+            }
+        }
+    }
+
+    /// What a frame makes of the message being read: a whole message, or nothing yet.
+    fn take(&mut self, frame: Frame) -> Option<Result<Received, Broken>> {
+        let whole = match frame {
+            Frame::Text(_) | Frame::Binary(_) if self.partial.is_some() => {
+                return Some(Err(Broken::Protocol));
+            }
+            Frame::Text(bytes) => text(bytes),
+            Frame::Binary(_) => Ok(Received::Binary),
+            Frame::Continuation(item) => return self.join(item),
+            Frame::Ping(bytes) => Ok(Received::Ping(bytes)),
+            Frame::Pong(_) => Ok(Received::Pong),
+            Frame::Close(reason) => Ok(Received::Close(reason)),
+        };
+        Some(whole)
+    }
+
+    /// Adds a fragment to the message being joined; the last one completes it.
+    fn join(&mut self, item: Item) -> Option<Result<Received, Broken>> {
+        let (bytes, last) = match item {
+            Item::FirstText(_) | Item::FirstBinary(_) if self.partial.is_some() => {
+                return Some(Err(Broken::Protocol));
+            }
+            Item::FirstText(bytes) => {
+                self.partial = Some(Partial {
+                    text: true,
+                    bytes: BytesMut::new(),
+                });
+                (bytes, false)
+            }
+            Item::FirstBinary(bytes) => {
+                self.partial = Some(Partial {
+                    text: false,
+                    bytes: BytesMut::new(),
+                });
+                (bytes, false)
+            }
+            Item::Continue(bytes) => (bytes, false),
+            Item::Last(bytes) => (bytes, true),
+        };
+        let Some(partial) = self.partial.as_mut() else {
+            return Some(Err(Broken::Protocol));
+        };
+        if partial.bytes.len() + bytes.len() > self.max_size {
+            return Some(Err(Broken::TooLarge));
+        }
+        partial.bytes.extend_from_slice(&bytes);
+        if !last {
+            return None;
+        }
+        let Partial {
+            text: is_text,
+            bytes,
+        } = self.partial.take()?;
+        Some(match is_text {
+            true => text(bytes.freeze()),
+            false => Ok(Received::Binary),
+        })
+    }
+}
+
+fn text(bytes: Bytes) -> Result<Received, Broken> {
+    ByteString::try_from(bytes)
+        .map(Received::Text)
+        .map_err(|_| Broken::NotUtf8)
+}
+
+/// The writing half of a WebSocket.
+pub struct Socket {
+    write: OwnedWriteHalf,
+    buffer: BytesMut,
+    codec: Codec,
+    slow: CancellationToken,
+    shutdown: CancellationToken,
+}
+
+impl Socket {
+    pub fn new(
+        write: OwnedWriteHalf,
+        slow: CancellationToken,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            write,
+            buffer: BytesMut::new(),
+            codec: Codec::new(),
+            slow,
+            shutdown,
+        }
+    }
+
+    /// Adds a message to what the next [`Socket::flush`] writes.
+    fn queue(&mut self, message: Message) {
+        // Encoding into memory cannot fail for a server's frames.
+        let _ = self.codec.encode(message, &mut self.buffer);
+    }
+
+    /// Writes everything queued, in as few system calls as the socket allows. Stopped by
+    /// shutdown or the slow-consumer signal, it keeps what it has not written, so a close
+    /// frame written after it still follows whole frames.
+    pub async fn flush(&mut self) -> Result<(), End> {
+        while !self.buffer.is_empty() {
+            let written = tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return Err(End::Shutdown),
+                () = self.slow.cancelled() => return Err(End::Slow),
+                written = self.write.write(&self.buffer) => written,
+            };
+            match written {
+                Ok(0) | Err(_) => return Err(End::Gone),
+                Ok(written) => self.buffer.advance(written),
+            }
+        }
+        if self.buffer.capacity() > KEEP_WRITE_BUFFER {
+            self.buffer = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    pub fn text(&mut self, frame: ByteString) {
+        self.queue(Message::Text(frame));
+    }
+
+    pub fn ping(&mut self) {
+        self.queue(Message::Ping(Bytes::new()));
+    }
+
+    pub fn pong(&mut self, payload: Bytes) {
+        self.queue(Message::Pong(payload));
+    }
+
+    /// Sends what is still queued and the close frame and, given the reading half, reads
+    /// until the client answers with its own (the closing handshake); then closes the TCP
+    /// connection. Bounded: a client that never reads costs at most [`CLOSE_WRITE_TIMEOUT`],
+    /// one that never answers [`CLOSE_TIMEOUT`] more.
+    pub async fn close(mut self, reason: CloseReason, answer: Option<&mut Incoming>) {
+        self.queue(Message::Close(Some(reason)));
+        let written = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.write.write_all(&self.buffer));
+        if matches!(written.await, Ok(Ok(())))
+            && let Some(incoming) = answer
+        {
+            let answered = async {
+                while let Some(Ok(received)) = incoming.next().await {
+                    if let Received::Close(_) = received {
+                        return;
+                    }
+                }
+            };
+            if tokio::time::timeout(CLOSE_TIMEOUT, answered).await.is_err() {
+                tracing::debug!("the client did not complete the closing handshake in time");
+            }
+        }
+        let _ = self.write.shutdown().await;
+    }
+}

@@ -4,6 +4,7 @@
 //! # A tour
 //!
 //! - [`config`]: settings with defaults in code, overridden by flags and environment variables.
+//!   A leaf: it needs nothing else of the crate.
 //! - [`startup`]: binds the listener, builds [`state::AppState`] and runs until shut down;
 //!   [`shutdown`] is the signal that starts the drain.
 //! - [`domain`]: validated types (`RoomId`, `RoomName`, `Sender`, `MessageText`, `Event`).
@@ -11,41 +12,46 @@
 //! - [`http`]: one module per REST resource, plus [`http::page`], which serves the web chat
 //!   page from `web/` (built into the binary); [`error`] maps every failure once to
 //!   `application/problem+json`.
-//! - [`ws`]: the WebSocket endpoint: the wire format ([`ws::protocol`]) and one task per
-//!   connection, which keeps the rooms it is in in a plain table and leaves them however it
+//! - [`ws`]: the WebSocket endpoint. [`ws::upgrade`] takes each upgrade over from HTTP, so
+//!   one task per connection owns its TCP stream: the wire format ([`ws::protocol`]), the
+//!   frames on the socket, and a plain table of the rooms it is in, which it leaves however it
 //!   ends.
 //! - [`clients`]: who a client is for per-client limits: its address behind trusted proxies,
 //!   and the cap on its WebSocket connections.
-//! - [`hub`]: who is in which room on this instance, and fan-out; its `Writer` is the one
-//!   task that stores this instance's events, in group-commit batches, and hands them to
-//!   fan-out.
+//! - [`hub`]: who is in which room on this instance, and fan-out to their queues.
+//! - [`writer`]: the one task that stores this instance's events, in group-commit batches, and
+//!   hands them to fan-out.
 //! - [`cluster`]: several instances over Redis: what each stores reaches the members of every
 //!   instance, each room's events put back in `seq` order, gaps filled from storage.
 //! - [`liveness`]: this instance's heartbeat, and the LEAVEs of instances that died.
-//! - [`store`]: the storage traits (reads on a pool, writes on the writer's own connection),
-//!   the SQLite and PostgreSQL backends, and stored memberships (presence).
+//! - [`store`]: reads on a pool, writes on the writer's own connection with deadlines, the
+//!   heartbeat on a connection of its own; how a batch is stored is written once, and each
+//!   backend (SQLite, PostgreSQL) supplies only its SQL.
 //! - [`metrics`], [`telemetry`], [`openapi`]: operations and documentation.
 //!
-//! Dependencies point one way: `http` and `ws` use `hub`; `cluster` and `liveness` use `hub`
-//! and `store`; `hub` uses `store`; and everything uses `domain`, which uses nothing of the
-//! crate.
+//! Dependencies point one way: `http` and `ws` use `writer` and `hub`; `cluster` uses `hub`
+//! and `store`; `writer` uses `hub` (its `Fanout`) and `store`; `liveness` uses `writer` and
+//! `store`; `hub`, `store` and everything else use `domain`, which uses nothing of the crate.
 //!
 //! # How a TALK flows
 //!
-//! 1. The session task reads a frame only once the writer has room for what it may append
-//!    (backpressure), counts it against the rate limit, parses it into a `ClientFrame` (or
-//!    answers with an `ERROR`), checks the session entered the room under that sender, and
-//!    queues a `NewEvent` with the writer without waiting for it.
-//! 2. The writer takes everything queued since its last commit, stores it in one transaction
-//!    (the database gives each event its room's next `seq`, whichever instance stores it),
-//!    then publishes each stored event to the hub; with several instances, to the cluster,
-//!    which also publishes it on Redis and orders it with the other instances' events.
+//! 1. The session task reads a frame from its socket only once the writer has room for what
+//!    it may append (backpressure), counts it against the rate limit, parses it into a
+//!    `ClientFrame` (or answers with an `ERROR`), checks the session entered the room under
+//!    that sender, and queues a `NewEvent` with the writer without waiting for it.
+//! 2. The writer takes everything queued since its last commit and stores it in one
+//!    transaction (the database gives each event its room's next `seq`, whichever instance
+//!    stores it); if the COMMIT's answer is lost, it asks storage whether it landed before
+//!    anyone hears of it. It answers each append, then publishes each stored event to the
+//!    hub; with several instances, to the cluster, which also publishes it on Redis and
+//!    orders it with the other instances' events.
 //! 3. The hub serializes the event once and `try_send`s the same bytes to every member's
 //!    queue, bounded in events and in bytes. A member whose queue is full is signalled to
 //!    close with 1013.
-//! 4. Each session task drains its queue to its socket in `seq` order: its room table says
-//!    whether each event is the next one, one it sent already, or one to read from storage
-//!    after a gap (a resume with `lastSeq` reads that way, one bounded page at a time).
+//! 4. Each session task drains its queue in `seq` order and writes what one turn of its loop
+//!    gathered in one write: its room table says whether each event is the next one, one it
+//!    sent already, or one to read from storage after a gap (a resume with `lastSeq` reads
+//!    that way, one bounded page at a time).
 
 pub mod clients;
 pub mod cluster;

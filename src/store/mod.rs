@@ -7,7 +7,7 @@
 //!
 //! The database is the one authority on order: it gives each event its room's next `seq` in
 //! the transaction that stores it, whichever instance's writer stores it. How a batch is stored
-//! is written once ([`batch`]); each backend only supplies the SQL of each step ([`WriteTx`]).
+//! is written once (`batch`); each backend only supplies the SQL of each step (`WriteTx`).
 //! Presence lives here too: a session's membership is stored with its ENTER and removed with
 //! its LEAVE, and each instance heartbeats, so the members of one that died are known and get
 //! their LEAVEs.

@@ -12,10 +12,12 @@
 //! - [`http`]: one module per REST resource, plus [`http::page`], which serves the web chat
 //!   page from `web/` (built into the binary); [`error`] maps every failure once to
 //!   `application/problem+json`.
-//! - [`ws`]: the WebSocket endpoint. [`ws::upgrade`] takes each upgrade over from HTTP, so
-//!   one task per connection owns its TCP stream: the wire format ([`ws::protocol`]), the
-//!   frames on the socket, and a plain table of the rooms it is in, which it leaves however it
-//!   ends.
+//! - [`ws`]: the WebSocket endpoints, `/ws/chat` (JSON frames) and `/ws/stomp` (STOMP), each
+//!   also over SockJS. [`ws::upgrade`] takes each upgrade over from HTTP, so one task per
+//!   connection owns its TCP stream: one session loop for every framing, the framing being
+//!   the part that varies (`/ws/chat`'s [`ws::protocol`] or STOMP's frames, which become the
+//!   same chat frames and subscriptions), and a plain table of the rooms it reads, which it
+//!   leaves however it ends.
 //! - [`clients`]: who a client is for per-client limits: its address behind trusted proxies,
 //!   and the cap on its WebSocket connections.
 //! - [`hub`]: who is in which room on this instance, and fan-out to their queues.
@@ -49,7 +51,8 @@
 //!    queue, bounded in events and in bytes. A member whose queue is full is signalled to
 //!    close with 1013.
 //! 4. Each session task drains its queue in `seq` order and writes what one turn of its loop
-//!    gathered in one write: its room table says whether each event is the next one, one it
+//!    gathered in one write (a STOMP subscription's MESSAGE is its own head, then a tail
+//!    the event's STOMP readers share): its room table says whether each event is the next one, one it
 //!    sent already, or one to read from storage after a gap (a resume with `lastSeq` reads
 //!    that way, one bounded page at a time).
 

@@ -14,6 +14,7 @@ type ErrorLabels = [(&'static str, &'static str); 2];
 pub struct Metrics {
     registry: Registry,
     pub connections: Gauge,
+    sessions: Family<ErrorLabels, Gauge>,
     pub rooms_active: Gauge,
     pub ordered_rooms: Gauge,
     frames_in: Family<Labels, Counter>,
@@ -47,6 +48,7 @@ impl Metrics {
         let mut metrics = Self {
             registry: Registry::default(),
             connections: Gauge::default(),
+            sessions: Family::default(),
             rooms_active: Gauge::default(),
             ordered_rooms: Gauge::default(),
             frames_in: Family::default(),
@@ -78,6 +80,11 @@ impl Metrics {
             "chat_connections",
             "Open WebSocket sessions",
             self.connections.clone(),
+        );
+        r.register(
+            "chat_sessions",
+            "Open WebSocket sessions, by protocol (chat, stomp) and transport (websocket, sockjs)",
+            self.sessions.clone(),
         );
         r.register(
             "chat_rooms_active",
@@ -214,10 +221,28 @@ impl Metrics {
         self.heartbeats.get_or_create(&[("result", result)]).inc();
     }
 
-    pub fn ws_error(&self, code: &'static str) {
+    /// An error sent on a WebSocket session: `ws` for `/ws/chat`'s ERROR frames, `stomp`
+    /// for STOMP's refusals.
+    pub fn ws_error(&self, protocol: &'static str, code: &'static str) {
+        let transport = match protocol {
+            "stomp" => "stomp",
+            _ => "ws",
+        };
         self.errors
-            .get_or_create(&[("transport", "ws"), ("code", code)])
+            .get_or_create(&[("transport", transport), ("code", code)])
             .inc();
+    }
+
+    pub fn session_opened(&self, (protocol, transport): (&'static str, &'static str)) {
+        self.sessions
+            .get_or_create(&[("protocol", protocol), ("transport", transport)])
+            .inc();
+    }
+
+    pub fn session_closed(&self, (protocol, transport): (&'static str, &'static str)) {
+        self.sessions
+            .get_or_create(&[("protocol", protocol), ("transport", transport)])
+            .dec();
     }
 
     pub fn http_error(&self, code: &'static str) {

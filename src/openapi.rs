@@ -19,6 +19,7 @@ use crate::ws;
         rooms::delete_room,
         messages::history,
         ws::chat_socket,
+        ws::stomp_socket,
         health::healthz,
         health::readyz,
         health::metrics,

@@ -33,6 +33,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
     cfg.service(api)
         .service(resource("/ws/chat", "GET").route(web::get().to(ws::chat_socket)))
+        .service(resource("/ws/stomp", "GET").route(web::get().to(ws::stomp_socket)))
+        .service(ws::sockjs_info("/ws/chat/info"))
+        .service(ws::sockjs_info("/ws/stomp/info"))
         .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
         .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))

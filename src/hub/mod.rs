@@ -22,7 +22,7 @@ use prometheus_client::metrics::histogram::Histogram;
 
 use crate::domain::{Event, RoomId, Seq};
 
-pub use queue::{MemberHandle, MemberQueue, Outbound, member_queue};
+pub use queue::{MemberHandle, MemberQueue, Outbound, SharedEvent, member_queue};
 
 pub use crate::domain::SessionId;
 
@@ -123,14 +123,11 @@ impl Hub {
             return;
         };
         let started = Instant::now();
-        let Some(json) = event.to_json() else { return };
-        let frame = bytestring::ByteString::from(json);
+        let Some(shared) = SharedEvent::new(event) else {
+            return;
+        };
         for member in members.values() {
-            let item = Outbound::Event {
-                room_id: event.room_id,
-                seq: event.seq,
-                frame: frame.clone(),
-            };
+            let item = Outbound::Event(shared.clone());
             member.deliver(item, &self.slow_consumers);
         }
         self.fanout_seconds.observe(started.elapsed().as_secs_f64());

@@ -3,37 +3,68 @@
 //! never holds up anyone else, and no reader, however slow, makes the server hold more than
 //! the byte bound of events for it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytestring::ByteString;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{RoomId, Seq};
+use uuid::Uuid;
+
+use crate::domain::{Event, RoomId, Seq};
 
 /// What a `CLOSED` notice counts for against the byte bound.
 const CLOSED_BYTES: usize = 64;
 
+/// A stored event as its readers receive it, made once and shared by every session it goes
+/// to: its JSON (the whole of a `/ws/chat` frame, the body of a STOMP `MESSAGE`) and, made by
+/// the first STOMP reader that needs it, the end of such a `MESSAGE`: everything but the
+/// headers that name the subscription.
+#[derive(Debug)]
+pub struct SharedEvent {
+    pub room_id: RoomId,
+    pub seq: Seq,
+    pub message_id: Uuid,
+    pub json: ByteString,
+    stomp_tail: OnceLock<ByteString>,
+}
+
+impl SharedEvent {
+    /// None when the event cannot be serialized (logged).
+    pub fn new(event: &Event) -> Option<Arc<Self>> {
+        Some(Arc::new(Self {
+            room_id: event.room_id,
+            seq: event.seq,
+            message_id: event.message_id,
+            json: event.to_json()?.into(),
+            stomp_tail: OnceLock::new(),
+        }))
+    }
+
+    /// The end of a STOMP `MESSAGE` carrying this event, made at most once.
+    pub fn stomp_tail(&self, make: impl FnOnce(&Self) -> ByteString) -> &ByteString {
+        self.stomp_tail.get_or_init(|| make(self))
+    }
+}
+
 /// A frame queued for one session.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// A stored event, as members receive it; every member shares the same bytes.
-    Event {
-        room_id: RoomId,
-        seq: Seq,
-        frame: ByteString,
-    },
+    Event(Arc<SharedEvent>),
     /// The room was deleted after `last_seq`; the hub has already detached the session from
     /// it. The session announces it once it has sent every event through `last_seq`.
-    Closed { room_id: RoomId, last_seq: Seq },
+    Closed {
+        room_id: RoomId,
+        last_seq: Seq,
+    },
 }
 
 impl Outbound {
     fn bytes(&self) -> usize {
         match self {
-            Self::Event { frame, .. } => frame.len(),
+            Self::Event(event) => event.json.len(),
             Self::Closed { .. } => CLOSED_BYTES,
         }
     }
@@ -127,11 +158,13 @@ mod tests {
     use super::*;
 
     fn event(bytes: usize) -> Outbound {
-        Outbound::Event {
+        Outbound::Event(Arc::new(SharedEvent {
             room_id: RoomId::random(),
             seq: Seq::ZERO,
-            frame: "x".repeat(bytes).into(),
-        }
+            message_id: Uuid::nil(),
+            json: "x".repeat(bytes).into(),
+            stomp_tail: OnceLock::new(),
+        }))
     }
 
     #[tokio::test]
@@ -144,7 +177,7 @@ mod tests {
 
         assert!(queue.slow().is_cancelled());
         assert!(
-            matches!(queue.recv().await, Some(Outbound::Event { frame, .. }) if frame.len() == 600)
+            matches!(queue.recv().await, Some(Outbound::Event(event)) if event.json.len() == 600)
         );
         assert!(
             queue.receiver.try_recv().is_err(),

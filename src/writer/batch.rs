@@ -1,8 +1,8 @@
 //! The appends taken together into one transaction, and how big that may get.
 
-use crate::domain::{EventKind, NewEvent, RoomId};
+use crate::domain::{Event, EventKind, NewEvent, RoomId};
 
-use super::{AppendError, AppendSender};
+use super::{AppendError, AppendSender, Stored};
 
 /// Most appends taken into one transaction.
 const MAX_BATCH: usize = 512;
@@ -36,8 +36,12 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn stored(self, seq: crate::domain::Seq) {
-        let _ = self.sender.send(Ok(seq));
+    pub fn stored(self, event: &Event) {
+        let _ = self.sender.send(Ok(Stored {
+            seq: event.seq,
+            message_id: event.message_id,
+            sent_at: event.sent_at,
+        }));
     }
 
     /// Tells the session its append failed. A LEAVE that storage could not take and whose

@@ -180,7 +180,7 @@ impl GroupCommit {
             let (refusal, reason) = match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
-                    reply.stored(event.seq);
+                    reply.stored(&event);
                     self.fanout.publish(&event);
                     continue;
                 }

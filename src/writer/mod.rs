@@ -24,7 +24,9 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::domain::{InstanceId, NewEvent, RoomId, RoomName, Seq};
+use uuid::Uuid;
+
+use crate::domain::{InstanceId, NewEvent, RoomId, RoomName, Seq, Timestamp};
 use crate::hub::Fanout;
 use crate::metrics::Metrics;
 use crate::store::{RoomRecord, StoreWriter};
@@ -63,9 +65,17 @@ pub enum AppendError {
     Unavailable,
 }
 
-/// The reply to one append: the stored event's `seq`.
-pub type AppendReply = oneshot::Receiver<Result<Seq, AppendError>>;
-type AppendSender = oneshot::Sender<Result<Seq, AppendError>>;
+/// What storing an append gave its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub seq: Seq,
+    pub message_id: Uuid,
+    pub sent_at: Timestamp,
+}
+
+/// The reply to one append.
+pub type AppendReply = oneshot::Receiver<Result<Stored, AppendError>>;
+type AppendSender = oneshot::Sender<Result<Stored, AppendError>>;
 
 enum Command {
     Append {

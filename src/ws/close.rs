@@ -20,6 +20,10 @@ pub enum End {
     Unavailable,
     ClientClosed(Option<CloseReason>),
     Gone,
+    /// A STOMP client sent DISCONNECT.
+    Disconnected,
+    /// A STOMP ERROR frame was sent: the connection cannot go on.
+    StompError,
 }
 
 impl End {
@@ -28,6 +32,11 @@ impl End {
         let (code, text) = match self {
             Self::ClientClosed(reason) => return Some(reason.unwrap_or(CloseCode::Normal.into())),
             Self::Gone => return None,
+            Self::Disconnected => (CloseCode::Normal, "disconnected".to_owned()),
+            Self::StompError => (
+                CloseCode::Protocol,
+                "STOMP error; see the ERROR frame".to_owned(),
+            ),
             Self::Shutdown => (CloseCode::Away, "server is shutting down".to_owned()),
             Self::Slow => (
                 CloseCode::Again,
@@ -43,7 +52,10 @@ impl End {
             ),
             Self::TooLarge => (CloseCode::Size, format!("frame exceeds {max_frame} bytes")),
             Self::Protocol => (CloseCode::Protocol, "WebSocket protocol error".to_owned()),
-            Self::Timeout => (CloseCode::Policy, "no pong in time".to_owned()),
+            Self::Timeout => (
+                CloseCode::Policy,
+                "nothing from the client in time (no frame, pong or heart-beat)".to_owned(),
+            ),
             Self::Evicted => (
                 CloseCode::Restart,
                 "this instance lost its place in the cluster; reconnect and ENTER with lastSeq"

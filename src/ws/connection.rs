@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use actix_http::ws::{CloseCode, CloseReason};
 
 use super::close::End;
+use super::sockjs;
 
 /// How much is read from the socket at a time.
 const READ_CHUNK: usize = 4096;
@@ -35,8 +36,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub enum Received {
     Text(ByteString),
-    /// A binary message (the chat protocol has none).
-    Binary,
+    Binary(Bytes),
     Ping(Bytes),
     Pong,
     Close(Option<CloseReason>),
@@ -137,7 +137,7 @@ impl Incoming {
                 return Some(Err(Broken::Protocol));
             }
             Frame::Text(bytes) => text(bytes),
-            Frame::Binary(_) => Ok(Received::Binary),
+            Frame::Binary(bytes) => Ok(Received::Binary(bytes)),
             Frame::Continuation(item) => return self.join(item),
             Frame::Ping(bytes) => Ok(Received::Ping(bytes)),
             Frame::Pong(_) => Ok(Received::Pong),
@@ -185,7 +185,7 @@ impl Incoming {
         } = self.partial.take()?;
         Some(match is_text {
             true => text(bytes.freeze()),
-            false => Ok(Received::Binary),
+            false => Ok(Received::Binary(bytes.freeze())),
         })
     }
 }
@@ -196,10 +196,22 @@ fn text(bytes: Bytes) -> Result<Received, Broken> {
         .map_err(|_| Broken::NotUtf8)
 }
 
+/// How messages travel on the WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// One message per WebSocket text frame.
+    WebSocket,
+    /// SockJS: the messages of one write go out as one `a[...]` frame.
+    SockJs,
+}
+
 /// The writing half of a WebSocket.
 pub struct Socket {
     write: OwnedWriteHalf,
+    transport: Transport,
     buffer: BytesMut,
+    /// SockJS messages waiting for the next write, as the inside of a JSON array.
+    batch: String,
     codec: Codec,
     slow: CancellationToken,
     shutdown: CancellationToken,
@@ -208,16 +220,23 @@ pub struct Socket {
 impl Socket {
     pub fn new(
         write: OwnedWriteHalf,
+        transport: Transport,
         slow: CancellationToken,
         shutdown: CancellationToken,
     ) -> Self {
-        Self {
+        let mut socket = Self {
             write,
+            transport,
             buffer: BytesMut::new(),
+            batch: String::new(),
             codec: Codec::new(),
             slow,
             shutdown,
+        };
+        if transport == Transport::SockJs {
+            socket.queue(Message::Text(ByteString::from_static(sockjs::OPEN)));
         }
+        socket
     }
 
     /// Adds a message to what the next [`Socket::flush`] writes.
@@ -230,6 +249,7 @@ impl Socket {
     /// shutdown or the slow-consumer signal, it keeps what it has not written, so a close
     /// frame written after it still follows whole frames.
     pub async fn flush(&mut self) -> Result<(), End> {
+        self.seal_batch();
         while !self.buffer.is_empty() {
             let written = tokio::select! {
                 biased;
@@ -248,8 +268,61 @@ impl Socket {
         Ok(())
     }
 
+    /// Sends one message of the session's protocol (a JSON frame, a STOMP frame).
     pub fn text(&mut self, frame: ByteString) {
-        self.queue(Message::Text(frame));
+        match self.transport {
+            Transport::WebSocket => self.queue(Message::Text(frame)),
+            Transport::SockJs => {
+                self.batch
+                    .push(if self.batch.is_empty() { '[' } else { ',' });
+                // A string always serializes.
+                let _ = serde_json::to_writer(BatchWriter(&mut self.batch), &*frame);
+            }
+        }
+    }
+
+    /// Sends one message of the session's protocol made of two parts (a STOMP MESSAGE's
+    /// per-subscription head and the tail every subscription shares), without joining them
+    /// into a new string first.
+    pub fn text_parts(&mut self, head: &str, tail: &str) {
+        match self.transport {
+            Transport::WebSocket => {
+                let length = head.len() + tail.len();
+                self.buffer.reserve(length + MAX_HEADER);
+                text_frame_header(&mut self.buffer, length);
+                self.buffer.extend_from_slice(head.as_bytes());
+                self.buffer.extend_from_slice(tail.as_bytes());
+            }
+            Transport::SockJs => {
+                let mut joined = String::with_capacity(head.len() + tail.len());
+                joined.push_str(head);
+                joined.push_str(tail);
+                self.text(joined.into());
+            }
+        }
+    }
+
+    /// SockJS's own heart-beat, on a SockJS connection.
+    pub fn sockjs_heartbeat(&mut self) {
+        if self.transport == Transport::SockJs {
+            self.seal_batch();
+            self.queue(Message::Text(ByteString::from_static(
+                sockjs::HEARTBEAT_FRAME,
+            )));
+        }
+    }
+
+    /// Turns the SockJS messages gathered since the last write into one `a[...]` frame.
+    fn seal_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let mut frame = String::with_capacity(self.batch.len() + 2);
+        frame.push('a');
+        frame.push_str(&self.batch);
+        frame.push(']');
+        self.batch = String::new();
+        self.queue(Message::Text(frame.into()));
     }
 
     pub fn ping(&mut self) {
@@ -265,6 +338,12 @@ impl Socket {
     /// connection. Bounded: a client that never reads costs at most [`CLOSE_WRITE_TIMEOUT`],
     /// one that never answers [`CLOSE_TIMEOUT`] more.
     pub async fn close(mut self, reason: CloseReason, answer: Option<&mut Incoming>) {
+        self.seal_batch();
+        if self.transport == Transport::SockJs {
+            let text = reason.description.as_deref().unwrap_or_default();
+            let frame = sockjs::close_frame(u16::from(reason.code), text);
+            self.queue(Message::Text(frame.into()));
+        }
         self.queue(Message::Close(Some(reason)));
         let written = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.write.write_all(&self.buffer));
         if matches!(written.await, Ok(Ok(())))
@@ -282,5 +361,65 @@ impl Socket {
             }
         }
         let _ = self.write.shutdown().await;
+    }
+}
+
+/// The longest header of a frame the server sends (unmasked, 64-bit length).
+const MAX_HEADER: usize = 10;
+
+/// The header of an unfragmented, unmasked text frame of `length` bytes (RFC 6455 section
+/// 5.2), as actix-http's codec writes it for a server.
+fn text_frame_header(buffer: &mut BytesMut, length: usize) {
+    use bytes::BufMut;
+
+    const FIN_TEXT: u8 = 0x81;
+    buffer.put_u8(FIN_TEXT);
+    match u16::try_from(length) {
+        Ok(short) if short < 126 => buffer.put_u8(short as u8),
+        Ok(medium) => {
+            buffer.put_u8(126);
+            buffer.put_u16(medium);
+        }
+        Err(_) => {
+            buffer.put_u8(127);
+            buffer.put_u64(length as u64);
+        }
+    }
+}
+
+/// Lets serde_json write a string's JSON into a `String` (its output is UTF-8).
+struct BatchWriter<'a>(&'a mut String);
+
+impl std::io::Write for BatchWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(bytes).map_err(std::io::Error::other)?;
+        self.0.push_str(text);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hand_written_text_frame_is_what_the_codec_writes() {
+        for length in [0, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let payload = "x".repeat(length);
+            let mut by_codec = BytesMut::new();
+            Codec::new()
+                .encode(Message::Text(payload.clone().into()), &mut by_codec)
+                .unwrap();
+
+            let mut by_hand = BytesMut::new();
+            text_frame_header(&mut by_hand, length);
+            by_hand.extend_from_slice(payload.as_bytes());
+
+            assert_eq!(by_hand, by_codec, "length {length}");
+        }
     }
 }

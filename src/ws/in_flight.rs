@@ -7,15 +7,15 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 
 use super::protocol::Echo;
-use crate::domain::{EventKind, RoomId, Seq};
-use crate::writer::{AppendError, AppendReply};
+use crate::domain::{EventKind, RoomId};
+use crate::writer::{AppendError, AppendReply, Stored};
 
 /// The outcome of one append, with what a refusal of it must echo.
 pub struct Settled {
     pub kind: EventKind,
     pub room_id: RoomId,
     pub echo: Echo,
-    pub outcome: Result<Seq, AppendError>,
+    pub outcome: Result<Stored, AppendError>,
 }
 
 #[derive(Default)]
@@ -38,6 +38,10 @@ impl InFlight {
 
     pub fn len(&self) -> usize {
         self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
     }
 
     /// The next outcome, in the order the appends were queued; None when none is pending.

@@ -27,6 +27,7 @@ pub enum Effect {
     Join {
         sender: Sender,
         resume_after: Option<Seq>,
+        echo: bool,
     },
     /// Nothing more is delivered from the room while its LEAVE is stored.
     Leave,
@@ -48,17 +49,21 @@ pub fn plan(
         return Err(WsError::NotSignedInAs(name.as_str().to_owned()));
     }
     let (event, effect) = match action {
-        Action::Enter { last_seq } if rooms.sender(room_id).is_some() => {
+        Action::Enter { last_seq, echo } if rooms.sender(room_id).is_some() => {
             rooms.check(room_id, &sender, "ENTER")?;
+            if let Some(echo) = echo {
+                rooms.set_echo(room_id, echo);
+            }
             if let Some(after) = last_seq {
                 rooms.rewind(room_id, after);
             }
             return Ok(None);
         }
-        Action::Enter { last_seq } => {
+        Action::Enter { last_seq, echo } => {
             let effect = Effect::Join {
                 sender: sender.clone(),
                 resume_after: last_seq,
+                echo: echo.unwrap_or(true),
             };
             (NewEvent::enter(room_id, sender, speaker.session), effect)
         }
@@ -109,7 +114,10 @@ mod tests {
     fn an_enter_joins_and_a_repeated_one_appends_nothing() {
         let mut rooms = RoomTable::default();
         let room = RoomId::random();
-        let enter = Action::Enter { last_seq: None };
+        let enter = Action::Enter {
+            last_seq: None,
+            echo: None,
+        };
 
         let first = plan(frame(room, "alice", enter.clone()), &mut rooms, &anyone())
             .unwrap()
@@ -141,7 +149,10 @@ mod tests {
             session: 1,
             signed_as: Some(Sender::parse("alice").unwrap()),
         };
-        let enter = Action::Enter { last_seq: None };
+        let enter = Action::Enter {
+            last_seq: None,
+            echo: None,
+        };
 
         for action in [enter.clone(), talk(), Action::Leave] {
             let refused = plan(frame(room, "mallory", action), &mut rooms, &alice);

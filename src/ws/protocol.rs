@@ -10,6 +10,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::domain::{ClientMsgId, DomainError, EventKind, MessageText, RoomId, Sender, Seq};
+use crate::writer::Stored;
 
 /// A client frame that passed every check of the contract. Every frame may carry a
 /// `clientMsgId`; it is echoed on the event the frame produces and on any refusal of it.
@@ -24,8 +25,15 @@ pub struct ClientFrame {
 /// What a client frame asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Enter { last_seq: Option<Seq> },
-    Talk { message: MessageText },
+    /// `echo`: whether the session's own TALKs come back in full in this room (None: as
+    /// before, or yes for a newcomer).
+    Enter {
+        last_seq: Option<Seq>,
+        echo: Option<bool>,
+    },
+    Talk {
+        message: MessageText,
+    },
     Leave,
 }
 
@@ -89,11 +97,13 @@ impl From<DomainError> for WsError {
     }
 }
 
-/// The ids a reply to a frame echoes, as the client wrote them.
+/// The ids a reply to a frame echoes, as the client wrote them (and, on STOMP, the receipt
+/// it asked for).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Echo {
     pub room_id: Option<String>,
     pub client_msg_id: Option<String>,
+    pub receipt: Option<String>,
 }
 
 impl From<&ClientFrame> for Echo {
@@ -104,6 +114,7 @@ impl From<&ClientFrame> for Echo {
                 .client_msg_id
                 .as_ref()
                 .map(|id| id.as_str().to_owned()),
+            receipt: None,
         }
     }
 }
@@ -140,6 +151,21 @@ pub fn closed_frame(room_id: RoomId) -> ByteString {
         .into()
 }
 
+/// The frame acknowledging a TALK stored in a room entered with `"echo": false`.
+pub fn ack_frame(room_id: RoomId, stored: &Stored, client_msg_id: Option<&str>) -> ByteString {
+    let mut frame = json!({
+        "type": "ACK",
+        "roomId": room_id,
+        "seq": stored.seq,
+        "messageId": stored.message_id,
+        "sentAt": stored.sent_at,
+    });
+    if let Some(id) = client_msg_id {
+        frame["clientMsgId"] = json!(id);
+    }
+    frame.to_string().into()
+}
+
 /// The fields of a client frame, each kept as its raw JSON: the frame is read in one pass, and
 /// a field of the wrong type is reported by name instead of failing the whole frame.
 #[derive(Debug, Deserialize)]
@@ -157,6 +183,8 @@ struct RawFrame<'a> {
     client_msg_id: Option<&'a RawValue>,
     #[serde(borrow)]
     last_seq: Option<&'a RawValue>,
+    #[serde(borrow)]
+    echo: Option<&'a RawValue>,
 }
 
 /// Parses one text frame, or says exactly why it was refused.
@@ -168,6 +196,7 @@ pub fn parse(text: &str) -> Result<ClientFrame, Refusal> {
     let echo = Echo {
         room_id: raw.room_id.and_then(string).map(Cow::into_owned),
         client_msg_id: raw.client_msg_id.and_then(string).map(Cow::into_owned),
+        receipt: None,
     };
     raw.validate().map_err(|error| Refusal { error, echo })
 }
@@ -216,6 +245,11 @@ fn last_seq(raw: &RawValue) -> Result<Seq, WsError> {
         })
 }
 
+fn echo(raw: &RawValue) -> Result<bool, WsError> {
+    serde_json::from_str::<bool>(raw.get())
+        .map_err(|_| WsError::InvalidMessage("echo must be true or false".to_owned()))
+}
+
 impl RawFrame<'_> {
     fn validate(self) -> Result<ClientFrame, WsError> {
         let kind = required("type", self.kind)?;
@@ -228,6 +262,7 @@ impl RawFrame<'_> {
         let action = match kind {
             EventKind::Enter => Action::Enter {
                 last_seq: self.last_seq.map(last_seq).transpose()?,
+                echo: self.echo.map(echo).transpose()?,
             },
             EventKind::Talk => Action::Talk {
                 message: MessageText::parse(&required("message", self.message)?)?,
@@ -290,7 +325,8 @@ mod tests {
             assert_eq!(
                 frame.action,
                 Action::Enter {
-                    last_seq: Some(expected)
+                    last_seq: Some(expected),
+                    echo: None
                 }
             );
         }
@@ -309,7 +345,33 @@ mod tests {
             assert_eq!(refused.echo.room_id.as_deref(), Some(ROOM), "lastSeq {raw}");
         }
         let absent = parse(&enter_with("null")).unwrap();
-        assert_eq!(absent.action, Action::Enter { last_seq: None });
+        assert_eq!(
+            absent.action,
+            Action::Enter {
+                last_seq: None,
+                echo: None
+            }
+        );
+    }
+
+    #[test]
+    fn echo_is_true_or_false_and_nothing_else() {
+        let enter = |echo: &str| {
+            parse(&format!(
+                r#"{{"type":"ENTER","roomId":"{ROOM}","sender":"a","echo":{echo}}}"#
+            ))
+        };
+        for (raw, expected) in [("false", Some(false)), ("true", Some(true)), ("null", None)] {
+            let frame = enter(raw).unwrap();
+            assert!(matches!(frame.action, Action::Enter { echo, .. } if echo == expected));
+        }
+        for raw in ["0", "\"false\"", "[]"] {
+            assert_eq!(
+                enter(raw).unwrap_err().error.code(),
+                "INVALID_MESSAGE",
+                "{raw}"
+            );
+        }
     }
 
     #[test]

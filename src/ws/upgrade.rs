@@ -1,9 +1,13 @@
 //! Taking a WebSocket over from HTTP. actix-http hands every upgrade request here, with its
-//! connection: a request for the WebSocket endpoint is checked (draining, identity, the
+//! connection: a request for a WebSocket endpoint is checked (draining, identity, the
 //! handshake, the per-client connection cap) and answered `101`, and its session owns the TCP
 //! stream from then on; any other gets the problem document the API would give. Owning the
 //! stream, a session writes many frames per system call and closes the connection as soon as
 //! the closing handshake is done, rather than when HTTP's timers say so.
+//!
+//! The endpoints: `/ws/chat` (JSON frames) and `/ws/stomp` (STOMP), each also a SockJS base:
+//! `<base>/websocket` is the plain endpoint again, `<base>/{server}/{session}/websocket` the
+//! SockJS WebSocket transport.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,27 +15,52 @@ use std::sync::Arc;
 use actix_codec::Framed;
 use actix_http::body::{BodySize, MessageBody};
 use actix_http::h1::{self, Message};
-use actix_http::header::HeaderMap;
-use actix_http::{ConnectionType, Request, Response, StatusCode, ws};
+use actix_http::header::{self, HeaderMap, HeaderValue};
+use actix_http::{ConnectionType, Request, Response, ResponseBuilder, StatusCode, ws};
 use actix_service::{ServiceFactory, fn_service};
 use actix_web::ResponseError;
 use futures_util::SinkExt;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
-use super::connection::Incoming;
-use super::session::{Client, Session};
+use super::connection::{Incoming, Transport};
+use super::session::{Client, Dialect, Opening, Session};
+use super::sockjs;
+use super::stomp::{SUBPROTOCOLS, Stomp};
 use crate::clients::OpenConnection;
 use crate::error::ApiError;
 use crate::http::request_span::loggable_target;
-use crate::identity::Identity;
+use crate::identity::{Identity, Refused};
 use crate::state::AppState;
 
 /// An upgrade request and the connection it came on.
 pub type Upgrade = (Request, Framed<TcpStream, h1::Codec>);
 
-/// The path of the WebSocket endpoint.
+/// The path of the chat endpoint.
 pub const CHAT: &str = "/ws/chat";
+/// The path of the STOMP endpoint.
+pub const STOMP: &str = "/ws/stomp";
+
+/// Which endpoint a path names, and how its frames travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Route {
+    stomp: bool,
+    transport: Transport,
+}
+
+fn route(path: &str) -> Option<Route> {
+    let (base, stomp) = [(CHAT, false), (STOMP, true)]
+        .into_iter()
+        .find(|(base, _)| path.starts_with(base))?;
+    let transport = match &path[base.len()..] {
+        "" | "/websocket" => Transport::WebSocket,
+        rest => {
+            let rest = rest.strip_prefix('/')?;
+            sockjs::is_transport_path(rest).then_some(Transport::SockJs)?
+        }
+    };
+    Some(Route { stomp, transport })
+}
 
 /// The service actix-http runs for each upgrade request.
 pub fn service(
@@ -48,6 +77,13 @@ pub fn service(
     })
 }
 
+/// What the upgrade lets in.
+struct Admitted {
+    route: Route,
+    client: Client,
+    accepted: ResponseBuilder,
+}
+
 /// Admits the request and runs its session, or answers why not.
 async fn take_over(state: Arc<AppState>, request: Request, framed: Framed<TcpStream, h1::Codec>) {
     let admitted = admit(&state, &request);
@@ -60,7 +96,11 @@ async fn take_over(state: Arc<AppState>, request: Request, framed: Framed<TcpStr
         http.status_code = status.as_u16(),
         "WebSocket upgrade"
     );
-    let (client, mut accepted) = match admitted {
+    let Admitted {
+        route,
+        client,
+        mut accepted,
+    } = match admitted {
         Ok(admitted) => admitted,
         Err(error) => return refuse(&state, framed, error).await,
     };
@@ -82,36 +122,83 @@ async fn take_over(state: Arc<AppState>, request: Request, framed: Framed<TcpStr
         None => tracing::info_span!("session", id),
     };
     let incoming = Incoming::new(read, parts.read_buf, state.settings.max_frame_bytes);
-    Session::run(state, id, write, incoming, client)
+    let dialect = match route.stomp {
+        true => Dialect::Stomp(Box::new(Stomp::new())),
+        false => Dialect::Chat,
+    };
+    let opening = Opening {
+        id,
+        write,
+        transport: route.transport,
+        dialect,
+        client,
+    };
+    Session::run(state, opening, incoming)
         .instrument(span)
         .await;
 }
 
 /// Who may open this WebSocket, and the handshake's answer; or why not.
-fn admit(
-    state: &AppState,
-    request: &Request,
-) -> Result<(Client, actix_http::ResponseBuilder), ApiError> {
+fn admit(state: &AppState, request: &Request) -> Result<Admitted, ApiError> {
     let head = request.head();
-    if head.uri.path() != CHAT {
-        return Err(ApiError::NoRoute(head.uri.path().to_owned()));
-    }
+    let route =
+        route(head.uri.path()).ok_or_else(|| ApiError::NoRoute(head.uri.path().to_owned()))?;
     if state.shutdown.is_cancelled() {
         return Err(ApiError::Unavailable);
     }
-    let identity = state
-        .upgrade_identity(head.headers(), head.uri.query().unwrap_or_default())
-        .map_err(ApiError::Unauthorized)?;
-    let accepted = ws::handshake(head)
+    let identity = identity(
+        state,
+        head.headers(),
+        head.uri.query().unwrap_or_default(),
+        route,
+    )
+    .map_err(ApiError::Unauthorized)?;
+    let mut accepted = ws::handshake(head)
         .map_err(|_| ApiError::InvalidRequest("expected a WebSocket upgrade request".to_owned()))?;
+    if route.stomp
+        && let Some(protocol) = stomp_subprotocol(head.headers())
+    {
+        accepted.insert_header((
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(protocol),
+        ));
+    }
     let connection = open_connection(state, request, head.headers(), identity.as_ref())?;
-    Ok((
-        Client {
+    Ok(Admitted {
+        route,
+        client: Client {
             identity,
             connection,
         },
         accepted,
-    ))
+    })
+}
+
+/// The identity the upgrade carries. A STOMP client may bring its token in CONNECT instead,
+/// so its upgrade needs none; one it does carry must be valid.
+fn identity(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &str,
+    route: Route,
+) -> Result<Option<Identity>, Refused> {
+    match state.upgrade_identity(headers, query) {
+        Err(Refused::Missing) if route.stomp => Ok(None),
+        other => other,
+    }
+}
+
+/// The newest STOMP version among the subprotocols the client offers, if it offers any.
+fn stomp_subprotocol(headers: &HeaderMap) -> Option<&'static str> {
+    let offered: Vec<String> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|protocol| protocol.trim().to_ascii_lowercase())
+        .collect();
+    SUBPROTOCOLS
+        .into_iter()
+        .find(|protocol| offered.iter().any(|offered| offered == protocol))
 }
 
 /// Counts the connection against its client's cap, when there is one.
@@ -143,4 +230,57 @@ async fn refuse(state: &AppState, mut framed: Framed<TcpStream, h1::Codec>, erro
     let _ = framed.feed(Message::Item((head, size))).await;
     let _ = framed.feed(Message::Chunk(Some(body))).await;
     let _ = framed.send(Message::Chunk(None)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_base_serves_itself_its_plain_path_and_sockjs() {
+        let chat = |transport| {
+            Some(Route {
+                stomp: false,
+                transport,
+            })
+        };
+        let stomp = |transport| {
+            Some(Route {
+                stomp: true,
+                transport,
+            })
+        };
+        assert_eq!(route("/ws/chat"), chat(Transport::WebSocket));
+        assert_eq!(route("/ws/chat/websocket"), chat(Transport::WebSocket));
+        assert_eq!(route("/ws/chat/000/abc/websocket"), chat(Transport::SockJs));
+        assert_eq!(route("/ws/stomp"), stomp(Transport::WebSocket));
+        assert_eq!(route("/ws/stomp/123/x/websocket"), stomp(Transport::SockJs));
+        for path in [
+            "/ws/chatter",
+            "/ws/chat/000/abc/xhr",
+            "/ws/stomp/info",
+            "/ws",
+            "/api/rooms",
+        ] {
+            assert_eq!(route(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_newest_offered_stomp_subprotocol_is_chosen() {
+        let offered = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::SEC_WEBSOCKET_PROTOCOL,
+                HeaderValue::from_static(value),
+            );
+            stomp_subprotocol(&headers)
+        };
+        assert_eq!(
+            offered("v10.stomp, v11.stomp, v12.stomp"),
+            Some("v12.stomp")
+        );
+        assert_eq!(offered("v11.stomp,v10.stomp"), Some("v11.stomp"));
+        assert_eq!(offered("mqtt"), None);
+    }
 }

@@ -14,6 +14,7 @@ use crate::helpers::{WAIT, WsClient, connect};
 use sqlx::Connection;
 
 use crate::process::ChatProcess;
+use crate::suite::stomp_client::StompClient;
 use crate::test_database::TestDatabase;
 
 /// Heartbeats every 200 ms; 1 s of silence means death.
@@ -786,4 +787,70 @@ async fn a_wrong_redis_password_is_not_ready() {
         !pair.a.log().contains("a-wrong-one"),
         "the password never reaches the log"
     );
+}
+
+/// A STOMP subscriber's stream of the room until `talks` TALKs arrived, as [`read_talks`].
+async fn read_stomp_talks(client: &mut StompClient, talks: usize) -> Stream {
+    let mut stream = Vec::new();
+    while stream.iter().filter(|(_, kind, _)| kind == "TALK").count() < talks {
+        let event = client.next_event().await;
+        let id = event["clientMsgId"].as_str().unwrap_or_default().to_owned();
+        let kind = event["type"].as_str().unwrap().to_owned();
+        stream.push((event["seq"].as_u64().unwrap(), kind, id));
+    }
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stomp_subscriber_on_one_instance_sees_what_a_ws_chat_member_on_another_sees() {
+    const TALKS_EACH: usize = 30;
+    let pair = two_instances().await;
+    let room_id = pair.a.create_room(None).await;
+    let topic = format!("/sub/chat/room/{room_id}");
+    let mut stomp = StompClient::connect(pair.a.port).await;
+    stomp.subscribe("room", &topic).await;
+    let (mut chat, entered) = member(&pair.b, &room_id, "chat").await;
+    stomp
+        .chat(json!({"type": "ENTER", "roomId": room_id, "sender": "stomp"}))
+        .await;
+    assert_eq!(stomp.next_event().await["seq"], entered);
+    assert_eq!(stomp.next_event().await["sender"], "stomp");
+    assert_eq!(chat.next_of_type("ENTER").await["sender"], "stomp");
+
+    let stomp_side = {
+        let room_id = room_id.clone();
+        async move {
+            for t in 0..TALKS_EACH {
+                let talk = json!({"type": "TALK", "roomId": room_id, "sender": "stomp", "message": "hi", "clientMsgId": format!("s-{t}")});
+                stomp.chat(talk).await;
+            }
+            read_stomp_talks(&mut stomp, 2 * TALKS_EACH).await
+        }
+    };
+    let chat_side = {
+        let room_id = room_id.clone();
+        async move {
+            for t in 0..TALKS_EACH {
+                chat.talk_with_id(&room_id, "chat", "hi", &format!("c-{t}"))
+                    .await;
+            }
+            read_talks(&mut chat, 2 * TALKS_EACH, WAIT * 2).await
+        }
+    };
+    let (seen_by_stomp, seen_by_chat) = tokio::join!(stomp_side, chat_side);
+
+    assert_gap_free(&seen_by_chat, entered + 2, "the /ws/chat member");
+    assert_eq!(
+        seen_by_stomp, seen_by_chat,
+        "the same events in the same order"
+    );
+
+    // A subscription on the other instance resumes from storage with the same events.
+    let mut late = StompClient::connect(pair.b.port).await;
+    let after = entered.to_string();
+    late.ask_to_subscribe("r", &topic, Some(&after)).await;
+    late.expect("RECEIPT").await;
+    assert_eq!(late.next_event().await["sender"], "stomp");
+    let replayed = read_stomp_talks(&mut late, 2 * TALKS_EACH).await;
+    assert_eq!(replayed, seen_by_chat);
 }

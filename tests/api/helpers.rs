@@ -576,17 +576,27 @@ pub async fn connect(port: u16) -> WsClient {
 
 /// A client whose socket has a tiny receive buffer, so a test can stall it cheaply.
 pub async fn connect_small_buffer(port: u16) -> WsClient {
+    WsClient {
+        ws: small_buffer_socket(port, "/ws/chat").await,
+    }
+}
+
+/// A WebSocket to `path` over a socket with a tiny receive buffer.
+pub async fn small_buffer_socket(
+    port: u16,
+    path: &str,
+) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
     let stream = socket
         .connect(([127, 0, 0, 1], port).into())
         .await
         .expect("TCP connects");
-    let url = format!("ws://127.0.0.1:{port}/ws/chat");
+    let url = format!("ws://127.0.0.1:{port}{path}");
     let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
         .await
         .expect("WebSocket handshake");
-    WsClient { ws }
+    ws
 }
 
 /// Opens a WebSocket from a local address with extra request headers, or returns the status

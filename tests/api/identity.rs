@@ -16,18 +16,18 @@ use crate::helpers::{
 };
 use crate::process::ChatProcess;
 
-const SECRET: &str = "an-integration-test-secret-of-32+";
+pub const SECRET: &str = "an-integration-test-secret-of-32+";
 const ISSUER: &str = "https://id.example";
 const AUDIENCE: &str = "chat";
 const HERE: [u8; 4] = [127, 0, 0, 1];
 
-fn identity_mode(s: &mut Settings) {
+pub fn identity_mode(s: &mut Settings) {
     s.identity.jwt_secret = Some(SECRET.parse().unwrap());
     s.identity.jwt_issuer = Some(ISSUER.into());
     s.identity.jwt_audience = Some(AUDIENCE.into());
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -35,7 +35,7 @@ fn now() -> i64 {
 }
 
 /// Claims of a token this server accepts, valid for five minutes.
-fn claims(sub: &str) -> Value {
+pub fn claims(sub: &str) -> Value {
     json!({"sub": sub, "exp": now() + 300, "iss": ISSUER, "aud": AUDIENCE})
 }
 
@@ -44,12 +44,12 @@ fn sign(algorithm: Algorithm, claims: &Value, secret: &str) -> String {
     jsonwebtoken::encode(&Header::new(algorithm), claims, &key).unwrap()
 }
 
-fn mint(claims: &Value) -> String {
+pub fn mint(claims: &Value) -> String {
     sign(Algorithm::HS256, claims, SECRET)
 }
 
 /// A token for `name` (its `sub` is `user-<name>`).
-fn token_for(name: &str) -> String {
+pub fn token_for(name: &str) -> String {
     let mut claims = claims(&format!("user-{name}"));
     claims["name"] = json!(name);
     mint(&claims)
@@ -61,7 +61,7 @@ fn admin_token() -> String {
     mint(&claims)
 }
 
-fn with(mut claims: Value, field: &str, value: Value) -> Value {
+pub fn with(mut claims: Value, field: &str, value: Value) -> Value {
     claims[field] = value;
     claims
 }
@@ -122,7 +122,7 @@ async fn call(
     request.send().await.expect("a response")
 }
 
-async fn create_room_as(app: &TestApp, token: &str) -> String {
+pub async fn create_room_as(app: &TestApp, token: &str) -> String {
     let response = app
         .http
         .post(app.url("/api/rooms"))
@@ -136,7 +136,7 @@ async fn create_room_as(app: &TestApp, token: &str) -> String {
     room["roomId"].as_str().unwrap().to_owned()
 }
 
-async fn get_as(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+pub async fn get_as(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
     app.http
         .get(app.url(path))
         .bearer_auth(token)

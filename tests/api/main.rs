@@ -8,6 +8,7 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod cluster;
 mod faults;
+mod heartbeats;
 mod suite;
 mod write_faults;
 

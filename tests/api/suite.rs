@@ -12,6 +12,8 @@ pub mod connections;
 pub mod deletion;
 #[path = "docs.rs"]
 pub mod docs;
+#[path = "echo.rs"]
+pub mod echo;
 #[path = "fuzz.rs"]
 pub mod fuzz;
 #[path = "helpers.rs"]
@@ -40,6 +42,12 @@ pub mod rooms;
 pub mod shutdown;
 #[path = "slow_consumer.rs"]
 pub mod slow_consumer;
+#[path = "sockjs.rs"]
+pub mod sockjs;
+#[path = "stomp.rs"]
+pub mod stomp;
+#[path = "stomp_client.rs"]
+pub mod stomp_client;
 #[path = "storage_failure.rs"]
 pub mod storage_failure;
 #[path = "../support/postgres.rs"]

@@ -87,11 +87,27 @@ impl Cursor {
 
     /// The session's ENTER was stored at `enter_seq`. With a `lastSeq`, start after it, counting
     /// one past the newest event as the newest; without, start right before the ENTER. What was
-    /// held meanwhile is read from storage, in cursor.
+    /// held meanwhile is read from storage, in order.
     pub fn anchor(&mut self, enter_seq: Seq, resume_after: Option<Seq>) {
         let before = enter_seq.prev();
         self.delivered = Some(resume_after.map_or(before, |after| after.min(before)));
         self.seen = self.seen.max(before);
+    }
+
+    /// Starts right after `after` (a subscription that replays from there, or starts at the
+    /// room's newest event). What was held meanwhile is read from storage, in order.
+    pub fn start_after(&mut self, after: Seq) {
+        self.delivered = Some(after);
+        self.seen = self.seen.max(after);
+    }
+
+    pub fn is_anchored(&self) -> bool {
+        self.delivered.is_some()
+    }
+
+    /// The newest seq sent, in order.
+    pub fn position(&self) -> Option<Seq> {
+        self.delivered
     }
 
     /// Storage has nothing after what was sent. Whatever later seq was seen is not stored

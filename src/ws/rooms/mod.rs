@@ -11,12 +11,12 @@ use crate::hub::{Hub, MemberHandle, SessionId};
 use crate::writer::Writer;
 
 pub use cursor::Decision;
-pub use table::{Done, RoomTable};
+pub use table::{Done, Reader, Reading, RoomTable, Target};
 
-/// The rooms this session is in. A room is in the table exactly while the session is a member
-/// of it in the hub, so `memberCount` never counts a session that is not in the room. Dropped,
-/// however the task ends (a return, a panic, a cancellation), it leaves every room it still
-/// holds and queues a LEAVE for each.
+/// The rooms this session is in or reads. A room is in the table exactly while the session
+/// takes its events from the hub; `memberCount` counts stored memberships, which only ENTER and
+/// LEAVE change. Dropped, however the task ends (a return, a panic, a cancellation), it leaves
+/// every room it still holds and queues a LEAVE for each it is a member of.
 pub struct Presence {
     id: SessionId,
     hub: Arc<Hub>,
@@ -26,13 +26,19 @@ pub struct Presence {
 }
 
 impl Presence {
-    pub fn new(id: SessionId, hub: Arc<Hub>, writer: Writer, member: MemberHandle) -> Self {
+    pub fn new(
+        id: SessionId,
+        hub: Arc<Hub>,
+        writer: Writer,
+        member: MemberHandle,
+        reading: Reading,
+    ) -> Self {
         Self {
             id,
             hub,
             writer,
             member,
-            table: RoomTable::default(),
+            table: RoomTable::new(reading),
         }
     }
 
@@ -45,14 +51,21 @@ impl Presence {
     }
 
     /// Joins the room before its ENTER is stored, so the ENTER event reaches this session too.
-    pub fn join(&mut self, room_id: RoomId, sender: Sender, resume_after: Option<Seq>) {
+    pub fn join(&mut self, room_id: RoomId, sender: Sender, resume_after: Option<Seq>, echo: bool) {
         self.hub.join(room_id, self.id, self.member.clone());
-        self.table.enter(room_id, sender, resume_after);
+        self.table.enter(room_id, sender, resume_after, echo);
     }
 
-    pub fn remove(&mut self, room_id: RoomId) -> Option<Sender> {
+    /// Takes the room's events from the hub before its newest seq is read from storage, so
+    /// that nothing stored in between is missed; [`RoomTable::watch_from`] then anchors it.
+    pub fn listen(&mut self, room_id: RoomId) {
+        self.hub.join(room_id, self.id, self.member.clone());
+        self.table.expect(room_id);
+    }
+
+    pub fn remove(&mut self, room_id: RoomId) {
         self.hub.leave(room_id, self.id);
-        self.table.remove(room_id)
+        self.table.remove(room_id);
     }
 
     /// Leaves every room, queueing a LEAVE for each whose LEAVE is not stored yet, without waiting
@@ -129,15 +142,21 @@ mod tests {
         end: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         let (member, _queue) = member_queue(16, 1 << 20);
-        let mut presence = Presence::new(1, world.hub.clone(), world.writer.clone(), member);
+        let mut presence = Presence::new(
+            1,
+            world.hub.clone(),
+            world.writer.clone(),
+            member,
+            Reading::Members,
+        );
         let (writer, room_id) = (world.writer.clone(), world.room_id);
         let (inside, entered) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let alice = Sender::parse("alice").unwrap();
-            presence.join(room_id, alice.clone(), None);
+            presence.join(room_id, alice.clone(), None, true);
             let slot = writer.reserve().await.unwrap();
             let seq = slot.append(NewEvent::enter(room_id, alice, 1)).await;
-            let seq = seq.unwrap().unwrap();
+            let seq = seq.unwrap().unwrap().seq;
             presence.table_mut().entered(room_id, seq);
             let _ = inside.send(());
             end.await;

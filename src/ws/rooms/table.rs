@@ -1,51 +1,82 @@
-//! The rooms one session is in: the sender it entered each with, whether its ENTER or LEAVE is
-//! still being stored, and where its cursor stands in each room's stream ([`Cursor`]). A plain type: no I/O.
+//! The rooms one session deals with, and who on its connection reads each room's events. A
+//! plain type: no I/O.
+//!
+//! A room is in the table while the session is a member of it (its ENTER is being stored,
+//! stored, or its LEAVE is being stored), or reads it, or both. What the session reads goes
+//! through one [`Cursor`] per room, so every event passes once, in `seq` order; each reader on
+//! the connection is a [`Feed`] that takes the events it has not had. A `/ws/chat` member
+//! reads its room through a feed of its own that starts at its ENTER (or its `lastSeq`) and
+//! ends right before its LEAVE; a STOMP client reads through its subscriptions, whether or not
+//! it entered.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+
+use bytestring::ByteString;
 
 use super::cursor::{Cursor, Decision};
 use crate::domain::{RoomId, Sender, Seq};
 use crate::ws::protocol::WsError;
 
-/// A room's state for this session.
-#[derive(Debug)]
-struct Room {
-    sender: Sender,
-    phase: Phase,
-    cursor: Cursor,
-    /// The room was deleted after this seq: `CLOSED` follows once every event through it has
-    /// been sent.
-    closing: Option<Seq>,
+/// Who on the connection reads a room's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reader {
+    /// The member itself (`/ws/chat`).
+    Member,
+    /// A STOMP subscription: its id, and what every event it is sent starts with (the
+    /// MESSAGE headers that name it; made once, shared with each delivery).
+    Subscription { id: ByteString, head: ByteString },
 }
 
-impl Room {
-    /// Where a catch-up must read after: only a member reads, and a leaver only what came
-    /// before its LEAVE.
-    fn behind(&self) -> Option<Seq> {
-        let behind = self.cursor.behind();
-        match self.phase {
-            Phase::Present | Phase::Leaving => behind,
-            Phase::Left { at } => behind.filter(|delivered| *delivered < at.prev()),
-            Phase::Entering { .. } => None,
-        }
+/// Where one reader stands in its room.
+#[derive(Debug)]
+struct Feed {
+    reader: Reader,
+    /// It has had every event through this seq.
+    sent_through: Seq,
+    /// It reads no event from this seq on (a member's own LEAVE).
+    until: Option<Seq>,
+}
+
+impl Feed {
+    fn wants(&self, seq: Seq) -> bool {
+        seq > self.sent_through && self.until.is_none_or(|until| seq < until)
     }
 
-    /// A leaver that has had every event before its LEAVE.
+    /// Whether it has had every event it will read.
     fn finished(&self) -> bool {
-        matches!(self.phase, Phase::Left { at } if self.cursor.delivered_through(at.prev()))
+        self.until
+            .is_some_and(|until| self.sent_through >= until.prev())
     }
+}
 
-    /// A deleted room whose every event through its last has been sent.
-    fn closed(&self) -> bool {
-        self.closing
-            .is_some_and(|last| self.cursor.delivered_through(last))
-    }
+/// One event for one reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub reader: Reader,
+    /// The member's own TALK in a room it entered with `"echo": false`: it got an `ACK`
+    /// instead, so the event itself is not sent.
+    pub muted: bool,
+}
 
-    /// The room was deleted after `last`: read up to there, then announce it.
-    fn close_after(&mut self, last: Seq) {
-        self.cursor.hold(last);
-        self.closing = Some(last);
-    }
+/// How the connection reads rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reading {
+    /// A member reads the room it entered (`/ws/chat`).
+    #[default]
+    Members,
+    /// Subscriptions read rooms; entering reads nothing (STOMP).
+    Subscriptions,
+}
+
+/// The session's membership of a room.
+#[derive(Debug)]
+struct Member {
+    sender: Sender,
+    phase: Phase,
+    /// Whether its own TALKs come back to it in full (else as an `ACK`).
+    echo: bool,
+    /// Its own TALKs, stored, whose events are not to be sent (echo off).
+    muted: BTreeSet<Seq>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,35 +92,121 @@ enum Phase {
     Present,
     /// Its LEAVE is being stored; events still flow, and it stays if the LEAVE fails.
     Leaving,
-    /// Its LEAVE was stored at `at`: it gets the events before that, then leaves the room.
-    Left {
-        at: Seq,
-    },
+    /// Its LEAVE was stored.
+    Left,
+}
+
+#[derive(Debug)]
+struct Room {
+    member: Option<Member>,
+    feeds: Vec<Feed>,
+    cursor: Cursor,
+    /// The room was deleted after this seq: `CLOSED` follows once every event through it has
+    /// been sent.
+    closing: Option<Seq>,
+}
+
+impl Room {
+    fn new() -> Self {
+        Self {
+            member: None,
+            feeds: Vec::new(),
+            cursor: Cursor::unanchored(),
+            closing: None,
+        }
+    }
+
+    fn phase(&self) -> Option<Phase> {
+        self.member.as_ref().map(|member| member.phase)
+    }
+
+    /// Where a catch-up must read after: only while a reader still wants what lies beyond.
+    fn behind(&self) -> Option<Seq> {
+        let after = self.cursor.behind()?;
+        let wanted = self
+            .feeds
+            .iter()
+            .any(|feed| feed.until.is_none_or(|until| after < until.prev()));
+        wanted.then_some(after)
+    }
+
+    /// A deleted room whose every event through its last has been sent.
+    fn closed(&self) -> bool {
+        self.closing
+            .is_some_and(|last| self.cursor.delivered_through(last))
+    }
+
+    /// Nobody here is in it or reads it any more.
+    fn abandoned(&self) -> bool {
+        let member_gone = self
+            .member
+            .as_ref()
+            .is_none_or(|member| member.phase == Phase::Left);
+        member_gone && self.feeds.iter().all(Feed::finished)
+    }
+
+    /// The room was deleted after `last`: read up to there, then announce it.
+    fn close_after(&mut self, last: Seq) {
+        self.cursor.hold(last);
+        self.closing = Some(last);
+    }
+
+    /// The event at `seq` for each reader that wants it; each has it from now on.
+    fn targets(&mut self, seq: Seq) -> Vec<Target> {
+        let mut targets = Vec::new();
+        for feed in self.feeds.iter_mut().filter(|feed| feed.wants(seq)) {
+            feed.sent_through = seq;
+            let muted = feed.reader == Reader::Member
+                && self
+                    .member
+                    .as_mut()
+                    .is_some_and(|member| member.muted.remove(&seq));
+            targets.push(Target {
+                reader: feed.reader.clone(),
+                muted,
+            });
+        }
+        targets
+    }
 }
 
 /// Whether the session is done with a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Done {
     No,
-    /// It left and has had every event before its LEAVE: drop the room.
+    /// It left (and has had every event before its LEAVE) and reads the room no more: drop it.
     Left,
-    /// The room was deleted and the session has had every event through its last: announce
-    /// `CLOSED` and drop the room.
-    Closed,
+    /// The room was deleted and every event through its last has been sent: announce `CLOSED`
+    /// to these readers and drop the room.
+    Closed(Vec<Reader>),
 }
 
 #[derive(Debug, Default)]
 pub struct RoomTable {
     rooms: HashMap<RoomId, Room>,
+    reading: Reading,
 }
 
 impl RoomTable {
+    pub fn new(reading: Reading) -> Self {
+        Self {
+            rooms: HashMap::new(),
+            reading,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.rooms.len()
     }
 
+    pub fn contains(&self, room_id: RoomId) -> bool {
+        self.rooms.contains_key(&room_id)
+    }
+
+    /// The sender it entered the room with, while it is a member.
     pub fn sender(&self, room_id: RoomId) -> Option<&Sender> {
-        self.rooms.get(&room_id).map(|room| &room.sender)
+        let member = self.rooms.get(&room_id)?.member.as_ref()?;
+        (member.phase != Phase::Left).then_some(&member.sender)
     }
 
     /// Checks that the session is in the room under this sender, before it TALKs, LEAVEs or
@@ -100,15 +217,16 @@ impl RoomTable {
         sender: &Sender,
         action: &'static str,
     ) -> Result<(), WsError> {
-        let room = self
+        let member = self
             .rooms
             .get(&room_id)
-            .filter(|room| room.phase == Phase::Present)
+            .and_then(|room| room.member.as_ref())
+            .filter(|member| member.phase == Phase::Present)
             .ok_or(WsError::NotInRoom(room_id, action))?;
-        if room.sender != *sender {
+        if member.sender != *sender {
             return Err(WsError::SenderMismatch {
                 room_id,
-                entered: room.sender.as_str().to_owned(),
+                entered: member.sender.as_str().to_owned(),
             });
         }
         Ok(())
@@ -116,57 +234,96 @@ impl RoomTable {
 
     /// Whether an ENTER or LEAVE is under way; the session reads no frame until it is done.
     pub fn changing(&self) -> bool {
-        self.rooms.values().any(|room| room.phase != Phase::Present)
+        self.rooms
+            .values()
+            .any(|room| matches!(room.phase(), Some(Phase::Entering { .. } | Phase::Leaving)))
     }
 
-    pub(super) fn enter(&mut self, room_id: RoomId, sender: Sender, resume_after: Option<Seq>) {
-        let room = Room {
+    /// Its ENTER is queued. A room it already reads keeps its cursor; its own ENTER reaches it
+    /// there.
+    pub(super) fn enter(
+        &mut self,
+        room_id: RoomId,
+        sender: Sender,
+        resume_after: Option<Seq>,
+        echo: bool,
+    ) {
+        let room = self.rooms.entry(room_id).or_insert_with(Room::new);
+        room.member = Some(Member {
             sender,
             phase: Phase::Entering {
                 resume_after,
                 closed: None,
             },
-            cursor: Cursor::unanchored(),
-            closing: None,
-        };
-        self.rooms.insert(room_id, room);
+            echo,
+            muted: BTreeSet::new(),
+        });
     }
 
     /// Its ENTER was stored at `seq`. (A room no longer in the table needs nothing more.)
     pub fn entered(&mut self, room_id: RoomId, seq: Seq) {
+        let reading = self.reading;
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        let Phase::Entering {
+        let Some(Phase::Entering {
             resume_after,
             closed,
-        } = room.phase
+        }) = room.phase()
         else {
             return;
         };
-        room.cursor.anchor(seq, resume_after);
-        room.phase = Phase::Present;
+        if !room.cursor.is_anchored() {
+            room.cursor.anchor(seq, resume_after);
+        }
+        if reading == Reading::Members {
+            let start = room.cursor.position().unwrap_or(Seq::ZERO);
+            room.feeds.push(Feed {
+                reader: Reader::Member,
+                sent_through: start,
+                until: None,
+            });
+        }
+        if let Some(member) = room.member.as_mut() {
+            member.phase = Phase::Present;
+        }
         if let Some(last) = closed {
             room.close_after(last);
         }
+    }
+
+    /// Switches whether the member's own TALKs come back in full (a repeated ENTER with
+    /// `echo`).
+    pub fn set_echo(&mut self, room_id: RoomId, echo: bool) {
+        if let Some(member) = self.member_mut(room_id) {
+            member.echo = echo;
+        }
+    }
+
+    /// Its TALK was stored at `seq`: true when the member takes an `ACK` for it, and not the
+    /// event.
+    pub fn talked(&mut self, room_id: RoomId, seq: Seq) -> bool {
+        let Some(member) = self.member_mut(room_id) else {
+            return false;
+        };
+        if !member.echo {
+            member.muted.insert(seq);
+        }
+        !member.echo
     }
 
     pub fn leaving(&mut self, room_id: RoomId) {
         self.set_phase(room_id, Phase::Leaving);
     }
 
-    /// Its LEAVE was stored at `seq`: it gets the events before it, and nothing from its LEAVE
-    /// on (see [`RoomTable::done`]).
+    /// Its LEAVE was stored at `seq`: a member reads the events before it, and nothing from
+    /// its LEAVE on (see [`RoomTable::done`]).
     pub fn left(&mut self, room_id: RoomId, seq: Seq) {
-        self.set_phase(room_id, Phase::Left { at: seq });
-    }
-
-    /// Whether the session is done with the room.
-    pub fn done(&self, room_id: RoomId) -> Done {
-        match self.rooms.get(&room_id) {
-            Some(room) if room.finished() => Done::Left,
-            Some(room) if room.closed() => Done::Closed,
-            _ => Done::No,
+        self.set_phase(room_id, Phase::Left);
+        if let Some(room) = self.rooms.get_mut(&room_id) {
+            for feed in room.feeds.iter_mut().filter(|f| f.reader == Reader::Member) {
+                feed.until = Some(seq);
+            }
         }
     }
 
@@ -175,52 +332,124 @@ impl RoomTable {
         self.set_phase(room_id, Phase::Present);
     }
 
+    fn member_mut(&mut self, room_id: RoomId) -> Option<&mut Member> {
+        self.rooms.get_mut(&room_id)?.member.as_mut()
+    }
+
     fn set_phase(&mut self, room_id: RoomId, phase: Phase) {
-        if let Some(room) = self.rooms.get_mut(&room_id) {
-            room.phase = phase;
+        if let Some(member) = self.member_mut(room_id) {
+            member.phase = phase;
         }
     }
 
-    /// Decides what to do with a live event.
+    /// A room whose events will be read once it is anchored: until then they wait.
+    pub(super) fn expect(&mut self, room_id: RoomId) {
+        self.rooms.entry(room_id).or_insert_with(Room::new);
+    }
+
+    /// Starts reading a room it does not read yet, from right after `after` (the room's newest
+    /// seq, or where a replay starts).
+    pub fn watch_from(&mut self, room_id: RoomId, after: Seq) {
+        let room = self.rooms.entry(room_id).or_insert_with(Room::new);
+        if !room.cursor.is_anchored() {
+            room.cursor.start_after(after);
+        }
+    }
+
+    /// A subscription to a room the session reads already (see [`RoomTable::watch_from`]): it
+    /// starts right after `after`, or with the next event.
+    pub fn subscribe(&mut self, room_id: RoomId, reader: Reader, after: Option<Seq>) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        let now = room.cursor.position().unwrap_or(Seq::ZERO);
+        let start = after.map_or(now, |after| after.min(now));
+        if start < now {
+            room.cursor.rewind(start);
+        }
+        room.feeds.push(Feed {
+            reader,
+            sent_through: start,
+            until: None,
+        });
+    }
+
+    /// Ends a subscription; the room it read, if it is done with it.
+    pub fn unsubscribe(&mut self, id: &str) -> Option<RoomId> {
+        let is_it = |feed: &Feed| matches!(&feed.reader, Reader::Subscription { id: other, .. } if &**other == id);
+        let (room_id, room) = self
+            .rooms
+            .iter_mut()
+            .find(|(_, room)| room.feeds.iter().any(is_it))?;
+        room.feeds.retain(|feed| !is_it(feed));
+        Some(*room_id)
+    }
+
+    /// Whether a subscription with this id exists.
+    pub fn subscribed(&self, id: &str) -> bool {
+        self.rooms.values().flat_map(|room| &room.feeds).any(
+            |feed| matches!(&feed.reader, Reader::Subscription { id: other, .. } if &**other == id),
+        )
+    }
+
+    /// Decides what to do with a live event; see [`RoomTable::targets`] for who reads it.
     pub fn live(&mut self, room_id: RoomId, seq: Seq) -> Decision {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return Decision::Skip;
         };
-        match room.phase {
-            Phase::Present | Phase::Leaving => room.cursor.live(seq),
-            Phase::Left { at } if seq < at => room.cursor.live(seq),
-            // Its own LEAVE or later: not for it, but proof that every event before its LEAVE
-            // is stored, should one have been missed.
-            Phase::Left { at } => {
-                room.cursor.hold(at.prev());
-                Decision::Skip
-            }
-            Phase::Entering { .. } => room.cursor.hold(seq),
+        if !room.cursor.is_anchored() {
+            return room.cursor.hold(seq);
         }
+        room.cursor.live(seq)
     }
 
-    /// The room was deleted after `last_seq`. A member announces it once it has had every
+    /// Who reads the event at `seq`, which has just passed the room's cursor.
+    pub fn targets(&mut self, room_id: RoomId, seq: Seq) -> Vec<Target> {
+        self.rooms
+            .get_mut(&room_id)
+            .map(|room| room.targets(seq))
+            .unwrap_or_default()
+    }
+
+    /// The room was deleted after `last_seq`. Its readers are told once they have had every
     /// event through `last_seq` (a replay may still be sending them; see [`RoomTable::done`]);
-    /// one whose ENTER is pending, once its ENTER is stored; a leaver at once.
+    /// a member whose ENTER is pending, once its ENTER is stored.
     pub fn close(&mut self, room_id: RoomId, last_seq: Seq) {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        match &mut room.phase {
-            Phase::Entering { closed, .. } => *closed = Some(last_seq),
-            Phase::Left { .. } => room.closing = Some(Seq::ZERO),
-            Phase::Present | Phase::Leaving => room.close_after(last_seq),
+        match room.member.as_mut().map(|member| &mut member.phase) {
+            Some(Phase::Entering { closed, .. }) if !room.cursor.is_anchored() => {
+                *closed = Some(last_seq);
+            }
+            _ => room.close_after(last_seq),
         }
     }
 
-    /// Sends the room's events after `after` again.
+    /// Whether the session is done with the room.
+    pub fn done(&self, room_id: RoomId) -> Done {
+        match self.rooms.get(&room_id) {
+            Some(room) if room.closed() => {
+                Done::Closed(room.feeds.iter().map(|feed| feed.reader.clone()).collect())
+            }
+            Some(room) if room.abandoned() => Done::Left,
+            _ => Done::No,
+        }
+    }
+
+    /// Sends the room's events after `after` again to the member (an ENTER with `lastSeq` in a
+    /// room it is in).
     pub fn rewind(&mut self, room_id: RoomId, after: Seq) {
-        if let Some(room) = self.rooms.get_mut(&room_id) {
-            room.cursor.rewind(after);
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        room.cursor.rewind(after);
+        for feed in room.feeds.iter_mut().filter(|f| f.reader == Reader::Member) {
+            feed.sent_through = feed.sent_through.min(after);
         }
     }
 
-    /// A room this session is in whose stored events it must read, and the seq to read after.
+    /// A room whose stored events the session must read, and the seq to read after.
     pub fn behind(&self) -> Option<(RoomId, Seq)> {
         self.rooms
             .iter()
@@ -232,17 +461,15 @@ impl RoomTable {
         self.rooms.get(&room_id).and_then(Room::behind)
     }
 
-    /// A stored event read by a catch-up: true when it must be sent.
-    pub fn replayed(&mut self, room_id: RoomId, seq: Seq) -> bool {
+    /// A stored event read by a catch-up: who reads it (none when nobody needs it).
+    pub fn replayed(&mut self, room_id: RoomId, seq: Seq) -> Vec<Target> {
         let Some(room) = self.rooms.get_mut(&room_id) else {
-            return false;
+            return Vec::new();
         };
-        let wanted = match room.phase {
-            Phase::Present | Phase::Leaving => true,
-            Phase::Left { at } => seq < at,
-            Phase::Entering { .. } => false,
-        };
-        wanted && room.cursor.replayed(seq)
+        if !room.feeds.iter().any(|feed| feed.wants(seq)) || !room.cursor.replayed(seq) {
+            return Vec::new();
+        }
+        room.targets(seq)
     }
 
     /// The catch-up found nothing more in storage: a deleted room's history is gone (skip to
@@ -260,24 +487,28 @@ impl RoomTable {
     /// Puts the session in a room as if its ENTER had been stored at seq 1.
     #[cfg(test)]
     pub fn enter_for_test(&mut self, room_id: RoomId, sender: &str) {
-        self.enter(room_id, Sender::parse(sender).unwrap(), None);
+        self.enter(room_id, Sender::parse(sender).unwrap(), None, true);
         self.entered(room_id, Seq::ZERO.next().unwrap());
     }
 
-    pub(super) fn remove(&mut self, room_id: RoomId) -> Option<Sender> {
-        self.rooms.remove(&room_id).map(|room| room.sender)
+    pub(super) fn remove(&mut self, room_id: RoomId) {
+        self.rooms.remove(&room_id);
     }
 
     /// Empties the table; each room comes with the sender its LEAVE must be stored under, or
-    /// None when its LEAVE is stored already or the room was deleted. A LEAVE still being
-    /// stored gets another: the first may fail with nobody left to hear it, and storage
-    /// refuses the second if the first went through (nobody leaves twice).
+    /// None when the session is no member, its LEAVE is stored already, or the room was
+    /// deleted. A LEAVE still being stored gets another: the first may fail with nobody left
+    /// to hear it, and storage refuses the second if the first went through (nobody leaves
+    /// twice).
     pub(super) fn drain(&mut self) -> Vec<(RoomId, Option<Sender>)> {
         self.rooms
             .drain()
             .map(|(room_id, room)| {
-                let gone = matches!(room.phase, Phase::Left { .. }) || room.closing.is_some();
-                (room_id, (!gone).then_some(room.sender))
+                let sender = room
+                    .member
+                    .filter(|member| member.phase != Phase::Left && room.closing.is_none())
+                    .map(|member| member.sender);
+                (room_id, sender)
             })
             .collect()
     }
@@ -295,10 +526,30 @@ mod tests {
         Sender::parse("alice").unwrap()
     }
 
+    fn member() -> Vec<Target> {
+        vec![Target {
+            reader: Reader::Member,
+            muted: false,
+        }]
+    }
+
+    fn subscription(id: &str) -> Reader {
+        Reader::Subscription {
+            id: id.to_owned().into(),
+            head: format!("MESSAGE\nsubscription:{id}\n").into(),
+        }
+    }
+
+    /// Whether the member is sent the live event at `seq`.
+    fn sends(table: &mut RoomTable, room: RoomId, seq_: i64) -> bool {
+        table.live(room, seq(seq_)) == Decision::Deliver
+            && table.targets(room, seq(seq_)) == member()
+    }
+
     fn entered(resume_after: Option<Seq>, enter_seq: i64) -> (RoomTable, RoomId) {
         let mut table = RoomTable::default();
         let room = RoomId::random();
-        table.enter(room, alice(), resume_after);
+        table.enter(room, alice(), resume_after, true);
         table.entered(room, seq(enter_seq));
         assert_eq!(table.done(room), Done::No);
         (table, room)
@@ -308,7 +559,7 @@ mod tests {
     fn no_frame_is_read_while_an_enter_or_leave_is_pending() {
         let mut table = RoomTable::default();
         let room = RoomId::random();
-        table.enter(room, alice(), None);
+        table.enter(room, alice(), None, true);
         assert!(table.changing());
         table.entered(room, seq(1));
         assert!(!table.changing());
@@ -322,7 +573,7 @@ mod tests {
     fn only_a_present_member_under_its_sender_may_talk() {
         let mut table = RoomTable::default();
         let room = RoomId::random();
-        table.enter(room, alice(), None);
+        table.enter(room, alice(), None, true);
         assert!(matches!(
             table.check(room, &alice(), "TALK"),
             Err(WsError::NotInRoom(..))
@@ -349,16 +600,16 @@ mod tests {
     fn without_last_seq_a_newcomer_starts_at_its_own_enter() {
         let mut table = RoomTable::default();
         let room = RoomId::random();
-        table.enter(room, alice(), None);
+        table.enter(room, alice(), None, true);
         assert_eq!(table.live(room, seq(7)), Decision::Hold, "before its ENTER");
         table.entered(room, seq(8));
         assert_eq!(table.behind(), None, "nothing after its ENTER was held");
-        assert_eq!(table.live(room, seq(8)), Decision::Deliver);
+        assert!(sends(&mut table, room, 8));
 
         let other = RoomId::random();
-        table.enter(other, alice(), None);
+        table.enter(other, alice(), None, true);
         assert_eq!(
-            table.live(other, seq(5),),
+            table.live(other, seq(5)),
             Decision::Hold,
             "after its ENTER, early"
         );
@@ -374,84 +625,77 @@ mod tests {
     fn with_last_seq_events_wait_for_the_replay() {
         let mut table = RoomTable::default();
         let room = RoomId::random();
-        table.enter(room, alice(), Some(seq(2)));
+        table.enter(room, alice(), Some(seq(2)), true);
         assert_eq!(table.live(room, seq(6)), Decision::Hold);
         assert_eq!(table.behind(), None, "no replay before the ENTER is stored");
         table.entered(room, seq(6));
         assert_eq!(table.behind(), Some((room, seq(2))));
         assert_eq!(table.behind_in(room), Some(seq(2)));
-        assert!((3..=6).all(|s| table.replayed(room, seq(s))));
+        assert!((3..=6).all(|s| table.replayed(room, seq(s)) == member()));
         assert_eq!(table.behind(), None);
-        assert_eq!(table.live(room, seq(7)), Decision::Deliver);
+        assert!(sends(&mut table, room, 7));
     }
 
     #[test]
     fn a_leaver_gets_every_event_before_its_leave_and_none_from_it_on() {
         let (mut table, room) = entered(None, 1);
-        assert_eq!(table.live(room, seq(1)), Decision::Deliver);
+        assert!(sends(&mut table, room, 1));
         table.leaving(room);
-        assert_eq!(table.live(room, seq(2)), Decision::Deliver);
+        assert!(sends(&mut table, room, 2));
         table.left(room, seq(4));
         assert_eq!(table.done(room), Done::No, "seq 3 came before its LEAVE");
-        assert!(table.changing());
-        assert_eq!(table.live(room, seq(3)), Decision::Deliver);
+        assert!(!table.changing());
+        assert!(sends(&mut table, room, 3));
         assert_eq!(table.done(room), Done::Left);
-        assert_eq!(table.live(room, seq(4)), Decision::Skip, "its own LEAVE");
-    }
-
-    #[test]
-    fn a_leaver_that_missed_an_event_before_its_leave_reads_it_from_storage() {
-        let (mut table, room) = entered(None, 1);
-        table.live(room, seq(1));
-        table.leaving(room);
-        table.left(room, seq(3));
-        assert_eq!(table.done(room), Done::No);
-        assert_eq!(table.live(room, seq(3)), Decision::Skip);
-        assert_eq!(table.behind(), Some((room, seq(1))));
+        assert_eq!(table.live(room, seq(4)), Decision::Deliver);
+        assert!(
+            table.targets(room, seq(4)).is_empty(),
+            "its own LEAVE is not sent"
+        );
     }
 
     #[test]
     fn a_leaver_behind_catches_up_only_to_its_leave() {
         let (mut table, room) = entered(None, 1);
-        assert_eq!(table.live(room, seq(1)), Decision::Deliver);
+        assert!(sends(&mut table, room, 1));
         assert_eq!(table.live(room, seq(3)), Decision::Hold);
         table.leaving(room);
         table.left(room, seq(3));
         assert_eq!(table.behind(), Some((room, seq(1))));
-        assert!(table.replayed(room, seq(2)));
-        assert!(!table.replayed(room, seq(3)));
+        assert_eq!(table.replayed(room, seq(2)), member());
+        assert!(table.replayed(room, seq(3)).is_empty());
         assert_eq!(table.done(room), Done::Left);
     }
 
     #[test]
     fn a_member_whose_leave_failed_stays_and_keeps_its_place() {
         let (mut table, room) = entered(None, 1);
-        table.live(room, seq(1));
+        assert!(sends(&mut table, room, 1));
         table.leaving(room);
-        assert_eq!(table.live(room, seq(2)), Decision::Deliver);
+        assert!(sends(&mut table, room, 2));
         table.stay(room);
         assert!(!table.changing());
         assert_eq!(table.behind(), None);
-        assert_eq!(table.live(room, seq(3)), Decision::Deliver);
+        assert!(sends(&mut table, room, 3));
     }
 
     #[test]
     fn a_deletion_during_the_enter_waits_for_its_outcome() {
         let mut table = RoomTable::default();
         let room = RoomId::random();
-        table.enter(room, alice(), None);
+        table.enter(room, alice(), None, true);
         table.close(room, seq(3));
         assert_eq!(table.done(room), Done::No);
         table.entered(room, seq(3));
         assert_eq!(table.done(room), Done::No, "its own ENTER comes first");
         assert_eq!(table.behind(), Some((room, seq(2))));
-        assert!(table.replayed(room, seq(3)));
-        assert_eq!(table.done(room), Done::Closed);
+        assert_eq!(table.replayed(room, seq(3)), member());
+        assert_eq!(table.done(room), Done::Closed(vec![Reader::Member]));
 
         let (mut other, present) = entered(None, 1);
-        assert_eq!(other.live(present, seq(1)), Decision::Deliver);
+        assert!(sends(&mut other, present, 1));
         other.close(present, seq(1));
-        assert_eq!(other.done(present), Done::Closed);
+        assert_eq!(other.done(present), Done::Closed(vec![Reader::Member]));
         other.close(RoomId::random(), seq(1));
     }
 
@@ -459,15 +703,15 @@ mod tests {
     fn a_deletion_during_a_replay_is_announced_after_the_rooms_last_event() {
         let mut table = RoomTable::default();
         let room = RoomId::random();
-        table.enter(room, alice(), Some(Seq::ZERO));
+        table.enter(room, alice(), Some(Seq::ZERO), true);
         table.entered(room, seq(100));
-        assert!(table.replayed(room, seq(1)));
+        assert_eq!(table.replayed(room, seq(1)), member());
 
         table.close(room, seq(100));
         assert_eq!(table.done(room), Done::No, "99 events are still to be sent");
         assert_eq!(table.behind(), Some((room, seq(1))));
-        assert!((2..=100).all(|s| table.replayed(room, seq(s))));
-        assert_eq!(table.done(room), Done::Closed);
+        assert!((2..=100).all(|s| table.replayed(room, seq(s)) == member()));
+        assert_eq!(table.done(room), Done::Closed(vec![Reader::Member]));
         assert_eq!(
             table.drain(),
             vec![(room, None)],
@@ -480,23 +724,14 @@ mod tests {
         let (mut table, room) = entered(Some(Seq::ZERO), 50);
         table.close(room, seq(50));
         table.give_up(room);
-        assert_eq!(table.done(room), Done::Closed);
+        assert_eq!(table.done(room), Done::Closed(vec![Reader::Member]));
     }
 
     #[test]
     fn events_of_rooms_it_is_not_in_are_dropped() {
         let mut table = RoomTable::default();
         assert_eq!(table.live(RoomId::random(), seq(1)), Decision::Skip);
-        assert!(!table.replayed(RoomId::random(), seq(1)));
-    }
-
-    #[test]
-    fn removing_and_draining_hand_back_each_sender() {
-        let (mut table, room) = entered(None, 1);
-        assert_eq!(table.remove(room), Some(alice()));
-        assert_eq!(table.len(), 0);
-        let (mut table, room) = entered(None, 1);
-        assert_eq!(table.drain(), vec![(room, Some(alice()))]);
+        assert!(table.replayed(RoomId::random(), seq(1)).is_empty());
     }
 
     #[test]
@@ -508,7 +743,7 @@ mod tests {
         other.left(left, seq(3));
         let mut entering = RoomTable::default();
         let room = RoomId::random();
-        entering.enter(room, alice(), None);
+        entering.enter(room, alice(), None, true);
 
         assert_eq!(
             table.drain(),
@@ -521,5 +756,82 @@ mod tests {
             vec![(room, Some(alice()))],
             "its ENTER is queued first"
         );
+    }
+
+    #[test]
+    fn a_member_with_echo_off_is_not_sent_its_own_talk() {
+        let mut table = RoomTable::default();
+        let room = RoomId::random();
+        table.enter(room, alice(), None, false);
+        table.entered(room, seq(1));
+        assert!(sends(&mut table, room, 1));
+        assert!(table.talked(room, seq(2)), "an ACK instead");
+        assert_eq!(table.live(room, seq(2)), Decision::Deliver);
+        assert_eq!(
+            table.targets(room, seq(2)),
+            vec![Target {
+                reader: Reader::Member,
+                muted: true
+            }]
+        );
+        assert!(sends(&mut table, room, 3), "others' events still come");
+        table.set_echo(room, true);
+        assert!(!table.talked(room, seq(4)));
+        assert!(sends(&mut table, room, 4));
+    }
+
+    #[test]
+    fn subscriptions_read_a_room_without_entering_it_each_from_where_it_starts() {
+        let mut table = RoomTable::new(Reading::Subscriptions);
+        let room = RoomId::random();
+        table.watch_from(room, seq(10));
+        table.subscribe(room, subscription("s-1"), None);
+        assert!(!table.changing());
+        assert_eq!(table.sender(room), None, "subscribing enters nothing");
+        assert_eq!(table.live(room, seq(11)), Decision::Deliver);
+        assert_eq!(table.targets(room, seq(11)).len(), 1);
+
+        table.subscribe(room, subscription("s-2"), Some(seq(9)));
+        assert_eq!(table.behind(), Some((room, seq(9))), "s-2 replays from 9");
+        let replayed = table.replayed(room, seq(10));
+        assert_eq!(replayed.len(), 1, "only s-2 had not had 10");
+        let both = table.replayed(room, seq(11));
+        assert_eq!(both.len(), 1, "s-1 had 11 already");
+        assert_eq!(table.live(room, seq(12)), Decision::Deliver);
+        assert_eq!(table.targets(room, seq(12)).len(), 2);
+
+        assert!(table.subscribed("s-1"));
+        assert_eq!(table.unsubscribe("s-1"), Some(room));
+        assert!(!table.subscribed("s-1"));
+        assert_eq!(table.unsubscribe("s-2"), Some(room));
+        assert_eq!(table.done(room), Done::Left, "nobody reads it now");
+    }
+
+    #[test]
+    fn entering_on_stomp_reads_nothing_and_a_subscription_keeps_reading_after_leave() {
+        let mut table = RoomTable::new(Reading::Subscriptions);
+        let room = RoomId::random();
+        table.enter(room, alice(), None, true);
+        table.entered(room, seq(5));
+        assert_eq!(
+            table.behind(),
+            None,
+            "nobody reads it: nothing to catch up on"
+        );
+        assert_eq!(table.live(room, seq(5)), Decision::Deliver);
+        assert!(table.targets(room, seq(5)).is_empty());
+        assert_eq!(table.done(room), Done::No, "it is a member");
+
+        table.subscribe(room, subscription("s"), None);
+        table.leaving(room);
+        table.left(room, seq(6));
+        assert_eq!(table.live(room, seq(6)), Decision::Deliver);
+        assert_eq!(
+            table.targets(room, seq(6)).len(),
+            1,
+            "its subscription sees its LEAVE"
+        );
+        assert_eq!(table.done(room), Done::No, "still subscribed");
+        assert_eq!(table.drain(), vec![(room, None)], "its LEAVE is stored");
     }
 }

@@ -1,0 +1,124 @@
+//! Events on their way to the client: live ones from the session's queue, a batch at a time,
+//! and stored ones a catch-up read. The room table says which pass and who reads each; the
+//! dialect says how: the event's JSON itself for a `/ws/chat` member, a `MESSAGE` carrying it
+//! for each STOMP subscription (the JSON is made once per event, whatever the readers).
+
+use uuid::Uuid;
+
+use super::{Dialect, Session};
+use crate::domain::{Event, RoomId, Seq};
+use crate::hub::{Outbound, SharedEvent};
+use crate::store::StoreError;
+use crate::ws::close::End;
+use crate::ws::protocol::closed_frame;
+use crate::ws::rooms::{Decision, Done, Reader, Target};
+use crate::ws::stomp::message_tail;
+
+/// Most queued items forwarded in one turn of the loop, and so in one write.
+const FORWARD_BATCH: usize = 64;
+
+impl Session {
+    /// Forwards a queued item and whatever else is queued already, up to a batch, so that
+    /// they go out in one write.
+    pub(super) fn forward_queued(&mut self, first: Outbound) -> Result<(), End> {
+        self.forward(first);
+        for _ in 1..FORWARD_BATCH {
+            let Some(item) = self.queue.try_recv() else {
+                break;
+            };
+            self.forward(item);
+        }
+        Ok(())
+    }
+
+    fn forward(&mut self, item: Outbound) {
+        match item {
+            Outbound::Event(event) => {
+                let (room_id, seq) = (event.room_id, event.seq);
+                if self.presence.table_mut().live(room_id, seq) == Decision::Deliver {
+                    let targets = self.presence.table_mut().targets(room_id, seq);
+                    self.send_event(&event, targets);
+                    self.done_with(room_id);
+                }
+            }
+            Outbound::Closed { room_id, last_seq } => {
+                self.presence.table_mut().close(room_id, last_seq);
+                self.done_with(room_id);
+            }
+        }
+    }
+
+    /// Sends the events of a page that the client has not had yet. A page read from where the
+    /// room's catch-up no longer starts (a repeated ENTER with `lastSeq` moved it back, or the
+    /// session left) is dropped; the next read starts from where it is now.
+    pub(super) fn replay(
+        &mut self,
+        room_id: RoomId,
+        after: Seq,
+        page: Result<Vec<Event>, StoreError>,
+    ) -> Result<(), End> {
+        let events = page.map_err(|error| {
+            tracing::error!(%error, "reading history for a catch-up failed");
+            End::Unavailable
+        })?;
+        if self.presence.table().behind_in(room_id) != Some(after) {
+            return Ok(());
+        }
+        if events.is_empty() {
+            self.presence.table_mut().give_up(room_id);
+        }
+        for event in events {
+            let targets = self.presence.table_mut().replayed(room_id, event.seq);
+            if targets.is_empty() {
+                continue;
+            }
+            if let Some(shared) = SharedEvent::new(&event) {
+                self.send_event(&shared, targets);
+            }
+        }
+        self.done_with(room_id);
+        Ok(())
+    }
+
+    /// One event for its readers, each framed as the dialect says: the event's JSON itself, or
+    /// a STOMP subscription's head and the MESSAGE tail every subscription shares.
+    fn send_event(&mut self, event: &SharedEvent, targets: Vec<Target>) {
+        for target in targets.into_iter().filter(|target| !target.muted) {
+            match (&self.dialect, &target.reader) {
+                (Dialect::Stomp(_), Reader::Subscription { head, .. }) => {
+                    let tail = event.stomp_tail(|event| {
+                        let message_id = event.message_id.to_string();
+                        message_tail(&message_id, Some(event.seq), &event.json)
+                    });
+                    self.socket.text_parts(head, tail);
+                }
+                _ => self.socket.text(event.json.clone()),
+            }
+            self.state.metrics.events_out.inc();
+        }
+    }
+
+    /// Drops a room the session is done with: a leaver's that has had every event before its
+    /// LEAVE (and nobody here reads it), or a deleted room's once every event through its last
+    /// was sent, then `CLOSED` to each of its readers.
+    pub(super) fn done_with(&mut self, room_id: RoomId) {
+        match self.presence.table().done(room_id) {
+            Done::No => {}
+            Done::Left => self.presence.remove(room_id),
+            Done::Closed(readers) => {
+                self.presence.remove(room_id);
+                let closed = closed_frame(room_id);
+                for reader in readers {
+                    match (&self.dialect, &reader) {
+                        (Dialect::Stomp(_), Reader::Subscription { head, .. }) => {
+                            let message_id = Uuid::new_v4().to_string();
+                            self.socket
+                                .text_parts(head, &message_tail(&message_id, None, &closed));
+                        }
+                        _ => self.socket.text(closed.clone()),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! One WebSocket connection, whatever its framing: a single `select!` loop over shutdown, the
+//! slow-consumer signal, the expiry of its token, this instance's eviction, settled appends,
+//! queued room events, catch-up pages, room in the writer's queue, a subscription's room being
+//! looked up, client frames and the heart-beats; then one cleanup. What a turn of the loop
+//! sends goes out in one write.
+//!
+//! The limits, the queue, the rooms, the replays and the shutdown are the same for every
+//! framing; what varies is the dialect ([`Dialect`]: `/ws/chat`'s JSON frames or STOMP's, each
+//! over a plain WebSocket or SockJS), which turns what the client sends into the same appends
+//! and subscriptions, and the events into frames ([`delivery`], [`stomp`]). When the writer's
+//! queue is full, the append a frame asks for waits in the loop, which reads no further frame
+//! meanwhile: a saturated writer slows down what sessions read, never what they deliver.
+
+mod appends;
+mod delivery;
+mod stomp;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::watch;
+use tokio::time::{Interval, MissedTickBehavior, Sleep};
+
+use self::appends::Parked;
+use self::stomp::{Disconnect, Looked};
+use super::catch_up::{CatchUp, page_limit};
+use super::close::End;
+use super::connection::{Broken, Incoming, Received, Socket, Transport};
+use super::frame_limit::FrameLimit;
+use super::heartbeat::{Beat, Heartbeat};
+use super::in_flight::InFlight;
+use super::intake::Speaker;
+use super::protocol::{Echo, Refusal, WsError, parse};
+use super::rooms::{Presence, Reading};
+use super::sockjs;
+use super::stomp::{Command, Stomp};
+use crate::clients::OpenConnection;
+use crate::hub::{MemberQueue, SessionId, member_queue};
+use crate::identity::Identity;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// Appends a session may have in flight before it stops reading frames (backpressure).
+const MAX_IN_FLIGHT: usize = 256;
+
+/// One message of the dialect, as it arrived.
+enum Payload {
+    Text(ByteString),
+    Binary(Bytes),
+}
+
+/// A frame that arrived and waits for the session to act on it.
+enum Pending {
+    Chat(ByteString),
+    Stomp(Command),
+}
+
+/// What the frames on a connection mean.
+pub enum Dialect {
+    /// `/ws/chat`: one JSON object per message.
+    Chat,
+    /// `/ws/stomp`: STOMP frames.
+    Stomp(Box<Stomp>),
+}
+
+impl Dialect {
+    fn reading(&self) -> Reading {
+        match self {
+            Self::Chat => Reading::Members,
+            Self::Stomp(_) => Reading::Subscriptions,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Stomp(_) => "stomp",
+        }
+    }
+}
+
+/// Who opened the connection: its identity in identity mode (a STOMP client may bring it in
+/// CONNECT instead), and its place under the per-client connection cap.
+pub struct Client {
+    pub identity: Option<Identity>,
+    pub connection: Option<OpenConnection>,
+}
+
+/// A connection as the upgrade hands it over.
+pub struct Opening {
+    pub id: SessionId,
+    pub write: OwnedWriteHalf,
+    pub transport: Transport,
+    pub dialect: Dialect,
+    pub client: Client,
+}
+
+pub struct Session {
+    state: Arc<AppState>,
+    id: SessionId,
+    socket: Socket,
+    dialect: Dialect,
+    transport: Transport,
+    presence: Presence,
+    queue: MemberQueue,
+    limiter: FrameLimit,
+    in_flight: InFlight,
+    parked: Option<Parked>,
+    pending: VecDeque<Pending>,
+    catch_up: CatchUp,
+    /// A STOMP subscription's room, being looked up.
+    lookup: Option<Pin<Box<dyn Future<Output = Looked>>>>,
+    /// A STOMP DISCONNECT, waiting for the appends asked before it.
+    disconnect: Option<Disconnect>,
+    heartbeat: Heartbeat,
+    /// SockJS's `h`, on a SockJS connection.
+    sockjs_beat: Option<Interval>,
+    /// STOMP's heart-beat, when the client asked for one.
+    stomp_beat: Option<Interval>,
+    speaker: Speaker,
+    identity: Option<Identity>,
+    /// In identity mode, when its token expires.
+    expiry: Option<Pin<Box<Sleep>>>,
+    /// Changes when the other instances took this one for dead.
+    evictions: watch::Receiver<u64>,
+    _open: Open,
+}
+
+/// Resolves when the token expires; never in open mode.
+async fn expired(expiry: &mut Option<Pin<Box<Sleep>>>) {
+    match expiry {
+        Some(expiry) => expiry.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A timer that fires when the identity's token expires.
+fn expiry_of(identity: &Identity) -> Pin<Box<Sleep>> {
+    let left = identity
+        .expires_at()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Box::pin(tokio::time::sleep(left))
+}
+
+/// Ticks of an optional timer; never without one.
+async fn tick(interval: &mut Option<Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// A timer that first fires one period from now.
+fn every(period: Duration) -> Interval {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
+}
+
+/// Counts the session as open until it is dropped, however its task ends.
+struct Open {
+    metrics: Arc<Metrics>,
+    labels: (&'static str, &'static str),
+    _connection: Option<OpenConnection>,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.metrics.connections.dec();
+        self.metrics.session_closed(self.labels);
+    }
+}
+
+impl Transport {
+    fn name(self) -> &'static str {
+        match self {
+            Self::WebSocket => "websocket",
+            Self::SockJs => "sockjs",
+        }
+    }
+}
+
+impl Session {
+    /// Runs the connection to its end, then leaves every room and closes the socket.
+    pub async fn run(state: Arc<AppState>, opening: Opening, mut stream: Incoming) {
+        let mut session = Self::new(state, opening);
+        tracing::info!(
+            dialect = session.dialect.name(),
+            transport = session.transport.name(),
+            "session opened"
+        );
+        let end = session.serve(&mut stream).await;
+        tracing::info!(
+            ?end,
+            rooms = session.presence.table().len(),
+            "session closed"
+        );
+        session.finish(end, &mut stream).await;
+    }
+
+    fn new(state: Arc<AppState>, opening: Opening) -> Self {
+        let Opening {
+            id,
+            write,
+            transport,
+            dialect,
+            client,
+        } = opening;
+        let settings = &state.settings;
+        let (member, queue) = member_queue(settings.session_queue, settings.session_queue_bytes);
+        let labels = (dialect.name(), transport.name());
+        state.metrics.connections.inc();
+        state.metrics.session_opened(labels);
+        let presence = Presence::new(
+            id,
+            state.hub.clone(),
+            state.writer.clone(),
+            member,
+            dialect.reading(),
+        );
+        let mut session = Self {
+            socket: Socket::new(
+                write,
+                transport,
+                queue.slow().clone(),
+                state.shutdown.clone(),
+            ),
+            limiter: FrameLimit::Off,
+            heartbeat: Heartbeat::new(settings.ping_interval(), settings.client_timeout()),
+            sockjs_beat: (transport == Transport::SockJs).then(|| every(sockjs::HEARTBEAT)),
+            stomp_beat: None,
+            evictions: state.evictions.subscribe(),
+            speaker: Speaker {
+                session: id,
+                signed_as: None,
+            },
+            identity: None,
+            expiry: None,
+            _open: Open {
+                metrics: state.metrics.clone(),
+                labels,
+                _connection: client.connection,
+            },
+            id,
+            dialect,
+            transport,
+            presence,
+            queue,
+            in_flight: InFlight::default(),
+            parked: None,
+            pending: VecDeque::new(),
+            catch_up: CatchUp::default(),
+            lookup: None,
+            disconnect: None,
+            state,
+        };
+        session.sign_in(client.identity);
+        session
+    }
+
+    /// Binds the session to an identity (or to nobody, in open mode): its sender, its token's
+    /// expiry and its frame quota.
+    fn sign_in(&mut self, identity: Option<Identity>) {
+        let state = &self.state;
+        self.limiter = FrameLimit::new(
+            &state.settings,
+            state.ws_limiter.as_ref(),
+            identity.as_ref(),
+        );
+        self.expiry = identity.as_ref().map(expiry_of);
+        self.speaker.signed_as = identity.as_ref().map(|identity| identity.name().clone());
+        self.identity = identity;
+    }
+
+    async fn serve(&mut self, stream: &mut Incoming) -> End {
+        let shutdown = self.state.shutdown.clone();
+        let slow = self.queue.slow().clone();
+        // SockJS's `o` goes out before anything arrives.
+        if let Err(end) = self.socket_flush().await {
+            return end;
+        }
+        loop {
+            self.catch_up_if_behind();
+            let reading = self.reading();
+            let step = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => Err(End::Shutdown),
+                () = slow.cancelled() => Err(End::Slow),
+                () = expired(&mut self.expiry) => Err(End::Expired),
+                Ok(()) = self.evictions.changed() => Err(End::Evicted),
+                Some(settled) = self.in_flight.next() => self.settle(settled),
+                Some(item) = self.queue.recv() => self.forward_queued(item),
+                (room_id, after, page) = self.catch_up.next() => self.replay(room_id, after, page),
+                slot = appends::room_for(&mut self.parked) => self.unpark(slot),
+                looked = stomp::looked_up(&mut self.lookup) => self.subscribed(looked),
+                () = std::future::ready(()), if reading && !self.pending.is_empty() => {
+                    self.act_on_pending()
+                }
+                frame = stream.next(), if reading && self.pending.is_empty() => {
+                    self.on_frame(frame).and_then(|()| self.act_on_pending())
+                }
+                beat = self.heartbeat.tick() => self.on_beat(beat, reading),
+                () = tick(&mut self.sockjs_beat) => {
+                    self.socket.sockjs_heartbeat();
+                    Ok(())
+                }
+                () = tick(&mut self.stomp_beat) => {
+                    self.socket.text(Stomp::heart_beat());
+                    Ok(())
+                }
+            };
+            let ended = step.and_then(|()| self.disconnected().map_or(Ok(()), Err));
+            if let Err(end) = ended.and(self.socket_flush().await) {
+                return end;
+            }
+        }
+    }
+
+    /// What the turn sent goes out in one write.
+    async fn socket_flush(&mut self) -> Result<(), End> {
+        self.socket.flush().await
+    }
+
+    /// Whether to read the next frame: no append waits for the writer, not too many are
+    /// pending, no ENTER or LEAVE is (what follows one depends on its outcome), no
+    /// subscription's room is being looked up, and no DISCONNECT came.
+    fn reading(&self) -> bool {
+        self.parked.is_none()
+            && self.lookup.is_none()
+            && self.disconnect.is_none()
+            && self.in_flight.len() < MAX_IN_FLIGHT
+            && !self.presence.table().changing()
+    }
+
+    fn on_beat(&mut self, beat: Beat, reading: bool) -> Result<(), End> {
+        match beat {
+            Beat::Silent if reading => return Err(End::Timeout),
+            // Not reading frames, it cannot see the client's pongs: that silence is ours.
+            Beat::Silent => self.heartbeat.seen(),
+            Beat::Ping => {}
+            Beat::Alive => return Ok(()),
+        }
+        self.socket.ping();
+        Ok(())
+    }
+
+    fn on_frame(&mut self, frame: Option<Result<Received, Broken>>) -> Result<(), End> {
+        self.heartbeat.seen();
+        match frame {
+            None => Err(End::Gone),
+            Some(Err(Broken::TooLarge)) => Err(End::TooLarge),
+            Some(Err(Broken::NotUtf8)) => Err(End::InvalidText),
+            Some(Err(Broken::Protocol)) => Err(End::Protocol),
+            Some(Ok(message)) => self.on_message(message),
+        }
+    }
+
+    /// A message's frames wait in line (a STOMP message or a SockJS batch may hold several,
+    /// and what follows an ENTER waits for its outcome, as it would on `/ws/chat`); pings,
+    /// pongs and the close are handled at once.
+    fn on_message(&mut self, message: Received) -> Result<(), End> {
+        match (message, self.transport) {
+            (Received::Text(text), Transport::SockJs) => {
+                let messages = sockjs::messages(&text).ok_or(End::Protocol)?;
+                for message in messages {
+                    self.take_payload(Payload::Text(message.into()))?;
+                }
+                Ok(())
+            }
+            (Received::Text(text), Transport::WebSocket) => self.take_payload(Payload::Text(text)),
+            (Received::Binary(bytes), Transport::WebSocket) => {
+                self.take_payload(Payload::Binary(bytes))
+            }
+            (Received::Binary(_), Transport::SockJs) => Err(End::Binary),
+            (Received::Ping(payload), _) => {
+                if self.limiter.admits() {
+                    self.socket.pong(payload);
+                }
+                Ok(())
+            }
+            (Received::Pong, _) => {
+                self.limiter.admits();
+                Ok(())
+            }
+            (Received::Close(reason), _) => Err(End::ClientClosed(reason)),
+        }
+    }
+
+    /// Queues one message of the dialect: a JSON frame, or the STOMP frames in its bytes (a
+    /// text or a binary message alike).
+    fn take_payload(&mut self, payload: Payload) -> Result<(), End> {
+        match (&mut self.dialect, payload) {
+            (Dialect::Chat, Payload::Text(text)) => self.pending.push_back(Pending::Chat(text)),
+            (Dialect::Chat, Payload::Binary(_)) => return Err(End::Binary),
+            (Dialect::Stomp(stomp), payload) => {
+                let bytes = match &payload {
+                    Payload::Text(text) => text.as_bytes(),
+                    Payload::Binary(bytes) => bytes,
+                };
+                let commands = stomp.commands(bytes, self.speaker.signed_as.as_ref());
+                self.pending
+                    .extend(commands.into_iter().map(Pending::Stomp));
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on waiting frames for as long as the session reads. Every frame counts against
+    /// the rate limit before anything else is done with it: a limited one is still read for
+    /// the ids its refusal echoes.
+    fn act_on_pending(&mut self) -> Result<(), End> {
+        while self.reading() {
+            let Some(pending) = self.pending.pop_front() else {
+                break;
+            };
+            let limited = !self.limiter.admits();
+            match pending {
+                Pending::Chat(text) => self.on_text(&text, limited)?,
+                Pending::Stomp(command) => self.on_stomp(command, limited)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn on_text(&mut self, text: &str, limited: bool) -> Result<(), End> {
+        let parsed = parse(text);
+        let kind = parsed
+            .as_ref()
+            .map_or("INVALID", |f| f.action.kind().as_str());
+        self.state.metrics.frame_in(kind);
+        let refusal = match parsed {
+            Ok(frame) if !limited => {
+                let echo = Echo::from(&frame);
+                return self.dispatch(frame, echo);
+            }
+            Ok(frame) => Refusal {
+                error: WsError::RateLimited,
+                echo: Echo::from(&frame),
+            },
+            Err(refusal) if limited => Refusal {
+                error: WsError::RateLimited,
+                ..refusal
+            },
+            Err(refusal) => refusal,
+        };
+        self.refuse(refusal)
+    }
+
+    fn catch_up_if_behind(&mut self) {
+        if self.catch_up.is_reading() {
+            return;
+        }
+        if let Some((room_id, after)) = self.presence.table().behind() {
+            let state = &self.state;
+            let limit = page_limit(state.settings.session_queue_bytes);
+            self.catch_up.start(
+                state.store.clone(),
+                state.replays.clone(),
+                room_id,
+                after,
+                limit,
+            );
+        }
+    }
+
+    /// Tells the client a frame was refused: an ERROR frame on `/ws/chat`; on STOMP, a
+    /// MESSAGE on its errors subscription, or (without one) ERROR and the end.
+    fn refuse(&mut self, refusal: Refusal) -> Result<(), End> {
+        self.state
+            .metrics
+            .ws_error(self.dialect.name(), refusal.error.code());
+        match &self.dialect {
+            Dialect::Chat => self.socket.text(refusal.frame()),
+            Dialect::Stomp(stomp) => match stomp.refusal(&refusal) {
+                Some(message) => self.socket.text(message),
+                None => {
+                    self.socket.text(stomp.refusal_error(&refusal));
+                    return Err(End::StompError);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Leaves every room (a LEAVE each it is a member of, however the connection ended) and
+    /// closes the socket.
+    async fn finish(mut self, end: End, stream: &mut Incoming) {
+        self.presence.leave_all();
+        if let Dialect::Stomp(stomp) = &self.dialect {
+            match end {
+                End::Slow => self.socket.text(stomp.slow()),
+                End::TooLarge => self.socket.text(stomp.too_large()),
+                _ => {}
+            }
+        }
+        // The client answers a close of ours, unless it closed first; on shutdown nobody waits
+        // for its answer.
+        let handshake = !matches!(end, End::ClientClosed(_) | End::Shutdown);
+        if let Some(reason) = end.close_reason(self.state.settings.max_frame_bytes) {
+            self.socket.close(reason, handshake.then_some(stream)).await;
+        }
+    }
+}

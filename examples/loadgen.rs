@@ -10,8 +10,11 @@
 //! Every member of a room also talks, keeping at most `--window` of its own TALKs
 //! unacknowledged (the sender's copy is the acknowledgement), so offered load follows what
 //! the server can take without closing anyone as slow. Latency is from send to delivery, for
-//! every delivered copy. With `--pid`, the server's RSS is read from /proc before and after
-//! `--idle` extra idle connections are opened.
+//! every delivered copy. With `--pid`, the server's CPU time per delivered event is read from
+//! /proc, and its RSS before and after `--idle` extra idle connections are opened.
+//!
+//! `--protocol stomp` does the same over `/ws/stomp` (each member subscribes to its room's
+//! topic, then SENDs its ENTER and TALKs), to compare what a delivery costs in either framing.
 
 mod common;
 
@@ -25,6 +28,13 @@ use tokio_tungstenite::tungstenite::Message;
 
 use common::{create_room, ws_url};
 
+/// Which endpoint the members speak.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Protocol {
+    Chat,
+    Stomp,
+}
+
 struct Options {
     bases: Vec<String>,
     rooms: usize,
@@ -33,6 +43,7 @@ struct Options {
     seconds: u64,
     idle: usize,
     pid: Option<u32>,
+    protocol: Protocol,
 }
 
 fn options() -> Options {
@@ -44,6 +55,7 @@ fn options() -> Options {
         seconds: 10,
         idle: 0,
         pid: None,
+        protocol: Protocol::Chat,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -61,6 +73,13 @@ fn options() -> Options {
             "--seconds" => o.seconds = number() as u64,
             "--idle" => o.idle = number(),
             "--pid" => o.pid = Some(number() as u32),
+            "--protocol" => {
+                o.protocol = match value.as_str() {
+                    "chat" => Protocol::Chat,
+                    "stomp" => Protocol::Stomp,
+                    other => panic!("--protocol is chat or stomp, not {other}"),
+                }
+            }
             other => panic!("unknown option {other}"),
         }
     }
@@ -80,8 +99,52 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The server's CPU time so far (user and system), from /proc.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports these in USER_HZ, 100 on every platform it runs on.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+fn stomp_url(base: &str) -> String {
+    format!("{}/ws/stomp", base.replacen("http", "ws", 1))
+}
+
+/// What a member sends to enter its room (and, on STOMP, to connect and subscribe first).
+fn opening(protocol: Protocol, room_id: &str, name: &str) -> String {
+    let enter = json!({"type": "ENTER", "roomId": room_id, "sender": name}).to_string();
+    match protocol {
+        Protocol::Chat => enter,
+        Protocol::Stomp => format!(
+            "CONNECT\naccept-version:1.2\n\n\0SUBSCRIBE\nid:room\ndestination:/topic/rooms/{room_id}\n\n\0{}",
+            stomp_send(room_id, &enter)
+        ),
+    }
+}
+
+fn stomp_send(room_id: &str, body: &str) -> String {
+    format!("SEND\ndestination:/app/rooms/{room_id}\n\n{body}\0")
+}
+
+/// The event a server message carries, if it carries one.
+fn event_of(protocol: Protocol, text: &str) -> Option<Value> {
+    let json = match protocol {
+        Protocol::Chat => text,
+        Protocol::Stomp => text
+            .strip_prefix("MESSAGE\n")?
+            .split_once("\n\n")?
+            .1
+            .strip_suffix('\0')?,
+    };
+    serde_json::from_str(json).ok()
+}
+
 /// What every member shares: where to connect, the window, the clock and the counters.
 struct Run {
+    protocol: Protocol,
     urls: Vec<String>,
     window: usize,
     clock: Instant,
@@ -106,8 +169,8 @@ async fn member(run: Arc<Run>, via: usize, room_id: String, name: String) -> Vec
         .await
         .expect("connect");
     let (mut sink, mut stream) = ws.split();
-    let enter = json!({"type": "ENTER", "roomId": room_id, "sender": name});
-    sink.send(Message::text(enter.to_string()))
+    let protocol = run.protocol;
+    sink.send(Message::text(opening(protocol, &room_id, &name)))
         .await
         .expect("ENTER");
     ready.wait().await;
@@ -116,8 +179,12 @@ async fn member(run: Arc<Run>, via: usize, room_id: String, name: String) -> Vec
     while running.load(Ordering::Relaxed) {
         while in_flight < window {
             let stamp = clock.elapsed().as_micros().to_string();
-            let talk = json!({"type": "TALK", "roomId": room_id, "sender": name, "message": "hello there", "clientMsgId": stamp});
-            if sink.send(Message::text(talk.to_string())).await.is_err() {
+            let talk = json!({"type": "TALK", "roomId": room_id, "sender": name, "message": "hello there", "clientMsgId": stamp}).to_string();
+            let text = match protocol {
+                Protocol::Chat => talk,
+                Protocol::Stomp => stomp_send(&room_id, &talk),
+            };
+            if sink.send(Message::text(text)).await.is_err() {
                 totals.closed_early.fetch_add(1, Ordering::Relaxed);
                 return latencies;
             }
@@ -132,7 +199,7 @@ async fn member(run: Arc<Run>, via: usize, room_id: String, name: String) -> Vec
                 return latencies;
             }
         };
-        let Ok(event) = serde_json::from_str::<Value>(&frame) else {
+        let Some(event) = event_of(protocol, &frame) else {
             continue;
         };
         if event["type"] != "TALK" {
@@ -188,8 +255,13 @@ async fn main() {
     if let (Some(pid), true) = (o.pid, o.idle > 0) {
         idle_memory(&o, pid).await;
     }
+    let url = match o.protocol {
+        Protocol::Chat => ws_url,
+        Protocol::Stomp => stomp_url,
+    };
     let run = Arc::new(Run {
-        urls: o.bases.iter().map(|base| ws_url(base)).collect(),
+        protocol: o.protocol,
+        urls: o.bases.iter().map(|base| url(base)).collect(),
         window: o.window,
         clock: Instant::now(),
         running: AtomicBool::new(true),
@@ -211,6 +283,7 @@ async fn main() {
     run.ready.wait().await;
     let totals = &run.totals;
     let started = Instant::now();
+    let cpu0 = o.pid.and_then(cpu_time);
     let (sent0, delivered0) = (
         totals.sent.load(Ordering::Relaxed),
         totals.delivered.load(Ordering::Relaxed),
@@ -219,6 +292,11 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let sent = totals.sent.load(Ordering::Relaxed) - sent0;
     let delivered = totals.delivered.load(Ordering::Relaxed) - delivered0;
+    let cpu = o
+        .pid
+        .and_then(cpu_time)
+        .zip(cpu0)
+        .map(|(now, then)| now - then);
     run.running.store(false, Ordering::Relaxed);
     let mut latencies: Vec<u32> = Vec::new();
     for task in tasks {
@@ -226,7 +304,8 @@ async fn main() {
     }
     latencies.sort_unstable();
     println!(
-        "instances {}, rooms {} x members {} (window {}), {:.1} s: {:.0} TALKs/s sent, {:.0} events/s delivered",
+        "{:?}, instances {}, rooms {} x members {} (window {}), {:.1} s: {:.0} TALKs/s sent, {:.0} events/s delivered",
+        o.protocol,
         o.bases.len(),
         o.rooms,
         o.members,
@@ -242,6 +321,10 @@ async fn main() {
         percentile(&latencies, 1.0),
         totals.closed_early.load(Ordering::Relaxed)
     );
+    if let Some(cpu) = cpu {
+        let per_event = cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64;
+        println!("server CPU {cpu:.2?}: {per_event:.2} µs per delivered event");
+    }
     if let Some(pid) = o.pid {
         println!("server RSS after run: {} KiB", rss_kib(pid).unwrap_or(0));
     }

@@ -24,6 +24,8 @@ pub struct Metrics {
     writer_queued: Family<Labels, Counter>,
     writer_taken: Family<Labels, Counter>,
     pub events_out: Counter,
+    notices: Family<ErrorLabels, Counter>,
+    pub resends: Counter,
     errors: Family<ErrorLabels, Counter>,
     auth_refused: Family<ErrorLabels, Counter>,
     pub slow_consumers: Counter,
@@ -58,6 +60,8 @@ impl Metrics {
             writer_queued: Family::default(),
             writer_taken: Family::default(),
             events_out: Counter::default(),
+            notices: Family::default(),
+            resends: Counter::default(),
             errors: Family::default(),
             auth_refused: Family::default(),
             slow_consumers: Counter::default(),
@@ -125,6 +129,16 @@ impl Metrics {
             "chat_heartbeats",
             "This instance's heartbeats in storage, by result",
             self.heartbeats.clone(),
+        );
+        r.register(
+            "chat_notices",
+            "TYPING and READ notices, by type and what became of them: sent to this instance's members, or dropped (a typing notice within a second of the last)",
+            self.notices.clone(),
+        );
+        r.register(
+            "chat_resends",
+            "TALKs whose clientMsgId their sender had used in the room: answered with the first, not stored again",
+            self.resends.clone(),
         );
         r.register(
             "chat_events_out",
@@ -243,6 +257,14 @@ impl Metrics {
         self.sessions
             .get_or_create(&[("protocol", protocol), ("transport", transport)])
             .dec();
+    }
+
+    /// A notice of this kind (`typing`, `read`) went to the members here, or was dropped.
+    pub fn notice(&self, kind: &'static str, sent: bool) {
+        let outcome = if sent { "sent" } else { "dropped" };
+        self.notices
+            .get_or_create(&[("type", kind), ("outcome", outcome)])
+            .inc();
     }
 
     pub fn http_error(&self, code: &'static str) {

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::domain::{Event, EventKind};
 use crate::error::Problem;
-use crate::http::{health, messages, page, rooms};
+use crate::http::{health, members, messages, page, rooms};
 use crate::ws;
 
 #[derive(OpenApi)]
@@ -18,6 +18,7 @@ use crate::ws;
         rooms::get_room,
         rooms::delete_room,
         messages::history,
+        members::list_members,
         ws::chat_socket,
         ws::stomp_socket,
         health::healthz,

@@ -107,10 +107,7 @@ impl Application {
                 source,
             })?;
         let metrics = Arc::new(Metrics::new());
-        let hub = Arc::new(Hub::new(
-            metrics.slow_consumers.clone(),
-            metrics.fanout_seconds.clone(),
-        ));
+        let hub = Arc::new(Hub::new(metrics.clone()));
         let shutdown = CancellationToken::new();
         let (cluster, publisher) = match redis {
             Some(client) => {
@@ -138,12 +135,14 @@ impl Application {
             ),
             purge_delay: settings.purge_delay(),
         };
-        let (writer, writer_task) = Writer::start(storage.writer, fanout, metrics.clone(), options);
+        let (writer, writer_task) =
+            Writer::start(storage.writer, fanout.clone(), metrics.clone(), options);
         liveness::register(&*storage.liveness, &writer, shared).await?;
         let state = web::Data::new(AppState {
             openapi: openapi::render()?,
             instance,
             cluster,
+            fanout,
             evictions: Arc::new(watch::channel(0).0),
             shutdown,
             tasks: TaskTracker::new(),

@@ -14,7 +14,7 @@ use crate::clients::{ClientAddress, ClientKey, ConnectionCap};
 use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::domain::InstanceId;
-use crate::hub::{Hub, SessionId};
+use crate::hub::{Fanout, Hub, SessionId};
 use crate::identity::{self, Caller, Identity, Refused, Verifier};
 use crate::metrics::Metrics;
 use crate::store::{Liveness, Store};
@@ -35,6 +35,8 @@ pub struct AppState {
     pub writer: Writer,
     /// Fan-out across instances; None when this instance is alone (no `REDIS_URL`).
     pub cluster: Option<Arc<Cluster>>,
+    /// Where events and notices go: the hub, or with several instances the cluster.
+    pub fanout: Arc<dyn Fanout>,
     /// Bumped each time the other instances took this one for dead (and stored its members'
     /// LEAVEs): every session open then closes, so its client reconnects and enters again.
     pub evictions: Arc<watch::Sender<u64>>,

@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{Event, InstanceId, RoomId, Seq};
+use crate::domain::{Event, InstanceId, Notice, RoomId, Seq, SessionId};
 use crate::hub::{Fanout, Hub};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -57,6 +57,7 @@ pub enum ClusterError {
 /// This instance's part of the cluster: fan-out through the broker and back in order.
 pub struct Cluster {
     instance: InstanceId,
+    hub: Arc<Hub>,
     sequencer: Arc<Sequencer>,
     publisher: Publisher,
     publishing: Arc<AtomicBool>,
@@ -117,9 +118,10 @@ impl Cluster {
             up: subscribed.clone(),
         };
         tokio::spawn(subscriber.run(shutdown.clone()));
-        tokio::spawn(sync_now_and_then(sequencer.clone(), hub, shutdown));
+        tokio::spawn(sync_now_and_then(sequencer.clone(), hub.clone(), shutdown));
         let cluster = Arc::new(Self {
             instance,
+            hub,
             sequencer,
             publisher,
             publishing,
@@ -151,6 +153,16 @@ impl Fanout for Cluster {
     fn close_room(&self, room_id: RoomId, last_seq: Seq) {
         self.sequencer.close(room_id, last_seq);
         self.publish_body(Body::Closed { room_id, last_seq });
+    }
+
+    /// Straight to the members here and on the broker, never through the sequencer: a notice
+    /// has no seq, and never holds up or reorders events. A typing notice this instance drops
+    /// (within a second of that sender's last) goes nowhere.
+    fn notify(&self, notice: &Notice, from: Option<SessionId>) {
+        let sent = self.hub.notice(notice, from);
+        if sent || matches!(notice, Notice::Read { .. }) {
+            self.publish_body(Body::Notice(notice.clone()));
+        }
     }
 }
 

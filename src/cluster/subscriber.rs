@@ -158,6 +158,9 @@ impl Subscriber {
                 self.sequencer.arrive(event);
             }
             Body::Closed { room_id, last_seq } => self.sequencer.close(room_id, last_seq),
+            Body::Notice(notice) => {
+                self.hub.notice(&notice, None);
+            }
         }
     }
 }

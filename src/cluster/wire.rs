@@ -1,11 +1,12 @@
-//! What instances say to each other on a room's channel: an event one of them stored, or that
-//! the room was deleted after its last event. Each message names the instance that sent it, so
-//! an instance skips its own (it handed them to its members already).
+//! What instances say to each other on a room's channel: an event one of them stored, that the
+//! room was deleted after its last event, or a notice (TYPING, READ), which has no seq and
+//! goes straight to the members, outside the room's order. Each message names the instance
+//! that sent it, so an instance skips its own (it handed them to its members already).
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Event, InstanceId, RoomId, Seq};
+use crate::domain::{Event, InstanceId, Notice, RoomId, Seq};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,6 +25,7 @@ pub enum Body {
         room_id: RoomId,
         last_seq: Seq,
     },
+    Notice(Notice),
 }
 
 impl Body {
@@ -31,6 +33,7 @@ impl Body {
         match self {
             Self::Event(event) => event.room_id,
             Self::Closed { room_id, .. } => *room_id,
+            Self::Notice(notice) => notice.room_id(),
         }
     }
 }
@@ -78,6 +81,10 @@ mod tests {
                 room_id,
                 last_seq: Seq::new(9).unwrap(),
             },
+            Body::Notice(Notice::Typing {
+                room_id,
+                sender: "bob".into(),
+            }),
         ] {
             let envelope = Envelope::new(me, body);
             let text = serde_json::to_string(&envelope).unwrap();

@@ -3,6 +3,7 @@
 
 mod event;
 mod instance;
+mod notice;
 mod room;
 mod seq;
 mod text;
@@ -10,6 +11,7 @@ mod time;
 
 pub use event::{Event, EventKind, NewEvent};
 pub use instance::{InstanceId, SessionId};
+pub use notice::{Notice, ReadMarker};
 pub use room::{RoomId, RoomName};
 pub use seq::Seq;
 pub use text::{ClientMsgId, MessageText, Sender};

@@ -3,6 +3,7 @@
 
 pub mod docs;
 pub mod health;
+pub mod members;
 pub mod messages;
 pub mod middleware;
 pub mod page;
@@ -30,6 +31,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(
             resource("/rooms/{roomId}/messages", "GET").route(web::get().to(messages::history)),
+        )
+        .service(
+            resource("/rooms/{roomId}/members", "GET").route(web::get().to(members::list_members)),
         );
     cfg.service(api)
         .service(resource("/ws/chat", "GET").route(web::get().to(ws::chat_socket)))

@@ -12,7 +12,7 @@ use crate::state::AppState;
 use crate::store::RoomRecord;
 
 const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
+pub const MAX_LIMIT: u32 = 1000;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateRoom {
@@ -74,6 +74,17 @@ pub fn room_id(raw: &str) -> Result<RoomId, ApiError> {
         .map_err(|_| ApiError::InvalidRequest(format!("room id {raw:?} is not a UUID")))
 }
 
+/// A page size: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn valid_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be 1 to {MAX_LIMIT}"
+        )));
+    }
+    Ok(limit)
+}
+
 fn parse_cursor(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
@@ -121,12 +132,7 @@ pub async fn list_rooms(
     state: web::Data<AppState>,
     query: web::Query<ListRooms>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::InvalidRequest(format!(
-            "limit must be 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = valid_limit(query.limit)?;
     let before = query
         .cursor
         .as_deref()

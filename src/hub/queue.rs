@@ -49,10 +49,38 @@ impl SharedEvent {
     }
 }
 
+/// A notice (TYPING, READ) as its readers receive it, shared like [`SharedEvent`]; as a STOMP
+/// `MESSAGE` it has a `message-id` of its own and no `seq`.
+#[derive(Debug)]
+pub struct SharedNotice {
+    pub room_id: RoomId,
+    pub message_id: Uuid,
+    pub json: ByteString,
+    stomp_tail: OnceLock<ByteString>,
+}
+
+impl SharedNotice {
+    pub fn new(room_id: RoomId, json: String) -> Arc<Self> {
+        Arc::new(Self {
+            room_id,
+            message_id: Uuid::new_v4(),
+            json: json.into(),
+            stomp_tail: OnceLock::new(),
+        })
+    }
+
+    /// The end of a STOMP `MESSAGE` carrying this notice, made at most once.
+    pub fn stomp_tail(&self, make: impl FnOnce(&Self) -> ByteString) -> &ByteString {
+        self.stomp_tail.get_or_init(|| make(self))
+    }
+}
+
 /// A frame queued for one session.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     Event(Arc<SharedEvent>),
+    /// Not an event: delivered to the room's readers as it comes, outside its order.
+    Notice(Arc<SharedNotice>),
     /// The room was deleted after `last_seq`; the hub has already detached the session from
     /// it. The session announces it once it has sent every event through `last_seq`.
     Closed {
@@ -65,6 +93,7 @@ impl Outbound {
     fn bytes(&self) -> usize {
         match self {
             Self::Event(event) => event.json.len(),
+            Self::Notice(notice) => notice.json.len(),
             Self::Closed { .. } => CLOSED_BYTES,
         }
     }

@@ -2,8 +2,11 @@
 //! the SQL of each step ([`WriteTx`]).
 //!
 //! A batch is one transaction: lock its rooms in sorted order, end the memberships its LEAVEs
-//! end (a LEAVE of a session that is no member is refused, so nobody leaves twice), give each
-//! event its room's next seq, insert the events, and store the memberships its ENTERs begin.
+//! end (a LEAVE of a session that is no member is refused, so nobody leaves twice), look up
+//! the TALKs its resends repeat (under the room's lock, which every writer of the room takes
+//! first, so two racing resends are one after the other; a unique key backs that up), give
+//! each other event its room's next seq, insert the events, store the memberships its ENTERs
+//! begin, and raise the read markers it carries.
 //! When that fails before COMMIT, nothing was stored and the batch is tried once more, each
 //! event under a savepoint of its own, so an event the database refuses fails alone.
 //!
@@ -18,9 +21,12 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{Membership, Purge, Refused, RoomRecord, StoreError, WriteConnection, WriteTx};
+use super::{
+    Entered, Membership, Purge, Refused, ResendKey, RoomRecord, StoreError, WriteConnection,
+    WriteTx,
+};
 use crate::domain::{
-    Event, EventKind, InstanceId, NewEvent, RoomId, RoomName, Sender, Seq, Timestamp,
+    Event, EventKind, InstanceId, NewEvent, ReadMarker, RoomId, RoomName, Sender, Seq, Timestamp,
 };
 
 /// The longest a transaction's statements, and then its COMMIT, may take before the
@@ -58,10 +64,20 @@ enum Work {
 }
 
 type Outcomes = Vec<Result<(), Refused>>;
+/// The new value of each read marker that rose.
+type Risen = Vec<Option<Seq>>;
+
+/// What a batch came to: each event as stored, or why it was not; and the new value of each
+/// read marker that rose.
+#[derive(Debug)]
+pub struct Written {
+    pub events: Vec<Result<Event, Refused>>,
+    pub reads: Vec<Option<Seq>>,
+}
 
 /// How one transaction ended.
 enum Ended {
-    Committed(Outcomes),
+    Committed(Outcomes, Risen),
     /// Nothing of it was stored; `prompt` when the failure came back at once (not a deadline),
     /// so trying again is worth it.
     RolledBack {
@@ -85,22 +101,34 @@ impl StoreWriter {
         &mut self,
         batch: Vec<NewEvent>,
     ) -> Result<Vec<Result<Event, Refused>>, StoreError> {
+        Ok(self.write(batch, &[]).await?.events)
+    }
+
+    /// [`StoreWriter::append`], raising these read markers in the same transaction.
+    pub async fn write(
+        &mut self,
+        batch: Vec<NewEvent>,
+        reads: &[ReadMarker],
+    ) -> Result<Written, StoreError> {
         let mut batch: Vec<Pending> = batch.into_iter().map(|new| self.stamp(new)).collect();
-        let outcomes = match self.attempt(&mut batch, Work::Together).await {
-            Ended::Committed(outcomes) => outcomes,
+        let (outcomes, risen) = match self.attempt(&mut batch, reads, Work::Together).await {
+            Ended::Committed(outcomes, risen) => (outcomes, risen),
             Ended::RolledBack {
                 error,
                 prompt: true,
             } => {
                 tracing::warn!(%error, batch = batch.len(), "a batch failed; storing it event by event");
-                match self.attempt(&mut batch, Work::OneByOne).await {
-                    Ended::Committed(outcomes) => outcomes,
+                match self.attempt(&mut batch, reads, Work::OneByOne).await {
+                    Ended::Committed(outcomes, risen) => (outcomes, risen),
                     Ended::RolledBack { error, .. } => return Err(error),
                 }
             }
             Ended::RolledBack { error, .. } => return Err(error),
         };
-        Ok(stored_events(batch, outcomes))
+        Ok(Written {
+            events: stored_events(batch, outcomes),
+            reads: risen,
+        })
     }
 
     /// Forgets an instance, if it is still silent for `silence` (None: whatever its heartbeat),
@@ -113,10 +141,10 @@ impl StoreWriter {
     ) -> Result<Vec<Event>, StoreError> {
         let mut leaves = Vec::new();
         match self
-            .attempt(&mut leaves, Work::Reap { instance, silence })
+            .attempt(&mut leaves, &[], Work::Reap { instance, silence })
             .await
         {
-            Ended::Committed(outcomes) => {
+            Ended::Committed(outcomes, _) => {
                 let stored = stored_events(leaves, outcomes);
                 Ok(stored.into_iter().filter_map(Result::ok).collect())
             }
@@ -171,21 +199,31 @@ impl StoreWriter {
         result
     }
 
-    /// One transaction, then, if its COMMIT failed, what storage says became of it.
-    async fn attempt(&mut self, batch: &mut Vec<Pending>, work: Work) -> Ended {
-        let (outcomes, error) = match transact(&mut *self.connection, batch, work).await {
-            Transacted::Committed(outcomes) => return Ended::Committed(outcomes),
-            Transacted::RolledBack(error) => {
-                self.connection.discard();
-                let prompt = !matches!(error, StoreError::TimedOut(_));
-                return Ended::RolledBack { error, prompt };
-            }
-            Transacted::InDoubt(outcomes, error) => (outcomes, error),
-        };
+    /// One transaction, then, if its COMMIT failed, what storage says became of it. (Read
+    /// markers alone cannot tell: a batch of only those counts as not landed, and raising them
+    /// again changes nothing, so at worst their READ notices are not sent.)
+    async fn attempt(
+        &mut self,
+        batch: &mut Vec<Pending>,
+        reads: &[ReadMarker],
+        work: Work,
+    ) -> Ended {
+        let (outcomes, risen, error) =
+            match transact(&mut *self.connection, batch, reads, work).await {
+                Transacted::Committed(outcomes, risen) => {
+                    return Ended::Committed(outcomes, risen);
+                }
+                Transacted::RolledBack(error) => {
+                    self.connection.discard();
+                    let prompt = !matches!(error, StoreError::TimedOut(_));
+                    return Ended::RolledBack { error, prompt };
+                }
+                Transacted::InDoubt(outcomes, risen, error) => (outcomes, risen, error),
+            };
         self.connection.discard();
         tracing::warn!(%error, "a COMMIT went unanswered; asking storage whether it landed");
         if self.landed(batch, &outcomes).await {
-            Ended::Committed(outcomes)
+            Ended::Committed(outcomes, risen)
         } else {
             Ended::RolledBack {
                 error,
@@ -237,16 +275,17 @@ impl StoreWriter {
 
 /// How one transaction went, as far as this side can tell.
 enum Transacted {
-    Committed(Outcomes),
+    Committed(Outcomes, Risen),
     /// It failed before COMMIT was sent: nothing of it was stored.
     RolledBack(StoreError),
     /// Its COMMIT failed or went unanswered: it may have landed.
-    InDoubt(Outcomes, StoreError),
+    InDoubt(Outcomes, Risen, StoreError),
 }
 
 async fn transact(
     connection: &mut dyn WriteConnection,
     batch: &mut Vec<Pending>,
+    reads: &[ReadMarker],
     work: Work,
 ) -> Transacted {
     let prepared = within(async {
@@ -256,16 +295,21 @@ async fn transact(
             Work::OneByOne => one_by_one(&mut *tx, batch).await?,
             Work::Reap { instance, silence } => reap(&mut *tx, batch, instance, silence).await?,
         };
-        Ok((tx, outcomes))
+        // After the events, so a marker may name the newest of them.
+        let risen = match reads.is_empty() {
+            true => Vec::new(),
+            false => tx.raise_read_markers(reads).await?,
+        };
+        Ok((tx, outcomes, risen))
     })
     .await;
-    let (tx, outcomes) = match prepared {
+    let (tx, outcomes, risen) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => return Transacted::RolledBack(error),
     };
     match within(tx.commit()).await {
-        Ok(()) => Transacted::Committed(outcomes),
-        Err(error) => Transacted::InDoubt(outcomes, error),
+        Ok(()) => Transacted::Committed(outcomes, risen),
+        Err(error) => Transacted::InDoubt(outcomes, risen, error),
     }
 }
 
@@ -278,14 +322,30 @@ async fn within<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<
 
 /// Locks the batch's rooms, gives each event its room's next seq, and stores the events with
 /// the memberships they change; an event whose room is gone is refused, and so is the LEAVE
-/// of a session that is no member.
+/// of a session that is no member, and a TALK that repeats one stored before (or earlier in
+/// the batch), which comes back as that one.
 async fn store_batch(tx: &mut dyn WriteTx, batch: &mut [Pending]) -> Result<Outcomes, StoreError> {
     let mut last = tx.lock_rooms(&rooms_of(batch)).await?;
     let present = tx.end_memberships(&leaving(batch)).await?;
     let mut outcomes = refuse_non_members(batch, &present);
+    let keys: Vec<ResendKey> = batch.iter().filter_map(|p| resend_key(&p.event)).collect();
+    let mut firsts: HashMap<OwnedKey, Event> = match keys.is_empty() {
+        true => HashMap::new(),
+        false => tx
+            .find_talks(&keys)
+            .await?
+            .into_iter()
+            .filter_map(keyed)
+            .collect(),
+    };
     let mut taken = HashMap::new();
     for (pending, outcome) in batch.iter_mut().zip(outcomes.iter_mut()) {
         if outcome.is_err() {
+            continue;
+        }
+        let key = resend_key(&pending.event).map(owned);
+        if let Some(first) = key.as_ref().and_then(|key| firsts.get(key)) {
+            *outcome = Err(Refused::Duplicate(Box::new(first.clone())));
             continue;
         }
         let room_id = pending.event.room_id;
@@ -296,6 +356,9 @@ async fn store_batch(tx: &mut dyn WriteTx, batch: &mut [Pending]) -> Result<Outc
         *seq = seq.next().ok_or_else(|| exhausted(room_id))?;
         pending.event.seq = *seq;
         taken.insert(room_id, *seq);
+        if let Some(key) = key {
+            firsts.insert(key, pending.event.clone());
+        }
     }
     let taken: Vec<(RoomId, Seq)> = taken.into_iter().collect();
     tx.set_last_seqs(&taken).await?;
@@ -308,6 +371,23 @@ async fn store_batch(tx: &mut dyn WriteTx, batch: &mut [Pending]) -> Result<Outc
     tx.insert_events(&stored).await?;
     tx.add_memberships(&entering(batch, &outcomes)).await?;
     Ok(outcomes)
+}
+
+/// A [`ResendKey`] that owns its strings.
+type OwnedKey = (RoomId, String, String);
+
+/// What makes a TALK a resend of another: its room, sender and `clientMsgId`.
+fn resend_key(event: &Event) -> Option<ResendKey<'_>> {
+    let id = event.client_msg_id.as_deref()?;
+    (event.kind == EventKind::Talk).then_some((event.room_id, event.sender.as_str(), id))
+}
+
+fn owned((room_id, sender, id): ResendKey) -> OwnedKey {
+    (room_id, sender.to_owned(), id.to_owned())
+}
+
+fn keyed(event: Event) -> Option<(OwnedKey, Event)> {
+    Some((resend_key(&event).map(owned)?, event))
 }
 
 /// Each event under a savepoint of its own: one the database refuses is rolled back alone and
@@ -425,20 +505,21 @@ fn refuse_non_members(batch: &[Pending], present: &HashSet<Membership>) -> Outco
         .collect()
 }
 
-/// The memberships the batch's stored ENTERs add, with their names: those not ended again by
-/// a LEAVE later in the same batch.
-fn entering<'a>(
-    batch: &'a [Pending],
-    outcomes: &[Result<(), Refused>],
-) -> Vec<(Membership, &'a str)> {
-    let mut rows: Vec<(Membership, &str)> = Vec::new();
+/// The memberships the batch's stored ENTERs add, with their names and times: those not ended
+/// again by a LEAVE later in the same batch.
+fn entering<'a>(batch: &'a [Pending], outcomes: &[Result<(), Refused>]) -> Vec<Entered<'a>> {
+    let mut rows: Vec<Entered> = Vec::new();
     for (pending, outcome) in batch.iter().zip(outcomes) {
         let (Some(member), Ok(())) = (pending.member, outcome) else {
             continue;
         };
         match pending.event.kind {
-            EventKind::Enter => rows.push((member, pending.event.sender.as_str())),
-            EventKind::Leave => rows.retain(|(entered, _)| *entered != member),
+            EventKind::Enter => rows.push(Entered {
+                member,
+                sender: pending.event.sender.as_str(),
+                at: pending.event.sent_at,
+            }),
+            EventKind::Leave => rows.retain(|entered| entered.member != member),
             EventKind::Talk => {}
         }
     }

@@ -26,9 +26,9 @@ use async_trait::async_trait;
 use futures_util::{Stream, TryStreamExt};
 use uuid::Uuid;
 
-use crate::domain::{Event, InstanceId, RoomId, RoomName, Seq, SessionId, Timestamp};
+use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, SessionId, Timestamp};
 
-pub use batch::StoreWriter;
+pub use batch::{StoreWriter, Written};
 
 /// A room as stored. `position` is its place in creation order (the list cursor's key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +57,34 @@ pub struct PageLimit {
     pub bytes: usize,
 }
 
+/// One sender in a room's members list: how many of its sessions are in the room, since when
+/// (the first of them entered), and the highest seq it has read there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub sender: String,
+    pub sessions: u32,
+    pub since: Timestamp,
+    pub read_seq: Seq,
+}
+
+/// Where a members page starts: after this sender, who is there since `since`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberCursor {
+    pub since: Timestamp,
+    pub sender: String,
+}
+
+/// A page of a room's members, read in one statement with the room's newest seq, so a client
+/// that applies the ENTER and LEAVE events after `as_of_seq` to it stays exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembersPage {
+    pub as_of_seq: Seq,
+    /// Ordered by `since`, then `sender`.
+    pub items: Vec<MemberRecord>,
+}
+
 /// Why one append of a batch was not stored while the rest of the batch went through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
     /// The room does not exist (any more).
     RoomGone,
@@ -67,6 +93,9 @@ pub enum Refused {
     /// A LEAVE of a session that is not a member (any more): its instance was taken for dead
     /// and its LEAVE stored already. No second LEAVE is stored.
     NotMember,
+    /// A TALK whose `clientMsgId` its sender already used in the room: this is the first one,
+    /// as stored.
+    Duplicate(Box<Event>),
 }
 
 /// A storage failure. Its text is for logs only: it may hold SQL or paths.
@@ -116,6 +145,15 @@ pub trait Store: Send + Sync + 'static {
     /// How many sessions, on every instance, are members of each room (rooms with none are
     /// left out).
     async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError>;
+
+    /// Up to `limit` of a room's members after `after`, with the room's newest seq; None when
+    /// the room does not exist.
+    async fn members(
+        &self,
+        room_id: RoomId,
+        after: Option<&MemberCursor>,
+        limit: u32,
+    ) -> Result<Option<MembersPage>, StoreError>;
 
     /// The newest seq of each room; rooms that do not exist (any more) are left out.
     async fn last_seqs(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError>;
@@ -189,8 +227,19 @@ pub(crate) trait WriteTx: Send {
         members: &[Membership],
     ) -> Result<HashSet<Membership>, StoreError>;
 
-    /// Stores these memberships, each with the name its ENTER carried.
-    async fn add_memberships(&mut self, members: &[(Membership, &str)]) -> Result<(), StoreError>;
+    /// Stores these memberships, each with the name its ENTER carried and when it was stored.
+    async fn add_memberships(&mut self, members: &[Entered<'_>]) -> Result<(), StoreError>;
+
+    /// The stored TALKs each of these (room, sender, clientMsgId) names, where there is one.
+    async fn find_talks(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError>;
+
+    /// Raises each sender's read marker in its room to its seq (no higher than the room's
+    /// newest event), where that is higher than the stored one. Returns the new value of each
+    /// that rose; a marker of a room that does not exist is not stored.
+    async fn raise_read_markers(
+        &mut self,
+        markers: &[ReadMarker],
+    ) -> Result<Vec<Option<Seq>>, StoreError>;
 
     /// Which of these message ids are stored.
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError>;
@@ -235,6 +284,17 @@ pub(crate) trait WriteTx: Send {
         self.control("ROLLBACK").await
     }
 }
+
+/// A membership an ENTER begins: the sender it entered as, and when the ENTER was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entered<'a> {
+    pub member: Membership,
+    pub sender: &'a str,
+    pub at: Timestamp,
+}
+
+/// What makes a TALK the same message sent again: its room, sender and `clientMsgId`.
+pub(crate) type ResendKey<'a> = (RoomId, &'a str, &'a str);
 
 /// A session's membership of a room, as stored: who it belongs to is the instance it runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -301,6 +361,36 @@ pub(crate) async fn read_page<R>(
         page.push(event);
     }
     Ok(page)
+}
+
+/// The page a members query's rows make, on either backend. Each row holds, by position, the
+/// room's newest seq, then one sender's name, sessions, since and read seq (all null when the
+/// room has nobody on this page). No row: the room does not exist.
+pub(crate) fn members_page<R>(rows: &[R]) -> Result<Option<MembersPage>, StoreError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let as_of_seq = parse_seq(first.try_get(0)?)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(sender) = row.try_get::<Option<String>, _>(1)? else {
+            continue;
+        };
+        let sessions: i64 = row.try_get(2)?;
+        items.push(MemberRecord {
+            sender,
+            sessions: u32::try_from(sessions).unwrap_or(u32::MAX),
+            since: Timestamp::from_millis(row.try_get(3)?),
+            read_seq: parse_seq(row.try_get(4)?)?,
+        });
+    }
+    Ok(Some(MembersPage { as_of_seq, items }))
 }
 
 pub(crate) fn parse_seq(raw: i64) -> Result<Seq, StoreError> {

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
-use super::{EventRange, PageLimit, Purge, Refused, Storage, connect};
+use super::{EventRange, MemberCursor, PageLimit, Purge, Refused, Storage, connect};
 use crate::domain::{
-    ClientMsgId, Event, EventKind, InstanceId, NewEvent, RoomId, RoomName, Sender, Seq, Timestamp,
+    ClientMsgId, Event, EventKind, InstanceId, NewEvent, ReadMarker, RoomId, RoomName, Sender, Seq,
+    Timestamp,
 };
 
 #[path = "../../tests/support/postgres.rs"]
@@ -143,6 +144,11 @@ on_both_backends!(
     two_instances_appending_to_the_same_rooms_share_one_gap_free_order,
     newest_seqs_are_given_for_rooms_that_exist,
     an_event_is_never_stored_twice_under_one_message_id,
+    a_resent_talk_is_answered_with_the_first_and_stored_once,
+    racing_resends_on_two_instances_store_one_talk,
+    a_read_marker_only_rises_and_never_past_the_newest_event,
+    members_are_listed_per_sender_with_sessions_since_and_read_seq,
+    the_members_list_pages_by_since_then_sender,
 );
 
 fn talk(room_id: RoomId, message: &str) -> NewEvent {
@@ -151,8 +157,17 @@ fn talk(room_id: RoomId, message: &str) -> NewEvent {
         kind: EventKind::Talk,
         sender: Sender::parse("alice").unwrap(),
         message: message.into(),
-        client_msg_id: Some(ClientMsgId::parse("c").unwrap()),
+        client_msg_id: None,
         session: None,
+    }
+}
+
+/// A TALK by `sender` carrying the client's own id for it.
+fn talk_with_id(room_id: RoomId, sender: &str, message: &str, id: &str) -> NewEvent {
+    NewEvent {
+        sender: name(sender),
+        client_msg_id: Some(ClientMsgId::parse(id).unwrap()),
+        ..talk(room_id, message)
     }
 }
 
@@ -163,7 +178,11 @@ fn name(raw: &str) -> Sender {
 fn seqs_of(results: &[Result<Event, Refused>]) -> Vec<Result<i64, Refused>> {
     results
         .iter()
-        .map(|r| r.as_ref().map(|event| event.seq.get()).map_err(|e| *e))
+        .map(|r| {
+            r.as_ref()
+                .map(|event| event.seq.get())
+                .map_err(Refused::clone)
+        })
         .collect()
 }
 
@@ -310,7 +329,7 @@ async fn a_replay_page_ends_once_its_text_reaches_the_byte_bound(mut db: Db) {
         page.iter().map(|event| event.seq.get()).collect::<Vec<_>>()
     };
 
-    // Each event carries 106 bytes of text (message, sender, clientMsgId).
+    // Each event carries 105 bytes of text (message and sender).
     assert_eq!(seqs_after(0, 250).await, [1, 2, 3]);
     assert_eq!(
         seqs_after(0, 1).await,
@@ -459,4 +478,279 @@ async fn an_event_is_never_stored_twice_under_one_message_id(mut db: Db) {
 
     assert!(db.try_side(copy, copy).await.is_err());
     assert_eq!(db.seqs(room).await, [1]);
+}
+
+/// The seq each result was stored at, or the seq of the first copy it repeats (negated).
+fn stored_or_first(results: &[Result<Event, Refused>]) -> Vec<i64> {
+    results
+        .iter()
+        .map(|result| match result {
+            Ok(event) => event.seq.get(),
+            Err(Refused::Duplicate(first)) => -first.seq.get(),
+            Err(other) => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
+async fn a_resent_talk_is_answered_with_the_first_and_stored_once(mut db: Db) {
+    let (a, b) = (db.room("a").await, db.room("b").await);
+    let first = db
+        .storage
+        .writer
+        .append(vec![talk_with_id(a, "alice", "hello", "c-1")])
+        .await
+        .unwrap();
+
+    let again = db
+        .storage
+        .writer
+        .append(vec![
+            talk_with_id(a, "alice", "hello again", "c-1"),
+            talk_with_id(a, "bob", "same id, other sender", "c-1"),
+            talk_with_id(b, "alice", "same id, other room", "c-1"),
+            talk_with_id(a, "alice", "new", "c-2"),
+            talk_with_id(a, "alice", "new, twice in one batch", "c-2"),
+            NewEvent::enter(a, name("alice"), 1).correlated(ClientMsgId::parse("c-1").ok()),
+        ])
+        .await
+        .unwrap();
+
+    assert_eq!(stored_or_first(&again), [-1, 2, 1, 3, -3, 4]);
+    let Err(Refused::Duplicate(copy)) = &again[0] else {
+        panic!("a duplicate")
+    };
+    assert_eq!(Ok(&**copy), first[0].as_ref(), "the first, as stored");
+    assert_eq!(
+        db.seqs(a).await,
+        [1, 2, 3, 4],
+        "nothing stored twice, no seq used"
+    );
+    let reopened = db.reopen().await;
+    let mut db = reopened;
+    let later = db
+        .storage
+        .writer
+        .append(vec![talk_with_id(a, "alice", "a restart later", "c-1")])
+        .await
+        .unwrap();
+    assert_eq!(stored_or_first(&later), [-1]);
+}
+
+async fn racing_resends_on_two_instances_store_one_talk(mut db: Db) {
+    let room = db.room("r").await;
+    let resend = |mut storage: Storage| async move {
+        let mut outcomes = Vec::new();
+        for i in 0..20 {
+            let id = format!("c-{i}");
+            let results = storage
+                .writer
+                .append(vec![talk_with_id(room, "alice", "hi", &id)])
+                .await
+                .unwrap();
+            outcomes.push(results[0].is_ok());
+        }
+        outcomes
+    };
+    let (one, other) = tokio::join!(resend(db.instance().await), resend(db.instance().await));
+
+    let stored = one.iter().chain(&other).filter(|ok| **ok).count();
+    assert_eq!(stored, 20, "each id stored once: {one:?} {other:?}");
+    assert_eq!(db.seqs(room).await, (1..=20).collect::<Vec<_>>());
+    let copy = "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
+                SELECT room_id, seq + 100, message_id || 'x', kind, sender, message, client_msg_id, sent_at \
+                FROM events WHERE seq = 1";
+    let copy_pg = "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
+                   SELECT room_id, seq + 100, gen_random_uuid(), kind, sender, message, client_msg_id, sent_at \
+                   FROM events WHERE seq = 1";
+    assert!(
+        db.try_side(copy, copy_pg).await.is_err(),
+        "the unique key refuses a second copy, whoever writes it"
+    );
+}
+
+fn marker(room_id: RoomId, sender: &str, seq: i64) -> ReadMarker {
+    ReadMarker {
+        room_id,
+        sender: name(sender),
+        seq: Seq::new(seq).unwrap(),
+    }
+}
+
+async fn a_read_marker_only_rises_and_never_past_the_newest_event(mut db: Db) {
+    let room = db.room("r").await;
+    db.talks(room, 5).await;
+    let mut raise = async |markers: &[ReadMarker]| {
+        let written = db.storage.writer.write(Vec::new(), markers).await.unwrap();
+        written
+            .reads
+            .iter()
+            .map(|seq| seq.map(Seq::get))
+            .collect::<Vec<_>>()
+    };
+
+    assert_eq!(
+        raise(&[marker(room, "alice", 3), marker(room, "bob", 0)]).await,
+        [Some(3), None],
+        "0 is where everyone starts"
+    );
+    assert_eq!(raise(&[marker(room, "alice", 2)]).await, [None], "lower");
+    assert_eq!(raise(&[marker(room, "alice", 3)]).await, [None], "equal");
+    assert_eq!(
+        raise(&[marker(room, "alice", i64::MAX)]).await,
+        [Some(5)],
+        "past the newest counts as the newest"
+    );
+    assert_eq!(raise(&[marker(room, "alice", 9)]).await, [None]);
+    assert_eq!(raise(&[marker(RoomId::random(), "alice", 1)]).await, [None]);
+
+    let written = db
+        .storage
+        .writer
+        .write(vec![talk(room, "6")], &[marker(room, "alice", 6)])
+        .await
+        .unwrap();
+    assert_eq!(
+        written.reads,
+        [Some(Seq::new(6).unwrap())],
+        "with this batch's events"
+    );
+}
+
+async fn members_are_listed_per_sender_with_sessions_since_and_read_seq(mut db: Db) {
+    let room = db.room("r").await;
+    let other = db.instance().await;
+    let writer = &mut db.storage.writer;
+    writer
+        .append(vec![NewEvent::enter(room, name("alice"), 1)])
+        .await
+        .unwrap();
+    writer
+        .append(vec![NewEvent::enter(room, name("bob"), 2)])
+        .await
+        .unwrap();
+    let mut other = other;
+    other
+        .writer
+        .append(vec![NewEvent::enter(room, name("alice"), 1)])
+        .await
+        .unwrap();
+    db.storage
+        .writer
+        .write(vec![], &[marker(room, "bob", 2)])
+        .await
+        .unwrap();
+
+    let page = db
+        .storage
+        .store
+        .members(room, None, 100)
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(page.as_of_seq, Seq::new(3).unwrap());
+    let listed: Vec<(&str, u32, i64)> = page
+        .items
+        .iter()
+        .map(|m| (m.sender.as_str(), m.sessions, m.read_seq.get()))
+        .collect();
+    assert_eq!(listed, [("alice", 2, 0), ("bob", 1, 2)]);
+    let enters = db
+        .storage
+        .store
+        .events(
+            room,
+            EventRange::Forward {
+                after: Seq::ZERO,
+                before: Seq::MAX,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items[0].since, enters[0].sent_at,
+        "since alice's first ENTER"
+    );
+    assert_eq!(page.items[1].since, enters[1].sent_at);
+
+    db.storage
+        .writer
+        .append(vec![NewEvent::leave(room, name("bob"), 2)])
+        .await
+        .unwrap();
+    let page = db
+        .storage
+        .store
+        .members(room, None, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((page.as_of_seq.get(), page.items.len()), (4, 1));
+    assert!(
+        db.storage
+            .store
+            .members(RoomId::random(), None, 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let empty = db.room("empty").await;
+    let page = db
+        .storage
+        .store
+        .members(empty, None, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((page.as_of_seq, page.items.len()), (Seq::ZERO, 0));
+}
+
+async fn the_members_list_pages_by_since_then_sender(mut db: Db) {
+    let room = db.room("r").await;
+    // One batch: ENTERs stamped alike (or a millisecond apart), so both keys matter.
+    let enters = ["dave", "carol", "bob", "alice", "erin"]
+        .iter()
+        .zip(1..)
+        .map(|(sender, session)| NewEvent::enter(room, name(sender), session))
+        .collect();
+    db.storage.writer.append(enters).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut after: Option<MemberCursor> = None;
+    loop {
+        let page = db
+            .storage
+            .store
+            .members(room, after.as_ref(), 2)
+            .await
+            .unwrap()
+            .unwrap();
+        seen.extend(page.items.iter().map(|m| m.sender.clone()));
+        let Some(last) = page.items.last().filter(|_| page.items.len() == 2) else {
+            break;
+        };
+        after = Some(MemberCursor {
+            since: last.since,
+            sender: last.sender.clone(),
+        });
+    }
+    let whole = db
+        .storage
+        .store
+        .members(room, None, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut expected: Vec<(Timestamp, String)> = whole
+        .items
+        .iter()
+        .map(|m| (m.since, m.sender.clone()))
+        .collect();
+    let listed = expected.clone();
+    expected.sort();
+    assert_eq!(listed, expected, "ordered by since, then sender");
+    let senders: Vec<String> = expected.into_iter().map(|(_, sender)| sender).collect();
+    assert_eq!(seen, senders, "pages add up to the whole list");
+    assert_eq!(seen.len(), 5);
 }

@@ -1,8 +1,9 @@
-//! The appends taken together into one transaction, and how big that may get.
+//! The appends (and read markers) taken together into one transaction, and how big that may
+//! get.
 
-use crate::domain::{Event, EventKind, NewEvent, RoomId};
+use crate::domain::{Event, EventKind, NewEvent, ReadMarker, RoomId};
 
-use super::{AppendError, AppendSender, Stored};
+use super::{AppendError, AppendSender, Appended, ReadSender, Stored};
 
 /// Most appends taken into one transaction.
 const MAX_BATCH: usize = 512;
@@ -37,11 +38,16 @@ pub struct Reply {
 
 impl Reply {
     pub fn stored(self, event: &Event) {
-        let _ = self.sender.send(Ok(Stored {
+        let _ = self.sender.send(Ok(Appended::Stored(Stored {
             seq: event.seq,
             message_id: event.message_id,
             sent_at: event.sent_at,
-        }));
+        })));
+    }
+
+    /// Tells the session its TALK repeats `first`, which was stored before.
+    pub fn duplicate(self, first: Box<Event>) {
+        let _ = self.sender.send(Ok(Appended::Duplicate(first)));
     }
 
     /// Tells the session its append failed. A LEAVE that storage could not take and whose
@@ -55,11 +61,13 @@ impl Reply {
     }
 }
 
-/// Appends taken together into one transaction, with where each reply goes.
+/// Appends and read markers taken together into one transaction, with where each reply goes.
 #[derive(Default)]
 pub struct Batch {
     pub events: Vec<NewEvent>,
     pub replies: Vec<Reply>,
+    pub reads: Vec<ReadMarker>,
+    pub read_replies: Vec<ReadSender>,
     bytes: usize,
 }
 
@@ -69,7 +77,12 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.events.is_empty() && self.reads.is_empty()
+    }
+
+    pub fn push_read(&mut self, marker: ReadMarker, reply: ReadSender) {
+        self.reads.push(marker);
+        self.read_replies.push(reply);
     }
 
     pub fn push(&mut self, event: NewEvent, sender: AppendSender) {

@@ -10,7 +10,7 @@ use tokio::time::Instant as TokioInstant;
 
 use super::batch::Batch;
 use super::{AppendError, Command, Options, WriteError};
-use crate::domain::{InstanceId, NewEvent, RoomId, Timestamp};
+use crate::domain::{InstanceId, NewEvent, Notice, RoomId, Timestamp};
 use crate::hub::Fanout;
 use crate::metrics::Metrics;
 use crate::store::{Purge, Refused, StoreError, StoreWriter};
@@ -95,6 +95,10 @@ impl GroupCommit {
                 batch.push(event, reply);
                 return batch;
             }
+            Command::Read { marker, reply } => {
+                batch.push_read(marker, reply);
+                return batch;
+            }
             Command::CreateRoom { name, reply } => {
                 self.commit(batch).await;
                 let created = self.store.create_room(&name, Timestamp::now()).await;
@@ -160,28 +164,36 @@ impl GroupCommit {
         }
         let started = Instant::now();
         let size = batch.events.len();
-        let stored = self.store.append(batch.events).await;
+        let written = self.store.write(batch.events, &batch.reads).await;
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
         self.metrics.batch_size.observe(size as f64);
-        let results = match stored {
-            Ok(results) => results,
+        let written = match written {
+            Ok(written) => written,
             Err(error) => {
                 tracing::error!(%error, batch = size, "storing a batch failed");
                 for reply in batch.replies {
                     self.metrics.append_failed("unavailable");
                     self.orphaned(reply.failed(AppendError::Unavailable));
                 }
+                for reply in batch.read_replies {
+                    let _ = reply.send(Err(AppendError::Unavailable));
+                }
                 return;
             }
         };
-        for (result, reply) in results.into_iter().zip(batch.replies) {
+        for (result, reply) in written.events.into_iter().zip(batch.replies) {
             let (refusal, reason) = match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
                     reply.stored(&event);
                     self.fanout.publish(&event);
+                    continue;
+                }
+                Err(Refused::Duplicate(first)) => {
+                    self.metrics.resends.inc();
+                    reply.duplicate(first);
                     continue;
                 }
                 Err(Refused::RoomGone) => (AppendError::RoomNotFound(reply.room_id), "room_gone"),
@@ -190,6 +202,18 @@ impl GroupCommit {
             };
             self.metrics.append_failed(reason);
             self.orphaned(reply.failed(refusal));
+        }
+        let reads = batch.reads.into_iter().zip(written.reads);
+        for ((marker, risen), reply) in reads.zip(batch.read_replies) {
+            let _ = reply.send(Ok(()));
+            if let Some(seq) = risen {
+                let notice = Notice::Read {
+                    room_id: marker.room_id,
+                    sender: marker.sender.into_string(),
+                    seq,
+                };
+                self.fanout.notify(&notice, None);
+            }
         }
     }
 
@@ -293,10 +317,7 @@ mod tests {
             .await
             .unwrap();
         let metrics = Arc::new(Metrics::new());
-        let hub = Arc::new(Hub::new(
-            metrics.slow_consumers.clone(),
-            metrics.fanout_seconds.clone(),
-        ));
+        let hub = Arc::new(Hub::new(metrics.clone()));
         let options = Options {
             queue: 8,
             batch: super::super::BatchLimits::for_session_queue(8, 4096),

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use uuid::Uuid;
 
-use crate::domain::{InstanceId, NewEvent, RoomId, RoomName, Seq, Timestamp};
+use crate::domain::{Event, InstanceId, NewEvent, ReadMarker, RoomId, RoomName, Seq, Timestamp};
 use crate::hub::Fanout;
 use crate::metrics::Metrics;
 use crate::store::{RoomRecord, StoreWriter};
@@ -73,14 +73,31 @@ pub struct Stored {
     pub sent_at: Timestamp,
 }
 
+/// What became of an append that did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    Stored(Stored),
+    /// A TALK whose `clientMsgId` its sender already used in the room: nothing was stored,
+    /// and this is the first one.
+    Duplicate(Box<Event>),
+}
+
 /// The reply to one append.
-pub type AppendReply = oneshot::Receiver<Result<Stored, AppendError>>;
-type AppendSender = oneshot::Sender<Result<Stored, AppendError>>;
+pub type AppendReply = oneshot::Receiver<Result<Appended, AppendError>>;
+type AppendSender = oneshot::Sender<Result<Appended, AppendError>>;
+/// The reply to a read marker: stored (raised, or already as high).
+pub type ReadReply = oneshot::Receiver<Result<(), AppendError>>;
+type ReadSender = oneshot::Sender<Result<(), AppendError>>;
 
 enum Command {
     Append {
         event: NewEvent,
         reply: AppendSender,
+    },
+    /// Raise a read marker (stored with the next batch), and tell the room when it rose.
+    Read {
+        marker: ReadMarker,
+        reply: ReadSender,
     },
     CreateRoom {
         name: RoomName,
@@ -105,6 +122,7 @@ impl Command {
     fn name(&self) -> &'static str {
         match self {
             Self::Append { .. } => "append",
+            Self::Read { .. } => "read",
             Self::CreateRoom { .. } => "create_room",
             Self::DeleteRoom { .. } => "delete_room",
             Self::Ping { .. } => "ping",
@@ -132,6 +150,13 @@ impl AppendSlot {
         let (reply, receiver) = oneshot::channel();
         self.metrics.writer_queued("append");
         self.permit.send(Command::Append { event, reply });
+        receiver
+    }
+
+    pub fn read(self, marker: ReadMarker) -> ReadReply {
+        let (reply, receiver) = oneshot::channel();
+        self.metrics.writer_queued("read");
+        self.permit.send(Command::Read { marker, reply });
         receiver
     }
 }

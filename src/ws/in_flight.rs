@@ -1,4 +1,5 @@
-//! The appends a session has queued and not yet heard back about, in the order it sent them.
+//! What a session has queued with the writer (appends, read markers) and not yet heard back
+//! about, in the order it sent them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,14 +9,21 @@ use futures_util::stream::FuturesOrdered;
 
 use super::protocol::Echo;
 use crate::domain::{EventKind, RoomId};
-use crate::writer::{AppendError, AppendReply, Stored};
+use crate::writer::{AppendError, AppendReply, Appended, ReadReply};
 
-/// The outcome of one append, with what a refusal of it must echo.
+/// What became of one request to the writer, with what a refusal of it must echo.
 pub struct Settled {
-    pub kind: EventKind,
     pub room_id: RoomId,
     pub echo: Echo,
-    pub outcome: Result<Stored, AppendError>,
+    pub outcome: Outcome,
+}
+
+pub enum Outcome {
+    Append {
+        kind: EventKind,
+        result: Result<Appended, AppendError>,
+    },
+    Read(Result<(), AppendError>),
 }
 
 #[derive(Default)]
@@ -26,12 +34,22 @@ pub struct InFlight {
 impl InFlight {
     pub fn push(&mut self, kind: EventKind, room_id: RoomId, echo: Echo, reply: AppendReply) {
         self.pending.push_back(Box::pin(async move {
-            let outcome = reply.await.unwrap_or(Err(AppendError::Unavailable));
+            let result = reply.await.unwrap_or(Err(AppendError::Unavailable));
             Settled {
-                kind,
                 room_id,
                 echo,
-                outcome,
+                outcome: Outcome::Append { kind, result },
+            }
+        }));
+    }
+
+    pub fn push_read(&mut self, room_id: RoomId, echo: Echo, reply: ReadReply) {
+        self.pending.push_back(Box::pin(async move {
+            let result = reply.await.unwrap_or(Err(AppendError::Unavailable));
+            Settled {
+                room_id,
+                echo,
+                outcome: Outcome::Read(result),
             }
         }));
     }
@@ -44,7 +62,7 @@ impl InFlight {
         self.pending.is_empty()
     }
 
-    /// The next outcome, in the order the appends were queued; None when none is pending.
+    /// The next outcome, in the order they were queued; None when none is pending.
     pub async fn next(&mut self) -> Option<Settled> {
         self.pending.next().await
     }

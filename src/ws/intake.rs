@@ -1,16 +1,28 @@
 //! What a valid client frame asks of its session, decided against its room table with no I/O:
-//! an event to append and what queueing it does to the table, nothing more to do (an ENTER
-//! into a room the session is in), or a refusal.
+//! an event to append and what queueing it does to the table, a read marker to raise, a
+//! notice to send, nothing more to do (an ENTER into a room the session is in), or a refusal.
 
 use super::protocol::{Action, ClientFrame, WsError};
 use super::rooms::RoomTable;
-use crate::domain::{NewEvent, Sender, Seq, SessionId};
+use crate::domain::{NewEvent, Notice, ReadMarker, Sender, Seq, SessionId};
 
 /// Who sends a session's frames: the session, and in identity mode the one sender it may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Speaker {
     pub session: SessionId,
     pub signed_as: Option<Sender>,
+}
+
+/// What a frame asks for.
+#[derive(Debug)]
+pub enum Plan {
+    Append(Append),
+    /// A READ: the sender's marker to raise (through the writer).
+    Read(ReadMarker),
+    /// A TYPING notice, for the room's other sessions at once.
+    Notice(Notice),
+    /// Nothing more (an ENTER into a room the session is in).
+    Nothing,
 }
 
 /// An event to append for a frame.
@@ -34,11 +46,7 @@ pub enum Effect {
     None,
 }
 
-pub fn plan(
-    frame: ClientFrame,
-    rooms: &mut RoomTable,
-    speaker: &Speaker,
-) -> Result<Option<Append>, WsError> {
+pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Result<Plan, WsError> {
     let ClientFrame {
         room_id,
         sender,
@@ -57,7 +65,7 @@ pub fn plan(
             if let Some(after) = last_seq {
                 rooms.rewind(room_id, after);
             }
-            return Ok(None);
+            return Ok(Plan::Nothing);
         }
         Action::Enter { last_seq, echo } => {
             let effect = Effect::Join {
@@ -78,9 +86,23 @@ pub fn plan(
                 Effect::Leave,
             )
         }
+        Action::Typing => {
+            rooms.check(room_id, &sender, "TYPING")?;
+            let sender = sender.into_string();
+            return Ok(Plan::Notice(Notice::Typing { room_id, sender }));
+        }
+        Action::Read { seq } => {
+            rooms.check(room_id, &sender, "READ")?;
+            let marker = ReadMarker {
+                room_id,
+                sender,
+                seq,
+            };
+            return Ok(Plan::Read(marker));
+        }
     };
     let event = event.correlated(client_msg_id);
-    Ok(Some(Append { event, effect }))
+    Ok(Plan::Append(Append { event, effect }))
 }
 
 #[cfg(test)]
@@ -119,9 +141,11 @@ mod tests {
             echo: None,
         };
 
-        let first = plan(frame(room, "alice", enter.clone()), &mut rooms, &anyone())
-            .unwrap()
-            .unwrap();
+        let Plan::Append(first) =
+            plan(frame(room, "alice", enter.clone()), &mut rooms, &anyone()).unwrap()
+        else {
+            panic!("an append")
+        };
         assert_eq!(first.event.kind, EventKind::Enter);
         assert!(matches!(
             first.effect,
@@ -132,11 +156,10 @@ mod tests {
         ));
 
         rooms.enter_for_test(room, "alice");
-        assert!(
-            plan(frame(room, "alice", enter.clone()), &mut rooms, &anyone())
-                .unwrap()
-                .is_none()
-        );
+        assert!(matches!(
+            plan(frame(room, "alice", enter.clone()), &mut rooms, &anyone()),
+            Ok(Plan::Nothing)
+        ));
         let other = plan(frame(room, "bob", enter), &mut rooms, &anyone());
         assert!(matches!(other, Err(WsError::SenderMismatch { .. })));
     }
@@ -154,13 +177,14 @@ mod tests {
             echo: None,
         };
 
-        for action in [enter.clone(), talk(), Action::Leave] {
+        let read = Action::Read { seq: Seq::ZERO };
+        for action in [enter.clone(), talk(), Action::Leave, Action::Typing, read] {
             let refused = plan(frame(room, "mallory", action), &mut rooms, &alice);
             assert_eq!(refused.unwrap_err().code(), "SENDER_MISMATCH");
         }
         let own = plan(frame(room, " alice ", enter), &mut rooms, &alice);
         assert!(
-            own.unwrap().is_some(),
+            matches!(own, Ok(Plan::Append(_))),
             "the sender is trimmed before it is compared"
         );
     }
@@ -173,19 +197,45 @@ mod tests {
         assert!(matches!(refused, Err(WsError::NotInRoom(_, "TALK"))));
 
         rooms.enter_for_test(room, "alice");
-        let said = plan(frame(room, "alice", talk()), &mut rooms, &anyone())
-            .unwrap()
-            .unwrap();
+        let Ok(Plan::Append(said)) = plan(frame(room, "alice", talk()), &mut rooms, &anyone())
+        else {
+            panic!("an append")
+        };
         assert_eq!(
             (said.event.kind, said.effect),
             (EventKind::Talk, Effect::None)
         );
-        let left = plan(frame(room, "alice", Action::Leave), &mut rooms, &anyone())
-            .unwrap()
-            .unwrap();
+        let Ok(Plan::Append(left)) =
+            plan(frame(room, "alice", Action::Leave), &mut rooms, &anyone())
+        else {
+            panic!("an append")
+        };
         assert_eq!(
             (left.event.kind, left.effect),
             (EventKind::Leave, Effect::Leave)
         );
+    }
+
+    #[test]
+    fn typing_and_read_need_the_room_and_ask_for_a_notice_and_a_marker() {
+        let mut rooms = RoomTable::default();
+        let room = RoomId::random();
+        for action in [Action::Typing, Action::Read { seq: Seq::ZERO }] {
+            let refused = plan(frame(room, "alice", action), &mut rooms, &anyone());
+            assert!(matches!(refused, Err(WsError::NotInRoom(..))));
+        }
+
+        rooms.enter_for_test(room, "alice");
+        let typing = plan(frame(room, "alice", Action::Typing), &mut rooms, &anyone());
+        assert!(matches!(typing, Ok(Plan::Notice(Notice::Typing { .. }))));
+        let seq = Seq::new(7).unwrap();
+        let read = plan(
+            frame(room, "alice", Action::Read { seq }),
+            &mut rooms,
+            &anyone(),
+        );
+        assert!(matches!(read, Ok(Plan::Read(ReadMarker { seq: s, .. })) if s == seq));
+        let other = plan(frame(room, "bob", Action::Typing), &mut rooms, &anyone());
+        assert!(matches!(other, Err(WsError::SenderMismatch { .. })));
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use crate::domain::{ClientMsgId, DomainError, EventKind, MessageText, RoomId, Sender, Seq};
+use crate::domain::{ClientMsgId, DomainError, Event, MessageText, RoomId, Sender, Seq};
 use crate::writer::Stored;
 
 /// A client frame that passed every check of the contract. Every frame may carry a
@@ -35,14 +35,42 @@ pub enum Action {
         message: MessageText,
     },
     Leave,
+    /// The sender is typing (a notice, not stored).
+    Typing,
+    /// The sender has read the room through `seq`.
+    Read {
+        seq: Seq,
+    },
 }
 
+/// The frame types a client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Type {
+    Enter,
+    Talk,
+    Leave,
+    Typing,
+    Read,
+}
+
+/// Each frame type, as the contract spells it.
+const TYPES: [(&str, Type); 5] = [
+    ("ENTER", Type::Enter),
+    ("TALK", Type::Talk),
+    ("LEAVE", Type::Leave),
+    ("TYPING", Type::Typing),
+    ("READ", Type::Read),
+];
+
 impl Action {
-    pub fn kind(&self) -> EventKind {
+    /// Its `type`, as the client wrote it.
+    pub fn name(&self) -> &'static str {
         match self {
-            Self::Enter { .. } => EventKind::Enter,
-            Self::Talk { .. } => EventKind::Talk,
-            Self::Leave => EventKind::Leave,
+            Self::Enter { .. } => "ENTER",
+            Self::Talk { .. } => "TALK",
+            Self::Leave => "LEAVE",
+            Self::Typing => "TYPING",
+            Self::Read { .. } => "READ",
         }
     }
 }
@@ -153,6 +181,10 @@ pub fn closed_frame(room_id: RoomId) -> ByteString {
 
 /// The frame acknowledging a TALK stored in a room entered with `"echo": false`.
 pub fn ack_frame(room_id: RoomId, stored: &Stored, client_msg_id: Option<&str>) -> ByteString {
+    ack(room_id, stored, client_msg_id).to_string().into()
+}
+
+fn ack(room_id: RoomId, stored: &Stored, client_msg_id: Option<&str>) -> serde_json::Value {
     let mut frame = json!({
         "type": "ACK",
         "roomId": room_id,
@@ -163,6 +195,24 @@ pub fn ack_frame(room_id: RoomId, stored: &Stored, client_msg_id: Option<&str>) 
     if let Some(id) = client_msg_id {
         frame["clientMsgId"] = json!(id);
     }
+    frame
+}
+
+/// What the sender of a resent TALK gets: the first one, as stored, marked `"duplicate": true`
+/// (its `ACK`, so marked, in a room entered with `"echo": false`).
+pub fn duplicate_frame(first: &Event, echo: bool) -> ByteString {
+    let mut frame = match echo {
+        true => serde_json::to_value(first).unwrap_or_default(),
+        false => {
+            let stored = Stored {
+                seq: first.seq,
+                message_id: first.message_id,
+                sent_at: first.sent_at,
+            };
+            ack(first.room_id, &stored, first.client_msg_id.as_deref())
+        }
+    };
+    frame["duplicate"] = json!(true);
     frame.to_string().into()
 }
 
@@ -185,6 +235,8 @@ struct RawFrame<'a> {
     last_seq: Option<&'a RawValue>,
     #[serde(borrow)]
     echo: Option<&'a RawValue>,
+    #[serde(borrow)]
+    seq: Option<&'a RawValue>,
 }
 
 /// Parses one text frame, or says exactly why it was refused.
@@ -233,15 +285,20 @@ fn optional<'a>(field: &str, raw: Option<&'a RawValue>) -> Result<Option<Cow<'a,
 }
 
 fn required<'a>(field: &str, raw: Option<&'a RawValue>) -> Result<Cow<'a, str>, WsError> {
-    optional(field, raw)?.ok_or_else(|| WsError::InvalidMessage(format!("{field} is required")))
+    optional(field, raw)?.ok_or_else(|| missing(field))
 }
 
-fn last_seq(raw: &RawValue) -> Result<Seq, WsError> {
+fn missing(field: &str) -> WsError {
+    WsError::InvalidMessage(format!("{field} is required"))
+}
+
+/// A seq a client sends (`lastSeq`, `seq`): a JSON integer from 0 to 2^63-1.
+fn seq(field: &str, raw: &RawValue) -> Result<Seq, WsError> {
     serde_json::from_str::<u64>(raw.get())
         .ok()
         .and_then(Seq::from_wire)
         .ok_or_else(|| {
-            WsError::InvalidMessage(format!("lastSeq must be an integer from 0 to {}", Seq::MAX))
+            WsError::InvalidMessage(format!("{field} must be an integer from 0 to {}", Seq::MAX))
         })
 }
 
@@ -253,21 +310,28 @@ fn echo(raw: &RawValue) -> Result<bool, WsError> {
 impl RawFrame<'_> {
     fn validate(self) -> Result<ClientFrame, WsError> {
         let kind = required("type", self.kind)?;
-        let kind = EventKind::parse(&kind).ok_or_else(|| {
-            let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-            WsError::InvalidMessage(format!("unknown type {kind:?}: expected one of {known:?}"))
-        })?;
+        let kind = TYPES
+            .into_iter()
+            .find_map(|(name, known)| (name == kind.as_ref()).then_some(known))
+            .ok_or_else(|| {
+                let known: Vec<&str> = TYPES.iter().map(|(name, _)| *name).collect();
+                WsError::InvalidMessage(format!("unknown type {kind:?}: expected one of {known:?}"))
+            })?;
         let room_id = RoomId::parse(&required("roomId", self.room_id)?)?;
         let sender = Sender::parse(&required("sender", self.sender)?)?;
         let action = match kind {
-            EventKind::Enter => Action::Enter {
-                last_seq: self.last_seq.map(last_seq).transpose()?,
+            Type::Enter => Action::Enter {
+                last_seq: self.last_seq.map(|raw| seq("lastSeq", raw)).transpose()?,
                 echo: self.echo.map(echo).transpose()?,
             },
-            EventKind::Talk => Action::Talk {
+            Type::Talk => Action::Talk {
                 message: MessageText::parse(&required("message", self.message)?)?,
             },
-            EventKind::Leave => Action::Leave,
+            Type::Leave => Action::Leave,
+            Type::Typing => Action::Typing,
+            Type::Read => Action::Read {
+                seq: seq("seq", self.seq.ok_or_else(|| missing("seq"))?)?,
+            },
         };
         let client_msg_id = optional("clientMsgId", self.client_msg_id)?
             .map(|id| ClientMsgId::parse(&id))

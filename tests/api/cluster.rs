@@ -854,3 +854,120 @@ async fn a_stomp_subscriber_on_one_instance_sees_what_a_ws_chat_member_on_anothe
     let replayed = read_stomp_talks(&mut late, 2 * TALKS_EACH).await;
     assert_eq!(replayed, seen_by_chat);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_typing_and_read_markers_span_instances() {
+    let pair = two_instances().await;
+    let room_id = pair.a.create_room(None).await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
+    let (alice_on_b, _) = member(&pair.b, &room_id, "alice").await;
+    assert_eq!(alice.next_of_type("ENTER").await["sender"], "bob");
+    alice.next_of_type("ENTER").await;
+    bob.next_of_type("ENTER").await;
+
+    for process in [&pair.a, &pair.b] {
+        let list = pair
+            .get_json(process.url(&format!("/api/rooms/{room_id}/members")))
+            .await;
+        let items: Vec<(&str, u64)> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["sender"].as_str().unwrap(),
+                    m["sessions"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(items, [("alice", 2), ("bob", 1)]);
+        assert_eq!(list["asOfSeq"], 3);
+    }
+
+    // Typing notices between TALKs: they reach the other instance and never hold up or
+    // reorder the events.
+    for i in 0..10 {
+        let typing = json!({"type": "TYPING", "roomId": room_id, "sender": "alice"});
+        alice.send_json(typing).await;
+        alice.talk(&room_id, "alice", &format!("m{i}")).await;
+    }
+    let mut seqs = Vec::new();
+    let mut typing = 0;
+    while seqs.len() < 10 {
+        let frame = bob.next_json().await;
+        match frame["type"].as_str() {
+            Some("TYPING") => {
+                assert_eq!(frame["sender"], "alice");
+                typing += 1;
+            }
+            Some("TALK") => seqs.push(frame["seq"].as_u64().unwrap()),
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    assert_eq!(seqs, (4..=13).collect::<Vec<_>>());
+    assert!(typing >= 1, "at least the first typing notice crossed over");
+
+    bob.send_json(json!({"type": "READ", "roomId": room_id, "sender": "bob", "seq": 13}))
+        .await;
+    let expected = json!({"type": "READ", "roomId": room_id, "sender": "bob", "seq": 13});
+    loop {
+        let frame = alice.next_json().await;
+        if frame["type"] == "READ" {
+            assert_eq!(frame, expected);
+            break;
+        }
+    }
+    let list = pair
+        .get_json(pair.a.url(&format!("/api/rooms/{room_id}/members")))
+        .await;
+    assert_eq!(list["items"][1]["readSeq"], 13);
+    drop(alice_on_b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resends_racing_on_two_instances_store_each_message_once() {
+    const MESSAGES: usize = 30;
+    let pair = two_instances().await;
+    let room_id = pair.a.create_room(None).await;
+    let (mut on_a, _) = member(&pair.a, &room_id, "alice").await;
+    let (on_b, _) = member(&pair.b, &room_id, "alice").await;
+    on_a.next_of_type("ENTER").await;
+
+    let resend = |mut client: WsClient| {
+        let room_id = room_id.clone();
+        async move {
+            for i in 0..MESSAGES {
+                let id = format!("c-{i}");
+                client.talk_with_id(&room_id, "alice", "once", &id).await;
+            }
+            // Each session hears back about each of its TALKs: the stored one (its own, or the
+            // other session's arriving as an event) or a duplicate.
+            let mut own = std::collections::HashMap::new();
+            let mut seen_stored = HashSet::new();
+            while own.len() < MESSAGES || seen_stored.len() < MESSAGES {
+                let frame = client.next_json().await;
+                let id = frame["clientMsgId"].as_str().unwrap().to_owned();
+                if frame["duplicate"] == true {
+                    own.insert(id, frame["seq"].as_u64().unwrap());
+                } else {
+                    seen_stored.insert((id.clone(), frame["seq"].as_u64().unwrap()));
+                    own.entry(id).or_insert(0);
+                }
+            }
+            seen_stored
+        }
+    };
+    let (seen_on_a, seen_on_b) = tokio::join!(resend(on_a), resend(on_b));
+
+    assert_eq!(seen_on_a, seen_on_b, "both saw the same stored TALKs");
+    assert_eq!(seen_on_a.len(), MESSAGES);
+    let stored = pair.history(&room_id).await;
+    let talks: Vec<&Value> = stored.iter().filter(|e| e["type"] == "TALK").collect();
+    assert_eq!(talks.len(), MESSAGES, "each clientMsgId stored once");
+    let ids: HashSet<&str> = talks
+        .iter()
+        .map(|e| e["clientMsgId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), MESSAGES);
+}

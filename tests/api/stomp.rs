@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-use crate::suite::stomp_client::{Next, StompClient, frame, open, open_small_buffer};
+use crate::suite::stomp_client::{Frame, Next, StompClient, frame, open, open_small_buffer};
 
 const QUIET: Duration = Duration::from_millis(300);
 
@@ -1035,6 +1035,179 @@ async fn a_second_connect_is_an_error() {
         Some("ALREADY_CONNECTED")
     );
     assert_eq!(client.expect_close().await, Some(1002));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_and_read_are_send_bodies_too_and_reach_subscriptions_as_messages_without_seq() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut bob = app.connect().await;
+    bob.join(&room_id, "bob").await;
+    let (mut alice, _) = stomp_member(&app, &room_id, "alice").await;
+    bob.next_of_type("ENTER").await;
+
+    alice
+        .chat(json!({"type": "TYPING", "roomId": room_id, "sender": "alice"}))
+        .await;
+    assert_eq!(bob.next_of_type("TYPING").await["sender"], "alice");
+    bob.send_json(json!({"type": "TYPING", "roomId": room_id, "sender": "bob"}))
+        .await;
+    let typing = alice.expect("MESSAGE").await;
+    assert_eq!(
+        typing.json(),
+        json!({"type": "TYPING", "roomId": room_id, "sender": "bob"}),
+        "alice's own TYPING did not come back to her"
+    );
+    assert_eq!(typing.header("subscription"), Some("room"));
+    assert_eq!(typing.header("seq"), None);
+    assert!(typing.header("message-id").is_some());
+
+    alice
+        .chat(json!({"type": "READ", "roomId": room_id, "sender": "alice", "seq": 2}))
+        .await;
+    let expected = json!({"type": "READ", "roomId": room_id, "sender": "alice", "seq": 2});
+    assert_eq!(bob.next_of_type("READ").await, expected);
+    let read = alice.expect("MESSAGE").await;
+    assert_eq!((read.json(), read.header("seq")), (expected, None));
+}
+
+/// A MESSAGE and a RECEIPT, in whichever order they come (a receipt follows the commit, the
+/// MESSAGE the fan-out); the receipt's id.
+async fn message_and_receipt(client: &mut StompClient) -> (Frame, String) {
+    let (mut message, mut receipt) = (None, None);
+    while message.is_none() || receipt.is_none() {
+        let frame = client.next_frame().await;
+        match frame.command.as_str() {
+            "MESSAGE" => message = Some(frame),
+            "RECEIPT" => receipt = frame.header("receipt-id").map(str::to_owned),
+            _ => panic!("unexpected {frame:?}"),
+        }
+    }
+    (message.unwrap(), receipt.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tutorials_topics_carry_events_only_unless_subscribe_asks_for_notices() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut reader = StompClient::connect(app.port).await;
+    let subscriptions = [
+        ("own", format!("/topic/rooms/{room_id}"), None, true),
+        (
+            "own-quiet",
+            format!("/topic/rooms/{room_id}"),
+            Some("false"),
+            false,
+        ),
+        ("tutorial", format!("/sub/chat/room/{room_id}"), None, false),
+        (
+            "tutorial-2",
+            format!("/topic/chat/room/{room_id}"),
+            None,
+            false,
+        ),
+        (
+            "tutorial-asks",
+            format!("/sub/chat/room/{room_id}"),
+            Some("true"),
+            true,
+        ),
+    ];
+    for (id, destination, notices, _) in &subscriptions {
+        let mut headers = vec![
+            ("id", *id),
+            ("destination", destination.as_str()),
+            ("receipt", *id),
+        ];
+        headers.extend(notices.map(|notices| ("notices", notices)));
+        reader.send_frame("SUBSCRIBE", &headers, "").await;
+        reader.expect("RECEIPT").await;
+    }
+    let mut bob = app.connect().await;
+    bob.join(&room_id, "bob").await;
+    for _ in &subscriptions {
+        assert_eq!(
+            reader.next_event().await["type"],
+            "ENTER",
+            "every one has the events"
+        );
+    }
+
+    bob.send_json(json!({"type": "TYPING", "roomId": room_id, "sender": "bob"}))
+        .await;
+    bob.talk(&room_id, "bob", "after typing").await;
+
+    let mut typed = Vec::new();
+    let mut talks = 0;
+    while talks < subscriptions.len() {
+        let message = reader.expect("MESSAGE").await;
+        let subscription = message.header("subscription").unwrap().to_owned();
+        match message.json()["type"].as_str() {
+            Some("TYPING") => typed.push(subscription),
+            Some("TALK") => talks += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    typed.sort();
+    let mut expected: Vec<String> = subscriptions
+        .iter()
+        .filter(|(.., notices)| *notices)
+        .map(|(id, ..)| id.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(typed, expected);
+
+    reader
+        .send_frame(
+            "SUBSCRIBE",
+            &[
+                ("id", "bad"),
+                ("destination", &topic(&room_id)),
+                ("notices", "yes"),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(
+        reader.expect("ERROR").await.header("message"),
+        Some("INVALID_MESSAGE")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_send_gets_its_receipt_and_the_first_copy_marked_duplicate() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut bob = app.connect().await;
+    bob.join(&room_id, "bob").await;
+    let (mut alice, _) = stomp_member(&app, &room_id, "alice").await;
+    bob.next_of_type("ENTER").await;
+    let mut said = talk(&room_id, "alice", "once");
+    said["clientMsgId"] = json!("c-1");
+    let send = |receipt: &'static str| {
+        let said = said.to_string();
+        (
+            [("destination", "/pub/chat/message"), ("receipt", receipt)],
+            said,
+        )
+    };
+
+    let (headers, body) = send("first");
+    alice.send_frame("SEND", &headers, &body).await;
+    let (first, receipt) = message_and_receipt(&mut alice).await;
+    assert_eq!(receipt, "first");
+    let (headers, body) = send("again");
+    alice.send_frame("SEND", &headers, &body).await;
+
+    let (copy, receipt) = message_and_receipt(&mut alice).await;
+    assert_eq!(receipt, "again");
+    let mut expected = first.json();
+    expected["duplicate"] = json!(true);
+    assert_eq!(copy.json(), expected);
+    assert_eq!(copy.header("seq"), first.header("seq"));
+    assert_eq!(copy.header("message-id"), first.header("message-id"));
+    assert_eq!(bob.next_of_type("TALK").await, first.json());
+    bob.expect_silence(QUIET).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,6 +22,8 @@ pub mod helpers;
 pub mod history;
 #[path = "identity.rs"]
 pub mod identity;
+#[path = "members.rs"]
+pub mod members;
 #[path = "membership_failures.rs"]
 pub mod membership_failures;
 #[path = "operations.rs"]
@@ -34,6 +36,10 @@ pub mod presence;
 pub mod process;
 #[path = "rate_limits.rs"]
 pub mod rate_limits;
+#[path = "read_markers.rs"]
+pub mod read_markers;
+#[path = "resend.rs"]
+pub mod resend;
 #[path = "resume.rs"]
 pub mod resume;
 #[path = "rooms.rs"]
@@ -52,6 +58,8 @@ pub mod stomp_client;
 pub mod storage_failure;
 #[path = "../support/postgres.rs"]
 pub mod test_database;
+#[path = "typing.rs"]
+pub mod typing;
 #[path = "web_page.rs"]
 pub mod web_page;
 #[path = "ws_connection.rs"]

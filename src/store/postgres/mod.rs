@@ -21,8 +21,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use uuid::Uuid;
 
 use super::{
-    EventRange, Liveness, PageLimit, RoomRecord, Storage, Store, StoreError, StoreWriter,
-    parse_seq, read_page,
+    EventRange, Liveness, MemberCursor, MembersPage, PageLimit, RoomRecord, Storage, Store,
+    StoreError, StoreWriter, members_page, parse_seq, read_page,
 };
 use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
 
@@ -198,6 +198,37 @@ impl Store for PgStore {
                 Ok((RoomId::from_uuid(row.try_get("room_id")?), count))
             })
             .collect()
+    }
+
+    async fn members(
+        &self,
+        room_id: RoomId,
+        after: Option<&MemberCursor>,
+        limit: u32,
+    ) -> Result<Option<MembersPage>, StoreError> {
+        // One statement, so one snapshot: the members are exactly those of `last_seq`.
+        let rows = sqlx::query(
+            "SELECT rooms.last_seq, page.sender, page.sessions, page.since, \
+                    COALESCE(read_markers.read_seq, 0) AS read_seq \
+             FROM rooms \
+             LEFT JOIN LATERAL ( \
+                 SELECT sender, COUNT(*) AS sessions, MIN(entered_at) AS since FROM members \
+                 WHERE members.room_id = rooms.room_id GROUP BY sender \
+                 HAVING (MIN(entered_at), sender) > ($2, $3) \
+                 ORDER BY since, sender LIMIT $4 \
+             ) AS page ON TRUE \
+             LEFT JOIN read_markers \
+               ON read_markers.room_id = rooms.room_id AND read_markers.sender = page.sender \
+             WHERE rooms.room_id = $1 \
+             ORDER BY page.since, page.sender",
+        )
+        .bind(room_id.uuid())
+        .bind(after.map_or(i64::MIN, |cursor| cursor.since.millis()))
+        .bind(after.map_or("", |cursor| cursor.sender.as_str()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        members_page(&rows)
     }
 
     async fn last_seqs(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError> {

@@ -12,10 +12,11 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
-use super::{CONNECT_TIMEOUT, room_from_row, room_seq_from_row, uuids};
-use crate::domain::{Event, InstanceId, RoomId, RoomName, Seq, Timestamp};
+use super::{CONNECT_TIMEOUT, event_from_row, room_from_row, room_seq_from_row, uuids};
+use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, Timestamp};
 use crate::store::{
-    Membership, Purge, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,
+    Entered, Membership, Purge, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx,
+    parse_seq,
 };
 
 /// The advisory lock rooms are created under, so each is stamped no earlier than the one
@@ -100,10 +101,15 @@ impl WriteConnection for PgWriteConnection {
             Box::new(tx).rollback().await?;
             return Ok(None);
         };
-        sqlx::query("DELETE FROM members WHERE room_id = $1")
-            .bind(room_id.uuid())
-            .execute(&mut *tx.conn)
-            .await?;
+        for forget in [
+            "DELETE FROM members WHERE room_id = $1",
+            "DELETE FROM read_markers WHERE room_id = $1",
+        ] {
+            sqlx::query(forget)
+                .bind(room_id.uuid())
+                .execute(&mut *tx.conn)
+                .await?;
+        }
         if last > 0 {
             sqlx::query(
                 "INSERT INTO room_purges (room_id, last_seq, deleted_at) \
@@ -260,27 +266,72 @@ impl WriteTx for PgTx<'_> {
         rows.iter().map(membership_from_row).collect()
     }
 
-    async fn add_memberships(&mut self, members: &[(Membership, &str)]) -> Result<(), StoreError> {
+    async fn add_memberships(&mut self, members: &[Entered<'_>]) -> Result<(), StoreError> {
         if members.is_empty() {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO members (instance_id, session_id, room_id, sender) \
-             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[]) \
+            "INSERT INTO members (instance_id, session_id, room_id, sender, entered_at) \
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[]) \
              ON CONFLICT DO NOTHING",
         )
         .bind(
             members
                 .iter()
-                .map(|(m, _)| m.instance.uuid())
+                .map(|entered| entered.member.instance.uuid())
                 .collect::<Vec<_>>(),
         )
-        .bind(members.iter().map(|(m, _)| m.session).collect::<Vec<_>>())
-        .bind(uuids(members.iter().map(|(m, _)| &m.room_id)))
-        .bind(members.iter().map(|(_, name)| *name).collect::<Vec<_>>())
+        .bind(members.iter().map(|e| e.member.session).collect::<Vec<_>>())
+        .bind(uuids(members.iter().map(|e| &e.member.room_id)))
+        .bind(members.iter().map(|e| e.sender).collect::<Vec<_>>())
+        .bind(members.iter().map(|e| e.at.millis()).collect::<Vec<_>>())
         .execute(&mut *self.conn)
         .await?;
         Ok(())
+    }
+
+    async fn find_talks(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT events.* FROM events \
+             JOIN UNNEST($1::uuid[], $2::text[], $3::text[]) AS resent (room_id, sender, client_msg_id) \
+               ON events.room_id = resent.room_id AND events.sender = resent.sender \
+              AND events.client_msg_id = resent.client_msg_id \
+             WHERE events.kind = 'TALK'",
+        )
+        .bind(uuids(keys.iter().map(|(room_id, ..)| room_id)))
+        .bind(keys.iter().map(|(_, sender, _)| *sender).collect::<Vec<_>>())
+        .bind(keys.iter().map(|(.., id)| *id).collect::<Vec<_>>())
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn raise_read_markers(
+        &mut self,
+        markers: &[ReadMarker],
+    ) -> Result<Vec<Option<Seq>>, StoreError> {
+        // Sorted, so instances raising the same markers take their rows in the same order.
+        let mut order: Vec<usize> = (0..markers.len()).collect();
+        order.sort_by_key(|&i| (markers[i].room_id, markers[i].sender.as_str()));
+        let mut risen = vec![None; markers.len()];
+        for i in order {
+            let marker = &markers[i];
+            let seq: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO read_markers (room_id, sender, read_seq) \
+                 SELECT room_id, $2, LEAST($3, last_seq) FROM rooms \
+                 WHERE room_id = $1 AND LEAST($3, last_seq) > 0 \
+                 ON CONFLICT (room_id, sender) DO UPDATE SET read_seq = EXCLUDED.read_seq \
+                 WHERE read_markers.read_seq < EXCLUDED.read_seq \
+                 RETURNING read_seq",
+            )
+            .bind(marker.room_id.uuid())
+            .bind(marker.sender.as_str())
+            .bind(marker.seq.get())
+            .fetch_optional(&mut *self.conn)
+            .await?;
+            risen[i] = seq.map(parse_seq).transpose()?;
+        }
+        Ok(risen)
     }
 
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {

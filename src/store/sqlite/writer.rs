@@ -11,10 +11,11 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::{in_list, parse_room_id, room_from_row};
-use crate::domain::{Event, InstanceId, RoomId, RoomName, Seq, Timestamp};
+use super::{event_from_row, in_list, parse_room_id, room_from_row};
+use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, Timestamp};
 use crate::store::{
-    Membership, Purge, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,
+    Entered, Membership, Purge, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx,
+    parse_seq,
 };
 
 /// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
@@ -90,10 +91,15 @@ impl WriteConnection for SqliteWriteConnection {
             Box::new(tx).rollback().await?;
             return Ok(None);
         };
-        sqlx::query("DELETE FROM members WHERE room_id = ?")
-            .bind(room_id.to_string())
-            .execute(&mut *tx.conn)
-            .await?;
+        for forget in [
+            "DELETE FROM members WHERE room_id = ?",
+            "DELETE FROM read_markers WHERE room_id = ?",
+        ] {
+            sqlx::query(forget)
+                .bind(room_id.to_string())
+                .execute(&mut *tx.conn)
+                .await?;
+        }
         if last > 0 {
             sqlx::query("INSERT INTO room_purges (room_id, last_seq, deleted_at) VALUES (?, ?, ?)")
                 .bind(room_id.to_string())
@@ -252,20 +258,64 @@ impl WriteTx for SqliteTx<'_> {
         Ok(present)
     }
 
-    async fn add_memberships(&mut self, members: &[(Membership, &str)]) -> Result<(), StoreError> {
+    async fn add_memberships(&mut self, members: &[Entered<'_>]) -> Result<(), StoreError> {
         for chunk in members.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT OR IGNORE INTO members (instance_id, session_id, room_id, sender) ",
+                "INSERT OR IGNORE INTO members (instance_id, session_id, room_id, sender, entered_at) ",
             );
-            insert.push_values(chunk, |mut row, (member, sender)| {
-                row.push_bind(member.instance.to_string())
-                    .push_bind(member.session)
-                    .push_bind(member.room_id.to_string())
-                    .push_bind(sender.to_string());
+            insert.push_values(chunk, |mut row, entered| {
+                row.push_bind(entered.member.instance.to_string())
+                    .push_bind(entered.member.session)
+                    .push_bind(entered.member.room_id.to_string())
+                    .push_bind(entered.sender.to_owned())
+                    .push_bind(entered.at.millis());
             });
             insert.build().execute(&mut *self.conn).await?;
         }
         Ok(())
+    }
+
+    async fn find_talks(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT * FROM events WHERE kind = 'TALK' AND (room_id, sender, client_msg_id) IN (",
+            );
+            query.push_values(chunk, |mut row, (room_id, sender, id)| {
+                row.push_bind(room_id.to_string())
+                    .push_bind(sender.to_string())
+                    .push_bind(id.to_string());
+            });
+            query.push(")");
+            for row in query.build().fetch_all(&mut *self.conn).await? {
+                found.push(event_from_row(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn raise_read_markers(
+        &mut self,
+        markers: &[ReadMarker],
+    ) -> Result<Vec<Option<Seq>>, StoreError> {
+        let mut risen = Vec::with_capacity(markers.len());
+        for marker in markers {
+            let seq: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO read_markers (room_id, sender, read_seq) \
+                 SELECT room_id, ?2, MIN(?3, last_seq) FROM rooms \
+                 WHERE room_id = ?1 AND MIN(?3, last_seq) > 0 \
+                 ON CONFLICT (room_id, sender) DO UPDATE SET read_seq = excluded.read_seq \
+                 WHERE read_markers.read_seq < excluded.read_seq \
+                 RETURNING read_seq",
+            )
+            .bind(marker.room_id.to_string())
+            .bind(marker.sender.as_str())
+            .bind(marker.seq.get())
+            .fetch_optional(&mut *self.conn)
+            .await?;
+            risen.push(seq.map(parse_seq).transpose()?);
+        }
+        Ok(risen)
     }
 
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {

@@ -94,7 +94,7 @@ mod tests {
     use crate::hub::member_queue;
     use crate::metrics::Metrics;
     use crate::store::{EventRange, Store};
-    use crate::writer::{BatchLimits, Options};
+    use crate::writer::{Appended, BatchLimits, Options};
 
     struct World {
         _dir: tempfile::TempDir,
@@ -112,10 +112,7 @@ mod tests {
             .await
             .unwrap();
         let metrics = Arc::new(Metrics::new());
-        let hub = Arc::new(Hub::new(
-            metrics.slow_consumers.clone(),
-            metrics.fanout_seconds.clone(),
-        ));
+        let hub = Arc::new(Hub::new(metrics.clone()));
         let limits = BatchLimits::for_session_queue(64, 1 << 20);
         let options = Options {
             queue: 64,
@@ -156,7 +153,10 @@ mod tests {
             presence.join(room_id, alice.clone(), None, true);
             let slot = writer.reserve().await.unwrap();
             let seq = slot.append(NewEvent::enter(room_id, alice, 1)).await;
-            let seq = seq.unwrap().unwrap().seq;
+            let Ok(Ok(Appended::Stored(stored))) = seq else {
+                panic!("the ENTER is stored");
+            };
+            let seq = stored.seq;
             presence.table_mut().entered(room_id, seq);
             let _ = inside.send(());
             end.await;

@@ -22,9 +22,14 @@ use crate::ws::protocol::WsError;
 pub enum Reader {
     /// The member itself (`/ws/chat`).
     Member,
-    /// A STOMP subscription: its id, and what every event it is sent starts with (the
-    /// MESSAGE headers that name it; made once, shared with each delivery).
-    Subscription { id: ByteString, head: ByteString },
+    /// A STOMP subscription: its id, what every event it is sent starts with (the MESSAGE
+    /// headers that name it; made once, shared with each delivery), and whether it takes the
+    /// room's notices too.
+    Subscription {
+        id: ByteString,
+        head: ByteString,
+        notices: bool,
+    },
 }
 
 /// Where one reader stands in its room.
@@ -300,6 +305,48 @@ impl RoomTable {
         }
     }
 
+    /// Whether the member's own TALKs come back to it in full in this room (else as an `ACK`).
+    pub fn echoes(&self, room_id: RoomId) -> bool {
+        self.rooms
+            .get(&room_id)
+            .and_then(|room| room.member.as_ref())
+            .is_none_or(|member| member.echo)
+    }
+
+    /// The room's readers once none of them waits for the event at `seq` any more (each has
+    /// had it, or reads no further); None while one still does. A room the session does not
+    /// read has none.
+    pub fn readers_past(&self, room_id: RoomId, seq: Seq) -> Option<Vec<Reader>> {
+        let Some(room) = self.rooms.get(&room_id) else {
+            return Some(Vec::new());
+        };
+        if room.feeds.iter().any(|feed| feed.wants(seq)) {
+            return None;
+        }
+        Some(room.feeds.iter().map(|feed| feed.reader.clone()).collect())
+    }
+
+    /// Who on the connection takes the room's notices (TYPING, READ): a member whose ENTER is
+    /// stored and whose LEAVE is not, and each subscription that asked for them.
+    pub fn notice_readers(&self, room_id: RoomId) -> Vec<Reader> {
+        let Some(room) = self.rooms.get(&room_id) else {
+            return Vec::new();
+        };
+        let present = room
+            .member
+            .as_ref()
+            .is_some_and(|member| matches!(member.phase, Phase::Present | Phase::Leaving));
+        room.feeds
+            .iter()
+            .filter(|feed| feed.until.is_none())
+            .filter(|feed| match &feed.reader {
+                Reader::Member => present,
+                Reader::Subscription { notices, .. } => *notices,
+            })
+            .map(|feed| feed.reader.clone())
+            .collect()
+    }
+
     /// Its TALK was stored at `seq`: true when the member takes an `ACK` for it, and not the
     /// event.
     pub fn talked(&mut self, room_id: RoomId, seq: Seq) -> bool {
@@ -537,6 +584,7 @@ mod tests {
         Reader::Subscription {
             id: id.to_owned().into(),
             head: format!("MESSAGE\nsubscription:{id}\n").into(),
+            notices: true,
         }
     }
 

@@ -1,26 +1,33 @@
 //! What a session asks of the writer: a chat frame planned against its rooms, queued without
-//! waiting (or parked while the writer's queue is full), and the outcome when it settles.
+//! waiting (or parked while the writer's queue is full), and the outcome when it settles. A
+//! TYPING notice needs no writer: it goes to the room's other sessions at once.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use super::{Dialect, Session};
-use crate::domain::{EventKind, RoomId};
-use crate::writer::{AppendError, AppendSlot, Stored, WriteError};
+use crate::domain::{Event, EventKind, ReadMarker, RoomId};
+use crate::writer::{AppendError, AppendSlot, Appended, Stored, WriteError};
 use crate::ws::close::End;
-use crate::ws::in_flight::Settled;
-use crate::ws::intake::{Append, Effect, plan};
+use crate::ws::in_flight::{Outcome, Settled};
+use crate::ws::intake::{Append, Effect, Plan, plan};
 use crate::ws::protocol::{ClientFrame, Echo, Refusal, WsError, ack_frame};
 
-/// A frame's append waiting for room in the writer's queue. The wait is kept across turns of
-/// the loop, so the session keeps its place in the writer's line.
+/// What a frame asks the writer to store.
+pub enum Job {
+    Append(Append),
+    Read(ReadMarker),
+}
+
+/// A frame's job waiting for room in the writer's queue. The wait is kept across turns of the
+/// loop, so the session keeps its place in the writer's line.
 pub struct Parked {
-    append: Append,
+    job: Job,
     echo: Echo,
     room: Pin<Box<dyn Future<Output = Result<AppendSlot, WriteError>>>>,
 }
 
-/// Room in the writer's queue for the parked append; never resolves while none is parked.
+/// Room in the writer's queue for the parked job; never resolves while none is parked.
 pub async fn room_for(parked: &mut Option<Parked>) -> Result<AppendSlot, WriteError> {
     match parked {
         Some(parked) => (&mut parked.room).await,
@@ -29,12 +36,19 @@ pub async fn room_for(parked: &mut Option<Parked>) -> Result<AppendSlot, WriteEr
 }
 
 impl Session {
-    /// Does what a valid chat frame asks: an append, nothing (an ENTER into a room it is in;
-    /// its receipt at once), or a refusal.
+    /// Does what a valid chat frame asks: an append or a read marker for the writer, a notice
+    /// sent at once, nothing (an ENTER into a room it is in; its receipt at once), or a
+    /// refusal.
     pub(super) fn dispatch(&mut self, frame: ClientFrame, echo: Echo) -> Result<(), End> {
         match plan(frame, self.presence.table_mut(), &self.speaker) {
-            Ok(Some(append)) => self.queue_or_park(append, echo),
-            Ok(None) => {
+            Ok(Plan::Append(append)) => self.queue_or_park(Job::Append(append), echo),
+            Ok(Plan::Read(marker)) => self.queue_or_park(Job::Read(marker), echo),
+            Ok(Plan::Notice(notice)) => {
+                self.state.fanout.notify(&notice, Some(self.id));
+                self.receipt(echo.receipt);
+                Ok(())
+            }
+            Ok(Plan::Nothing) => {
                 self.receipt(echo.receipt);
                 Ok(())
             }
@@ -42,13 +56,13 @@ impl Session {
         }
     }
 
-    fn queue_or_park(&mut self, append: Append, echo: Echo) -> Result<(), End> {
+    fn queue_or_park(&mut self, job: Job, echo: Echo) -> Result<(), End> {
         match self.state.writer.try_reserve() {
-            Ok(Some(slot)) => self.queue(slot, append, echo),
+            Ok(Some(slot)) => self.queue(slot, job, echo),
             Ok(None) => {
                 let writer = self.state.writer.clone();
                 let room = Box::pin(async move { writer.reserve().await });
-                self.parked = Some(Parked { append, echo, room });
+                self.parked = Some(Parked { job, echo, room });
             }
             Err(_) => return Err(End::Unavailable),
         }
@@ -57,15 +71,22 @@ impl Session {
 
     pub(super) fn unpark(&mut self, slot: Result<AppendSlot, WriteError>) -> Result<(), End> {
         let slot = slot.map_err(|_| End::Unavailable)?;
-        if let Some(Parked { append, echo, .. }) = self.parked.take() {
-            self.queue(slot, append, echo);
+        if let Some(Parked { job, echo, .. }) = self.parked.take() {
+            self.queue(slot, job, echo);
         }
         Ok(())
     }
 
-    /// Queues an append; its outcome arrives in the select loop.
-    fn queue(&mut self, slot: AppendSlot, append: Append, echo: Echo) {
-        let Append { event, effect } = append;
+    /// Queues a job; its outcome arrives in the select loop.
+    fn queue(&mut self, slot: AppendSlot, job: Job, echo: Echo) {
+        let Append { event, effect } = match job {
+            Job::Append(append) => append,
+            Job::Read(marker) => {
+                let room_id = marker.room_id;
+                self.in_flight.push_read(room_id, echo, slot.read(marker));
+                return;
+            }
+        };
         let (kind, room_id) = (event.kind, event.room_id);
         match effect {
             Effect::Join {
@@ -79,18 +100,34 @@ impl Session {
         self.in_flight.push(kind, room_id, echo, slot.append(event));
     }
 
-    /// A stored TALK reaches this session through its queue (or, echo off, as an `ACK`); an
-    /// ENTER or LEAVE settles the room's phase; a failure is reported to the client.
+    /// A stored TALK reaches this session through its queue (or, echo off, as an `ACK`); a
+    /// resent one comes back as the first; an ENTER or LEAVE settles the room's phase; a
+    /// failure is reported to the client.
     pub(super) fn settle(&mut self, settled: Settled) -> Result<(), End> {
         let Settled {
-            kind,
             room_id,
             echo,
             outcome,
         } = settled;
-        let error = match outcome {
-            Ok(stored) => {
+        let (kind, result) = match outcome {
+            Outcome::Append { kind, result } => (kind, result),
+            Outcome::Read(Ok(())) => {
+                self.receipt(echo.receipt);
+                return Ok(());
+            }
+            Outcome::Read(Err(_)) => {
+                let error = WsError::Unavailable;
+                return self.refuse(Refusal { error, echo });
+            }
+        };
+        let error = match result {
+            Ok(Appended::Stored(stored)) => {
                 self.stored(kind, room_id, &stored, &echo);
+                self.receipt(echo.receipt);
+                return Ok(());
+            }
+            Ok(Appended::Duplicate(first)) => {
+                self.resent(*first);
                 self.receipt(echo.receipt);
                 return Ok(());
             }
@@ -132,5 +169,43 @@ impl Session {
         if let (Dialect::Stomp(stomp), Some(id)) = (&self.dialect, receipt) {
             self.socket.text(stomp.receipt(&id));
         }
+    }
+}
+
+/// A resent TALK's first copy, for the readers of the room it was sent to.
+pub struct Resent {
+    first: Box<Event>,
+}
+
+impl Session {
+    /// The first copy of a resent TALK goes back to this session, marked as such, once its
+    /// readers have had the first one itself (it may still be on its way to them); in a room
+    /// entered with `"echo": false`, as an `ACK` at once.
+    fn resent(&mut self, first: Event) {
+        if !self.presence.table().echoes(first.room_id) {
+            self.socket
+                .text(crate::ws::protocol::duplicate_frame(&first, false));
+            return;
+        }
+        self.resent.push(Resent {
+            first: Box::new(first),
+        });
+        self.send_resent();
+    }
+
+    /// Sends each resent TALK whose room's readers have all had its first copy.
+    pub(super) fn send_resent(&mut self) {
+        if self.resent.is_empty() {
+            return;
+        }
+        let mut waiting = Vec::new();
+        for resent in std::mem::take(&mut self.resent) {
+            let first = &resent.first;
+            match self.presence.table().readers_past(first.room_id, first.seq) {
+                Some(readers) => self.send_duplicate(first, &readers),
+                None => waiting.push(resent),
+            }
+        }
+        self.resent = waiting;
     }
 }

@@ -1,16 +1,17 @@
 //! Events on their way to the client: live ones from the session's queue, a batch at a time,
-//! and stored ones a catch-up read. The room table says which pass and who reads each; the
-//! dialect says how: the event's JSON itself for a `/ws/chat` member, a `MESSAGE` carrying it
-//! for each STOMP subscription (the JSON is made once per event, whatever the readers).
+//! and stored ones a catch-up read; notices (TYPING, READ) as they come; and the first copy of
+//! a resent TALK. The room table says which pass and who reads each; the dialect says how: the
+//! JSON itself for a `/ws/chat` member, a `MESSAGE` carrying it for each STOMP subscription
+//! (the JSON is made once per event, whatever the readers).
 
 use uuid::Uuid;
 
 use super::{Dialect, Session};
 use crate::domain::{Event, RoomId, Seq};
-use crate::hub::{Outbound, SharedEvent};
+use crate::hub::{Outbound, SharedEvent, SharedNotice};
 use crate::store::StoreError;
 use crate::ws::close::End;
-use crate::ws::protocol::closed_frame;
+use crate::ws::protocol::{closed_frame, duplicate_frame};
 use crate::ws::rooms::{Decision, Done, Reader, Target};
 use crate::ws::stomp::message_tail;
 
@@ -28,6 +29,7 @@ impl Session {
             };
             self.forward(item);
         }
+        self.send_resent();
         Ok(())
     }
 
@@ -41,9 +43,39 @@ impl Session {
                     self.done_with(room_id);
                 }
             }
+            Outbound::Notice(notice) => self.send_notice(&notice),
             Outbound::Closed { room_id, last_seq } => {
                 self.presence.table_mut().close(room_id, last_seq);
                 self.done_with(room_id);
+            }
+        }
+    }
+
+    fn send_notice(&mut self, notice: &SharedNotice) {
+        for reader in self.presence.table().notice_readers(notice.room_id) {
+            match (&self.dialect, &reader) {
+                (Dialect::Stomp(_), Reader::Subscription { head, .. }) => {
+                    let tail = notice.stomp_tail(|notice| {
+                        message_tail(&notice.message_id.to_string(), None, &notice.json)
+                    });
+                    self.socket.text_parts(head, tail);
+                }
+                _ => self.socket.text(notice.json.clone()),
+            }
+        }
+    }
+
+    /// The first copy of a resent TALK, marked `"duplicate": true`, to the room's readers.
+    pub(super) fn send_duplicate(&mut self, first: &Event, readers: &[Reader]) {
+        let frame = duplicate_frame(first, true);
+        for reader in readers {
+            match (&self.dialect, reader) {
+                (Dialect::Stomp(_), Reader::Subscription { head, .. }) => {
+                    let message_id = first.message_id.to_string();
+                    let tail = message_tail(&message_id, Some(first.seq), &frame);
+                    self.socket.text_parts(head, &tail);
+                }
+                _ => self.socket.text(frame.clone()),
             }
         }
     }
@@ -77,6 +109,7 @@ impl Session {
             }
         }
         self.done_with(room_id);
+        self.send_resent();
         Ok(())
     }
 

@@ -27,7 +27,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior, Sleep};
 
-use self::appends::Parked;
+use self::appends::{Parked, Resent};
 use self::stomp::{Disconnect, Looked};
 use super::catch_up::{CatchUp, page_limit};
 use super::close::End;
@@ -113,6 +113,8 @@ pub struct Session {
     in_flight: InFlight,
     parked: Option<Parked>,
     pending: VecDeque<Pending>,
+    /// Resent TALKs whose first copy goes back to the client once it has had it.
+    resent: Vec<Resent>,
     catch_up: CatchUp,
     /// A STOMP subscription's room, being looked up.
     lookup: Option<Pin<Box<dyn Future<Output = Looked>>>>,
@@ -258,6 +260,7 @@ impl Session {
             in_flight: InFlight::default(),
             parked: None,
             pending: VecDeque::new(),
+            resent: Vec::new(),
             catch_up: CatchUp::default(),
             lookup: None,
             disconnect: None,
@@ -433,9 +436,7 @@ impl Session {
 
     fn on_text(&mut self, text: &str, limited: bool) -> Result<(), End> {
         let parsed = parse(text);
-        let kind = parsed
-            .as_ref()
-            .map_or("INVALID", |f| f.action.kind().as_str());
+        let kind = parsed.as_ref().map_or("INVALID", |f| f.action.name());
         self.state.metrics.frame_in(kind);
         let refusal = match parsed {
             Ok(frame) if !limited => {

@@ -27,6 +27,7 @@ struct Subscription {
     destination: String,
     room_id: RoomId,
     after: Option<Seq>,
+    notices: bool,
     receipt: Option<String>,
 }
 
@@ -55,7 +56,7 @@ impl Session {
                 echo,
             }),
             Command::Chat(frame, echo) => {
-                self.state.metrics.frame_in(frame.action.kind().as_str());
+                self.state.metrics.frame_in(frame.action.name());
                 self.dispatch(frame, echo)
             }
             Command::Refuse(refusal) => {
@@ -67,12 +68,14 @@ impl Session {
                 destination,
                 room_id,
                 after,
+                notices,
                 receipt,
             } => self.subscribe(Subscription {
                 id,
                 destination,
                 room_id,
                 after,
+                notices,
                 receipt,
             }),
             Command::Unsubscribe { id, receipt } => {
@@ -211,6 +214,7 @@ impl Session {
             destination,
             room_id,
             after,
+            notices,
             receipt,
         } = subscription;
         let Some(head) = self
@@ -222,6 +226,7 @@ impl Session {
         let reader = Reader::Subscription {
             id: id.into(),
             head,
+            notices,
         };
         self.presence.table_mut().subscribe(room_id, reader, after);
         self.receipt(receipt);

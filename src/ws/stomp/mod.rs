@@ -26,8 +26,11 @@ const ERRORS: &str = "/user/queue/errors";
 /// Where the tutorials send chat frames, with the room in the body.
 const PUBLISH: &str = "/pub/chat/message";
 
-/// A room's topic in each spelling the tutorials use.
+/// A room's topic: this service's own, then each spelling the tutorials use.
 const TOPICS: [&str; 3] = ["/topic/rooms/", "/sub/chat/room/", "/topic/chat/room/"];
+/// The topic that carries the room's notices (TYPING, READ) unless SUBSCRIBE says otherwise;
+/// the tutorials' pages show every MESSAGE as a chat line, so theirs carry events only.
+const NOTICES_BY_DEFAULT: &str = TOPICS[0];
 
 /// What a frame asks of the session.
 #[derive(Debug)]
@@ -45,6 +48,8 @@ pub enum Command {
         destination: String,
         room_id: RoomId,
         after: Option<Seq>,
+        /// Whether the room's notices reach it too.
+        notices: bool,
         receipt: Option<String>,
     },
     Unsubscribe {
@@ -261,11 +266,21 @@ impl Stomp {
                 return Command::Fatal(Fatal::new("INVALID_MESSAGE", body).answering(receipt));
             }
         };
+        let notices = match frame.header("notices") {
+            None => destination.starts_with(NOTICES_BY_DEFAULT),
+            Some("true") => true,
+            Some("false") => false,
+            Some(_) => {
+                let body = "notices must be true or false";
+                return Command::Fatal(Fatal::new("INVALID_MESSAGE", body).answering(receipt));
+            }
+        };
         Command::Subscribe {
             id: id.to_owned(),
             destination: destination.to_owned(),
             room_id,
             after,
+            notices,
             receipt,
         }
     }

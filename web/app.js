@@ -31,6 +31,8 @@ const ui = {
   noticeText: $("notice-text"),
   noticeClose: $("notice-close"),
   log: $("message-log"),
+  members: $("member-list"),
+  typing: $("typing-indicator"),
   outbox: $("outbox"),
   composer: $("composer"),
   message: $("message-input"),
@@ -41,6 +43,13 @@ const HISTORY_LIMIT = 50;
 const ROOM_PAGE = 100;
 const ROOM_POLL_MS = 5000;
 const NICKNAME_KEY = "chat.nickname";
+// A typing notice is shown this long unless renewed; while typing, one goes out this often.
+const TYPING_SHOWN_MS = 5000;
+const TYPING_EVERY_MS = 3000;
+// What has been shown is reported read this long after it was shown (batching a burst).
+const READ_AFTER_MS = 400;
+// Member events kept while the members list is on its way, to apply those it does not reflect.
+const MEMBER_EVENTS_KEPT = 500;
 
 const state = {
   rooms: new Map(),
@@ -248,7 +257,25 @@ async function enterSelectedRoom() {
   if (state.room) leaveRoom();
   hideNotice();
   const name = state.rooms.get(roomId)?.name ?? "room";
-  const room = { id: roomId, name, sender, lastSeq: 0, phase: "loading", enterId: null };
+  const room = {
+    id: roomId,
+    name,
+    sender,
+    lastSeq: 0,
+    phase: "loading",
+    enterId: null,
+    // Who is here: sender -> { sessions, since }, as of the seq `membersAsOf`; null until listed.
+    members: null,
+    membersAsOf: 0,
+    memberEvents: [],
+    // The highest seq each sender has read (READ notices, and the members list).
+    readSeqs: new Map(),
+    readSent: 0,
+    readTimer: null,
+    // Who is typing: sender -> the timer that hides their notice.
+    typing: new Map(),
+    typingSent: 0,
+  };
   state.room = room;
   ui.log.replaceChildren();
   renderRoom();
@@ -281,6 +308,9 @@ function sendEnter() {
     lastSeq: room.lastSeq,
     clientMsgId: room.enterId,
   });
+  // Whatever waits goes out right behind the ENTER, which the server takes first: one that was
+  // stored before (its acknowledgement lost with the connection) is not stored again.
+  flushOutbox();
   renderRoom();
 }
 
@@ -315,6 +345,9 @@ function leaveRoom() {
 function endVisit(reason) {
   const room = state.room;
   state.room = null;
+  for (const timer of room.typing.values()) clearTimeout(timer);
+  clearTimeout(room.readTimer);
+  renderPresence();
   for (const item of state.outbox) {
     if (item.roomId === room.id && item.status !== "failed") {
       item.status = "failed";
@@ -411,6 +444,8 @@ function nameFromToken() {
 function receiveFrame(frame) {
   if (frame.type === "ERROR") return receiveError(frame);
   if (frame.type === "CLOSED") return roomClosed(frame.roomId);
+  if (frame.type === "TYPING") return someoneTyping(frame);
+  if (frame.type === "READ" && frame.roomId === state.room?.id) return someoneRead(frame.sender, frame.seq);
   if (typeof frame.seq === "number") receiveEvent(frame);
 }
 
@@ -423,11 +458,15 @@ function receiveEvent(event) {
     room.phase = "joined";
     flushOutbox();
     renderRoom();
+    loadMembers(room);
   }
   if (event.type !== "TALK") scheduleRoomRefresh();
+  reportRead();
 }
 
 function receiveError(frame) {
+  // Typing and read notices are best effort: a refused one is not worth a word.
+  if (/^(typing|read)-/.test(frame.clientMsgId ?? "")) return;
   const text = plainError(frame.code, frame.message);
   const room = state.room;
   if (room && frame.clientMsgId && frame.clientMsgId === room.enterId) {
@@ -459,16 +498,19 @@ function roomClosed(roomId) {
 // Shows each seq once, in order: anything at or below the last seq shown is already on screen.
 function showEvent(event) {
   const room = state.room;
-  if (event.seq <= room.lastSeq) return;
-  room.lastSeq = event.seq;
-  const stick = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
-  ui.log.append(eventItem(event, room.sender));
-  if (stick) ui.log.scrollTop = ui.log.scrollHeight;
+  // The acknowledgement of a message, or of a resend of one (`duplicate`), empties its slot.
   const acknowledged = state.outbox.findIndex((item) => item.id === event.clientMsgId);
   if (acknowledged >= 0) {
     state.outbox.splice(acknowledged, 1);
     renderOutbox();
   }
+  if (event.seq <= room.lastSeq) return;
+  room.lastSeq = event.seq;
+  const stick = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
+  ui.log.append(eventItem(event, room.sender));
+  if (stick) ui.log.scrollTop = ui.log.scrollHeight;
+  if (event.type === "TALK") stopTyping(event.sender);
+  else memberEvent(event);
 }
 
 function eventItem(event, me) {
@@ -479,14 +521,179 @@ function eventItem(event, me) {
   time.dateTime = event.sentAt;
   time.title = new Date(event.sentAt).toLocaleString();
   if (event.type === "TALK") {
-    if (event.sender === me) item.classList.add("mine");
     const meta = element("div", "meta");
     meta.append(element("span", "sender", event.sender), time);
     item.append(meta, element("p", "text", event.message));
+    if (event.sender === me) {
+      item.classList.add("mine");
+      const readBy = element("p", "read-by");
+      readBy.dataset.testid = "read-by";
+      item.append(readBy);
+      fillReadBy(readBy, event.seq);
+    }
   } else {
     item.append(element("span", "text", event.message), time);
   }
   return item;
+}
+
+// ---------------------------------------------------------------- who is here, typing, has read
+
+// Lists the room's members (every page), then applies the ENTER and LEAVE events shown
+// meanwhile that the list does not reflect yet (those after its asOfSeq).
+async function loadMembers(room) {
+  room.memberEvents = [];
+  const members = new Map();
+  let asOf = 0;
+  let cursor = "";
+  try {
+    do {
+      const query = new URLSearchParams({ limit: "1000", cursor });
+      const page = await api(`/api/rooms/${room.id}/members?${query}`);
+      for (const item of page.items) {
+        members.set(item.sender, { sessions: item.sessions, since: item.since });
+        raiseRead(room, item.sender, item.readSeq);
+      }
+      asOf = Math.max(asOf, page.asOfSeq);
+      cursor = page.nextCursor ?? "";
+    } while (cursor);
+  } catch {
+    // Listed again on the next visit or reconnect; the log still works meanwhile.
+    return;
+  }
+  if (state.room !== room) return;
+  room.members = members;
+  room.membersAsOf = asOf;
+  for (const event of room.memberEvents) applyMemberEvent(room, event);
+  room.memberEvents = [];
+  renderPresence();
+}
+
+// Applied to the list on screen, and kept for a list on its way (which may not reflect it).
+function memberEvent(event) {
+  const room = state.room;
+  room.memberEvents.push(event);
+  if (room.memberEvents.length > MEMBER_EVENTS_KEPT) room.memberEvents.shift();
+  if (!room.members) return;
+  applyMemberEvent(room, event);
+  renderMembers();
+}
+
+function applyMemberEvent(room, event) {
+  if (event.seq <= room.membersAsOf) return;
+  room.membersAsOf = event.seq;
+  const member = room.members.get(event.sender);
+  if (event.type === "ENTER") {
+    if (member) member.sessions += 1;
+    else room.members.set(event.sender, { sessions: 1, since: event.sentAt });
+  } else if (event.type === "LEAVE" && member) {
+    member.sessions -= 1;
+    if (member.sessions <= 0) room.members.delete(event.sender);
+  }
+}
+
+function someoneTyping(notice) {
+  const room = state.room;
+  if (!room || notice.roomId !== room.id || notice.sender === room.sender) return;
+  clearTimeout(room.typing.get(notice.sender));
+  room.typing.set(notice.sender, setTimeout(() => stopTyping(notice.sender), TYPING_SHOWN_MS));
+  renderTyping();
+}
+
+function stopTyping(sender) {
+  const room = state.room;
+  if (!room?.typing.has(sender)) return;
+  clearTimeout(room.typing.get(sender));
+  room.typing.delete(sender);
+  renderTyping();
+}
+
+function raiseRead(room, sender, seq) {
+  if (seq > (room.readSeqs.get(sender) ?? 0)) room.readSeqs.set(sender, seq);
+}
+
+function someoneRead(sender, seq) {
+  raiseRead(state.room, sender, seq);
+  renderReadBy();
+}
+
+// While the page is in view, what it shows has been read: tell the room, a little later so a
+// burst of events makes one READ.
+function reportRead() {
+  const room = state.room;
+  if (!room || room.phase !== "joined" || document.hidden || room.lastSeq <= room.readSent) return;
+  if (room.readTimer) return;
+  room.readTimer = setTimeout(() => {
+    room.readTimer = null;
+    if (state.room !== room || room.phase !== "joined" || document.hidden) return;
+    if (room.lastSeq <= room.readSent) return;
+    const frame = { type: "READ", roomId: room.id, sender: room.sender, seq: room.lastSeq, clientMsgId: newId("read-") };
+    if (connection.send(frame)) room.readSent = room.lastSeq;
+  }, READ_AFTER_MS);
+}
+
+// While you type, the others see it: one TYPING every few seconds at most.
+function typed() {
+  const room = state.room;
+  if (!room || room.phase !== "joined" || !ui.message.value.trim()) return;
+  const now = Date.now();
+  if (now - room.typingSent < TYPING_EVERY_MS) return;
+  const frame = { type: "TYPING", roomId: room.id, sender: room.sender, clientMsgId: newId("typing-") };
+  if (connection.send(frame)) room.typingSent = now;
+}
+
+function renderPresence() {
+  renderMembers();
+  renderTyping();
+  renderReadBy();
+}
+
+function renderMembers() {
+  const room = state.room;
+  const members = room?.members
+    ? [...room.members].sort(([a, x], [b, y]) => (x.since === y.since ? (a < b ? -1 : 1) : x.since < y.since ? -1 : 1))
+    : [];
+  ui.members.replaceChildren(
+    ...members.map(([sender, member]) => {
+      const item = element("li", sender === room.sender ? "member me" : "member");
+      item.dataset.sender = sender;
+      item.append(element("span", "name", sender === room.sender ? `${sender} (you)` : sender));
+      if (member.sessions > 1) item.append(element("span", "sessions", `×${member.sessions}`));
+      item.title = `In the room since ${new Date(member.since).toLocaleString()}`;
+      return item;
+    }),
+  );
+}
+
+function renderTyping() {
+  const names = [...(state.room?.typing.keys() ?? [])].sort();
+  const text =
+    names.length === 0
+      ? ""
+      : names.length === 1
+        ? `${names[0]} is typing…`
+        : names.length === 2
+          ? `${names[0]} and ${names[1]} are typing…`
+          : `${names.slice(0, -1).join(", ")} and ${names.at(-1)} are typing…`;
+  ui.typing.textContent = text;
+  ui.typing.hidden = !text;
+}
+
+function renderReadBy() {
+  for (const readBy of ui.log.querySelectorAll(".read-by")) {
+    fillReadBy(readBy, Number(readBy.parentElement.dataset.seq));
+  }
+}
+
+// Under one of your messages: who else has read it (their marker reached its seq).
+function fillReadBy(readBy, seq) {
+  const room = state.room;
+  const readers = [...(room?.readSeqs ?? [])]
+    .filter(([sender, read]) => sender !== room.sender && read >= seq)
+    .map(([sender]) => sender)
+    .sort();
+  readBy.textContent = readers.length ? `Read by ${readers.join(", ")}` : "";
+  readBy.hidden = readers.length === 0;
 }
 
 // ---------------------------------------------------------------- sending
@@ -503,11 +710,12 @@ function sendMessage(event) {
   flushOutbox();
 }
 
-// Sends queued messages once the room is joined, so after a reconnect nothing is sent before
-// the replay has shown which of them the server already stored.
+// Sends queued messages once the ENTER is on its way. After a reconnect a message whose
+// acknowledgement was lost goes again under its clientMsgId, and the server answers with the
+// first copy instead of storing it twice.
 function flushOutbox() {
   const room = state.room;
-  if (room?.phase === "joined") {
+  if (room && room.phase !== "loading") {
     for (const item of state.outbox) {
       if (item.status !== "queued" || item.roomId !== room.id) continue;
       const frame = { type: "TALK", roomId: room.id, sender: room.sender, message: item.text, clientMsgId: item.id };
@@ -632,14 +840,19 @@ function wire() {
     ui.tokenInput.focus();
   });
   ui.composer.addEventListener("submit", sendMessage);
-  ui.message.addEventListener("input", resizeComposer);
+  ui.message.addEventListener("input", () => {
+    resizeComposer();
+    typed();
+  });
   ui.message.addEventListener("keydown", (event) => {
     // isComposing: Enter that confirms an IME composition (Korean, Japanese…) must not send.
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) sendMessage(event);
   });
   window.addEventListener("online", () => connection.reconnectNow());
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) refreshRooms();
+    if (document.hidden) return;
+    refreshRooms();
+    reportRead();
   });
   setInterval(() => {
     if (!document.hidden) refreshRooms();

@@ -25,6 +25,7 @@ const PARTS = [
   "enter-button",
   "leave-button",
   "message-log",
+  "member-list",
   "message-input",
   "send-button",
 ];

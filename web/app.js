@@ -617,15 +617,22 @@ function someoneRead(sender, seq) {
   renderReadBy();
 }
 
+// Typing and read notices count against the server's frame rate limit like messages do, so
+// they wait while a message of yours in this room is unacknowledged or refused: they must never
+// use up the allowance a message (or its retry) needs.
+function outboxBusy() {
+  return state.outbox.some((item) => item.roomId === state.room?.id);
+}
+
 // While the page is in view, what it shows has been read: tell the room, a little later so a
-// burst of events makes one READ.
+// burst of events makes one READ. Called again when the outbox empties.
 function reportRead() {
   const room = state.room;
   if (!room || room.phase !== "joined" || document.hidden || room.lastSeq <= room.readSent) return;
-  if (room.readTimer) return;
+  if (room.readTimer || outboxBusy()) return;
   room.readTimer = setTimeout(() => {
     room.readTimer = null;
-    if (state.room !== room || room.phase !== "joined" || document.hidden) return;
+    if (state.room !== room || room.phase !== "joined" || document.hidden || outboxBusy()) return;
     if (room.lastSeq <= room.readSent) return;
     const frame = { type: "READ", roomId: room.id, sender: room.sender, seq: room.lastSeq, clientMsgId: newId("read-") };
     if (connection.send(frame)) room.readSent = room.lastSeq;
@@ -635,7 +642,7 @@ function reportRead() {
 // While you type, the others see it: one TYPING every few seconds at most.
 function typed() {
   const room = state.room;
-  if (!room || room.phase !== "joined" || !ui.message.value.trim()) return;
+  if (!room || room.phase !== "joined" || !ui.message.value.trim() || outboxBusy()) return;
   const now = Date.now();
   if (now - room.typingSent < TYPING_EVERY_MS) return;
   const frame = { type: "TYPING", roomId: room.id, sender: room.sender, clientMsgId: newId("typing-") };
@@ -764,6 +771,7 @@ function retry(item) {
 function discard(item) {
   state.outbox = state.outbox.filter((entry) => entry !== item);
   renderOutbox();
+  reportRead();
 }
 
 // ---------------------------------------------------------------- the room header, buttons and list

@@ -15,6 +15,8 @@
 //!
 //! `--protocol stomp` does the same over `/ws/stomp` (each member subscribes to its room's
 //! topic, then SENDs its ENTER and TALKs), to compare what a delivery costs in either framing.
+//! `--ids off` sends TALKs without a `clientMsgId` (the send time then rides in the message),
+//! to measure what the resend check costs the append path.
 
 mod common;
 
@@ -44,6 +46,7 @@ struct Options {
     idle: usize,
     pid: Option<u32>,
     protocol: Protocol,
+    ids: bool,
 }
 
 fn options() -> Options {
@@ -56,6 +59,7 @@ fn options() -> Options {
         idle: 0,
         pid: None,
         protocol: Protocol::Chat,
+        ids: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -73,6 +77,7 @@ fn options() -> Options {
             "--seconds" => o.seconds = number() as u64,
             "--idle" => o.idle = number(),
             "--pid" => o.pid = Some(number() as u32),
+            "--ids" => o.ids = value != "off",
             "--protocol" => {
                 o.protocol = match value.as_str() {
                     "chat" => Protocol::Chat,
@@ -145,6 +150,7 @@ fn event_of(protocol: Protocol, text: &str) -> Option<Value> {
 /// What every member shares: where to connect, the window, the clock and the counters.
 struct Run {
     protocol: Protocol,
+    ids: bool,
     urls: Vec<String>,
     window: usize,
     clock: Instant,
@@ -176,10 +182,17 @@ async fn member(run: Arc<Run>, via: usize, room_id: String, name: String) -> Vec
     ready.wait().await;
     let mut latencies = Vec::new();
     let mut in_flight = 0;
+    let mut sent = 0u64;
     while running.load(Ordering::Relaxed) {
         while in_flight < window {
-            let stamp = clock.elapsed().as_micros().to_string();
-            let talk = json!({"type": "TALK", "roomId": room_id, "sender": name, "message": "hello there", "clientMsgId": stamp}).to_string();
+            // The send time, and a count so that no two of this member's TALKs share an id.
+            let stamp = format!("{}-{sent}", clock.elapsed().as_micros());
+            sent += 1;
+            let mut talk = json!({"type": "TALK", "roomId": room_id, "sender": name, "message": format!("hello there {stamp}")});
+            if run.ids {
+                talk["clientMsgId"] = json!(stamp);
+            }
+            let talk = talk.to_string();
             let text = match protocol {
                 Protocol::Chat => talk,
                 Protocol::Stomp => stomp_send(&room_id, &talk),
@@ -206,9 +219,10 @@ async fn member(run: Arc<Run>, via: usize, room_id: String, name: String) -> Vec
             continue;
         }
         totals.delivered.fetch_add(1, Ordering::Relaxed);
-        if let Some(sent) = event["clientMsgId"]
-            .as_str()
-            .and_then(|s| s.parse::<u128>().ok())
+        let stamp = event["message"].as_str().and_then(|m| m.strip_prefix("hello there "));
+        if let Some(sent) = stamp
+            .and_then(|stamp| stamp.split_once('-'))
+            .and_then(|(micros, _)| micros.parse::<u128>().ok())
         {
             let micros = clock.elapsed().as_micros().saturating_sub(sent);
             latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
@@ -261,6 +275,7 @@ async fn main() {
     };
     let run = Arc::new(Run {
         protocol: o.protocol,
+        ids: o.ids,
         urls: o.bases.iter().map(|base| url(base)).collect(),
         window: o.window,
         clock: Instant::now(),

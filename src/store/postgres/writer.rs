@@ -291,12 +291,18 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn find_talks(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
+        // One index probe per key, whatever the statistics say: as a plain join, a table that
+        // grew since it was last analyzed (any new deployment) gets a hash join over every
+        // TALK stored, milliseconds per batch and growing.
         let rows = sqlx::query(
-            "SELECT events.* FROM events \
-             JOIN UNNEST($1::uuid[], $2::text[], $3::text[]) AS resent (room_id, sender, client_msg_id) \
-               ON events.room_id = resent.room_id AND events.sender = resent.sender \
-              AND events.client_msg_id = resent.client_msg_id \
-             WHERE events.kind = 'TALK'",
+            "SELECT first.* \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS resent (room_id, sender, client_msg_id) \
+             CROSS JOIN LATERAL ( \
+               SELECT * FROM events \
+               WHERE events.room_id = resent.room_id AND events.sender = resent.sender \
+                 AND events.client_msg_id = resent.client_msg_id \
+                 AND events.kind = 'TALK' AND events.client_msg_id IS NOT NULL \
+               LIMIT 1) AS first",
         )
         .bind(uuids(keys.iter().map(|(room_id, ..)| room_id)))
         .bind(keys.iter().map(|(_, sender, _)| *sender).collect::<Vec<_>>())

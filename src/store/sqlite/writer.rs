@@ -278,15 +278,19 @@ impl WriteTx for SqliteTx<'_> {
     async fn find_talks(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
         let mut found = Vec::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT * FROM events WHERE kind = 'TALK' AND (room_id, sender, client_msg_id) IN (",
-            );
+            // A join, not `(…) IN (VALUES …)`: SQLite scans the whole table for the latter, while
+            // this looks each key up in the resend index (its WHERE is the index's own).
+            let mut query = QueryBuilder::<Sqlite>::new("SELECT events.* FROM (");
             query.push_values(chunk, |mut row, (room_id, sender, id)| {
                 row.push_bind(room_id.to_string())
                     .push_bind(sender.to_string())
                     .push_bind(id.to_string());
             });
-            query.push(")");
+            query.push(
+                ") AS resent JOIN events ON events.room_id = resent.column1 \
+                 AND events.sender = resent.column2 AND events.client_msg_id = resent.column3 \
+                 WHERE events.kind = 'TALK' AND events.client_msg_id IS NOT NULL",
+            );
             for row in query.build().fetch_all(&mut *self.conn).await? {
                 found.push(event_from_row(&row)?);
             }

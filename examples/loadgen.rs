@@ -219,7 +219,9 @@ async fn member(run: Arc<Run>, via: usize, room_id: String, name: String) -> Vec
             continue;
         }
         totals.delivered.fetch_add(1, Ordering::Relaxed);
-        let stamp = event["message"].as_str().and_then(|m| m.strip_prefix("hello there "));
+        let stamp = event["message"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("hello there "));
         if let Some(sent) = stamp
             .and_then(|stamp| stamp.split_once('-'))
             .and_then(|(micros, _)| micros.parse::<u128>().ok())

@@ -31,6 +31,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Page cache per connection: 32 MiB (negative means KiB) instead of SQLite's 2 MiB, so the
 /// pages each batch writes stay cached (measured: about 8% more delivered events/s).
 const PAGE_CACHE: &str = "-32768";
+/// WAL pages between automatic checkpoints (about 40 MiB; SQLite's default is 1,000). A page
+/// that many batches touch (the events table's and indexes' hot leaves) is copied into the
+/// database once per checkpoint, so fewer checkpoints copy far less, and the writer, which
+/// runs them, stalls less often. Measured on 2 cores with fsync per batch: TALKs stored per
+/// second 16.7k -> 21.4k, fan-out (100 rooms x 10) delivered events 115k -> 150k per second;
+/// checkpointing from another connection instead gained nothing, and `mmap_size` nothing.
+const CHECKPOINT_PAGES: &str = "10000";
 
 /// Opens (creating if missing) the database file, applies migrations, and returns its readers,
 /// its writer and the heartbeat of `instance`.
@@ -44,7 +51,11 @@ pub async fn connect(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(BUSY_TIMEOUT)
-        .pragma("cache_size", PAGE_CACHE);
+        .pragma("cache_size", PAGE_CACHE)
+        // A multi-row INSERT into a table with a unique index keeps a statement journal; in
+        // memory, not a temporary file written page by page (fan-out: 101k -> 115k events/s).
+        .pragma("temp_store", "memory")
+        .pragma("wal_autocheckpoint", CHECKPOINT_PAGES);
     let writes = SqliteConnection::connect_with(&options).await?;
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let reads = pool(max_connections, in_memory)

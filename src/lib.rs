@@ -29,7 +29,8 @@
 //! - [`store`]: reads on a pool, writes on the writer's own connection with deadlines, the
 //!   heartbeat on a connection of its own; how a batch is stored is written once, and each
 //!   backend (SQLite, PostgreSQL) supplies only its SQL.
-//! - [`metrics`], [`telemetry`], [`openapi`]: operations and documentation.
+//! - [`metrics`], [`telemetry`], [`openapi`]: operations and documentation; [`memory`]
+//!   gives what a burst of connections freed back to the system.
 //!
 //! Dependencies point one way: `http` and `ws` use `writer` and `hub`; `cluster` uses `hub`
 //! and `store`; `writer` uses `hub` (its `Fanout`) and `store`; `liveness` uses `writer` and
@@ -65,6 +66,7 @@ pub mod http;
 pub mod hub;
 pub mod identity;
 pub mod liveness;
+pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod shutdown;

@@ -14,6 +14,7 @@ type ErrorLabels = [(&'static str, &'static str); 2];
 pub struct Metrics {
     registry: Registry,
     pub connections: Gauge,
+    pub connections_closed: Counter,
     sessions: Family<ErrorLabels, Gauge>,
     pub rooms_active: Gauge,
     pub ordered_rooms: Gauge,
@@ -50,6 +51,7 @@ impl Metrics {
         let mut metrics = Self {
             registry: Registry::default(),
             connections: Gauge::default(),
+            connections_closed: Counter::default(),
             sessions: Family::default(),
             rooms_active: Gauge::default(),
             ordered_rooms: Gauge::default(),
@@ -84,6 +86,11 @@ impl Metrics {
             "chat_connections",
             "Open WebSocket sessions",
             self.connections.clone(),
+        );
+        r.register(
+            "chat_connections_closed",
+            "WebSocket sessions ended since start",
+            self.connections_closed.clone(),
         );
         r.register(
             "chat_sessions",

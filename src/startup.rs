@@ -33,6 +33,7 @@ use crate::http::{self, middleware};
 use crate::hub::{Fanout, Hub};
 use crate::identity::{IdentityConfigError, Verifier};
 use crate::liveness;
+use crate::memory;
 use crate::metrics::Metrics;
 use crate::openapi;
 use crate::state::AppState;
@@ -199,6 +200,10 @@ impl Application {
         let mut running = tokio::spawn(server);
         let shutdown = state.shutdown.clone();
         tokio::spawn(sweep_limiters(state.clone(), shutdown.clone()));
+        tokio::spawn(memory::release_after_bursts(
+            state.metrics.clone(),
+            shutdown.clone(),
+        ));
         let heartbeat = liveness::Parts {
             liveness: state.liveness.clone(),
             writer: state.writer.clone(),

@@ -24,8 +24,8 @@ use super::sockjs;
 
 /// How much is read from the socket at a time.
 const READ_CHUNK: usize = 4096;
-/// A write buffer grown past this (a burst) is let go once written, not kept for the next.
-const KEEP_WRITE_BUFFER: usize = 16 * 1024;
+/// What a write buffer starts with: room for a batch of chat frames without growing.
+const WRITE_CHUNK: usize = 4096;
 /// How long closing may take to write what is queued and the close frame: a client that reads
 /// slowly (one closed for it) still gets everything, up to its close frame.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -73,7 +73,8 @@ impl Incoming {
     pub fn new(read: OwnedReadHalf, leftover: BytesMut, max_size: usize) -> Self {
         Self {
             read,
-            buffer: leftover,
+            // Only what was read: HTTP's 8 KiB read buffer is not kept by a client that waits.
+            buffer: BytesMut::from(&leftover[..]),
             codec: Codec::new().max_size(max_size),
             partial: None,
             max_size,
@@ -241,6 +242,9 @@ impl Socket {
 
     /// Adds a message to what the next [`Socket::flush`] writes.
     fn queue(&mut self, message: Message) {
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve(WRITE_CHUNK);
+        }
         // Encoding into memory cannot fail for a server's frames.
         let _ = self.codec.encode(message, &mut self.buffer);
     }
@@ -262,9 +266,9 @@ impl Socket {
                 Ok(written) => self.buffer.advance(written),
             }
         }
-        if self.buffer.capacity() > KEEP_WRITE_BUFFER {
-            self.buffer = BytesMut::new();
-        }
+        // Written out: an idle session holds no write buffer (its capacity() now counts only
+        // what lies past the written bytes, so it cannot say how much is held).
+        self.buffer = BytesMut::new();
         Ok(())
     }
 

@@ -12,7 +12,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use actix_codec::Framed;
+use actix_codec::{Framed, FramedParts};
 use actix_http::body::{BodySize, MessageBody};
 use actix_http::h1::{self, Message};
 use actix_http::header::{self, HeaderMap, HeaderValue};
@@ -69,11 +69,12 @@ pub fn service(
 {
     fn_service(move |(request, framed): Upgrade| {
         let state = state.clone();
-        async move {
-            let tasks = state.tasks.clone();
-            tasks.track_future(take_over(state, request, framed)).await;
-            Ok(())
-        }
+        // The session runs as a task of its own on this worker, not inside actix-http's
+        // connection task: that task (its dispatcher's state, about 12 KiB with the session
+        // inline) ends here instead of living as long as the session.
+        let tasks = state.tasks.clone();
+        tokio::task::spawn_local(tasks.track_future(take_over(state.clone(), request, framed)));
+        async { Ok(()) }
     })
 }
 
@@ -96,6 +97,8 @@ async fn take_over(state: Arc<AppState>, request: Request, framed: Framed<TcpStr
         http.status_code = status.as_u16(),
         "WebSocket upgrade"
     );
+    // Its head (pooled by actix-http, with room for many headers) is not kept for the session.
+    drop(request);
     let Admitted {
         route,
         client,
@@ -114,14 +117,15 @@ async fn take_over(state: Arc<AppState>, request: Request, framed: Framed<TcpStr
     {
         return;
     }
-    let parts = framed.into_parts();
-    let (read, write) = parts.io.into_split();
+    // The HTTP write buffer (8 KiB) goes now; the session writes through a buffer of its own.
+    let FramedParts { io, read_buf, .. } = framed.into_parts();
+    let (read, write) = io.into_split();
     let id = state.next_session_id();
     let span = match &client.identity {
         Some(identity) => tracing::info_span!("session", id, user = identity.subject()),
         None => tracing::info_span!("session", id),
     };
-    let incoming = Incoming::new(read, parts.read_buf, state.settings.max_frame_bytes);
+    let incoming = Incoming::new(read, read_buf, state.settings.max_frame_bytes);
     let dialect = match route.stomp {
         true => Dialect::Stomp(Box::new(Stomp::new())),
         false => Dialect::Chat,

@@ -32,6 +32,22 @@ async fn metrics_count_connections_events_and_errors() {
     app.wait_for_metrics(&expected).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_ended_sessions() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = app.connect().await;
+    alice.join(&room_id, "alice").await;
+    let bob = app.connect().await;
+    app.wait_for_metrics(&["chat_connections 2", "chat_connections_closed_total 0"])
+        .await;
+
+    drop(bob);
+
+    app.wait_for_metrics(&["chat_connections 1", "chat_connections_closed_total 1"])
+        .await;
+}
+
 /// The sum and count of a histogram in the metrics text.
 fn histogram(text: &str, name: &str) -> (f64, f64) {
     let value = |suffix: &str| {

@@ -178,6 +178,7 @@ struct Open {
 impl Drop for Open {
     fn drop(&mut self) {
         self.metrics.connections.dec();
+        self.metrics.connections_closed.inc();
         self.metrics.session_closed(self.labels);
     }
 }

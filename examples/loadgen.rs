@@ -1,17 +1,33 @@
-//! Load generator: speaks the contract's core (REST rooms, ENTER and TALK over /ws/chat), so it
-//! measures this service and the Node peer in `../shared/peers/node-ws` alike. Prints figures;
-//! asserts nothing. Run the server with CHAT_RATE_LIMIT=off.
+//! Load generator and benchmark: speaks the contract's core (REST rooms, ENTER and TALK over
+//! /ws/chat), so it measures this service and the Node peer in `../shared/peers/node-ws`
+//! alike. Prints figures (a table line, and with `--json` one JSON object per run); asserts
+//! nothing. Run the server with CHAT_RATE_LIMIT=off. `scripts/bench` runs every scenario
+//! against this service and the peer in one go and prints them side by side.
 //!
 //!     cargo run --release --example loadgen -- --base http://127.0.0.1:8080 --rooms 100 --members 10
 //!
 //! `--base` may list several instances of one cluster, comma-separated: each room's members
 //! are then spread over them in turn (rooms are created through the first).
 //!
-//! Every member of a room also talks, keeping at most `--window` of its own TALKs
-//! unacknowledged (the sender's copy is the acknowledgement), so offered load follows what
-//! the server can take without closing anyone as slow. Latency is from send to delivery, for
-//! every delivered copy. With `--pid`, the server's CPU time per delivered event is read from
-//! /proc, and its RSS before and after `--idle` extra idle connections are opened.
+//! Every member of a room also talks. By default each keeps at most `--window` of its own
+//! TALKs unacknowledged (the sender's copy is the acknowledgement), so offered load follows
+//! what the server can take ("unbounded"); with `--rate N` the members together send N TALKs
+//! per second whatever comes back. Latency is from send to delivery, for every delivered copy.
+//! Every run counts what must stay 0: events missing (a gap in a room's seqs), duplicated,
+//! reordered, or delivered to a member of another room, and members closed early.
+//!
+//! `--pid` names the server process: its CPU time per delivered event and its RSS are read
+//! from /proc. The load generator's own CPU is always reported, so that it is never the
+//! bottleneck unnoticed (at 100% of a core it is).
+//!
+//! Scenarios beyond plain fan-out, each an option that adds to the run:
+//! - `--idle N`: before the talking, N more clients connect and ENTER (spread over the rooms),
+//!   all at once, as after a restart: connect+ENTER latency, connections per second, server
+//!   RSS per connection while they idle, and RSS once they are gone again.
+//! - `--slow N`: N more members of the first room that enter and then never read.
+//! - `--resume N`: N of the talking members drop their connection every `--resume-every`
+//!   seconds and come back with `lastSeq` while their room talks; the counters say whether
+//!   resume lost or repeated anything.
 //!
 //! `--protocol stomp` does the same over `/ws/stomp` (each member subscribes to its room's
 //! topic, then SENDs its ENTER and TALKs), to compare what a delivery costs in either framing.
@@ -30,6 +46,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use common::{create_room, ws_url};
 
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// Which endpoint the members speak.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Protocol {
@@ -39,43 +58,64 @@ enum Protocol {
 
 struct Options {
     bases: Vec<String>,
+    label: String,
     rooms: usize,
     members: usize,
     window: usize,
+    rate: u64,
     seconds: u64,
     idle: usize,
+    slow: usize,
+    resume: usize,
+    resume_every: u64,
     pid: Option<u32>,
     protocol: Protocol,
     ids: bool,
+    json: bool,
 }
 
 fn options() -> Options {
     let mut o = Options {
         bases: vec!["http://127.0.0.1:8080".into()],
+        label: String::new(),
         rooms: 100,
         members: 10,
         window: 8,
+        rate: 0,
         seconds: 10,
         idle: 0,
+        slow: 0,
+        resume: 0,
+        resume_every: 2,
         pid: None,
         protocol: Protocol::Chat,
         ids: true,
+        json: false,
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let value = pair.get(1).cloned().unwrap_or_default();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--json" {
+            o.json = true;
+            continue;
+        }
+        let value = args.next().unwrap_or_default();
         let number = || {
             value
                 .parse::<usize>()
-                .unwrap_or_else(|_| panic!("{} takes a number", pair[0]))
+                .unwrap_or_else(|_| panic!("{flag} takes a number"))
         };
-        match pair[0].as_str() {
+        match flag.as_str() {
             "--base" => o.bases = value.split(',').map(str::to_owned).collect(),
+            "--label" => o.label = value.clone(),
             "--rooms" => o.rooms = number(),
             "--members" => o.members = number(),
             "--window" => o.window = number(),
+            "--rate" => o.rate = number() as u64,
             "--seconds" => o.seconds = number() as u64,
             "--idle" => o.idle = number(),
+            "--slow" => o.slow = number(),
+            "--resume" => o.resume = number(),
+            "--resume-every" => o.resume_every = number() as u64,
             "--pid" => o.pid = Some(number() as u32),
             "--ids" => o.ids = value != "off",
             "--protocol" => {
@@ -91,11 +131,17 @@ fn options() -> Options {
     o
 }
 
+/// What every run counts; the correctness counters must stay 0.
 #[derive(Default)]
 struct Totals {
     sent: AtomicU64,
     delivered: AtomicU64,
     closed_early: AtomicU64,
+    missing: AtomicU64,
+    duplicated: AtomicU64,
+    reordered: AtomicU64,
+    misdelivered: AtomicU64,
+    resumes: AtomicU64,
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -104,8 +150,8 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The server's CPU time so far (user and system), from /proc.
-fn cpu_time(pid: u32) -> Option<Duration> {
+/// A process's CPU time so far (user and system), from /proc ("self" for this one).
+fn cpu_time(pid: &str) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -119,8 +165,12 @@ fn stomp_url(base: &str) -> String {
 }
 
 /// What a member sends to enter its room (and, on STOMP, to connect and subscribe first).
-fn opening(protocol: Protocol, room_id: &str, name: &str) -> String {
-    let enter = json!({"type": "ENTER", "roomId": room_id, "sender": name}).to_string();
+fn opening(protocol: Protocol, room_id: &str, name: &str, last_seq: Option<u64>) -> String {
+    let mut enter = json!({"type": "ENTER", "roomId": room_id, "sender": name});
+    if let Some(last_seq) = last_seq {
+        enter["lastSeq"] = json!(last_seq);
+    }
+    let enter = enter.to_string();
     match protocol {
         Protocol::Chat => enter,
         Protocol::Stomp => format!(
@@ -147,93 +197,191 @@ fn event_of(protocol: Protocol, text: &str) -> Option<Value> {
     serde_json::from_str(json).ok()
 }
 
-/// What every member shares: where to connect, the window, the clock and the counters.
+/// What every member shares: where to connect, the load, the clock and the counters.
 struct Run {
     protocol: Protocol,
     ids: bool,
     urls: Vec<String>,
     window: usize,
+    /// Between one member's TALKs when the load is a rate; None: windowed.
+    every: Option<Duration>,
+    resume_every: Duration,
     clock: Instant,
     running: AtomicBool,
     totals: Totals,
     ready: tokio::sync::Barrier,
 }
 
-/// One member: enters (through instance `via`), then talks within its window until told to
-/// stop, recording latencies.
-async fn member(run: Arc<Run>, via: usize, room_id: String, name: String) -> Vec<u32> {
-    let Run {
-        window,
-        clock,
-        running,
-        totals,
-        ready,
-        ..
-    } = &*run;
-    let window = *window;
-    let (ws, _) = tokio_tungstenite::connect_async(&run.urls[via % run.urls.len()])
+/// One member's view of its room: checks every event it gets against the seqs before it.
+struct Seen {
+    room_id: String,
+    last_seq: Option<u64>,
+}
+
+impl Seen {
+    fn check(&mut self, event: &Value, totals: &Totals) {
+        if event["roomId"].as_str() != Some(self.room_id.as_str()) {
+            totals.misdelivered.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let Some(seq) = event["seq"].as_u64() else {
+            return;
+        };
+        match self.last_seq {
+            Some(last) if seq == last => {
+                totals.duplicated.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(last) if seq < last => {
+                totals.reordered.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(last) => {
+                totals.missing.fetch_add(seq - last - 1, Ordering::Relaxed);
+                self.last_seq = Some(seq);
+            }
+            None => self.last_seq = Some(seq),
+        }
+    }
+}
+
+async fn connect(run: &Run, via: usize, room_id: &str, name: &str, last_seq: Option<u64>) -> Ws {
+    let (mut ws, _) = tokio_tungstenite::connect_async(&run.urls[via % run.urls.len()])
         .await
         .expect("connect");
-    let (mut sink, mut stream) = ws.split();
-    let protocol = run.protocol;
-    sink.send(Message::text(opening(protocol, &room_id, &name)))
-        .await
-        .expect("ENTER");
-    ready.wait().await;
+    ws.send(Message::text(opening(
+        run.protocol,
+        room_id,
+        name,
+        last_seq,
+    )))
+    .await
+    .expect("ENTER");
+    ws
+}
+
+fn talk(run: &Run, room_id: &str, name: &str, sent: u64) -> String {
+    // The send time, and a count so that no two of this member's TALKs share an id.
+    let stamp = format!("{}-{sent}", run.clock.elapsed().as_micros());
+    let mut talk = json!({"type": "TALK", "roomId": room_id, "sender": name, "message": format!("hello there {stamp}")});
+    if run.ids {
+        talk["clientMsgId"] = json!(stamp);
+    }
+    let talk = talk.to_string();
+    match run.protocol {
+        Protocol::Chat => talk,
+        Protocol::Stomp => stomp_send(room_id, &talk),
+    }
+}
+
+/// Microseconds from a TALK's send to now, from the stamp in its message.
+fn latency(run: &Run, event: &Value) -> Option<u32> {
+    let stamp = event["message"].as_str()?.strip_prefix("hello there ")?;
+    let sent = stamp.split_once('-')?.0.parse::<u128>().ok()?;
+    let micros = run.clock.elapsed().as_micros().saturating_sub(sent);
+    Some(u32::try_from(micros).unwrap_or(u32::MAX))
+}
+
+/// One member: enters (through instance `via`), then talks until told to stop, recording
+/// latencies and checking what it gets; a resuming member drops and comes back now and then.
+async fn member(
+    run: Arc<Run>,
+    via: usize,
+    room_id: String,
+    name: String,
+    resumes: bool,
+) -> Vec<u32> {
+    let totals = &run.totals;
+    let mut ws = connect(&run, via, &room_id, &name, None).await;
+    run.ready.wait().await;
+    let mut seen = Seen {
+        room_id: room_id.clone(),
+        last_seq: None,
+    };
     let mut latencies = Vec::new();
     let mut in_flight = 0;
     let mut sent = 0u64;
-    while running.load(Ordering::Relaxed) {
-        while in_flight < window {
-            // The send time, and a count so that no two of this member's TALKs share an id.
-            let stamp = format!("{}-{sent}", clock.elapsed().as_micros());
-            sent += 1;
-            let mut talk = json!({"type": "TALK", "roomId": room_id, "sender": name, "message": format!("hello there {stamp}")});
-            if run.ids {
-                talk["clientMsgId"] = json!(stamp);
-            }
-            let talk = talk.to_string();
-            let text = match protocol {
-                Protocol::Chat => talk,
-                Protocol::Stomp => stomp_send(&room_id, &talk),
-            };
-            if sink.send(Message::text(text)).await.is_err() {
-                totals.closed_early.fetch_add(1, Ordering::Relaxed);
-                return latencies;
-            }
-            totals.sent.fetch_add(1, Ordering::Relaxed);
-            in_flight += 1;
+    let mut next_talk = tokio::time::Instant::now();
+    let mut next_drop = tokio::time::Instant::now() + run.resume_every;
+    while run.running.load(Ordering::Relaxed) {
+        if resumes && tokio::time::Instant::now() >= next_drop {
+            // Gone without a word, as a dropped network would be; back with where it was.
+            drop(ws);
+            ws = connect(&run, via, &room_id, &name, seen.last_seq).await;
+            totals.resumes.fetch_add(1, Ordering::Relaxed);
+            in_flight = 0;
+            next_drop = tokio::time::Instant::now() + run.resume_every;
         }
-        let frame = match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => text,
-            Ok(Some(Ok(_))) => continue,
+        let due = match run.every {
+            Some(every) => {
+                while tokio::time::Instant::now() >= next_talk {
+                    next_talk += every;
+                    in_flight += 1;
+                    sent += 1;
+                    if ws
+                        .send(Message::text(talk(&run, &room_id, &name, sent)))
+                        .await
+                        .is_err()
+                    {
+                        totals.closed_early.fetch_add(1, Ordering::Relaxed);
+                        return latencies;
+                    }
+                    totals.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                next_talk
+            }
+            None => {
+                while in_flight < run.window {
+                    in_flight += 1;
+                    sent += 1;
+                    if ws
+                        .send(Message::text(talk(&run, &room_id, &name, sent)))
+                        .await
+                        .is_err()
+                    {
+                        totals.closed_early.fetch_add(1, Ordering::Relaxed);
+                        return latencies;
+                    }
+                    totals.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::Instant::now() + Duration::from_secs(5)
+            }
+        };
+        let frame = tokio::select! {
+            frame = ws.next() => frame,
+            () = tokio::time::sleep_until(due.min(next_drop)), if run.every.is_some() || resumes => continue,
+            () = tokio::time::sleep(Duration::from_secs(5)) => None,
+        };
+        let frame = match frame {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(_)) => continue,
             _ => {
-                totals.closed_early.fetch_add(1, Ordering::Relaxed);
+                if run.running.load(Ordering::Relaxed) {
+                    totals.closed_early.fetch_add(1, Ordering::Relaxed);
+                }
                 return latencies;
             }
         };
-        let Some(event) = event_of(protocol, &frame) else {
+        let Some(event) = event_of(run.protocol, &frame) else {
             continue;
         };
+        if event["type"] == "ERROR" {
+            continue;
+        }
+        seen.check(&event, totals);
         if event["type"] != "TALK" {
             continue;
         }
         totals.delivered.fetch_add(1, Ordering::Relaxed);
-        let stamp = event["message"]
-            .as_str()
-            .and_then(|m| m.strip_prefix("hello there "));
-        if let Some(sent) = stamp
-            .and_then(|stamp| stamp.split_once('-'))
-            .and_then(|(micros, _)| micros.parse::<u128>().ok())
-        {
-            let micros = clock.elapsed().as_micros().saturating_sub(sent);
-            latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
-        }
-        if event["sender"] == name {
-            in_flight -= 1;
+        latencies.extend(latency(&run, &event));
+        if event["sender"] == name.as_str() {
+            in_flight = in_flight.saturating_sub(1);
         }
     }
     latencies
+}
+
+/// A member that enters and then never reads: the server must close it, not wait for it.
+async fn slow_member(run: Arc<Run>, room_id: String, name: String) -> Ws {
+    connect(&run, 0, &room_id, &name, None).await
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -244,105 +392,190 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
-async fn idle_memory(o: &Options, pid: u32) {
-    let before = rss_kib(pid).unwrap_or(0);
-    let mut idle = Vec::with_capacity(o.idle);
-    for _ in 0..o.idle {
-        idle.push(
-            tokio_tungstenite::connect_async(ws_url(&o.bases[0]))
-                .await
-                .expect("idle connect")
-                .0,
-        );
+/// Connects `count` clients at once, each entering one of `rooms` and waiting for its own
+/// ENTER to come back: latencies (µs), and the clients, left open and reading what comes (as
+/// a page would) until aborted.
+async fn connect_storm(
+    run: &Arc<Run>,
+    rooms: &[String],
+    count: usize,
+) -> (Vec<u32>, Vec<tokio::task::JoinHandle<()>>, f64) {
+    let started = Instant::now();
+    let clients = (0..count).map(|i| {
+        let run = run.clone();
+        let room_id = rooms[i % rooms.len()].clone();
+        tokio::spawn(async move {
+            let began = Instant::now();
+            let name = format!("idle{i}");
+            let mut ws = connect(&run, i, &room_id, &name, None).await;
+            while let Some(Ok(frame)) = ws.next().await {
+                let Message::Text(text) = frame else { continue };
+                let Some(event) = event_of(run.protocol, &text) else {
+                    continue;
+                };
+                if event["type"] == "ENTER" && event["sender"] == name.as_str() {
+                    break;
+                }
+            }
+            let latency = u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX);
+            let reader = tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
+            (latency, reader)
+        })
+    });
+    let clients: Vec<_> = clients.collect();
+    let mut latencies = Vec::with_capacity(count);
+    let mut open = Vec::with_capacity(count);
+    for client in clients {
+        let (latency, reader) = client.await.expect("an idle client");
+        latencies.push(latency);
+        open.push(reader);
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = rss_kib(pid).unwrap_or(0);
-    let per = (after.saturating_sub(before)) as f64 / o.idle as f64;
-    println!(
-        "idle connections: {}  server RSS {before} KiB -> {after} KiB  ({per:.1} KiB per connection)",
-        o.idle
-    );
+    let per_second = count as f64 / started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    (latencies, open, per_second)
 }
 
 #[tokio::main]
 async fn main() {
     let o = options();
     let http = reqwest::Client::new();
-    if let (Some(pid), true) = (o.pid, o.idle > 0) {
-        idle_memory(&o, pid).await;
-    }
     let url = match o.protocol {
         Protocol::Chat => ws_url,
         Protocol::Stomp => stomp_url,
     };
+    let talkers = o.rooms * o.members;
     let run = Arc::new(Run {
         protocol: o.protocol,
         ids: o.ids,
         urls: o.bases.iter().map(|base| url(base)).collect(),
         window: o.window,
+        every: (o.rate > 0).then(|| Duration::from_secs_f64(talkers as f64 / o.rate as f64)),
+        resume_every: Duration::from_secs(o.resume_every),
         clock: Instant::now(),
         running: AtomicBool::new(true),
         totals: Totals::default(),
-        ready: tokio::sync::Barrier::new(o.rooms * o.members + 1),
+        ready: tokio::sync::Barrier::new(talkers + 1),
     });
+    let mut rooms = Vec::new();
+    for r in 0..o.rooms.max(1) {
+        rooms.push(create_room(&http, &o.bases[0], &format!("bench {r}")).await);
+    }
+    let mut report = json!({
+        "label": o.label, "protocol": format!("{:?}", o.protocol).to_lowercase(),
+        "instances": o.bases.len(), "rooms": o.rooms, "members": o.members,
+        "window": o.window, "rate": o.rate, "slow": o.slow, "resume": o.resume,
+    });
+    let rss_start = o.pid.and_then(rss_kib);
+    if o.idle > 0 {
+        let (latencies, open, per_second) = connect_storm(&run, &rooms, o.idle).await;
+        // Let the last ENTERs reach everyone, so what is measured is idle connections.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_idle = o.pid.and_then(rss_kib);
+        for reader in open {
+            reader.abort();
+        }
+        report["idle"] = json!(o.idle);
+        report["connect_enter_p50_ms"] = json!(percentile(&latencies, 0.5));
+        report["connect_enter_p99_ms"] = json!(percentile(&latencies, 0.99));
+        report["connects_per_s"] = json!(per_second.round());
+        if let (Some(before), Some(idle)) = (rss_start, rss_idle) {
+            report["rss_per_idle_connection_kib"] =
+                json!(((idle.saturating_sub(before)) as f64 / o.idle as f64 * 10.0).round() / 10.0);
+            // The server sees the connections go, then gives freed memory back (every 5 s).
+            tokio::time::sleep(Duration::from_secs(7)).await;
+            report["rss_kib"] = json!({"start": before, "idle": idle,
+                "after_idle": o.pid.and_then(rss_kib)});
+        }
+    }
+    let mut slow = Vec::new();
+    for s in 0..o.slow {
+        slow.push(slow_member(run.clone(), rooms[0].clone(), format!("slow{s}")).await);
+    }
     let mut tasks = Vec::new();
-    for r in 0..o.rooms {
-        let room_id = create_room(&http, &o.bases[0], &format!("bench {r}")).await;
+    for (r, room_id) in rooms.iter().enumerate().take(o.rooms) {
         for m in 0..o.members {
+            let resumes = r * o.members + m < o.resume;
+            let name = format!("r{r}m{m}");
             tasks.push(tokio::spawn(member(
                 run.clone(),
                 m,
                 room_id.clone(),
-                format!("r{r}m{m}"),
+                name,
+                resumes,
             )));
         }
     }
-    run.ready.wait().await;
-    let totals = &run.totals;
-    let started = Instant::now();
-    let cpu0 = o.pid.and_then(cpu_time);
-    let (sent0, delivered0) = (
-        totals.sent.load(Ordering::Relaxed),
-        totals.delivered.load(Ordering::Relaxed),
-    );
-    tokio::time::sleep(Duration::from_secs(o.seconds)).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let sent = totals.sent.load(Ordering::Relaxed) - sent0;
-    let delivered = totals.delivered.load(Ordering::Relaxed) - delivered0;
-    let cpu = o
-        .pid
-        .and_then(cpu_time)
-        .zip(cpu0)
-        .map(|(now, then)| now - then);
-    run.running.store(false, Ordering::Relaxed);
-    let mut latencies: Vec<u32> = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.unwrap_or_default());
+    if talkers > 0 {
+        run.ready.wait().await;
+        let totals = &run.totals;
+        let started = Instant::now();
+        let server_cpu0 = o.pid.and_then(|pid| cpu_time(&pid.to_string()));
+        let own_cpu0 = cpu_time("self");
+        let (sent0, delivered0) = (
+            totals.sent.load(Ordering::Relaxed),
+            totals.delivered.load(Ordering::Relaxed),
+        );
+        tokio::time::sleep(Duration::from_secs(o.seconds)).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let sent = totals.sent.load(Ordering::Relaxed) - sent0;
+        let delivered = totals.delivered.load(Ordering::Relaxed) - delivered0;
+        let server_cpu = o
+            .pid
+            .and_then(|pid| cpu_time(&pid.to_string()))
+            .zip(server_cpu0);
+        let own_cpu = cpu_time("self").zip(own_cpu0);
+        run.running.store(false, Ordering::Relaxed);
+        let mut latencies: Vec<u32> = Vec::new();
+        for task in tasks {
+            latencies.extend(task.await.unwrap_or_default());
+        }
+        latencies.sort_unstable();
+        report["seconds"] = json!((elapsed * 10.0).round() / 10.0);
+        report["sent_per_s"] = json!((sent as f64 / elapsed).round());
+        report["delivered_per_s"] = json!((delivered as f64 / elapsed).round());
+        report["p50_ms"] = json!(percentile(&latencies, 0.5));
+        report["p99_ms"] = json!(percentile(&latencies, 0.99));
+        report["max_ms"] = json!(percentile(&latencies, 1.0));
+        if let Some((now, then)) = server_cpu {
+            let used = (now - then).as_secs_f64();
+            report["server_cpu_us_per_delivery"] =
+                json!((used * 1e7 / delivered.max(1) as f64).round() / 10.0);
+        }
+        if let Some((now, then)) = own_cpu {
+            report["loadgen_cpu_percent"] =
+                json!(((now - then).as_secs_f64() * 100.0 / elapsed).round());
+        }
     }
-    latencies.sort_unstable();
-    println!(
-        "{:?}, instances {}, rooms {} x members {} (window {}), {:.1} s: {:.0} TALKs/s sent, {:.0} events/s delivered",
-        o.protocol,
-        o.bases.len(),
-        o.rooms,
-        o.members,
-        o.window,
-        elapsed,
-        sent as f64 / elapsed,
-        delivered as f64 / elapsed
-    );
-    println!(
-        "latency ms: p50 {:.2}  p99 {:.2}  max {:.2}   closed early: {}",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 1.0),
-        totals.closed_early.load(Ordering::Relaxed)
-    );
-    if let Some(cpu) = cpu {
-        let per_event = cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64;
-        println!("server CPU {cpu:.2?}: {per_event:.2} µs per delivered event");
+    let totals = &run.totals;
+    for (name, counter) in [
+        ("missing", &totals.missing),
+        ("duplicated", &totals.duplicated),
+        ("reordered", &totals.reordered),
+        ("misdelivered", &totals.misdelivered),
+        ("closed_early", &totals.closed_early),
+        ("resumes", &totals.resumes),
+    ] {
+        report[name] = json!(counter.load(Ordering::Relaxed));
     }
     if let Some(pid) = o.pid {
-        println!("server RSS after run: {} KiB", rss_kib(pid).unwrap_or(0));
+        report["rss_end_kib"] = json!(rss_kib(pid));
     }
+    drop(slow);
+    print_report(&report, o.json);
+}
+
+fn print_report(report: &Value, as_json: bool) {
+    if as_json {
+        println!("{report}");
+        return;
+    }
+    let Value::Object(fields) = report else {
+        return;
+    };
+    let line: Vec<String> = fields
+        .iter()
+        .filter(|(_, value)| !value.is_null() && *value != "")
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    println!("{}", line.join("  "));
 }

@@ -111,3 +111,149 @@ async fn a_leave_still_being_stored_at_shutdown_is_stored_once() {
         "{leavers:?}"
     );
 }
+
+/// Every event of a room in storage, read through the API page by page.
+async fn whole_history(base: &str, room_id: &str) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let url = format!("{base}/api/rooms/{room_id}/messages?afterSeq={after}&limit=500");
+        let page: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        let items = page["items"].as_array().unwrap().clone();
+        let Some(last) = items.last() else {
+            return events;
+        };
+        after = last["seq"].as_u64().unwrap();
+        events.extend(items);
+    }
+}
+
+/// One talker of the burst: enters, pipelines TALKs, and keeps the acknowledgements (its own
+/// copies, with their seqs) it got before the process died; returns them and the last seq it
+/// saw.
+async fn talk_until_killed(
+    url: String,
+    room_id: String,
+    name: String,
+    acknowledged: tokio::sync::mpsc::UnboundedSender<()>,
+) -> (Vec<(String, u64)>, u64) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let enter = serde_json::json!({"type": "ENTER", "roomId": room_id, "sender": name});
+    ws.send(Message::text(enter.to_string())).await.unwrap();
+    let (mut sink, mut stream) = ws.split();
+    let (room, sender) = (room_id.clone(), name.clone());
+    tokio::spawn(async move {
+        for i in 0..2000 {
+            let talk = serde_json::json!({"type": "TALK", "roomId": room, "sender": sender,
+                "message": format!("m{i}"), "clientMsgId": format!("{sender}-{i}")});
+            if sink.send(Message::text(talk.to_string())).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut acks = Vec::new();
+    let mut last_seq = 0;
+    while let Some(Ok(frame)) = stream.next().await {
+        let Message::Text(text) = frame else { continue };
+        let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let Some(seq) = event["seq"].as_u64() else {
+            continue;
+        };
+        assert!(
+            seq > last_seq,
+            "seqs arrive in order: {seq} after {last_seq}"
+        );
+        last_seq = seq;
+        if event["type"] == "TALK" && event["sender"] == name.as_str() {
+            acks.push((event["clientMsgId"].as_str().unwrap().to_owned(), seq));
+            let _ = acknowledged.send(());
+        }
+    }
+    (acks, last_seq)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_burst_loses_no_acknowledged_event_reuses_no_seq_and_every_client_resumes() {
+    use crate::helpers::Data;
+    use crate::process::ChatProcess;
+
+    let data = Data::new().await;
+    let url = data.url();
+    let mut first = ChatProcess::start(&[("DATABASE_URL", &url)]);
+    let room_id = first.create_room(None).await;
+    let ws_url = format!("ws://127.0.0.1:{}/ws/chat", first.port);
+    let (acked, mut acks_seen) = tokio::sync::mpsc::unbounded_channel();
+    let talkers: Vec<_> = (0..4)
+        .map(|t| {
+            let talker = talk_until_killed(
+                ws_url.clone(),
+                room_id.clone(),
+                format!("t{t}"),
+                acked.clone(),
+            );
+            tokio::spawn(talker)
+        })
+        .collect();
+    for _ in 0..200 {
+        acks_seen.recv().await.expect("acknowledgements arrive");
+    }
+
+    first.kill();
+    let mut seen = Vec::new();
+    for talker in talkers {
+        seen.push(talker.await.unwrap());
+    }
+    let second = ChatProcess::start(&[("DATABASE_URL", &url)]);
+    let base = second.url("");
+
+    let history = whole_history(&base, &room_id).await;
+    let seqs: Vec<u64> = history.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "seqs are 1, 2, 3... with no gap or reuse"
+    );
+    let stored: std::collections::HashMap<&str, u64> = history
+        .iter()
+        .filter_map(|e| Some((e["clientMsgId"].as_str()?, e["seq"].as_u64()?)))
+        .collect();
+    let mut acknowledged = 0;
+    for (acks, _) in &seen {
+        for (id, seq) in acks {
+            assert_eq!(
+                stored.get(id.as_str()),
+                Some(seq),
+                "acknowledged {id} is stored at its seq"
+            );
+            acknowledged += 1;
+        }
+    }
+    assert!(acknowledged >= 200);
+    let last = *seqs.last().unwrap();
+
+    for (t, (_, last_seen)) in seen.iter().enumerate() {
+        let mut client = crate::helpers::connect(second.port).await;
+        client
+            .enter_after(&room_id, &format!("t{t}"), *last_seen)
+            .await;
+        let mut expected = last_seen + 1;
+        loop {
+            let event = client.next_json().await;
+            assert_eq!(
+                event["seq"], expected,
+                "resume goes on from {last_seen} with nothing missing"
+            );
+            if event["type"] == "ENTER" && event["sender"] == format!("t{t}").as_str() {
+                assert!(
+                    expected > last,
+                    "the new ENTER takes a seq never used: {event}"
+                );
+                break;
+            }
+            expected += 1;
+        }
+    }
+}

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use common::{create_room, ws_url};
 
@@ -244,7 +245,11 @@ impl Seen {
 }
 
 async fn connect(run: &Run, via: usize, room_id: &str, name: &str, last_seq: Option<u64>) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(&run.urls[via % run.urls.len()])
+    // tungstenite zeroes its whole read buffer (128 KiB by default) at every read: that, not
+    // the server, was most of this program's CPU. Chat frames are small.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let url = &run.urls[via % run.urls.len()];
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
         .await
         .expect("connect");
     ws.send(Message::text(opening(
@@ -282,12 +287,15 @@ fn latency(run: &Run, event: &Value) -> Option<u32> {
 
 /// One member: enters (through instance `via`), then talks until told to stop, recording
 /// latencies and checking what it gets; a resuming member drops and comes back now and then.
+/// `phase` (0 to 1) spreads the members' sends over the period, so a rate is a steady stream
+/// and not a burst from everyone at once.
 async fn member(
     run: Arc<Run>,
     via: usize,
     room_id: String,
     name: String,
     resumes: bool,
+    phase: f64,
 ) -> Vec<u32> {
     let totals = &run.totals;
     let mut ws = connect(&run, via, &room_id, &name, None).await;
@@ -299,7 +307,7 @@ async fn member(
     let mut latencies = Vec::new();
     let mut in_flight = 0;
     let mut sent = 0u64;
-    let mut next_talk = tokio::time::Instant::now();
+    let mut next_talk = tokio::time::Instant::now() + run.every.unwrap_or_default().mul_f64(phase);
     let mut next_drop = tokio::time::Instant::now() + run.resume_every;
     while run.running.load(Ordering::Relaxed) {
         if resumes && tokio::time::Instant::now() >= next_drop {
@@ -345,9 +353,10 @@ async fn member(
                 tokio::time::Instant::now() + Duration::from_secs(5)
             }
         };
+        let wake = if resumes { due.min(next_drop) } else { due };
         let frame = tokio::select! {
             frame = ws.next() => frame,
-            () = tokio::time::sleep_until(due.min(next_drop)), if run.every.is_some() || resumes => continue,
+            () = tokio::time::sleep_until(wake), if run.every.is_some() || resumes => continue,
             () = tokio::time::sleep(Duration::from_secs(5)) => None,
         };
         let frame = match frame {
@@ -496,12 +505,14 @@ async fn main() {
         for m in 0..o.members {
             let resumes = r * o.members + m < o.resume;
             let name = format!("r{r}m{m}");
+            let phase = (r * o.members + m) as f64 / talkers as f64;
             tasks.push(tokio::spawn(member(
                 run.clone(),
                 m,
                 room_id.clone(),
                 name,
                 resumes,
+                phase,
             )));
         }
     }

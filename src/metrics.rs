@@ -1,6 +1,8 @@
 //! Prometheus metrics, registered once and shared. Label values are `&'static str`, so no
 //! client input can create new series.
 
+use std::time::Instant;
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -9,6 +11,37 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = [(&'static str, &'static str); 1];
+type StageHistograms = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// Where an event is on its way from a client's frame to its readers' sockets; each stage's
+/// histogram times the step that ends there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The WebSocket message that carried it was read -> its append is in the writer's queue.
+    Queued,
+    /// In the writer's queue -> its batch committed.
+    Committed,
+    /// Committed -> in the queue of every reader here (with several instances: handed to the
+    /// cluster, which publishes it).
+    FannedOut,
+    /// In a reader's queue -> written to its socket (the oldest event of each write).
+    Written,
+}
+
+impl Stage {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Committed => "committed",
+            Self::FannedOut => "fanned_out",
+            Self::Written => "written",
+        }
+    }
+}
+
+fn stage_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1e-6, 3.0, 16))
+}
 type ErrorLabels = [(&'static str, &'static str); 2];
 
 pub struct Metrics {
@@ -38,6 +71,7 @@ pub struct Metrics {
     pub fanout_seconds: Histogram,
     pub commit_seconds: Histogram,
     pub batch_size: Histogram,
+    stages: StageHistograms,
 }
 
 impl Default for Metrics {
@@ -75,6 +109,7 @@ impl Metrics {
             fanout_seconds: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
             commit_seconds: Histogram::new(exponential_buckets(1e-5, 3.0, 14)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            stages: Family::new_with_constructor(stage_histogram),
         };
         metrics.register_all();
         metrics
@@ -198,6 +233,13 @@ impl Metrics {
             self.fanout_seconds.clone(),
         );
         r.register(
+            "chat_stage_seconds",
+            "Time an event spends in each step from its frame to its readers' sockets: `queued` \
+             (frame read -> in the writer's queue), `committed` (-> its batch committed), \
+             `fanned_out` (-> in every reader's queue here), `written` (-> on the socket)",
+            self.stages.clone(),
+        );
+        r.register(
             "chat_store_commit_seconds",
             "Time to store one batch of events",
             self.commit_seconds.clone(),
@@ -267,6 +309,12 @@ impl Metrics {
     }
 
     /// A notice of this kind (`typing`, `read`) went to the members here, or was dropped.
+    pub fn stage(&self, stage: Stage, since: Instant) {
+        self.stages
+            .get_or_create(&[("stage", stage.label())])
+            .observe(since.elapsed().as_secs_f64());
+    }
+
     pub fn notice(&self, kind: &'static str, sent: bool) {
         let outcome = if sent { "sent" } else { "dropped" };
         self.notices

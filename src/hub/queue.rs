@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use bytestring::ByteString;
 use prometheus_client::metrics::counter::Counter;
@@ -28,6 +29,8 @@ pub struct SharedEvent {
     pub seq: Seq,
     pub message_id: Uuid,
     pub json: ByteString,
+    /// When fan-out made it, for the `written` stage.
+    pub fanned_out: Instant,
     stomp_tail: OnceLock<ByteString>,
 }
 
@@ -39,6 +42,7 @@ impl SharedEvent {
             seq: event.seq,
             message_id: event.message_id,
             json: event.to_json()?.into(),
+            fanned_out: Instant::now(),
             stomp_tail: OnceLock::new(),
         }))
     }
@@ -192,6 +196,7 @@ mod tests {
             seq: Seq::ZERO,
             message_id: Uuid::nil(),
             json: "x".repeat(bytes).into(),
+            fanned_out: Instant::now(),
             stomp_tail: OnceLock::new(),
         }))
     }

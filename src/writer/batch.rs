@@ -1,6 +1,8 @@
 //! The appends (and read markers) taken together into one transaction, and how big that may
 //! get.
 
+use std::time::Instant;
+
 use crate::domain::{Event, EventKind, NewEvent, ReadMarker, RoomId};
 
 use super::{AppendError, AppendSender, Appended, ReadSender, Stored};
@@ -31,6 +33,8 @@ impl BatchLimits {
 /// Where the outcome of one append goes.
 pub struct Reply {
     pub room_id: RoomId,
+    /// When its append entered the writer's queue.
+    pub queued: Instant,
     sender: AppendSender,
     /// A LEAVE, kept to be stored later should it fail now with nobody to tell.
     leave: Option<NewEvent>,
@@ -85,11 +89,12 @@ impl Batch {
         self.read_replies.push(reply);
     }
 
-    pub fn push(&mut self, event: NewEvent, sender: AppendSender) {
+    pub fn push(&mut self, event: NewEvent, sender: AppendSender, queued: Instant) {
         self.bytes += size(&event);
         let leave = (event.kind == EventKind::Leave).then(|| event.clone());
         self.replies.push(Reply {
             room_id: event.room_id,
+            queued,
             sender,
             leave,
         });

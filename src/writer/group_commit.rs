@@ -12,7 +12,7 @@ use super::batch::Batch;
 use super::{AppendError, Command, Options, WriteError};
 use crate::domain::{InstanceId, NewEvent, Notice, RoomId, Timestamp};
 use crate::hub::Fanout;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Stage};
 use crate::store::{Purge, Refused, StoreError, StoreWriter};
 
 /// Events deleted per step of a deleted room's purge: a few milliseconds of work.
@@ -88,11 +88,15 @@ impl GroupCommit {
     /// command takes effect after those queued before it.
     async fn execute(&mut self, command: Command, mut batch: Batch) -> Batch {
         match command {
-            Command::Append { event, reply } => {
+            Command::Append {
+                event,
+                reply,
+                queued,
+            } => {
                 if !batch.fits(&event, &self.options.batch) {
                     self.commit(std::mem::take(&mut batch)).await;
                 }
-                batch.push(event, reply);
+                batch.push(event, reply, queued);
                 return batch;
             }
             Command::Read { marker, reply } => {
@@ -153,7 +157,7 @@ impl GroupCommit {
         self.orphans_tried = TokioInstant::now();
         for leave in self.orphans.drain(..) {
             let (reply, _) = tokio::sync::oneshot::channel();
-            batch.push(leave, reply);
+            batch.push(leave, reply, Instant::now());
         }
         batch
     }
@@ -183,12 +187,15 @@ impl GroupCommit {
                 return;
             }
         };
+        let committed = Instant::now();
         for (result, reply) in written.events.into_iter().zip(batch.replies) {
             let (refusal, reason) = match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
+                    self.metrics.stage(Stage::Committed, reply.queued);
                     reply.stored(&event);
                     self.fanout.publish(&event);
+                    self.metrics.stage(Stage::FannedOut, committed);
                     continue;
                 }
                 Err(Refused::Duplicate(first)) => {

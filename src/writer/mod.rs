@@ -18,7 +18,7 @@ mod batch;
 mod group_commit;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::oneshot;
@@ -93,6 +93,8 @@ enum Command {
     Append {
         event: NewEvent,
         reply: AppendSender,
+        /// When it entered the queue, for the `committed` stage.
+        queued: Instant,
     },
     /// Raise a read marker (stored with the next batch), and tell the room when it rose.
     Read {
@@ -149,7 +151,11 @@ impl AppendSlot {
     pub fn append(self, event: NewEvent) -> AppendReply {
         let (reply, receiver) = oneshot::channel();
         self.metrics.writer_queued("append");
-        self.permit.send(Command::Append { event, reply });
+        self.permit.send(Command::Append {
+            event,
+            reply,
+            queued: Instant::now(),
+        });
         receiver
     }
 
@@ -201,7 +207,11 @@ impl Writer {
     /// else from a task of its own. Nobody hears the outcome.
     pub fn append_detached(&self, event: NewEvent) {
         let (reply, _) = oneshot::channel();
-        let command = Command::Append { event, reply };
+        let command = Command::Append {
+            event,
+            reply,
+            queued: Instant::now(),
+        };
         self.metrics.writer_queued("append");
         match self.commands.try_send(command) {
             Ok(()) => {}

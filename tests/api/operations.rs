@@ -48,6 +48,33 @@ async fn metrics_count_ended_sessions() {
         .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_time_every_stage_from_frame_to_socket() {
+    let app = spawn_app().await;
+    let (room_id, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
+    app.wait_for_metrics(&["chat_events_out_total 3"]).await;
+    let before = app.scrape().await;
+
+    alice.talk(&room_id, "alice", "hello").await;
+    alice.next_of_type("TALK").await;
+    bob.next_of_type("TALK").await;
+
+    app.wait_for_scrape("a count in each stage for the TALK", |after| {
+        [
+            ("queued", 1.0),
+            ("committed", 1.0),
+            ("fanned_out", 1.0),
+            ("written", 2.0),
+        ]
+        .iter()
+        .all(|(stage, delta)| {
+            let series = format!("chat_stage_seconds_count{{stage=\"{stage}\"}}");
+            after.value(&series) - before.value(&series) >= *delta
+        })
+    })
+    .await;
+}
+
 /// The sum and count of a histogram in the metrics text.
 fn histogram(text: &str, name: &str) -> (f64, f64) {
     let value = |suffix: &str| {

@@ -7,6 +7,7 @@ use std::pin::Pin;
 
 use super::{Dialect, Session};
 use crate::domain::{Event, EventKind, ReadMarker, RoomId};
+use crate::metrics::Stage;
 use crate::writer::{AppendError, AppendSlot, Appended, Stored, WriteError};
 use crate::ws::close::End;
 use crate::ws::in_flight::{Outcome, Settled};
@@ -98,6 +99,9 @@ impl Session {
             Effect::None => {}
         }
         self.in_flight.push(kind, room_id, echo, slot.append(event));
+        if let Some(read) = self.frame_read {
+            self.state.metrics.stage(Stage::Queued, read);
+        }
     }
 
     /// A stored TALK reaches this session through its queue (or, echo off, as an `ACK`); a

@@ -37,6 +37,7 @@ impl Session {
         match item {
             Outbound::Event(event) => {
                 let (room_id, seq) = (event.room_id, event.seq);
+                self.unwritten_since.get_or_insert(event.fanned_out);
                 if self.presence.table_mut().live(room_id, seq) == Decision::Deliver {
                     let targets = self.presence.table_mut().targets(room_id, seq);
                     self.send_event(&event, targets);

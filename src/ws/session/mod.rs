@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -43,7 +43,7 @@ use super::stomp::{Command, Stomp};
 use crate::clients::OpenConnection;
 use crate::hub::{MemberQueue, SessionId, member_queue};
 use crate::identity::Identity;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Stage};
 use crate::state::AppState;
 
 /// Appends a session may have in flight before it stops reading frames (backpressure).
@@ -113,6 +113,10 @@ pub struct Session {
     in_flight: InFlight,
     parked: Option<Parked>,
     pending: VecDeque<Pending>,
+    /// When the last WebSocket message was read, for the `queued` stage of what it carried.
+    frame_read: Option<Instant>,
+    /// When the oldest queued event not yet written was fanned out, for the `written` stage.
+    unwritten_since: Option<Instant>,
     /// Resent TALKs whose first copy goes back to the client once it has had it.
     resent: Vec<Resent>,
     catch_up: CatchUp,
@@ -261,6 +265,8 @@ impl Session {
             in_flight: InFlight::default(),
             parked: None,
             pending: VecDeque::new(),
+            frame_read: None,
+            unwritten_since: None,
             resent: Vec::new(),
             catch_up: CatchUp::default(),
             lookup: None,
@@ -331,7 +337,11 @@ impl Session {
 
     /// What the turn sent goes out in one write.
     async fn socket_flush(&mut self) -> Result<(), End> {
-        self.socket.flush().await
+        self.socket.flush().await?;
+        if let Some(since) = self.unwritten_since.take() {
+            self.state.metrics.stage(Stage::Written, since);
+        }
+        Ok(())
     }
 
     /// Whether to read the next frame: no append waits for the writer, not too many are
@@ -364,7 +374,10 @@ impl Session {
             Some(Err(Broken::TooLarge)) => Err(End::TooLarge),
             Some(Err(Broken::NotUtf8)) => Err(End::InvalidText),
             Some(Err(Broken::Protocol)) => Err(End::Protocol),
-            Some(Ok(message)) => self.on_message(message),
+            Some(Ok(message)) => {
+                self.frame_read = Some(Instant::now());
+                self.on_message(message)
+            }
         }
     }
 

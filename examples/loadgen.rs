@@ -318,40 +318,25 @@ async fn member(
             in_flight = 0;
             next_drop = tokio::time::Instant::now() + run.resume_every;
         }
+        // At a rate: every TALK whose time has come; windowed: until the window is full.
+        let may_send = |next_talk: tokio::time::Instant, in_flight: usize| match run.every {
+            Some(_) => tokio::time::Instant::now() >= next_talk,
+            None => in_flight < run.window,
+        };
+        while may_send(next_talk, in_flight) {
+            next_talk += run.every.unwrap_or_default();
+            in_flight += 1;
+            sent += 1;
+            let text = talk(&run, &room_id, &name, sent);
+            if ws.send(Message::text(text)).await.is_err() {
+                totals.closed_early.fetch_add(1, Ordering::Relaxed);
+                return latencies;
+            }
+            totals.sent.fetch_add(1, Ordering::Relaxed);
+        }
         let due = match run.every {
-            Some(every) => {
-                while tokio::time::Instant::now() >= next_talk {
-                    next_talk += every;
-                    in_flight += 1;
-                    sent += 1;
-                    if ws
-                        .send(Message::text(talk(&run, &room_id, &name, sent)))
-                        .await
-                        .is_err()
-                    {
-                        totals.closed_early.fetch_add(1, Ordering::Relaxed);
-                        return latencies;
-                    }
-                    totals.sent.fetch_add(1, Ordering::Relaxed);
-                }
-                next_talk
-            }
-            None => {
-                while in_flight < run.window {
-                    in_flight += 1;
-                    sent += 1;
-                    if ws
-                        .send(Message::text(talk(&run, &room_id, &name, sent)))
-                        .await
-                        .is_err()
-                    {
-                        totals.closed_early.fetch_add(1, Ordering::Relaxed);
-                        return latencies;
-                    }
-                    totals.sent.fetch_add(1, Ordering::Relaxed);
-                }
-                tokio::time::Instant::now() + Duration::from_secs(5)
-            }
+            Some(_) => next_talk,
+            None => tokio::time::Instant::now() + Duration::from_secs(5),
         };
         let wake = if resumes { due.min(next_drop) } else { due };
         let frame = tokio::select! {

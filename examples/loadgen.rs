@@ -22,7 +22,7 @@
 //!
 //! Scenarios beyond plain fan-out, each an option that adds to the run:
 //! - `--idle N`: before the talking, N more clients connect and ENTER (spread over the rooms),
-//!   all at once, as after a restart: connect+ENTER latency, connections per second, server
+//!   all at once, as after a restart (from source addresses 127.0.0.2 and up, so ports last): connect+ENTER latency, connections per second, server
 //!   RSS per connection while they idle, and RSS once they are gone again.
 //! - `--slow N`: N more members of the first room that enter and then never read.
 //! - `--resume N`: N of the talking members drop their connection every `--resume-every`
@@ -36,19 +36,21 @@
 
 mod common;
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use common::{create_room, ws_url};
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Which endpoint the members speak.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -207,6 +209,8 @@ struct Run {
     /// Between one member's TALKs when the load is a rate; None: windowed.
     every: Option<Duration>,
     resume_every: Duration,
+    /// Connections made so far, to spread their source addresses.
+    connections: AtomicU64,
     clock: Instant,
     running: AtomicBool,
     totals: Totals,
@@ -249,7 +253,8 @@ async fn connect(run: &Run, via: usize, room_id: &str, name: &str, last_seq: Opt
     // the server, was most of this program's CPU. Chat frames are small.
     let config = WebSocketConfig::default().read_buffer_size(4096);
     let url = &run.urls[via % run.urls.len()];
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+    let stream = tcp_connect(run, url).await;
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
         .await
         .expect("connect");
     ws.send(Message::text(opening(
@@ -261,6 +266,31 @@ async fn connect(run: &Run, via: usize, room_id: &str, name: &str, last_seq: Opt
     .await
     .expect("ENTER");
     ws
+}
+
+/// A TCP connection to the server the URL names. To a loopback server each one comes from
+/// the next of 250 source addresses (127.0.0.2 and up), so that tens of thousands of
+/// connections, and those of the runs just before in TIME_WAIT, do not run out of the
+/// ~28,000 ephemeral ports one source address has.
+async fn tcp_connect(run: &Run, url: &str) -> MaybeTlsStream<TcpStream> {
+    let authority = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next());
+    let server: SocketAddr = authority
+        .and_then(|authority| authority.parse().ok())
+        .unwrap_or_else(|| panic!("--base is http://<ip>:<port>, not {url}"));
+    let socket = TcpSocket::new_v4().expect("a socket");
+    if server.ip().is_loopback() {
+        let n = run.connections.fetch_add(1, Ordering::Relaxed) % 250;
+        let source = Ipv4Addr::new(127, 0, 0, 2 + n as u8);
+        socket
+            .bind(SocketAddr::from((source, 0)))
+            .expect("a source address");
+    }
+    let stream = socket.connect(server).await.expect("connect");
+    stream.set_nodelay(true).expect("TCP_NODELAY");
+    MaybeTlsStream::Plain(stream)
 }
 
 fn talk(run: &Run, room_id: &str, name: &str, sent: u64) -> String {
@@ -445,6 +475,7 @@ async fn main() {
         window: o.window,
         every: (o.rate > 0).then(|| Duration::from_secs_f64(talkers as f64 / o.rate as f64)),
         resume_every: Duration::from_secs(o.resume_every),
+        connections: AtomicU64::new(0),
         clock: Instant::now(),
         running: AtomicBool::new(true),
         totals: Totals::default(),

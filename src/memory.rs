@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
-/// How often the number of open connections is looked at.
+/// How often the count of ended sessions is looked at.
 const LOOK_EVERY: Duration = Duration::from_secs(5);
 
 /// Until shutdown: releases freed memory whenever connections have ended since the last

@@ -5,7 +5,7 @@
 //! queued, and the database closes.
 
 use std::io;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use actix_web::dev::AppConfig;
 use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 use governor::{Quota, RateLimiter};
+use tokio::net::TcpSocket;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +46,10 @@ use crate::ws;
 const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a connection may take to close after its response is done.
 const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections that may wait to be accepted (the kernel caps it at net.core.somaxconn): when
+/// thousands of clients reconnect at once after a restart, std's 128 overflows, and each
+/// connection whose SYN was dropped waits a second (then three) for its retransmission.
+const ACCEPT_BACKLOG: u32 = 4096;
 /// How long the writer gets, once the server has stopped, to store what is queued.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -96,8 +101,7 @@ impl Application {
             .map(|url| cluster::redis_client(url.expose(), settings.redis_ca_file.as_deref()))
             .transpose()?;
         let addr = settings.listen_addr();
-        let listener =
-            TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
+        let listener = bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
         let local = listener.local_addr()?;
         let url = settings.database_url.expose();
         let instance = InstanceId::random();
@@ -265,6 +269,30 @@ async fn drain(state: &AppState, handle: ServerHandle) {
         );
     }
     handle.stop(false).await;
+}
+
+/// Listens on the first of the addresses `addr` names that can be bound.
+fn bind(addr: &str) -> io::Result<TcpListener> {
+    let mut refused = None;
+    for addr in addr.to_socket_addrs()? {
+        match bind_one(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => refused = Some(error),
+        }
+    }
+    Err(refused.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")))
+}
+
+/// As std's `TcpListener::bind` (SO_REUSEADDR on), with a backlog of [`ACCEPT_BACKLOG`]
+/// instead of its 128.
+fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)?.into_std()
 }
 
 /// Serves HTTP on the listener: the API, the page and the docs through actix-web, and

@@ -164,3 +164,30 @@ async fn after_the_closing_handshake_the_server_closes_the_tcp_connection_at_onc
         "closed after {waited:?}"
     );
 }
+
+/// A storm of clients reconnecting at once (after a restart) must not overflow the queue of
+/// connections waiting to be accepted: an overflowed SYN waits a second for its retransmission.
+/// The queue's length is the listening socket's Send-Q in `ss` (iproute2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_queues_thousands_of_connections_waiting_to_be_accepted() {
+    let app = crate::helpers::spawn_app().await;
+    let filter = format!("sport = :{}", app.port);
+    let output = std::process::Command::new("ss")
+        .args(["-ltnH", &filter])
+        .output()
+        .expect("this test reads the listen backlog with `ss` (Debian's iproute2 package)");
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let backlog: u32 = listing
+        .split_whitespace()
+        .nth(2)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or_else(|| panic!("no listening socket on {} in `ss`: {listing:?}", app.port));
+    let capped_by_kernel = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .unwrap_or(4096);
+    assert!(
+        backlog >= 4096.min(capped_by_kernel),
+        "listen backlog {backlog}"
+    );
+}

@@ -7,28 +7,17 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::{Dialect, Session, every};
-use crate::domain::{RoomId, Seq};
 use crate::identity::Refused;
 use crate::store::{RoomRecord, StoreError};
 use crate::ws::close::End;
 use crate::ws::protocol::{Refusal, WsError};
 use crate::ws::rooms::Reader;
-use crate::ws::stomp::{Command, Fatal, Stomp};
+use crate::ws::stomp::{Command, Fatal, Stomp, Subscription};
 
 /// A subscription whose room was being looked up, and what storage said of the room.
 pub struct Looked {
     subscription: Subscription,
     room: Result<Option<RoomRecord>, StoreError>,
-}
-
-/// A SUBSCRIBE waiting for its room to be looked up.
-struct Subscription {
-    id: String,
-    destination: String,
-    room_id: RoomId,
-    after: Option<Seq>,
-    notices: bool,
-    receipt: Option<String>,
 }
 
 /// A DISCONNECT waiting for what the frames before it asked to take effect.
@@ -63,21 +52,7 @@ impl Session {
                 self.state.metrics.frame_in("INVALID");
                 self.refuse(refusal)
             }
-            Command::Subscribe {
-                id,
-                destination,
-                room_id,
-                after,
-                notices,
-                receipt,
-            } => self.subscribe(Subscription {
-                id,
-                destination,
-                room_id,
-                after,
-                notices,
-                receipt,
-            }),
+            Command::Subscribe(subscription) => self.subscribe(subscription),
             Command::Unsubscribe { id, receipt } => {
                 if let Some(room_id) = self.presence.table_mut().unsubscribe(&id) {
                     self.done_with(room_id);

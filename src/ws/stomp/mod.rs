@@ -43,15 +43,7 @@ pub enum Command {
     Chat(ClientFrame, Echo),
     /// A chat frame that cannot be taken: refuse it.
     Refuse(Refusal),
-    Subscribe {
-        id: String,
-        destination: String,
-        room_id: RoomId,
-        after: Option<Seq>,
-        /// Whether the room's notices reach it too.
-        notices: bool,
-        receipt: Option<String>,
-    },
+    Subscribe(Subscription),
     Unsubscribe {
         id: String,
         receipt: Option<String>,
@@ -65,6 +57,18 @@ pub enum Command {
     HeartBeat,
     /// The connection cannot go on: send this ERROR, then close.
     Fatal(Fatal),
+}
+
+/// A SUBSCRIBE to a room's topic, as parsed.
+#[derive(Debug)]
+pub struct Subscription {
+    pub id: String,
+    pub destination: String,
+    pub room_id: RoomId,
+    pub after: Option<Seq>,
+    /// Whether the room's notices reach it too.
+    pub notices: bool,
+    pub receipt: Option<String>,
 }
 
 /// Why a STOMP connection ends at once, and what its ERROR frame says.
@@ -275,14 +279,14 @@ impl Stomp {
                 return Command::Fatal(Fatal::new("INVALID_MESSAGE", body).answering(receipt));
             }
         };
-        Command::Subscribe {
+        Command::Subscribe(Subscription {
             id: id.to_owned(),
             destination: destination.to_owned(),
             room_id,
             after,
             notices,
             receipt,
-        }
+        })
     }
 
     fn unsubscribe(&mut self, frame: &Frame, receipt: Option<String>) -> Command {
@@ -597,7 +601,7 @@ mod tests {
                 format!("SUBSCRIBE\nid:s\ndestination:{topic}{ROOM}\nlast-seq:41\n\n\0");
             let commands = stomp.commands(subscribe.as_bytes(), None);
             assert!(
-                matches!(&commands[..], [Command::Subscribe { after: Some(after), .. }] if after.get() == 41),
+                matches!(&commands[..], [Command::Subscribe(Subscription { after: Some(after), .. })] if after.get() == 41),
                 "{commands:?}"
             );
         }

@@ -188,14 +188,17 @@ impl GroupCommit {
             }
         };
         let committed = Instant::now();
+        // Every request of the batch is answered before any of its events is fanned out: a
+        // session then hears of its own append (and of whatever it queued before it) before
+        // the event reaches its queue, as an `"echo": false` member's ACK needs.
+        let mut stored = Vec::with_capacity(size);
         for (result, reply) in written.events.into_iter().zip(batch.replies) {
             let (refusal, reason) = match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
                     self.metrics.stage(Stage::Committed, reply.queued);
                     reply.stored(&event);
-                    self.fanout.publish(&event);
-                    self.metrics.stage(Stage::FannedOut, committed);
+                    stored.push(event);
                     continue;
                 }
                 Err(Refused::Duplicate(first)) => {
@@ -210,17 +213,24 @@ impl GroupCommit {
             self.metrics.append_failed(reason);
             self.orphaned(reply.failed(refusal));
         }
+        let mut notices = Vec::new();
         let reads = batch.reads.into_iter().zip(written.reads);
         for ((marker, risen), reply) in reads.zip(batch.read_replies) {
             let _ = reply.send(Ok(()));
             if let Some(seq) = risen {
-                let notice = Notice::Read {
+                notices.push(Notice::Read {
                     room_id: marker.room_id,
                     sender: marker.sender.into_string(),
                     seq,
-                };
-                self.fanout.notify(&notice, None);
+                });
             }
+        }
+        for event in &stored {
+            self.fanout.publish(event);
+            self.metrics.stage(Stage::FannedOut, committed);
+        }
+        for notice in &notices {
+            self.fanout.notify(notice, None);
         }
     }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -79,21 +79,21 @@ pub async fn info_options(req: HttpRequest) -> HttpResponse {
         .finish()
 }
 
-/// CORS as SockJS wants it: the request's own origin, with credentials.
+/// CORS as SockJS wants it: the request's own origin (`null` too, from a page opened as a
+/// file), with credentials; a request with no origin may come from anywhere, without them
+/// (browsers refuse a wildcard together with credentials).
 fn cors(response: &mut actix_web::HttpResponseBuilder, req: &HttpRequest) {
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .filter(|origin| origin.as_bytes() != b"null")
-        .cloned()
-        .unwrap_or(HeaderValue::from_static("*"));
     if let Some(headers) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
         response.insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, headers.clone()));
     }
+    response.insert_header((header::VARY, "Origin"));
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        response.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+        return;
+    };
     response
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
-        .insert_header((header::VARY, "Origin"));
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"));
 }
 
 /// A number clients mix into their own randomness: this need not be unpredictable.

@@ -103,6 +103,39 @@ impl SockJs {
     }
 }
 
+/// A page opened from a file sends `Origin: null`; browsers refuse `*` together with
+/// credentials, so the origin is echoed as it came, `null` included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_echoes_a_null_origin_and_without_one_allows_any_without_credentials() {
+    let app = spawn_app().await;
+    for base in ["/ws/chat", "/ws/stomp"] {
+        for method in [reqwest::Method::GET, reqwest::Method::OPTIONS] {
+            let response = app
+                .http
+                .request(method.clone(), app.url(&format!("{base}/info")))
+                .header("origin", "null")
+                .header("access-control-request-method", "GET")
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success(), "{method} {base}");
+            let headers = response.headers();
+            assert_eq!(
+                headers["access-control-allow-origin"], "null",
+                "{method} {base}"
+            );
+            assert_eq!(headers["access-control-allow-credentials"], "true");
+        }
+        let anonymous = app.get(&format!("{base}/info")).await;
+        let headers = anonymous.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        assert!(
+            headers.get("access-control-allow-credentials").is_none(),
+            "browsers refuse a wildcard origin with credentials"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_says_websocket_answers_any_origin_and_is_never_cached() {
     let app = spawn_app().await;

@@ -20,6 +20,8 @@ pub mod fuzz;
 pub mod helpers;
 #[path = "history.rs"]
 pub mod history;
+#[path = "hostile.rs"]
+pub mod hostile;
 #[path = "identity.rs"]
 pub mod identity;
 #[path = "members.rs"]

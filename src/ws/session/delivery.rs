@@ -4,6 +4,7 @@
 //! JSON itself for a `/ws/chat` member, a `MESSAGE` carrying it for each STOMP subscription
 //! (the JSON is made once per event, whatever the readers).
 
+use futures_util::FutureExt;
 use uuid::Uuid;
 
 use super::{Dialect, Session};
@@ -22,20 +23,32 @@ impl Session {
     /// Forwards a queued item and whatever else is queued already, up to a batch, so that
     /// they go out in one write.
     pub(super) fn forward_queued(&mut self, first: Outbound) -> Result<(), End> {
-        self.forward(first);
+        self.forward(first)?;
         for _ in 1..FORWARD_BATCH {
             let Some(item) = self.queue.try_recv() else {
                 break;
             };
-            self.forward(item);
+            self.forward(item)?;
         }
         self.send_resent();
         Ok(())
     }
 
-    fn forward(&mut self, item: Outbound) {
+    /// Settles every request whose answer has come. The writer answers a batch's requests
+    /// before it fans out any of its events, so once an event is here, the session's own
+    /// request that stored it has its answer too: settling first tells which of its TALKs an
+    /// `"echo": false` member takes as an ACK, whatever it queued before them.
+    fn settle_answered(&mut self) -> Result<(), End> {
+        while let Some(Some(settled)) = self.in_flight.next().now_or_never() {
+            self.settle(settled)?;
+        }
+        Ok(())
+    }
+
+    fn forward(&mut self, item: Outbound) -> Result<(), End> {
         match item {
             Outbound::Event(event) => {
+                self.settle_answered()?;
                 let (room_id, seq) = (event.room_id, event.seq);
                 self.unwritten_since.get_or_insert(event.fanned_out);
                 if self.presence.table_mut().live(room_id, seq) == Decision::Deliver {
@@ -50,6 +63,7 @@ impl Session {
                 self.done_with(room_id);
             }
         }
+        Ok(())
     }
 
     fn send_notice(&mut self, notice: &SharedNotice) {

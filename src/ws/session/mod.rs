@@ -398,10 +398,11 @@ impl Session {
                 self.take_payload(Payload::Binary(bytes))
             }
             (Received::Binary(_), Transport::SockJs) => Err(End::Binary),
+            // A ping counts like any frame, and is answered whatever the count: RFC 6455 wants
+            // its pong as soon as practical, and a client waiting for one must not hang.
             (Received::Ping(payload), _) => {
-                if self.limiter.admits() {
-                    self.socket.pong(payload);
-                }
+                self.limiter.admits();
+                self.socket.pong(payload);
                 Ok(())
             }
             (Received::Pong, _) => {

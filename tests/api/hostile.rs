@@ -2,14 +2,16 @@
 //! stop reading. Each test drives over the wire what an attacker (or a buggy client) would,
 //! and checks that the contract still holds for everyone else.
 
-use std::time::Duration;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
 
 use chat::config::{Settings, Toggle};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{WAIT, WsClient, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, WAIT, WsClient, spawn_app, spawn_app_with};
+use crate::suite::stomp_client::{Next, StompClient, frame, open};
 
 /// Rate limits at their defaults (they are off in tests unless asked for).
 fn default_limits(settings: &mut Settings) {
@@ -109,4 +111,254 @@ async fn echo_off_gets_only_the_ack_when_a_read_shares_the_talks_batch() {
         );
     }
     alice.expect_silence(Duration::from_millis(300)).await;
+}
+
+/// The slowest of `times` requests to `/healthz`.
+async fn slowest_healthz(app: &TestApp, times: usize) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for _ in 0..times {
+        let started = Instant::now();
+        assert_eq!(app.get("/healthz").await.status(), 200);
+        slowest = slowest.max(started.elapsed());
+    }
+    slowest
+}
+
+/// The slowest of `times` round trips of a TALK, each on a connection of its own (so that
+/// they land on every worker).
+async fn slowest_round_trip(app: &TestApp, room_id: &str, times: usize) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for i in 0..times {
+        let mut client = app.connect().await;
+        client.join(room_id, &format!("probe-{i}")).await;
+        let started = Instant::now();
+        client
+            .talk(room_id, &format!("probe-{i}"), "are you there")
+            .await;
+        client.next_of_type("TALK").await;
+        slowest = slowest.max(started.elapsed());
+        client.close().await;
+    }
+    slowest
+}
+
+/// A STOMP frame's head dripped one header line per WebSocket message: decoding is linear in
+/// what arrives, so nobody else waits for it, whatever the limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stomp_head_dripped_a_line_a_message_stalls_no_one() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut drip = open(app.port, "/ws/stomp", "v12.stomp", &[]).await;
+    drip.ws.feed(Message::text("SEND\n")).await.expect("feed");
+    for _ in 0..20_000 {
+        drip.ws.feed(Message::text("a:\n")).await.expect("feed");
+    }
+    let dripping = tokio::spawn(async move {
+        drip.ws.flush().await.expect("flush");
+        drip.send("\n\0").await;
+        drip
+    });
+    let healthz = slowest_healthz(&app, 20).await;
+    let round_trip = slowest_round_trip(&app, &room_id, 10).await;
+    let mut drip = dripping.await.expect("the drip was sent");
+
+    let error = drip.expect("ERROR").await;
+    assert_eq!(
+        error.header("message"),
+        Some("NOT_CONNECTED"),
+        "the whole head was read: {error:?}"
+    );
+    assert!(
+        healthz < Duration::from_millis(100) && round_trip < Duration::from_millis(100),
+        "during the drip: /healthz took up to {healthz:?}, a TALK's round trip {round_trip:?}"
+    );
+}
+
+/// Every WebSocket message counts against the frame limit, a piece of a STOMP frame too: a
+/// drip past the limit gets ERROR `RATE_LIMITED`, then the close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stomp_drip_past_the_frame_limit_is_cut_off() {
+    let app = spawn_app_with(default_limits).await;
+    let mut drip = open(app.port, "/ws/stomp", "v12.stomp", &[]).await;
+    drip.ws.feed(Message::text("SEND\n")).await.expect("feed");
+    for _ in 0..400 {
+        drip.ws.feed(Message::text("a:\n")).await.expect("feed");
+    }
+    drip.ws.flush().await.expect("flush");
+    let error = drip.expect("ERROR").await;
+    assert_eq!(error.header("message"), Some("RATE_LIMITED"), "{error:?}");
+    assert_eq!(drip.expect_close().await, Some(1002));
+}
+
+/// SockJS messages that carry no frame (`[]`) count too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_sockjs_messages_count_against_the_frame_limit() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit = Toggle::On;
+        s.ws_rate_per_sec = NonZeroU32::new(1).unwrap();
+        s.ws_burst = NonZeroU32::new(3).unwrap();
+    })
+    .await;
+    let url = format!("ws://127.0.0.1:{}/ws/chat/000/empty/websocket", app.port);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("opens");
+    assert_eq!(ws.next().await.expect("o").expect("o"), Message::text("o"));
+    for _ in 0..6 {
+        ws.send(Message::text("[]")).await.expect("send");
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let limited = loop {
+        let message = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("a refusal in time");
+        if let Some(Ok(Message::Text(text))) = message
+            && text.contains("RATE_LIMITED")
+        {
+            break text;
+        }
+    };
+    assert!(limited.starts_with("a["), "{limited}");
+}
+
+fn one_frame_a_second_after_3(s: &mut Settings) {
+    s.rate_limit = Toggle::On;
+    s.ws_rate_per_sec = NonZeroU32::new(1).unwrap();
+    s.ws_burst = NonZeroU32::new(3).unwrap();
+}
+
+/// Over the limit, no STOMP frame takes effect: SUBSCRIBE, UNSUBSCRIBE, ACK and DISCONNECT
+/// are refused on the errors queue like a SEND, with no receipt, and the connection goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_stomp_every_frame_over_the_limit_is_refused_before_it_takes_effect() {
+    let app = spawn_app_with(one_frame_a_second_after_3).await;
+    let room_id = app.create_room("general").await;
+    let mut client = StompClient::connect(app.port).await;
+    client.subscribe("errors", "/user/queue/errors").await;
+    let topic = format!("/topic/rooms/{room_id}");
+    let mut flood = String::new();
+    for i in 0..20 {
+        let id = format!("s-{i}");
+        flood.push_str(&frame(
+            "SUBSCRIBE",
+            &[("id", &id), ("destination", &topic), ("receipt", &id)],
+            "",
+        ));
+        flood.push_str(&frame(
+            "UNSUBSCRIBE",
+            &[("id", &id), ("receipt", &format!("u-{i}"))],
+            "",
+        ));
+    }
+    flood.push_str(&frame("ACK", &[("id", "x"), ("receipt", "ack")], ""));
+    flood.push_str(&frame("DISCONNECT", &[("receipt", "bye")], ""));
+    client.send(&flood).await;
+
+    let (mut receipts, mut refused) = (Vec::new(), Vec::new());
+    while receipts.len() + refused.len() < 42 {
+        let frame = client.next_frame().await;
+        match frame.command.as_str() {
+            "RECEIPT" => receipts.push(frame.header("receipt-id").unwrap_or_default().to_owned()),
+            "MESSAGE" => {
+                let error = frame.json();
+                assert_eq!(error["code"], "RATE_LIMITED", "{error}");
+                refused.push(error);
+            }
+            _ => panic!("unexpected {frame:?}"),
+        }
+    }
+    assert!(
+        receipts.len() <= 1 && !receipts.contains(&"bye".to_owned()),
+        "one frame left in the burst at most: {receipts:?}"
+    );
+    assert!(
+        refused.iter().any(|error| error["message"].is_string()),
+        "{refused:?}"
+    );
+
+    app.wait_for_scrape("the flood refused", |scrape| {
+        scrape.value("chat_errors_total{transport=\"stomp\",code=\"RATE_LIMITED\"}") >= 41.0
+    })
+    .await;
+    let room = app.room(&room_id).await;
+    assert_eq!(room["memberCount"], 0);
+    client
+        .send_frame("SEND", &[("destination", "/pub/chat/message")], "{}")
+        .await;
+    let still_open = client.next_frame().await;
+    assert_eq!(still_open.command, "MESSAGE", "{still_open:?}");
+}
+
+/// A STOMP client that never sends CONNECT is told so and closed, in the client timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stomp_connection_without_connect_is_closed_in_the_client_timeout() {
+    let app = spawn_app_with(|s| {
+        s.ping_interval_ms = 200;
+        s.client_timeout_ms = 1_000;
+    })
+    .await;
+    let mut idle = open(app.port, "/ws/stomp", "v12.stomp", &[]).await;
+    let started = Instant::now();
+    for _ in 0..30 {
+        idle.send("\n").await;
+        if let Some(Next::Frame(error)) = idle.try_next(Duration::from_millis(100)).await {
+            assert_eq!(error.header("message"), Some("TIMEOUT"), "{error:?}");
+            assert!(started.elapsed() >= Duration::from_millis(900));
+            assert_eq!(idle.expect_close().await, Some(1002));
+            return;
+        }
+    }
+    panic!("no ERROR after {:?} of heart-beats", started.elapsed());
+}
+
+/// Frames that share a WebSocket message are read one after the other, each once the one
+/// before it took effect: a CONNECT that signs in, then a SEND that leaves its sender to the
+/// identity, then a SUBSCRIBE, all in one message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_in_one_message_each_see_what_the_frames_before_them_did() {
+    use crate::suite::identity::{create_room_as, identity_mode, token_for};
+
+    let app = spawn_app_with(identity_mode).await;
+    let token = token_for("alice");
+    let room_id = create_room_as(&app, &token).await;
+    let mut client = open(app.port, "/ws/stomp", "v12.stomp", &[]).await;
+    let bearer = format!("Bearer {token}");
+    let topic = format!("/topic/rooms/{room_id}");
+    let mut message = frame(
+        "CONNECT",
+        &[("accept-version", "1.2"), ("Authorization", &bearer)],
+        "",
+    );
+    message.push_str(&frame(
+        "SUBSCRIBE",
+        &[("id", "room"), ("destination", &topic), ("receipt", "sub")],
+        "",
+    ));
+    let destination = format!("/app/rooms/{room_id}");
+    for body in [
+        json!({"type": "ENTER"}),
+        json!({"type": "TALK", "message": "hi"}),
+    ] {
+        message.push_str(&frame(
+            "SEND",
+            &[("destination", &destination)],
+            &body.to_string(),
+        ));
+    }
+    client.send(&message).await;
+
+    client.expect("CONNECTED").await;
+    assert_eq!(
+        client.expect("RECEIPT").await.header("receipt-id"),
+        Some("sub")
+    );
+    let enter = client.next_event().await;
+    let talk = client.next_event().await;
+    assert_eq!(
+        [
+            &enter["type"],
+            &enter["sender"],
+            &talk["type"],
+            &talk["sender"]
+        ],
+        ["ENTER", "alice", "TALK", "alice"]
+    );
 }

@@ -39,7 +39,7 @@ use super::intake::Speaker;
 use super::protocol::{Echo, Refusal, WsError, parse};
 use super::rooms::{Presence, Reading};
 use super::sockjs;
-use super::stomp::{Command, Stomp};
+use super::stomp::{Decoded, Fatal, Stomp};
 use crate::clients::OpenConnection;
 use crate::hub::{MemberQueue, SessionId, member_queue};
 use crate::identity::Identity;
@@ -58,7 +58,7 @@ enum Payload {
 /// A frame that arrived and waits for the session to act on it.
 enum Pending {
     Chat(ByteString),
-    Stomp(Command),
+    Stomp(Result<Decoded, Fatal>),
 }
 
 /// What the frames on a connection mean.
@@ -112,7 +112,13 @@ pub struct Session {
     limiter: FrameLimit,
     in_flight: InFlight,
     parked: Option<Parked>,
-    pending: VecDeque<Pending>,
+    /// `/ws/chat` frames read and not acted on yet (a SockJS message may carry several);
+    /// STOMP's wait in its decoder, read one at a time.
+    pending: VecDeque<ByteString>,
+    /// The last WebSocket message paid its place under the frame limit (Some: whether it
+    /// was over it): its first frame needs no other, and a message that completes no frame
+    /// has been counted all the same.
+    prepaid: Option<bool>,
     /// When the last WebSocket message was read, for the `queued` stage of what it carried.
     frame_read: Option<Instant>,
     /// When the oldest queued event not yet written was fanned out, for the `written` stage.
@@ -133,6 +139,8 @@ pub struct Session {
     identity: Option<Identity>,
     /// In identity mode, when its token expires.
     expiry: Option<Pin<Box<Sleep>>>,
+    /// On STOMP, until CONNECT: when the client must have sent it.
+    connect_by: Option<Pin<Box<Sleep>>>,
     /// Changes when the other instances took this one for dead.
     evictions: watch::Receiver<u64>,
     _open: Open,
@@ -252,6 +260,8 @@ impl Session {
             },
             identity: None,
             expiry: None,
+            connect_by: matches!(dialect, Dialect::Stomp(_))
+                .then(|| Box::pin(tokio::time::sleep(settings.client_timeout()))),
             _open: Open {
                 metrics: state.metrics.clone(),
                 labels,
@@ -265,6 +275,7 @@ impl Session {
             in_flight: InFlight::default(),
             parked: None,
             pending: VecDeque::new(),
+            prepaid: None,
             frame_read: None,
             unwritten_since: None,
             resent: Vec::new(),
@@ -306,16 +317,17 @@ impl Session {
                 () = shutdown.cancelled() => Err(End::Shutdown),
                 () = slow.cancelled() => Err(End::Slow),
                 () = expired(&mut self.expiry) => Err(End::Expired),
+                () = expired(&mut self.connect_by) => self.fatal(&Fatal::connect_timeout()),
                 Ok(()) = self.evictions.changed() => Err(End::Evicted),
                 Some(settled) = self.in_flight.next() => self.settle(settled),
                 Some(item) = self.queue.recv() => self.forward_queued(item),
                 (room_id, after, page) = self.catch_up.next() => self.replay(room_id, after, page),
                 slot = appends::room_for(&mut self.parked) => self.unpark(slot),
                 looked = stomp::looked_up(&mut self.lookup) => self.subscribed(looked),
-                () = std::future::ready(()), if reading && !self.pending.is_empty() => {
+                () = std::future::ready(()), if reading && self.has_pending() => {
                     self.act_on_pending()
                 }
-                frame = stream.next(), if reading && self.pending.is_empty() => {
+                frame = stream.next(), if reading && !self.has_pending() => {
                     self.on_frame(frame).and_then(|()| self.act_on_pending())
                 }
                 beat = self.heartbeat.tick() => self.on_beat(beat, reading),
@@ -385,6 +397,9 @@ impl Session {
     /// and what follows an ENTER waits for its outcome, as it would on `/ws/chat`); pings,
     /// pongs and the close are handled at once.
     fn on_message(&mut self, message: Received) -> Result<(), End> {
+        if matches!(message, Received::Text(_) | Received::Binary(_)) {
+            self.prepaid = Some(!self.limiter.admits());
+        }
         match (message, self.transport) {
             (Received::Text(text), Transport::SockJs) => {
                 let messages = sockjs::messages(&text).ok_or(End::Protocol)?;
@@ -413,40 +428,78 @@ impl Session {
         }
     }
 
-    /// Queues one message of the dialect: a JSON frame, or the STOMP frames in its bytes (a
-    /// text or a binary message alike).
+    /// Queues one message of the dialect: a JSON frame, or the bytes of STOMP frames (a text
+    /// or a binary message alike).
     fn take_payload(&mut self, payload: Payload) -> Result<(), End> {
         match (&mut self.dialect, payload) {
-            (Dialect::Chat, Payload::Text(text)) => self.pending.push_back(Pending::Chat(text)),
+            (Dialect::Chat, Payload::Text(text)) => self.pending.push_back(text),
             (Dialect::Chat, Payload::Binary(_)) => return Err(End::Binary),
-            (Dialect::Stomp(stomp), payload) => {
-                let bytes = match &payload {
-                    Payload::Text(text) => text.as_bytes(),
-                    Payload::Binary(bytes) => bytes,
-                };
-                let commands = stomp.commands(bytes, self.speaker.signed_as.as_ref());
-                self.pending
-                    .extend(commands.into_iter().map(Pending::Stomp));
+            (Dialect::Stomp(stomp), Payload::Text(text)) => stomp.push(text.as_bytes()),
+            (Dialect::Stomp(stomp), Payload::Binary(bytes)) => stomp.push(&bytes),
+        }
+        Ok(())
+    }
+
+    fn has_pending(&self) -> bool {
+        match &self.dialect {
+            Dialect::Chat => !self.pending.is_empty(),
+            Dialect::Stomp(stomp) => stomp.unread(),
+        }
+    }
+
+    fn next_pending(&mut self) -> Option<Pending> {
+        match &mut self.dialect {
+            Dialect::Chat => self.pending.pop_front().map(Pending::Chat),
+            Dialect::Stomp(stomp) => stomp.next_decoded().map(Pending::Stomp),
+        }
+    }
+
+    /// Counts a frame against the rate limit: true when it is over. The first frame of a
+    /// message was counted with it.
+    fn over_limit(&mut self) -> bool {
+        self.prepaid
+            .take()
+            .unwrap_or_else(|| !self.limiter.admits())
+    }
+
+    /// Acts on waiting frames for as long as the session reads. Every frame counts against
+    /// the rate limit before anything else is done with it: a limited one is still read for
+    /// the ids its refusal echoes. (A STOMP heart-beat costs nothing of its own.)
+    fn act_on_pending(&mut self) -> Result<(), End> {
+        while self.reading() {
+            let Some(pending) = self.next_pending() else {
+                return self.message_without_frames();
+            };
+            match pending {
+                Pending::Chat(text) => {
+                    let limited = self.over_limit();
+                    self.on_text(&text, limited)?;
+                }
+                Pending::Stomp(Ok(Decoded::HeartBeat)) => {}
+                Pending::Stomp(Ok(Decoded::Frame(frame))) => {
+                    let limited = self.over_limit();
+                    self.on_stomp_frame(frame, limited)?;
+                }
+                Pending::Stomp(Err(fatal)) => return self.fatal(&fatal),
             }
         }
         Ok(())
     }
 
-    /// Acts on waiting frames for as long as the session reads. Every frame counts against
-    /// the rate limit before anything else is done with it: a limited one is still read for
-    /// the ids its refusal echoes.
-    fn act_on_pending(&mut self) -> Result<(), End> {
-        while self.reading() {
-            let Some(pending) = self.pending.pop_front() else {
-                break;
-            };
-            let limited = !self.limiter.admits();
-            match pending {
-                Pending::Chat(text) => self.on_text(&text, limited)?,
-                Pending::Stomp(command) => self.on_stomp(command, limited)?,
-            }
+    /// A message that completed no frame (a piece of a STOMP frame, SockJS's `[]`) was
+    /// counted too; over the limit, it is refused: on `/ws/chat` with an ERROR, on STOMP
+    /// (where the rest of a frame cannot be refused) with ERROR and the end.
+    fn message_without_frames(&mut self) -> Result<(), End> {
+        if self.prepaid.take() != Some(true) {
+            return Ok(());
         }
-        Ok(())
+        match self.dialect {
+            Dialect::Chat => self.refuse(Refusal {
+                error: WsError::RateLimited,
+                echo: Echo::default(),
+            }),
+            Dialect::Stomp(_) => self.fatal(&Fatal::rate_limited()),
+        }
     }
 
     fn on_text(&mut self, text: &str, limited: bool) -> Result<(), End> {

@@ -10,9 +10,8 @@ use super::{Dialect, Session, every};
 use crate::identity::Refused;
 use crate::store::{RoomRecord, StoreError};
 use crate::ws::close::End;
-use crate::ws::protocol::{Refusal, WsError};
 use crate::ws::rooms::Reader;
-use crate::ws::stomp::{Command, Fatal, Stomp, Subscription};
+use crate::ws::stomp::{Command, Fatal, Frame, Stomp, Subscription};
 
 /// A subscription whose room was being looked up, and what storage said of the room.
 pub struct Looked {
@@ -36,14 +35,21 @@ pub async fn looked_up(lookup: &mut Option<Pin<Box<dyn Future<Output = Looked>>>
 }
 
 impl Session {
-    pub(super) fn on_stomp(&mut self, command: Command, limited: bool) -> Result<(), End> {
+    /// Acts on a STOMP frame; one over the frame rate limit is refused before anything it
+    /// asks is done (no subscription, no storage, no receipt).
+    pub(super) fn on_stomp_frame(&mut self, frame: Frame, limited: bool) -> Result<(), End> {
+        let signed_as = self.speaker.signed_as.as_ref();
+        let command = match &mut self.dialect {
+            Dialect::Stomp(stomp) if limited => stomp.limited(&frame, signed_as),
+            Dialect::Stomp(stomp) => stomp.command(frame, signed_as),
+            Dialect::Chat => return Ok(()),
+        };
+        self.on_stomp(command)
+    }
+
+    fn on_stomp(&mut self, command: Command) -> Result<(), End> {
         match command {
-            Command::HeartBeat => Ok(()),
             Command::Connected { token } => self.connected(token),
-            Command::Chat(_, echo) if limited => self.refuse(Refusal {
-                error: WsError::RateLimited,
-                echo,
-            }),
             Command::Chat(frame, echo) => {
                 self.state.metrics.frame_in(frame.action.name());
                 self.dispatch(frame, echo)
@@ -94,7 +100,7 @@ impl Session {
     }
 
     /// Sends the ERROR and ends the connection.
-    fn fatal(&mut self, fatal: &Fatal) -> Result<(), End> {
+    pub(super) fn fatal(&mut self, fatal: &Fatal) -> Result<(), End> {
         self.state.metrics.ws_error("stomp", fatal.code());
         if let Some(stomp) = self.stomp() {
             let error = stomp.error(fatal);
@@ -106,6 +112,7 @@ impl Session {
     /// Answers CONNECT, once the connection has an identity where identity mode wants one: the
     /// one its upgrade carried, else the token CONNECT carries.
     fn connected(&mut self, token: Option<String>) -> Result<(), End> {
+        self.connect_by = None;
         if let (None, Some(verifier)) = (&self.identity, &self.state.identity) {
             match verifier.verify(token.as_deref()) {
                 Ok(identity) => self.sign_in(Some(identity)),

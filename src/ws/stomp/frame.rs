@@ -47,18 +47,31 @@ pub enum FrameError {
     Malformed(&'static str),
 }
 
-/// Frames out of a stream of bytes.
+/// Frames out of a stream of bytes. Linear in what arrives, however it is split: the frame
+/// being read keeps what is parsed of it (its command, its headers) and where the scan
+/// stands, so a byte is looked at once, not once per WebSocket message.
 #[derive(Debug, Default)]
 pub struct Decoder {
     buffer: BytesMut,
     escapes: bool,
+    /// The frame whose start is at the front of the buffer, as far as it has been scanned.
+    partial: Option<Partial>,
+    /// Bytes arrived that [`Decoder::next`] has not looked at since.
+    unread: bool,
 }
 
-/// Where a frame's parts end in the buffer.
-struct Head {
-    frame: Frame,
-    /// The offset just past the blank line that ends the headers.
-    body_start: usize,
+/// What is known of the frame being read.
+#[derive(Debug, Default)]
+struct Partial {
+    command: Option<String>,
+    headers: Vec<(String, String)>,
+    /// Where the line being read starts.
+    line_start: usize,
+    /// Where the body starts, once the blank line that ends the headers has come.
+    body_start: Option<usize>,
+    /// How far the buffer has been searched for the next LF or, in a body without
+    /// `content-length`, its NUL.
+    searched: usize,
 }
 
 impl Decoder {
@@ -69,42 +82,73 @@ impl Decoder {
 
     pub fn push(&mut self, bytes: &[u8]) {
         self.buffer.extend_from_slice(bytes);
+        self.unread = true;
+    }
+
+    /// Whether bytes came since [`Decoder::next`] last found no whole frame.
+    pub fn unread(&self) -> bool {
+        self.unread
     }
 
     /// The next frame or heart-beat, if the buffer holds a whole one.
     pub fn next(&mut self) -> Result<Option<Decoded>, FrameError> {
-        match self.buffer.first() {
-            None => return Ok(None),
-            Some(b'\n') => {
-                self.buffer.advance(1);
-                return Ok(Some(Decoded::HeartBeat));
-            }
-            Some(b'\r') => return self.carriage_return(),
-            Some(_) => {}
+        let decoded = self.decode()?;
+        if decoded.is_none() {
+            self.unread = false;
         }
-        let Some(head) = self.head()? else {
+        Ok(decoded)
+    }
+
+    fn decode(&mut self) -> Result<Option<Decoded>, FrameError> {
+        if self.partial.is_none() {
+            match self.buffer.first() {
+                None => return Ok(None),
+                Some(b'\n') => return Ok(Some(self.heart_beat(1))),
+                Some(b'\r') => return self.carriage_return(),
+                Some(_) => self.partial = Some(Partial::default()),
+            }
+        }
+        let Some(body_start) = self.scan_head()? else {
             return self.incomplete();
         };
-        let Some(end) = self.body_end(&head)? else {
+        let Some(end) = self.body_end(body_start)? else {
             return self.incomplete();
         };
         if end >= MAX_FRAME {
             return Err(FrameError::TooLarge);
         }
-        let mut frame = head.frame;
-        frame.body = Bytes::copy_from_slice(&self.buffer[head.body_start..end]);
-        self.buffer.advance(end + 1);
+        let partial = self.partial.take().unwrap_or_default();
+        let frame = Frame {
+            command: partial.command.unwrap_or_default(),
+            headers: partial.headers,
+            body: Bytes::copy_from_slice(&self.buffer[body_start..end]),
+        };
+        self.consume(end + 1);
         Ok(Some(Decoded::Frame(frame)))
+    }
+
+    /// A bare EOL of `length` bytes.
+    fn heart_beat(&mut self, length: usize) -> Decoded {
+        self.consume(length);
+        Decoded::HeartBeat
+    }
+
+    /// Drops what was decoded; a buffer far larger than what it still holds is let go, so a
+    /// burst does not leave its peak allocation behind.
+    fn consume(&mut self, length: usize) {
+        self.buffer.advance(length);
+        if self.buffer.is_empty() {
+            self.buffer = BytesMut::new();
+        } else if self.buffer.capacity() > 4 * self.buffer.len().max(1024) {
+            self.buffer = BytesMut::from(&self.buffer[..]);
+        }
     }
 
     /// A CR starts a CRLF heart-beat, or nothing valid.
     fn carriage_return(&mut self) -> Result<Option<Decoded>, FrameError> {
         match self.buffer.get(1) {
             None => Ok(None),
-            Some(b'\n') => {
-                self.buffer.advance(2);
-                Ok(Some(Decoded::HeartBeat))
-            }
+            Some(b'\n') => Ok(Some(self.heart_beat(2))),
             Some(_) => Err(FrameError::Malformed("a CR not followed by LF")),
         }
     }
@@ -117,58 +161,52 @@ impl Decoder {
         Ok(None)
     }
 
-    /// The command and headers, once the blank line that ends them is buffered.
-    fn head(&self) -> Result<Option<Head>, FrameError> {
-        let mut lines = Lines {
-            bytes: &self.buffer,
-            at: 0,
-        };
-        let Some(command) = lines.next() else {
+    /// Reads the lines of the frame's head that arrived since the last call; the offset where
+    /// its body starts, once the blank line that ends the head is buffered.
+    fn scan_head(&mut self) -> Result<Option<usize>, FrameError> {
+        let escapes = self.escapes;
+        let Some(partial) = self.partial.as_mut() else {
             return Ok(None);
         };
-        let command = text(command)?;
-        if command.is_empty() || !command.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(FrameError::Malformed("a command is letters only"));
-        }
-        let mut headers = Vec::new();
-        loop {
-            let Some(line) = lines.next() else {
+        while partial.body_start.is_none() {
+            let from = partial.searched;
+            let Some(lf) = self.buffer[from..].iter().position(|b| *b == b'\n') else {
+                partial.searched = self.buffer.len();
                 return Ok(None);
             };
-            if line.is_empty() {
-                break;
+            let end = from + lf;
+            let line = &self.buffer[partial.line_start..end];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            partial.line_start = end + 1;
+            partial.searched = end + 1;
+            if partial.command.is_none() {
+                partial.command = Some(command(line)?);
+            } else if line.is_empty() {
+                partial.body_start = Some(end + 1);
+            } else {
+                partial.headers.push(header(line, escapes)?);
             }
-            headers.push(self.header(line)?);
         }
-        let frame = Frame {
-            command: command.to_owned(),
-            headers,
-            body: Bytes::new(),
-        };
-        Ok(Some(Head {
-            frame,
-            body_start: lines.at,
-        }))
-    }
-
-    fn header(&self, line: &[u8]) -> Result<(String, String), FrameError> {
-        let colon = line
-            .iter()
-            .position(|b| *b == b':')
-            .ok_or(FrameError::Malformed("a header line without a colon"))?;
-        let (name, value) = (&line[..colon], &line[colon + 1..]);
-        if self.escapes {
-            return Ok((unescape(name)?, unescape(value)?));
-        }
-        Ok((text(name)?.to_owned(), text(value)?.to_owned()))
+        Ok(partial.body_start)
     }
 
     /// The offset of the NUL that ends the body, once it is buffered.
-    fn body_end(&self, head: &Head) -> Result<Option<usize>, FrameError> {
-        let start = head.body_start;
-        let Some(length) = head.frame.header("content-length") else {
-            let nul = self.buffer[start..].iter().position(|b| *b == 0);
-            return Ok(nul.map(|at| start + at));
+    fn body_end(&mut self, start: usize) -> Result<Option<usize>, FrameError> {
+        let Some(partial) = self.partial.as_mut() else {
+            return Ok(None);
+        };
+        let length = partial
+            .headers
+            .iter()
+            .find(|(name, _)| name == "content-length")
+            .map(|(_, value)| value.as_str());
+        let Some(length) = length else {
+            let from = partial.searched.max(start);
+            let Some(nul) = self.buffer[from..].iter().position(|b| *b == 0) else {
+                partial.searched = self.buffer.len();
+                return Ok(None);
+            };
+            return Ok(Some(from + nul));
         };
         let length: usize = length
             .trim()
@@ -186,20 +224,25 @@ impl Decoder {
     }
 }
 
-/// Lines of a buffer, each without its LF and an optional CR before it.
-struct Lines<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// A frame's first line.
+fn command(line: &[u8]) -> Result<String, FrameError> {
+    let command = text(line)?;
+    if command.is_empty() || !command.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(FrameError::Malformed("a command is letters only"));
+    }
+    Ok(command.to_owned())
 }
 
-impl<'a> Lines<'a> {
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let rest = &self.bytes[self.at..];
-        let end = rest.iter().position(|b| *b == b'\n')?;
-        self.at += end + 1;
-        let line = &rest[..end];
-        Some(line.strip_suffix(b"\r").unwrap_or(line))
+fn header(line: &[u8], escapes: bool) -> Result<(String, String), FrameError> {
+    let colon = line
+        .iter()
+        .position(|b| *b == b':')
+        .ok_or(FrameError::Malformed("a header line without a colon"))?;
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    if escapes {
+        return Ok((unescape(name)?, unescape(value)?));
     }
+    Ok((text(name)?.to_owned(), text(value)?.to_owned()))
 }
 
 fn text(bytes: &[u8]) -> Result<&str, FrameError> {

@@ -11,7 +11,8 @@ use bytestring::ByteString;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use self::frame::{Decoded, Decoder, Frame, FrameError, encode, escape};
+pub use self::frame::{Decoded, Frame};
+use self::frame::{Decoder, FrameError, encode, escape};
 use super::protocol::{ClientFrame, Echo, Refusal, WsError, parse};
 use crate::domain::{RoomId, Sender, Seq};
 
@@ -53,8 +54,6 @@ pub enum Command {
     Disconnect {
         receipt: Option<String>,
     },
-    /// A client heart-beat (nothing to do but notice it).
-    HeartBeat,
     /// The connection cannot go on: send this ERROR, then close.
     Fatal(Fatal),
 }
@@ -100,6 +99,17 @@ impl Fatal {
         self
     }
 
+    /// Over the frame rate limit where no refusal can be sent (before CONNECT, or in the
+    /// middle of a frame).
+    pub fn rate_limited() -> Self {
+        Self::new("RATE_LIMITED", "too many frames; slow down")
+    }
+
+    /// No CONNECT came in time.
+    pub fn connect_timeout() -> Self {
+        Self::new("TIMEOUT", "no CONNECT in time")
+    }
+
     /// No valid token where identity mode wants one.
     pub fn unauthorized(why: String) -> Self {
         Self::new("UNAUTHORIZED", why)
@@ -139,28 +149,51 @@ impl Stomp {
         }
     }
 
-    /// The commands in what arrived, in order; decoding stops at a fatal one.
-    pub fn commands(&mut self, bytes: &[u8], signed_as: Option<&Sender>) -> Vec<Command> {
+    /// Takes bytes of the stream; [`Stomp::next_decoded`] reads them, a frame at a time.
+    pub fn push(&mut self, bytes: &[u8]) {
         self.decoder.push(bytes);
-        let mut commands = Vec::new();
-        loop {
-            let command = match self.decoder.next() {
-                Ok(None) => break,
-                Ok(Some(Decoded::HeartBeat)) => Command::HeartBeat,
-                Ok(Some(Decoded::Frame(frame))) => self.command(frame, signed_as),
-                Err(error) => Command::Fatal(malformed(&error)),
-            };
-            let fatal = matches!(command, Command::Fatal(_));
-            commands.push(command);
-            if fatal {
-                break;
-            }
+    }
+
+    /// Whether bytes came that may hold a frame not read yet.
+    pub fn unread(&self) -> bool {
+        self.decoder.unread()
+    }
+
+    /// The next frame or heart-beat, when a whole one has arrived. Frames are decoded one at
+    /// a time, as the session acts on them, so each is read as what came before it made the
+    /// session (a 1.2 CONNECT's escapes, an identity it signed in with).
+    pub fn next_decoded(&mut self) -> Option<Result<Decoded, Fatal>> {
+        self.decoder
+            .next()
+            .map_err(|error| malformed(&error))
+            .transpose()
+    }
+
+    /// What a frame over the frame rate limit gets, before anything it asks is done: before
+    /// CONNECT, an ERROR and the end; after it, a refusal (`RATE_LIMITED`, echoing what a
+    /// SEND's body names and any receipt).
+    pub fn limited(&self, frame: &Frame, signed_as: Option<&Sender>) -> Command {
+        let receipt = frame.header("receipt").map(str::to_owned);
+        if self.version.is_none() {
+            return Command::Fatal(Fatal::rate_limited().answering(receipt));
         }
-        commands
+        let sent = (frame.command == "SEND").then(|| self.send(frame, receipt.clone(), signed_as));
+        let echo = match sent {
+            Some(Command::Chat(_, echo)) => echo,
+            Some(Command::Refuse(refusal)) => refusal.echo,
+            _ => Echo {
+                receipt,
+                ..Echo::default()
+            },
+        };
+        Command::Refuse(Refusal {
+            error: WsError::RateLimited,
+            echo,
+        })
     }
 
     /// What one frame asks for.
-    fn command(&mut self, frame: Frame, signed_as: Option<&Sender>) -> Command {
+    pub fn command(&mut self, frame: Frame, signed_as: Option<&Sender>) -> Command {
         let receipt = frame.header("receipt").map(str::to_owned);
         match (self.version.is_some(), frame.command.as_str()) {
             (false, "CONNECT" | "STOMP") => self.connect(&frame),
@@ -525,6 +558,25 @@ mod tests {
     use super::*;
 
     const ROOM: &str = "3f2c5a8e-8d2b-4a63-9a43-3c0c8a1d2e4f";
+
+    impl Stomp {
+        /// What the bytes' frames ask, each read after the one before it took effect.
+        fn commands(&mut self, bytes: &[u8], signed_as: Option<&Sender>) -> Vec<Command> {
+            self.push(bytes);
+            let mut commands = Vec::new();
+            while let Some(decoded) = self.next_decoded() {
+                match decoded {
+                    Ok(Decoded::Frame(frame)) => commands.push(self.command(frame, signed_as)),
+                    Ok(Decoded::HeartBeat) => {}
+                    Err(fatal) => {
+                        commands.push(Command::Fatal(fatal));
+                        break;
+                    }
+                }
+            }
+            commands
+        }
+    }
 
     fn stomp_connected(version: &str) -> Stomp {
         let mut stomp = Stomp::new();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chat::config::{Settings, Toggle};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{TestApp, WAIT, WsClient, spawn_app, spawn_app_with};
@@ -361,4 +361,49 @@ async fn frames_in_one_message_each_see_what_the_frames_before_them_did() {
         ],
         ["ENTER", "alice", "TALK", "alice"]
     );
+}
+
+/// `"echo": false` belongs to `/ws/chat`: on STOMP every message is a STOMP frame, the
+/// RECEIPT acknowledges a SEND, and the subscription gets the TALK (and a resend's first
+/// copy) in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_false_on_stomp_changes_nothing_and_every_message_is_a_stomp_frame() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut client = StompClient::connect(app.port).await;
+    client
+        .subscribe("room", &format!("/topic/rooms/{room_id}"))
+        .await;
+    client
+        .chat(json!({"type": "ENTER", "roomId": room_id, "sender": "alice", "echo": false}))
+        .await;
+    assert_eq!(client.next_event().await["type"], "ENTER");
+    let talk = json!({"type": "TALK", "roomId": room_id, "sender": "alice", "message": "hi", "clientMsgId": "c-1"});
+    for (receipt, duplicate) in [("first", Value::Null), ("again", json!(true))] {
+        client
+            .send_frame(
+                "SEND",
+                &[("destination", "/pub/chat/message"), ("receipt", receipt)],
+                &talk.to_string(),
+            )
+            .await;
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let frame = client.next_frame().await;
+            match frame.command.as_str() {
+                "RECEIPT" => seen.push(frame.header("receipt-id").map(str::to_owned)),
+                "MESSAGE" => {
+                    let event = frame.json();
+                    assert_eq!(
+                        (&event["type"], &event["clientMsgId"], &event["duplicate"]),
+                        (&json!("TALK"), &json!("c-1"), &duplicate),
+                        "{event}"
+                    );
+                    seen.push(None);
+                }
+                _ => panic!("unexpected {frame:?}"),
+            }
+        }
+        assert!(seen.contains(&Some(receipt.to_owned())), "{seen:?}");
+    }
 }

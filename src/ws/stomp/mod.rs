@@ -523,7 +523,7 @@ fn last_seq(raw: &str) -> Result<Seq, ()> {
 
 /// The `/ws/chat` frame a SEND's body is: `QUIT` is `LEAVE`, the destination's room wins,
 /// the identity's name stands in for a missing sender, and `lastSeq` (which belongs on
-/// SUBSCRIBE) is dropped.
+/// SUBSCRIBE) and `echo` (`/ws/chat`'s alone) are dropped.
 fn chat_text(
     body: &[u8],
     room: Option<RoomId>,
@@ -550,6 +550,9 @@ fn chat_text(
         fields.insert("sender".into(), name.as_str().into());
     }
     fields.remove("lastSeq");
+    // Every message on STOMP is a STOMP frame: the RECEIPT is the acknowledgement, and the
+    // subscription gets every event in full.
+    fields.remove("echo");
     Ok(Value::Object(fields).to_string())
 }
 

@@ -24,6 +24,8 @@ pub enum End {
     Disconnected,
     /// A STOMP ERROR frame was sent: the connection cannot go on.
     StompError,
+    /// One message asked for more refusals and receipts than one may get.
+    Flood,
 }
 
 impl End {
@@ -52,6 +54,10 @@ impl End {
             ),
             Self::TooLarge => (CloseCode::Size, format!("frame exceeds {max_frame} bytes")),
             Self::Protocol => (CloseCode::Protocol, "WebSocket protocol error".to_owned()),
+            Self::Flood => (
+                CloseCode::Policy,
+                "one message asked for too many refusals".to_owned(),
+            ),
             Self::Timeout => (
                 CloseCode::Policy,
                 "nothing from the client in time (no frame, pong or heart-beat)".to_owned(),

@@ -216,6 +216,8 @@ pub struct Socket {
     codec: Codec,
     slow: CancellationToken,
     shutdown: CancellationToken,
+    /// How long one flush may take: a client that stops reading is dropped after it.
+    deadline: Duration,
 }
 
 impl Socket {
@@ -224,6 +226,7 @@ impl Socket {
         transport: Transport,
         slow: CancellationToken,
         shutdown: CancellationToken,
+        deadline: Duration,
     ) -> Self {
         let mut socket = Self {
             write,
@@ -233,6 +236,7 @@ impl Socket {
             codec: Codec::new(),
             slow,
             shutdown,
+            deadline,
         };
         if transport == Transport::SockJs {
             socket.queue(Message::Text(ByteString::from_static(sockjs::OPEN)));
@@ -250,15 +254,19 @@ impl Socket {
     }
 
     /// Writes everything queued, in as few system calls as the socket allows. Stopped by
-    /// shutdown or the slow-consumer signal, it keeps what it has not written, so a close
-    /// frame written after it still follows whole frames.
+    /// shutdown, the slow-consumer signal or its deadline (a client that stops reading, in a
+    /// quiet room too, would otherwise hold its session in this write for ever), it keeps
+    /// what it has not written, so a close frame written after it still follows whole frames.
     pub async fn flush(&mut self) -> Result<(), End> {
         self.seal_batch();
+        let deadline = tokio::time::sleep(self.deadline);
+        tokio::pin!(deadline);
         while !self.buffer.is_empty() {
             let written = tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => return Err(End::Shutdown),
                 () = self.slow.cancelled() => return Err(End::Slow),
+                () = &mut deadline => return Err(End::Slow),
                 written = self.write.write(&self.buffer) => written,
             };
             match written {

@@ -407,3 +407,62 @@ async fn echo_false_on_stomp_changes_nothing_and_every_message_is_a_stomp_frame(
         assert!(seen.contains(&Some(receipt.to_owned())), "{seen:?}");
     }
 }
+
+/// One SockJS message of thousands of empty messages asks for thousands of ERRORs: what one
+/// message may get back is bounded, and past it the connection is closed (1008), with the
+/// rate limit or without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_message_cannot_make_the_server_write_many_times_its_size() {
+    for limits in [Toggle::Off, Toggle::On] {
+        let app = spawn_app_with(|s| s.rate_limit = limits).await;
+        let url = format!("ws://127.0.0.1:{}/ws/chat/000/flood/websocket", app.port);
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("opens");
+        let entries = vec!["\"\""; 21_000].join(",");
+        let sent = format!("[{entries}]");
+        assert!(sent.len() < 64 * 1024);
+        ws.send(Message::text(sent.clone())).await.expect("send");
+        let mut received = 0;
+        let closed = loop {
+            let message = tokio::time::timeout(WAIT, ws.next())
+                .await
+                .expect("the server answers in time");
+            match message {
+                Some(Ok(Message::Text(text))) if text.starts_with("c[") => break text,
+                Some(Ok(Message::Text(text))) => received += text.len(),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    panic!("closed without SockJS's c[…] after {received} bytes")
+                }
+                Some(Ok(_)) => {}
+            }
+        };
+        assert!(closed.starts_with("c[1008,"), "{closed}");
+        assert!(
+            received < 8 * sent.len(),
+            "{limits:?}: {received} bytes back for a message of {}",
+            sent.len()
+        );
+    }
+}
+
+/// A client that stops reading is dropped once a write has waited the client timeout, even
+/// in a quiet room where no event would fill its queue: here a replay it asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_reading_a_replay_is_dropped() {
+    let app = spawn_app_with(|s| {
+        s.ping_interval_ms = 300;
+        s.client_timeout_ms = 1_000;
+    })
+    .await;
+    let room_id = app.create_room("quiet").await;
+    app.fill_room(&room_id, 80_000).await;
+    let mut stalled = app.connect_small_buffer().await;
+    stalled.enter_after(&room_id, "stalled", 0).await;
+    app.wait_for_member_count(&room_id, 1).await;
+    app.wait_for_member_count(&room_id, 0).await;
+    let history = app.history(&room_id, "").await;
+    let last = history.last().expect("events");
+    assert_eq!(
+        (&last["type"], &last["sender"]),
+        (&json!("LEAVE"), &json!("stalled"))
+    );
+}

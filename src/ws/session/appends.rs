@@ -46,13 +46,9 @@ impl Session {
             Ok(Plan::Read(marker)) => self.queue_or_park(Job::Read(marker), echo),
             Ok(Plan::Notice(notice)) => {
                 self.state.fanout.notify(&notice, Some(self.id));
-                self.receipt(echo.receipt);
-                Ok(())
+                self.answer_receipt(echo.receipt)
             }
-            Ok(Plan::Nothing) => {
-                self.receipt(echo.receipt);
-                Ok(())
-            }
+            Ok(Plan::Nothing) => self.answer_receipt(echo.receipt),
             Err(error) => self.refuse(Refusal { error, echo }),
         }
     }
@@ -172,6 +168,18 @@ impl Session {
     pub(super) fn receipt(&mut self, receipt: Option<String>) {
         if let (Dialect::Stomp(stomp), Some(id)) = (&self.dialect, receipt) {
             self.socket.text(stomp.receipt(&id));
+        }
+    }
+
+    /// Answers at once the `receipt` of a frame that just took effect, within what one
+    /// message may get.
+    pub(super) fn answer_receipt(&mut self, receipt: Option<String>) -> Result<(), End> {
+        match (&self.dialect, receipt) {
+            (Dialect::Stomp(stomp), Some(id)) => {
+                let frame = stomp.receipt(&id);
+                self.answer(frame)
+            }
+            _ => Ok(()),
         }
     }
 }

@@ -48,6 +48,10 @@ use crate::state::AppState;
 
 /// Appends a session may have in flight before it stops reading frames (backpressure).
 const MAX_IN_FLIGHT: usize = 256;
+/// Most bytes of refusals and receipts one WebSocket message may get: the largest message
+/// (64 KiB by default) of the frames that cost least to send gets this many without harm to
+/// anyone, and one holding thousands of empty SockJS messages cannot make much more.
+const MAX_ANSWERS: usize = 256 * 1024;
 
 /// One message of the dialect, as it arrived.
 enum Payload {
@@ -119,6 +123,10 @@ pub struct Session {
     /// was over it): its first frame needs no other, and a message that completes no frame
     /// has been counted all the same.
     prepaid: Option<bool>,
+    /// Bytes of refusals and receipts sent for what the last WebSocket message carried: past
+    /// [`MAX_ANSWERS`], the session ends, so no message makes the server write many times its
+    /// own size.
+    answered: usize,
     /// When the last WebSocket message was read, for the `queued` stage of what it carried.
     frame_read: Option<Instant>,
     /// When the oldest queued event not yet written was fanned out, for the `written` stage.
@@ -248,6 +256,7 @@ impl Session {
                 transport,
                 queue.slow().clone(),
                 state.shutdown.clone(),
+                settings.client_timeout(),
             ),
             limiter: FrameLimit::Off,
             heartbeat: Heartbeat::new(settings.ping_interval(), settings.client_timeout()),
@@ -276,6 +285,7 @@ impl Session {
             parked: None,
             pending: VecDeque::new(),
             prepaid: None,
+            answered: 0,
             frame_read: None,
             unwritten_since: None,
             resent: Vec::new(),
@@ -399,6 +409,7 @@ impl Session {
     fn on_message(&mut self, message: Received) -> Result<(), End> {
         if matches!(message, Received::Text(_) | Received::Binary(_)) {
             self.prepaid = Some(!self.limiter.admits());
+            self.answered = 0;
         }
         match (message, self.transport) {
             (Received::Text(text), Transport::SockJs) => {
@@ -547,16 +558,26 @@ impl Session {
         self.state
             .metrics
             .ws_error(self.dialect.name(), refusal.error.code());
-        match &self.dialect {
-            Dialect::Chat => self.socket.text(refusal.frame()),
+        let answer = match &self.dialect {
+            Dialect::Chat => refusal.frame(),
             Dialect::Stomp(stomp) => match stomp.refusal(&refusal) {
-                Some(message) => self.socket.text(message),
+                Some(message) => message,
                 None => {
                     self.socket.text(stomp.refusal_error(&refusal));
                     return Err(End::StompError);
                 }
             },
+        };
+        self.answer(answer)
+    }
+
+    /// Sends what a client frame gets back, within what one message may get.
+    pub(super) fn answer(&mut self, frame: ByteString) -> Result<(), End> {
+        self.answered += frame.len();
+        if self.answered > MAX_ANSWERS {
+            return Err(End::Flood);
         }
+        self.socket.text(frame);
         Ok(())
     }
 
@@ -568,6 +589,7 @@ impl Session {
             match end {
                 End::Slow => self.socket.text(stomp.slow()),
                 End::TooLarge => self.socket.text(stomp.too_large()),
+                End::Flood => self.socket.text(stomp.flood()),
                 _ => {}
             }
         }

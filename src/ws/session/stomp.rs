@@ -63,13 +63,9 @@ impl Session {
                 if let Some(room_id) = self.presence.table_mut().unsubscribe(&id) {
                     self.done_with(room_id);
                 }
-                self.receipt(receipt);
-                Ok(())
+                self.answer_receipt(receipt)
             }
-            Command::Receipt(receipt) => {
-                self.receipt(receipt);
-                Ok(())
-            }
+            Command::Receipt(receipt) => self.answer_receipt(receipt),
             Command::Disconnect { receipt } => {
                 self.disconnect = Some(Disconnect { receipt });
                 Ok(())

@@ -429,6 +429,15 @@ impl Stomp {
         self.error(&fatal)
     }
 
+    /// The ERROR before a connection whose message asked for too many refusals is closed.
+    pub fn flood(&self) -> ByteString {
+        let fatal = Fatal::new(
+            "TOO_MANY_ERRORS",
+            "one message asked for too many refusals and receipts",
+        );
+        self.error(&fatal)
+    }
+
     /// The ERROR before a WebSocket message over the size limit is answered with 1009.
     pub fn too_large(&self) -> ByteString {
         self.error(&malformed(&FrameError::TooLarge))

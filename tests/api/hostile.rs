@@ -466,3 +466,43 @@ async fn a_reader_that_stops_reading_a_replay_is_dropped() {
         (&json!("LEAVE"), &json!("stalled"))
     );
 }
+
+/// ENTER with `lastSeq: 0` into a busy room, LEAVE during its replay and ENTER again, all
+/// pipelined: the replay runs up to the LEAVE, the second ENTER starts at its own event, and
+/// nothing comes twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entering_again_during_a_replay_delivers_nothing_twice() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("busy").await;
+    app.fill_room(&room_id, 3_000).await;
+    let mut client = app.connect().await;
+    for frame in [
+        json!({"type": "ENTER", "roomId": room_id, "sender": "alice", "lastSeq": 0}),
+        json!({"type": "LEAVE", "roomId": room_id, "sender": "alice"}),
+        json!({"type": "ENTER", "roomId": room_id, "sender": "alice", "clientMsgId": "again"}),
+    ] {
+        client
+            .ws
+            .feed(Message::text(frame.to_string()))
+            .await
+            .expect("feed");
+    }
+    client.ws.flush().await.expect("flush");
+
+    let mut seqs = Vec::new();
+    loop {
+        let event = client.next_json().await;
+        seqs.push(event["seq"].as_i64().expect("an event with a seq"));
+        if event["clientMsgId"] == "again" {
+            break;
+        }
+    }
+    let expected: Vec<i64> = (1..=3_001).chain([3_003]).collect();
+    assert_eq!(seqs.len(), expected.len());
+    assert!(
+        seqs == expected,
+        "first differs at {:?}",
+        seqs.iter().zip(&expected).position(|(a, b)| a != b)
+    );
+    client.expect_silence(Duration::from_millis(200)).await;
+}

@@ -2,6 +2,8 @@
 //! is also the guard that leaves every room however the session's task ends.
 
 mod cursor;
+#[cfg(test)]
+mod interleavings;
 mod table;
 
 use std::sync::Arc;

@@ -156,6 +156,34 @@ impl Room {
         self.closing = Some(last);
     }
 
+    /// The member reads the room from right after `start`. A member feed of an earlier
+    /// membership may still be sending what came before its LEAVE (a replay the member left
+    /// during, before it entered again): one that would overlap the new one merges into it,
+    /// so no event goes to the member twice but what a `lastSeq` asked for again.
+    fn member_feed_after(&mut self, start: Seq) {
+        let mut start = start;
+        self.feeds.retain(|feed| {
+            let overlaps = feed.reader == Reader::Member
+                && feed.until.is_none_or(|until| start < until.prev());
+            if overlaps {
+                start = start.min(feed.sent_through);
+            }
+            !overlaps
+        });
+        if self
+            .cursor
+            .position()
+            .is_some_and(|position| position > start)
+        {
+            self.cursor.rewind(start);
+        }
+        self.feeds.push(Feed {
+            reader: Reader::Member,
+            sent_through: start,
+            until: None,
+        });
+    }
+
     /// The event at `seq` for each reader that wants it; each has it from now on.
     fn targets(&mut self, seq: Seq) -> Vec<Target> {
         let mut targets = Vec::new();
@@ -282,12 +310,10 @@ impl RoomTable {
             room.cursor.anchor(seq, resume_after);
         }
         if reading == Reading::Members {
-            let start = room.cursor.position().unwrap_or(Seq::ZERO);
-            room.feeds.push(Feed {
-                reader: Reader::Member,
-                sent_through: start,
-                until: None,
-            });
+            // Its own ENTER first, or what follows its `lastSeq` (one past the ENTER counts as
+            // the newest).
+            let before = seq.prev();
+            room.member_feed_after(resume_after.map_or(before, |after| after.min(before)));
         }
         if let Some(member) = room.member.as_mut() {
             member.phase = Phase::Present;
@@ -368,7 +394,8 @@ impl RoomTable {
     pub fn left(&mut self, room_id: RoomId, seq: Seq) {
         self.set_phase(room_id, Phase::Left);
         if let Some(room) = self.rooms.get_mut(&room_id) {
-            for feed in room.feeds.iter_mut().filter(|f| f.reader == Reader::Member) {
+            let current = |feed: &&mut Feed| feed.reader == Reader::Member && feed.until.is_none();
+            for feed in room.feeds.iter_mut().filter(current) {
                 feed.until = Some(seq);
             }
         }
@@ -490,9 +517,14 @@ impl RoomTable {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        room.cursor.rewind(after);
-        for feed in room.feeds.iter_mut().filter(|f| f.reader == Reader::Member) {
-            feed.sent_through = feed.sent_through.min(after);
+        let current = room
+            .feeds
+            .iter()
+            .filter(|feed| feed.reader == Reader::Member && feed.until.is_none())
+            .map(|feed| feed.sent_through)
+            .min();
+        if let Some(sent_through) = current {
+            room.member_feed_after(sent_through.min(after));
         }
     }
 
@@ -513,7 +545,10 @@ impl RoomTable {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return Vec::new();
         };
-        if !room.feeds.iter().any(|feed| feed.wants(seq)) || !room.cursor.replayed(seq) {
+        // The cursor passes it even when no reader wants it (a member's new feed may start
+        // ahead of where an earlier one left the cursor), or the catch-up would read the same
+        // page for ever.
+        if !room.cursor.replayed(seq) {
             return Vec::new();
         }
         room.targets(seq)

@@ -230,8 +230,11 @@ impl Application {
         };
         // Stores a LEAVE for any membership left (one whose LEAVE could not be stored) and
         // tells the other instances this one is gone, after every LEAVE queued so far.
-        if let Err(error) = state.writer.reap(state.instance, None).await {
-            tracing::warn!(%error, "could not deregister this instance; the others will reap it");
+        // Bounded: storage may be unreachable (the writer then refuses it at once, but a
+        // reap under way waits on a network that went silent).
+        let reaped = tokio::time::timeout(FLUSH_TIMEOUT, state.writer.reap(state.instance, None));
+        if !matches!(reaped.await, Ok(Ok(_))) {
+            tracing::warn!("could not deregister this instance; the others will reap it");
         }
         let store = state.store.clone();
         drop(state);
@@ -245,7 +248,12 @@ impl Application {
         {
             tracing::warn!("publishing the last events to Redis did not finish in time");
         }
-        store.close().await;
+        if tokio::time::timeout(FLUSH_TIMEOUT, store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("closing the storage connections did not finish in time");
+        }
         tracing::info!("stopped");
         served.map_err(io::Error::other)?
     }

@@ -13,7 +13,8 @@
 //! A COMMIT that fails or goes unanswered may still have landed. Such a batch is never run
 //! again: storage is asked, under the same room locks (so the COMMIT in doubt has finished one
 //! way or the other), whether its events are there, and nobody hears about the batch before
-//! that is known. Every step and the COMMIT have a deadline, and a connection that failed or
+//! that is known. When storage does not answer, the batch comes back [`Unwritten::InDoubt`],
+//! for the caller to ask again ([`StoreWriter::settle`]) while it refuses what else comes. Every step and the COMMIT have a deadline, and a connection that failed or
 //! fell silent is dropped, never reused.
 
 use std::collections::{HashMap, HashSet};
@@ -34,7 +35,7 @@ use crate::domain::{
 /// that the server's clean error comes first when it can.
 pub const DEADLINE: Duration = Duration::from_secs(8);
 /// How often storage is asked again whether a COMMIT in doubt landed, while it does not answer.
-const ASK_AGAIN: Duration = Duration::from_millis(500);
+pub const ASK_AGAIN: Duration = Duration::from_millis(500);
 
 /// Writes, on one connection of its own, used by one task at a time.
 pub struct StoreWriter {
@@ -43,6 +44,7 @@ pub struct StoreWriter {
 }
 
 /// An event stamped for storage (its seq still to be given), with the membership it changes.
+#[derive(Debug)]
 struct Pending {
     event: Event,
     member: Option<Membership>,
@@ -75,6 +77,25 @@ pub struct Written {
     pub reads: Vec<Option<Seq>>,
 }
 
+/// Why a batch is not [`Written`].
+#[derive(Debug)]
+pub enum Unwritten {
+    /// Nothing of it was stored.
+    Failed(StoreError),
+    /// Its COMMIT went unanswered and storage could not say yet whether it landed: nobody may
+    /// hear of it before [`StoreWriter::settle`] knows.
+    InDoubt(InDoubt),
+}
+
+/// A batch whose COMMIT is in doubt: what it would have stored, to look for.
+#[derive(Debug)]
+pub struct InDoubt {
+    batch: Vec<Pending>,
+    outcomes: Outcomes,
+    risen: Risen,
+    error: StoreError,
+}
+
 /// How one transaction ended.
 enum Ended {
     Committed(Outcomes, Risen),
@@ -84,6 +105,7 @@ enum Ended {
         error: StoreError,
         prompt: bool,
     },
+    InDoubt(Outcomes, Risen, StoreError),
 }
 
 impl StoreWriter {
@@ -101,7 +123,16 @@ impl StoreWriter {
         &mut self,
         batch: Vec<NewEvent>,
     ) -> Result<Vec<Result<Event, Refused>>, StoreError> {
-        Ok(self.write(batch, &[]).await?.events)
+        let mut written = self.write(batch, &[]).await;
+        while let Err(Unwritten::InDoubt(doubt)) = written {
+            tokio::time::sleep(ASK_AGAIN).await;
+            written = self.settle(doubt).await;
+        }
+        match written {
+            Ok(written) => Ok(written.events),
+            Err(Unwritten::Failed(error)) => Err(error),
+            Err(Unwritten::InDoubt(doubt)) => Err(doubt.error),
+        }
     }
 
     /// [`StoreWriter::append`], raising these read markers in the same transaction.
@@ -109,26 +140,47 @@ impl StoreWriter {
         &mut self,
         batch: Vec<NewEvent>,
         reads: &[ReadMarker],
-    ) -> Result<Written, StoreError> {
+    ) -> Result<Written, Unwritten> {
         let mut batch: Vec<Pending> = batch.into_iter().map(|new| self.stamp(new)).collect();
-        let (outcomes, risen) = match self.attempt(&mut batch, reads, Work::Together).await {
-            Ended::Committed(outcomes, risen) => (outcomes, risen),
-            Ended::RolledBack {
+        let mut ended = self.attempt(&mut batch, reads, Work::Together).await;
+        if let Ended::RolledBack {
+            error,
+            prompt: true,
+        } = ended
+        {
+            tracing::warn!(%error, batch = batch.len(), "a batch failed; storing it event by event");
+            ended = self.attempt(&mut batch, reads, Work::OneByOne).await;
+        }
+        match ended {
+            Ended::Committed(outcomes, risen) => Ok(written(batch, outcomes, risen)),
+            Ended::RolledBack { error, .. } => Err(Unwritten::Failed(error)),
+            Ended::InDoubt(outcomes, risen, error) => Err(Unwritten::InDoubt(InDoubt {
+                batch,
+                outcomes,
+                risen,
                 error,
-                prompt: true,
-            } => {
-                tracing::warn!(%error, batch = batch.len(), "a batch failed; storing it event by event");
-                match self.attempt(&mut batch, reads, Work::OneByOne).await {
-                    Ended::Committed(outcomes, risen) => (outcomes, risen),
-                    Ended::RolledBack { error, .. } => return Err(error),
-                }
-            }
-            Ended::RolledBack { error, .. } => return Err(error),
-        };
-        Ok(Written {
-            events: stored_events(batch, outcomes),
-            reads: risen,
-        })
+            })),
+        }
+    }
+
+    /// Asks storage once more whether a COMMIT in doubt landed.
+    pub async fn settle(&mut self, doubt: InDoubt) -> Result<Written, Unwritten> {
+        let InDoubt {
+            batch,
+            outcomes,
+            risen,
+            error,
+        } = doubt;
+        match self.landed(&batch, &outcomes).await {
+            Some(true) => Ok(written(batch, outcomes, risen)),
+            Some(false) => Err(Unwritten::Failed(error)),
+            None => Err(Unwritten::InDoubt(InDoubt {
+                batch,
+                outcomes,
+                risen,
+                error,
+            })),
+        }
     }
 
     /// Forgets an instance, if it is still silent for `silence` (None: whatever its heartbeat),
@@ -149,6 +201,10 @@ impl StoreWriter {
                 Ok(stored.into_iter().filter_map(Result::ok).collect())
             }
             Ended::RolledBack { error, .. } => Err(error),
+            // Asked once, storage could not say: the instance is reaped again later (by the
+            // others, or by the next heartbeat), and LEAVEs it may have stored reach members
+            // through the gap fill of the room's next event.
+            Ended::InDoubt(_, _, error) => Err(error),
         }
     }
 
@@ -222,20 +278,23 @@ impl StoreWriter {
             };
         self.connection.discard();
         tracing::warn!(%error, "a COMMIT went unanswered; asking storage whether it landed");
-        if self.landed(batch, &outcomes).await {
-            Ended::Committed(outcomes, risen)
-        } else {
-            Ended::RolledBack {
+        match self.landed(batch, &outcomes).await {
+            Some(true) => Ended::Committed(outcomes, risen),
+            Some(false) => Ended::RolledBack {
                 error,
                 prompt: true,
-            }
+            },
+            None => Ended::InDoubt(outcomes, risen, error),
         }
     }
 
-    /// Whether the events a COMMIT in doubt would have stored are stored. It takes the rooms'
-    /// locks first, so the COMMIT has finished, and asks until storage answers: nobody may hear
-    /// about these events before it is known.
-    async fn landed(&mut self, batch: &[Pending], outcomes: &[Result<(), Refused>]) -> bool {
+    /// Whether the events a COMMIT in doubt would have stored are stored; None when storage
+    /// does not answer. It takes the rooms' locks first, so the COMMIT has finished.
+    async fn landed(
+        &mut self,
+        batch: &[Pending],
+        outcomes: &[Result<(), Refused>],
+    ) -> Option<bool> {
         let ids: Vec<Uuid> = batch
             .iter()
             .zip(outcomes)
@@ -243,33 +302,38 @@ impl StoreWriter {
             .map(|(pending, _)| pending.event.message_id)
             .collect();
         if ids.is_empty() {
-            return false;
+            return Some(false);
         }
         let rooms = rooms_of(batch);
-        loop {
-            let asked = within(async {
-                let mut tx = self.connection.begin().await?;
-                tx.lock_rooms(&rooms).await?;
-                let found = tx.stored_ids(&ids).await?;
-                tx.rollback().await?;
-                Ok(found)
-            })
-            .await;
-            match asked {
-                Ok(found) => {
-                    tracing::info!(
-                        landed = !found.is_empty(),
-                        "storage said what became of a COMMIT in doubt"
-                    );
-                    return !found.is_empty();
-                }
-                Err(error) => {
-                    self.connection.discard();
-                    tracing::warn!(%error, "cannot tell yet whether a COMMIT landed; asking again");
-                    tokio::time::sleep(ASK_AGAIN).await;
-                }
+        let asked = within(async {
+            let mut tx = self.connection.begin().await?;
+            tx.lock_rooms(&rooms).await?;
+            let found = tx.stored_ids(&ids).await?;
+            tx.rollback().await?;
+            Ok(found)
+        })
+        .await;
+        match asked {
+            Ok(found) => {
+                tracing::info!(
+                    landed = !found.is_empty(),
+                    "storage said what became of a COMMIT in doubt"
+                );
+                Some(!found.is_empty())
+            }
+            Err(error) => {
+                self.connection.discard();
+                tracing::warn!(%error, "cannot tell yet whether a COMMIT landed");
+                None
             }
         }
+    }
+}
+
+fn written(batch: Vec<Pending>, outcomes: Outcomes, risen: Risen) -> Written {
+    Written {
+        events: stored_events(batch, outcomes),
+        reads: risen,
     }
 }
 

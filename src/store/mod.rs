@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, SessionId, Timestamp};
 
-pub use batch::{StoreWriter, Written};
+pub use batch::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};
 
 /// A room as stored. `position` is its place in creation order (the list cursor's key).
 #[derive(Debug, Clone, PartialEq, Eq)]

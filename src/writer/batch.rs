@@ -69,10 +69,16 @@ impl Reply {
 #[derive(Default)]
 pub struct Batch {
     pub events: Vec<NewEvent>,
+    pub answers: Answers,
+    bytes: usize,
+}
+
+/// Where the outcome of each append and read marker of a batch goes, and the markers.
+#[derive(Default)]
+pub struct Answers {
     pub replies: Vec<Reply>,
     pub reads: Vec<ReadMarker>,
     pub read_replies: Vec<ReadSender>,
-    bytes: usize,
 }
 
 impl Batch {
@@ -81,18 +87,18 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.reads.is_empty()
+        self.events.is_empty() && self.answers.reads.is_empty()
     }
 
     pub fn push_read(&mut self, marker: ReadMarker, reply: ReadSender) {
-        self.reads.push(marker);
-        self.read_replies.push(reply);
+        self.answers.reads.push(marker);
+        self.answers.read_replies.push(reply);
     }
 
     pub fn push(&mut self, event: NewEvent, sender: AppendSender, queued: Instant) {
         self.bytes += size(&event);
         let leave = (event.kind == EventKind::Leave).then(|| event.clone());
-        self.replies.push(Reply {
+        self.answers.replies.push(Reply {
             room_id: event.room_id,
             queued,
             sender,

@@ -1,6 +1,8 @@
 //! The writer's task: takes what has queued up, stores the appends in one transaction, answers
 //! each, then hands the stored events to fan-out; other commands run in queue order between
-//! batches.
+//! batches. While a batch's COMMIT is in doubt (storage cut off as it committed), storage is
+//! asked again and again whether it landed, and everything queued meanwhile is refused at
+//! once as unavailable: nobody waits without an answer for the length of an outage.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,12 +10,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
-use super::batch::Batch;
+use super::batch::{Answers, Batch};
 use super::{AppendError, Command, Options, WriteError};
-use crate::domain::{InstanceId, NewEvent, Notice, RoomId, Timestamp};
+use crate::domain::{EventKind, InstanceId, NewEvent, Notice, RoomId, Timestamp};
 use crate::hub::Fanout;
 use crate::metrics::{Metrics, Stage};
-use crate::store::{Purge, Refused, StoreError, StoreWriter};
+use crate::store::{
+    ASK_AGAIN, InDoubt, Purge, Refused, StoreError, StoreWriter, Unwritten, Written,
+};
 
 /// Events deleted per step of a deleted room's purge: a few milliseconds of work.
 const PURGE_CHUNK: u32 = 1000;
@@ -40,11 +44,29 @@ pub struct GroupCommit {
     options: Options,
     /// Checked at start too, for a purge a restart interrupted.
     purging: Purging,
-    /// LEAVEs of sessions that have ended which storage could not take: tried again every
-    /// [`ORPHAN_RETRY`], so a member who hung up while storage was down still leaves, once.
-    /// (Only LEAVEs: a TALK whose sender is gone was refused to it, and it may send it again.)
-    orphans: Vec<NewEvent>,
-    orphans_tried: TokioInstant,
+    orphans: Orphans,
+    /// A batch whose COMMIT is in doubt, with those waiting to hear of it.
+    doubt: Option<(InDoubt, Answers)>,
+}
+
+/// LEAVEs of sessions that have ended which storage could not take: tried again every
+/// [`ORPHAN_RETRY`], so a member who hung up while storage was down still leaves, once. (Only
+/// LEAVEs: a TALK whose sender is gone was refused to it, and it may send it again.)
+struct Orphans {
+    leaves: Vec<NewEvent>,
+    tried: TokioInstant,
+}
+
+impl Orphans {
+    /// Keeps a LEAVE nobody else will store, to try it again.
+    fn keep(&mut self, leave: Option<NewEvent>) {
+        let Some(leave) = leave else { return };
+        if self.leaves.is_empty() {
+            tracing::warn!("a LEAVE of an ended session waits for storage");
+            self.tried = TokioInstant::now();
+        }
+        self.leaves.push(leave);
+    }
 }
 
 impl GroupCommit {
@@ -60,28 +82,77 @@ impl GroupCommit {
             metrics,
             options,
             purging: Purging::Now,
-            orphans: Vec::new(),
-            orphans_tried: TokioInstant::now(),
+            orphans: Orphans {
+                leaves: Vec::new(),
+                tried: TokioInstant::now(),
+            },
+            doubt: None,
         }
     }
 
     pub async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
         let most = self.options.batch.events;
         let mut commands = Vec::with_capacity(most);
-        while receive(&mut queue, &mut commands, most, self.idle()).await {
+        loop {
+            if self.doubt.is_some() {
+                self.settle(&mut queue).await;
+                continue;
+            }
+            if !receive(&mut queue, &mut commands, most, self.idle()).await {
+                break;
+            }
             let mut batch = self.orphans_due();
             for command in &commands {
                 self.metrics.writer_taken(command.name());
             }
             for command in commands.drain(..) {
-                batch = self.execute(command, batch).await;
+                match self.doubt {
+                    Some(_) => refuse(command, &self.metrics, &mut self.orphans),
+                    None => batch = self.execute(command, batch).await,
+                }
             }
             self.commit(batch).await;
-            if self.purge_due() {
+            if self.purge_due() && self.doubt.is_none() {
                 self.purge_step().await;
             }
         }
         tracing::debug!("writer drained and stopped");
+    }
+
+    /// Asks storage every [`ASK_AGAIN`] whether the batch in doubt landed, refusing whatever
+    /// is queued meanwhile, until it knows; then answers the batch as it turned out. (Once the
+    /// queue is closed, at shutdown, it still asks: the shutdown bounds how long it waits.)
+    async fn settle(&mut self, queue: &mut mpsc::Receiver<Command>) {
+        let Some((mut unsettled, answers)) = self.doubt.take() else {
+            return;
+        };
+        let mut open = true;
+        let settled = loop {
+            let (store, metrics, orphans) = (&mut self.store, &self.metrics, &mut self.orphans);
+            let asked = async move {
+                tokio::time::sleep(ASK_AGAIN).await;
+                store.settle(unsettled).await
+            };
+            tokio::pin!(asked);
+            let settled = loop {
+                tokio::select! {
+                    biased;
+                    settled = &mut asked => break settled,
+                    command = queue.recv(), if open => match command {
+                        Some(command) => {
+                            metrics.writer_taken(command.name());
+                            refuse(command, metrics, orphans);
+                        }
+                        None => open = false,
+                    },
+                }
+            };
+            match settled {
+                Err(Unwritten::InDoubt(again)) => unsettled = again,
+                settled => break settled,
+            }
+        };
+        self.answer(settled, answers, Instant::now());
     }
 
     /// Adds an append to the batch, or commits the batch and then runs the command, so every
@@ -97,23 +168,34 @@ impl GroupCommit {
                     self.commit(std::mem::take(&mut batch)).await;
                 }
                 batch.push(event, reply, queued);
-                return batch;
+                batch
             }
             Command::Read { marker, reply } => {
                 batch.push_read(marker, reply);
-                return batch;
+                batch
             }
-            Command::CreateRoom { name, reply } => {
+            command => {
                 self.commit(batch).await;
+                match self.doubt {
+                    Some(_) => refuse(command, &self.metrics, &mut self.orphans),
+                    None => self.run_alone(command).await,
+                }
+                Batch::default()
+            }
+        }
+    }
+
+    /// Runs a command that is not stored with a batch.
+    async fn run_alone(&mut self, command: Command) {
+        match command {
+            Command::CreateRoom { name, reply } => {
                 let created = self.store.create_room(&name, Timestamp::now()).await;
                 let _ = reply.send(created.map_err(unavailable("creating a room")));
             }
             Command::DeleteRoom { room_id, reply } => {
-                self.commit(batch).await;
                 let _ = reply.send(self.delete(room_id).await);
             }
             Command::Ping { reply } => {
-                self.commit(batch).await;
                 let _ = reply.send(self.store.ping().await.map_err(unavailable("a ping")));
             }
             Command::Reap {
@@ -121,11 +203,12 @@ impl GroupCommit {
                 silence,
                 reply,
             } => {
-                self.commit(batch).await;
                 let _ = reply.send(self.reap(instance, silence).await);
             }
+            command @ (Command::Append { .. } | Command::Read { .. }) => {
+                refuse(command, &self.metrics, &mut self.orphans);
+            }
         }
-        Batch::default()
     }
 
     /// How long to wait for commands: until the next step of a purge or retry of LEAVEs that
@@ -136,7 +219,7 @@ impl GroupCommit {
             Purging::NotBefore(at) => Some(at.saturating_duration_since(TokioInstant::now())),
             Purging::Idle => None,
         };
-        let orphans = (!self.orphans.is_empty()).then_some(ORPHAN_RETRY);
+        let orphans = (!self.orphans.leaves.is_empty()).then_some(ORPHAN_RETRY);
         purge.into_iter().chain(orphans).min()
     }
 
@@ -151,11 +234,12 @@ impl GroupCommit {
     /// A batch holding the orphaned LEAVEs, when it is time to try them again.
     fn orphans_due(&mut self) -> Batch {
         let mut batch = Batch::default();
-        if self.orphans.is_empty() || self.orphans_tried.elapsed() < ORPHAN_RETRY {
+        let orphans = &mut self.orphans;
+        if orphans.leaves.is_empty() || orphans.tried.elapsed() < ORPHAN_RETRY {
             return batch;
         }
-        self.orphans_tried = TokioInstant::now();
-        for leave in self.orphans.drain(..) {
+        orphans.tried = TokioInstant::now();
+        for leave in orphans.leaves.drain(..) {
             let (reply, _) = tokio::sync::oneshot::channel();
             batch.push(leave, reply, Instant::now());
         }
@@ -166,33 +250,54 @@ impl GroupCommit {
         if batch.is_empty() {
             return;
         }
+        let Batch {
+            events, answers, ..
+        } = batch;
+        if self.doubt.is_some() {
+            fail(answers, &self.metrics, &mut self.orphans);
+            return;
+        }
         let started = Instant::now();
-        let size = batch.events.len();
-        let written = self.store.write(batch.events, &batch.reads).await;
+        let size = events.len();
+        let written = self.store.write(events, &answers.reads).await;
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
         self.metrics.batch_size.observe(size as f64);
+        match written {
+            Err(Unwritten::InDoubt(unsettled)) => {
+                tracing::error!(
+                    "a COMMIT is in doubt and storage does not answer: refusing appends until it does"
+                );
+                self.doubt = Some((unsettled, answers));
+            }
+            written => self.answer(written, answers, Instant::now()),
+        }
+    }
+
+    /// Answers a batch as it was stored (or not). Every request of the batch is answered
+    /// before any of its events is fanned out: a session then hears of its own append (and of
+    /// whatever it queued before it) before the event reaches its queue, as an
+    /// `"echo": false` member's ACK needs.
+    fn answer(
+        &mut self,
+        written: Result<Written, Unwritten>,
+        answers: Answers,
+        committed: Instant,
+    ) {
         let written = match written {
             Ok(written) => written,
-            Err(error) => {
-                tracing::error!(%error, batch = size, "storing a batch failed");
-                for reply in batch.replies {
-                    self.metrics.append_failed("unavailable");
-                    self.orphaned(reply.failed(AppendError::Unavailable));
-                }
-                for reply in batch.read_replies {
-                    let _ = reply.send(Err(AppendError::Unavailable));
-                }
+            Err(Unwritten::Failed(error)) => {
+                tracing::error!(%error, batch = answers.replies.len(), "storing a batch failed");
+                return fail(answers, &self.metrics, &mut self.orphans);
+            }
+            Err(Unwritten::InDoubt(unsettled)) => {
+                self.doubt = Some((unsettled, answers));
                 return;
             }
         };
-        let committed = Instant::now();
-        // Every request of the batch is answered before any of its events is fanned out: a
-        // session then hears of its own append (and of whatever it queued before it) before
-        // the event reaches its queue, as an `"echo": false` member's ACK needs.
-        let mut stored = Vec::with_capacity(size);
-        for (result, reply) in written.events.into_iter().zip(batch.replies) {
+        let mut stored = Vec::with_capacity(written.events.len());
+        for (result, reply) in written.events.into_iter().zip(answers.replies) {
             let (refusal, reason) = match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
@@ -211,11 +316,11 @@ impl GroupCommit {
                 Err(Refused::Rejected) => (AppendError::Unavailable, "rejected"),
             };
             self.metrics.append_failed(reason);
-            self.orphaned(reply.failed(refusal));
+            self.orphans.keep(reply.failed(refusal));
         }
         let mut notices = Vec::new();
-        let reads = batch.reads.into_iter().zip(written.reads);
-        for ((marker, risen), reply) in reads.zip(batch.read_replies) {
+        let reads = answers.reads.into_iter().zip(written.reads);
+        for ((marker, risen), reply) in reads.zip(answers.read_replies) {
             let _ = reply.send(Ok(()));
             if let Some(seq) = risen {
                 notices.push(Notice::Read {
@@ -232,16 +337,6 @@ impl GroupCommit {
         for notice in &notices {
             self.fanout.notify(notice, None);
         }
-    }
-
-    /// Keeps a LEAVE nobody else will store, to try it again.
-    fn orphaned(&mut self, leave: Option<NewEvent>) {
-        let Some(leave) = leave else { return };
-        if self.orphans.is_empty() {
-            tracing::warn!("a LEAVE of an ended session waits for storage");
-            self.orphans_tried = TokioInstant::now();
-        }
-        self.orphans.push(leave);
     }
 
     async fn delete(&mut self, room_id: RoomId) -> Result<bool, WriteError> {
@@ -291,6 +386,45 @@ impl GroupCommit {
                 Purging::Idle
             }
         };
+    }
+}
+
+/// Tells a batch's senders that nothing of it was stored.
+fn fail(answers: Answers, metrics: &Metrics, orphans: &mut Orphans) {
+    for reply in answers.replies {
+        metrics.append_failed("unavailable");
+        orphans.keep(reply.failed(AppendError::Unavailable));
+    }
+    for reply in answers.read_replies {
+        let _ = reply.send(Err(AppendError::Unavailable));
+    }
+}
+
+/// Answers a command at once as unavailable, while a COMMIT is in doubt.
+fn refuse(command: Command, metrics: &Metrics, orphans: &mut Orphans) {
+    match command {
+        Command::Append { event, reply, .. } => {
+            metrics.append_failed("unavailable");
+            let untold = reply.send(Err(AppendError::Unavailable)).is_err();
+            if untold && event.kind == EventKind::Leave {
+                orphans.keep(Some(event));
+            }
+        }
+        Command::Read { reply, .. } => {
+            let _ = reply.send(Err(AppendError::Unavailable));
+        }
+        Command::CreateRoom { reply, .. } => {
+            let _ = reply.send(Err(WriteError::Unavailable));
+        }
+        Command::DeleteRoom { reply, .. } => {
+            let _ = reply.send(Err(WriteError::Unavailable));
+        }
+        Command::Ping { reply } => {
+            let _ = reply.send(Err(WriteError::Unavailable));
+        }
+        Command::Reap { reply, .. } => {
+            let _ = reply.send(Err(WriteError::Unavailable));
+        }
     }
 }
 

@@ -187,12 +187,14 @@ enum Trap {
     /// Forward the message and the next one on its connection, then stop forwarding anything
     /// on any connection, without closing.
     Freeze(&'static [u8]),
+    /// Forward the message, then drop every connection and refuse new ones (until `restore`).
+    CutAll(&'static [u8]),
 }
 
 impl Trap {
     fn pattern(self) -> &'static [u8] {
         match self {
-            Trap::Cut(pattern) | Trap::Freeze(pattern) => pattern,
+            Trap::Cut(pattern) | Trap::Freeze(pattern) | Trap::CutAll(pattern) => pattern,
         }
     }
 }
@@ -262,6 +264,12 @@ impl Proxy {
         self.with(|state| state.trap = Some(Trap::Cut(message)));
     }
 
+    /// The next connection whose client sends `message` forwards it; then the server is
+    /// unreachable: every connection is dropped, new ones refused, until `restore`.
+    pub fn cut_everything_after(&self, message: &'static [u8]) {
+        self.with(|state| state.trap = Some(Trap::CutAll(message)));
+    }
+
     /// Once a client sends `message` and then one more message, both are forwarded, then every
     /// connection stops forwarding without closing (new ones too): a network gone silent. (The
     /// statement after a `BEGIN`, whatever its text: prepared statements do not resend it.)
@@ -307,6 +315,7 @@ async fn forward(client: TcpStream, server: TcpStream, shared: Shared, done: Can
     let upstream = async {
         let mut buffer = vec![0; 64 * 1024];
         let mut freezing = false;
+        let mut cutting_all = false;
         loop {
             unless_frozen(&shared).await;
             let Ok(read) = client_read.read(&mut buffer).await else {
@@ -326,6 +335,7 @@ async fn forward(client: TcpStream, server: TcpStream, shared: Shared, done: Can
                 match hit {
                     Some(Trap::Cut(_)) => sprung.cancel(),
                     Some(Trap::Freeze(_)) => freezing = true,
+                    Some(Trap::CutAll(_)) => cutting_all = true,
                     None if freezing => state.frozen = true,
                     None => {}
                 }
@@ -336,6 +346,10 @@ async fn forward(client: TcpStream, server: TcpStream, shared: Shared, done: Can
                 unless_frozen(&shared).await;
             }
             if server_write.write_all(chunk).await.is_err() {
+                return;
+            }
+            if cutting_all {
+                shared.lock().expect("the state").cut.cancel();
                 return;
             }
             freezing &= !shared.lock().expect("the state").frozen;

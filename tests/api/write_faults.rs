@@ -4,11 +4,12 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::faults::{Proxy, postgres_server, through};
-use crate::helpers::{Data, TestApp, spawn_app_on};
+use crate::helpers::{Data, TestApp, WAIT, spawn_app_on};
 use crate::test_database::TestDatabase;
 
 /// The simple-query message sqlx sends to commit.
@@ -66,4 +67,99 @@ async fn a_commit_whose_answer_is_lost_stores_its_events_once_and_acknowledges_t
     assert_eq!(talks, ["c-1", "c-2"], "each TALK stored once");
     let ids: HashSet<&Value> = history.iter().map(|event| &event["messageId"]).collect();
     assert_eq!(ids.len(), history.len(), "every messageId once");
+}
+
+/// Waits until the proxy's trap went off.
+async fn sprung(proxy: &Proxy) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while proxy.sprung() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the trap never went off"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Storage cut off right as it was sent a COMMIT: until it is back and says whether that
+/// COMMIT landed, nobody hears of the batch, and every later append is refused at once with
+/// UNAVAILABLE (not held for the outage); readiness says so. Once it is back, the batch is
+/// answered as it turned out, and the service goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_a_commit_is_in_doubt_later_appends_are_refused_at_once() {
+    let proxy = Proxy::start(postgres_server()).await;
+    let app = spawn_app_on_postgres_via(&proxy).await;
+    let (room_id, mut alice, mut bob) = app.alice_and_bob_in_a_room().await;
+
+    proxy.cut_everything_after(COMMIT);
+    alice
+        .talk_with_id(&room_id, "alice", "in doubt", "c-1")
+        .await;
+    sprung(&proxy).await;
+    for i in 0..3 {
+        let started = Instant::now();
+        bob.talk_with_id(&room_id, "bob", "later", &format!("b-{i}"))
+            .await;
+        let refusal = bob.next_error("UNAVAILABLE").await;
+        assert_eq!(refusal["clientMsgId"], format!("b-{i}"));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "refused in {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    alice.expect_silence(Duration::from_millis(300)).await;
+
+    proxy.restore();
+    let outcome = alice.next_json().await;
+    let landed = match (outcome["type"].as_str(), outcome["code"].as_str()) {
+        (Some("TALK"), _) => true,
+        (Some("ERROR"), Some("UNAVAILABLE")) => false,
+        _ => panic!("the TALK in doubt is answered: {outcome}"),
+    };
+    assert_eq!(outcome["clientMsgId"], "c-1");
+    bob.talk_with_id(&room_id, "bob", "back", "b-back").await;
+    loop {
+        let event = bob.next_json().await;
+        if event["clientMsgId"] == "b-back" {
+            assert_eq!(event["type"], "TALK", "{event}");
+            break;
+        }
+    }
+    let history = app.history(&room_id, "").await;
+    let talks: Vec<&str> = history
+        .iter()
+        .filter(|event| event["type"] == "TALK")
+        .filter_map(|event| event["clientMsgId"].as_str())
+        .collect();
+    let expected: &[&str] = if landed {
+        &["c-1", "b-back"]
+    } else {
+        &["b-back"]
+    };
+    assert_eq!(talks, expected);
+}
+
+/// SIGTERM while storage is cut off with a COMMIT in doubt: the service still stops within
+/// its bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_a_commit_in_doubt_and_storage_gone_finishes_in_time() {
+    let proxy = Proxy::start(postgres_server()).await;
+    let app = spawn_app_on_postgres_via(&proxy).await;
+    let (room_id, mut alice, _bob) = app.alice_and_bob_in_a_room().await;
+
+    proxy.cut_everything_after(COMMIT);
+    alice
+        .talk_with_id(&room_id, "alice", "in doubt", "c-1")
+        .await;
+    sprung(&proxy).await;
+    let started = Instant::now();
+    app.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "stopped in {:?}",
+        started.elapsed()
+    );
 }

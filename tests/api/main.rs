@@ -9,6 +9,7 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 mod cluster;
 mod faults;
 mod heartbeats;
+mod migrations;
 mod suite;
 mod write_faults;
 

@@ -47,6 +47,15 @@ const SERVER_LIMITS: [(&str, &str); 7] = [
     ("tcp_user_timeout", "10000"),
 ];
 
+/// What a migration's connection lifts of the server's own settings: a migration over
+/// millions of events takes far longer than a statement may while serving, and an instance
+/// that starts while another migrates waits for it (for sqlx's advisory lock), however long.
+const MIGRATION_LIMITS: [(&str, &str); 3] = [
+    ("idle_in_transaction_session_timeout", "0"),
+    ("lock_timeout", "0"),
+    ("statement_timeout", "0"),
+];
+
 /// Connects, applies migrations (under sqlx's advisory lock, so instances starting together
 /// take turns), and returns the readers, the writer and the heartbeat of `instance`.
 pub async fn connect(
@@ -54,11 +63,10 @@ pub async fn connect(
     max_connections: u32,
     instance: InstanceId,
 ) -> Result<Storage, StoreError> {
-    let options = PgConnectOptions::from_str(url)?
-        .application_name("chat")
-        .options(SERVER_LIMITS);
+    let base = PgConnectOptions::from_str(url)?.application_name("chat");
+    migrate(base.clone().options(MIGRATION_LIMITS)).await?;
+    let options = base.options(SERVER_LIMITS);
     let reads = pool(max_connections).connect_with(options.clone()).await?;
-    sqlx::migrate!("./migrations/postgres").run(&reads).await?;
     let heartbeats = pool(1).connect_lazy_with(options.clone());
     Ok(Storage {
         store: Arc::new(PgStore { pool: reads }),
@@ -68,6 +76,16 @@ pub async fn connect(
             instance: instance.uuid(),
         }),
     })
+}
+
+/// Applies the migrations on a connection of their own.
+async fn migrate(options: PgConnectOptions) -> Result<(), StoreError> {
+    let connection = pool(1).connect_with(options).await?;
+    let migrated = sqlx::migrate!("./migrations/postgres")
+        .run(&connection)
+        .await;
+    connection.close().await;
+    Ok(migrated?)
 }
 
 fn pool(max_connections: u32) -> PgPoolOptions {

@@ -7,6 +7,7 @@
 //! for a room with members (checked under the state's own lock), and dropped as the hub says
 //! the room emptied, or once it is closed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,27 +65,45 @@ impl Sequencer {
 
     /// Reads the newest seq of these rooms from storage and fills each up to it at once, even
     /// if no later event ever arrives (after subscribing, after a reconnect, and now and then).
-    /// A room storage no longer has was deleted: its members get `CLOSED`.
+    /// A room storage no longer has was deleted: its members get `CLOSED` after its last event
+    /// (a resume under way still gets every event before it).
     pub async fn sync(self: Arc<Self>, rooms: Vec<RoomId>) {
-        let stored = match self.store.last_seqs(&rooms).await {
-            Ok(stored) => stored,
+        let (stored, deleted) = match self.newest(&rooms).await {
+            Ok(newest) => newest,
             Err(error) => {
                 tracing::warn!(%error, "reading the rooms' newest seqs failed; syncing later");
                 return;
             }
         };
         for room_id in rooms {
-            match stored.get(&room_id) {
-                Some(&seq) => {
+            match (stored.get(&room_id), deleted.get(&room_id)) {
+                (Some(&seq), _) => {
                     self.step(room_id, |order, _| order.stored_up_to(seq), Duration::ZERO)
                 }
-                None => self.step(
-                    room_id,
-                    |order, out| order.close(Seq::ZERO, out),
-                    Duration::ZERO,
-                ),
+                // Purged and forgotten: nothing of it is left to read.
+                (None, last) => {
+                    let last = last.copied().unwrap_or(Seq::ZERO);
+                    self.step(room_id, |order, out| order.close(last, out), Duration::ZERO)
+                }
             }
         }
+    }
+
+    /// The newest seq of the rooms that exist, and the last of those deleted.
+    async fn newest(
+        &self,
+        rooms: &[RoomId],
+    ) -> Result<(HashMap<RoomId, Seq>, HashMap<RoomId, Seq>), StoreError> {
+        let stored = self.store.last_seqs(rooms).await?;
+        let gone: Vec<RoomId> = rooms
+            .iter()
+            .filter(|room_id| !stored.contains_key(room_id))
+            .copied()
+            .collect();
+        if gone.is_empty() {
+            return Ok((stored, HashMap::new()));
+        }
+        Ok((stored, self.store.deleted_last_seqs(&gone).await?))
     }
 
     /// Stops ordering a room; `if_empty`: only while it has no members here.

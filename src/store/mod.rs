@@ -158,6 +158,11 @@ pub trait Store: Send + Sync + 'static {
     /// The newest seq of each room; rooms that do not exist (any more) are left out.
     async fn last_seqs(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError>;
 
+    /// The last seq of each of these rooms that was deleted and whose events are still being
+    /// purged; others are left out.
+    async fn deleted_last_seqs(&self, rooms: &[RoomId])
+    -> Result<HashMap<RoomId, Seq>, StoreError>;
+
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -143,6 +143,7 @@ on_both_backends!(
     a_dead_instance_is_reaped_once_with_a_leave_for_each_member,
     two_instances_appending_to_the_same_rooms_share_one_gap_free_order,
     newest_seqs_are_given_for_rooms_that_exist,
+    a_deleted_rooms_last_seq_is_kept_while_its_events_are,
     an_event_is_never_stored_twice_under_one_message_id,
     a_resent_talk_is_answered_with_the_first_and_stored_once,
     racing_resends_on_two_instances_store_one_talk,
@@ -468,6 +469,22 @@ async fn newest_seqs_are_given_for_rooms_that_exist(mut db: Db) {
         HashMap::from([(a, Seq::new(3).unwrap()), (b, Seq::ZERO)])
     );
     assert!(db.storage.store.last_seqs(&[]).await.unwrap().is_empty());
+}
+
+async fn a_deleted_rooms_last_seq_is_kept_while_its_events_are(mut db: Db) {
+    let (doomed, kept) = (db.room("doomed").await, db.room("kept").await);
+    db.talks(doomed, 4).await;
+    db.storage.writer.delete_room(doomed).await.unwrap();
+
+    let rooms = [doomed, kept, RoomId::random()];
+    assert_eq!(
+        db.storage.store.last_seqs(&rooms).await.unwrap(),
+        HashMap::from([(kept, Seq::ZERO)])
+    );
+    assert_eq!(
+        db.storage.store.deleted_last_seqs(&rooms).await.unwrap(),
+        HashMap::from([(doomed, Seq::new(4).unwrap())])
+    );
 }
 
 async fn an_event_is_never_stored_twice_under_one_message_id(mut db: Db) {

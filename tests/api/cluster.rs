@@ -390,6 +390,55 @@ async fn a_deleted_room_closes_for_members_on_every_instance_after_its_last_even
     assert_eq!(bob.next_of_type("CLOSED").await["roomId"], room_id.as_str());
 }
 
+/// The other instance may learn of a deletion only from storage (the instance that deleted
+/// the room died before Redis could carry the news): it still closes the room after the
+/// room's real last event, so its members first get what they had not had yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_learnt_from_storage_closes_after_the_rooms_last_event() {
+    let mut pair = two_instances().await;
+    let room_id = pair.a.create_room(None).await;
+    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
+    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
+    alice.next_of_type("ENTER").await;
+
+    pair.redis.stop();
+    pair.wait_for_readiness(&pair.b, 503).await;
+    for i in 0..3 {
+        alice
+            .talk_with_id(&room_id, "alice", "while Redis was away", &format!("c-{i}"))
+            .await;
+    }
+    for i in 0..3 {
+        assert_eq!(
+            alice.next_of_type("TALK").await["clientMsgId"],
+            format!("c-{i}")
+        );
+    }
+    let deleted = pair
+        .http
+        .delete(pair.a.url(&format!("/api/rooms/{room_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    pair.a.kill();
+    pair.redis.restart();
+
+    let mut seen = Vec::new();
+    loop {
+        let frame = bob.next_json().await;
+        if frame["type"] == "CLOSED" {
+            break;
+        }
+        seen.push(frame["clientMsgId"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(
+        seen,
+        ["c-0", "c-1", "c-2"],
+        "CLOSED after the room's last event"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_stopped_cleanly_tells_the_others_its_members_left_at_once() {
     let mut pair = two_instances().await;

@@ -257,6 +257,17 @@ impl Store for PgStore {
         rows.iter().map(room_seq_from_row).collect()
     }
 
+    async fn deleted_last_seqs(
+        &self,
+        rooms: &[RoomId],
+    ) -> Result<HashMap<RoomId, Seq>, StoreError> {
+        let rows = sqlx::query("SELECT room_id, last_seq FROM room_purges WHERE room_id = ANY($1)")
+            .bind(uuids(rooms))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(room_seq_from_row).collect()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -147,6 +147,26 @@ fn parse_room_id(raw: &str) -> Result<RoomId, StoreError> {
     RoomId::parse(raw).map_err(|_| StoreError::Corrupt(format!("room id {raw:?}")))
 }
 
+impl SqliteStore {
+    /// Rooms and a seq of each, from a query that ends with `room_id IN `.
+    async fn room_seqs(
+        &self,
+        select: &str,
+        rooms: &[RoomId],
+    ) -> Result<HashMap<RoomId, Seq>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(select);
+        let rows = in_rooms(&mut query, rooms, "")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let room_id = parse_room_id(row.try_get("room_id")?)?;
+                Ok((room_id, parse_seq(row.try_get("last_seq")?)?))
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
@@ -264,17 +284,22 @@ impl Store for SqliteStore {
     }
 
     async fn last_seqs(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError> {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT room_id, last_seq FROM rooms WHERE room_id IN ");
-        let rows = in_rooms(&mut query, rooms, "")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let room_id = parse_room_id(row.try_get("room_id")?)?;
-                Ok((room_id, parse_seq(row.try_get("last_seq")?)?))
-            })
-            .collect()
+        self.room_seqs(
+            "SELECT room_id, last_seq FROM rooms WHERE room_id IN ",
+            rooms,
+        )
+        .await
+    }
+
+    async fn deleted_last_seqs(
+        &self,
+        rooms: &[RoomId],
+    ) -> Result<HashMap<RoomId, Seq>, StoreError> {
+        self.room_seqs(
+            "SELECT room_id, last_seq FROM room_purges WHERE room_id IN ",
+            rooms,
+        )
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

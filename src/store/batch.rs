@@ -57,11 +57,12 @@ enum Work {
     Together,
     /// Each event under a savepoint of its own.
     OneByOne,
-    /// A LEAVE for each member of an instance that is gone (still silent for `silence`, if
-    /// given), and the instance forgotten.
+    /// A LEAVE for each of up to `limit` members of an instance that is gone (still silent
+    /// for `silence`, if given), and the instance forgotten.
     Reap {
         instance: InstanceId,
         silence: Option<Duration>,
+        limit: usize,
     },
 }
 
@@ -184,21 +185,26 @@ impl StoreWriter {
     }
 
     /// Forgets an instance, if it is still silent for `silence` (None: whatever its heartbeat),
-    /// and stores a LEAVE for each of its members, in one transaction. Returns the stored
-    /// LEAVEs; none when another instance reaped it first.
+    /// and stores a LEAVE for each of up to `limit` of its members, in one transaction.
+    /// Returns the stored LEAVEs (none when it is alive, or has no members left), and whether
+    /// members may be left.
     pub async fn reap(
         &mut self,
         instance: InstanceId,
         silence: Option<Duration>,
-    ) -> Result<Vec<Event>, StoreError> {
+        limit: usize,
+    ) -> Result<(Vec<Event>, bool), StoreError> {
         let mut leaves = Vec::new();
-        match self
-            .attempt(&mut leaves, &[], Work::Reap { instance, silence })
-            .await
-        {
+        let work = Work::Reap {
+            instance,
+            silence,
+            limit,
+        };
+        match self.attempt(&mut leaves, &[], work).await {
             Ended::Committed(outcomes, _) => {
+                let more = leaves.len() >= limit;
                 let stored = stored_events(leaves, outcomes);
-                Ok(stored.into_iter().filter_map(Result::ok).collect())
+                Ok((stored.into_iter().filter_map(Result::ok).collect(), more))
             }
             Ended::RolledBack { error, .. } => Err(error),
             // Asked once, storage could not say: the instance is reaped again later (by the
@@ -357,7 +363,11 @@ async fn transact(
         let outcomes = match work {
             Work::Together => store_batch(&mut *tx, batch).await?,
             Work::OneByOne => one_by_one(&mut *tx, batch).await?,
-            Work::Reap { instance, silence } => reap(&mut *tx, batch, instance, silence).await?,
+            Work::Reap {
+                instance,
+                silence,
+                limit,
+            } => reap(&mut *tx, batch, instance, silence, limit).await?,
         };
         // After the events, so a marker may name the newest of them.
         let risen = match reads.is_empty() {
@@ -495,11 +505,12 @@ async fn reap(
     leaves: &mut Vec<Pending>,
     instance: InstanceId,
     silence: Option<Duration>,
+    limit: usize,
 ) -> Result<Outcomes, StoreError> {
     if !tx.forget_instance(instance, silence).await? {
         return Ok(Vec::new());
     }
-    let mut members = tx.members_of(instance).await?;
+    let mut members = tx.members_of(instance, limit).await?;
     members.sort();
     for (member, name) in members {
         let sender = Sender::parse(&name)

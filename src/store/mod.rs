@@ -181,7 +181,8 @@ pub trait Liveness: Send + Sync + 'static {
     /// others took it for dead and stored its members' LEAVEs.
     async fn heartbeat(&self) -> Result<bool, StoreError>;
 
-    /// Other instances whose latest heartbeat is older than `silence`.
+    /// Other instances whose latest heartbeat is older than `silence`, and those forgotten
+    /// that still have members (a reap that stopped part way).
     async fn dead_instances(&self, silence: Duration) -> Result<Vec<InstanceId>, StoreError>;
 }
 
@@ -250,17 +251,19 @@ pub(crate) trait WriteTx: Send {
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError>;
 
     /// Forgets an instance if it is silent for `silence` (None: whatever its heartbeat);
-    /// false when it was not (another instance reaped it first, or it is alive).
+    /// false when it is alive. An instance already forgotten counts as silent: a reap that
+    /// stopped part way left its members for anyone to reap.
     async fn forget_instance(
         &mut self,
         instance: InstanceId,
         silence: Option<Duration>,
     ) -> Result<bool, StoreError>;
 
-    /// Every membership of an instance, with its name.
+    /// Up to `limit` memberships of an instance, with their names.
     async fn members_of(
         &mut self,
         instance: InstanceId,
+        limit: usize,
     ) -> Result<Vec<(Membership, String)>, StoreError>;
 
     /// Runs a transaction-control statement, which both backends spell alike.

@@ -398,15 +398,28 @@ async fn a_dead_instance_is_reaped_once_with_a_leave_for_each_member(mut db: Db)
 
     let found = reaper.dead_instances(silence).await.unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
-    let leaves = db
+    let (first, more) = db
         .storage
         .writer
-        .reap(found[0], Some(silence))
+        .reap(found[0], Some(silence), 1)
+        .await
+        .unwrap();
+    assert!(more, "a member at a time");
+    let orphaned = db.storage.liveness.dead_instances(silence).await.unwrap();
+    assert_eq!(
+        orphaned, found,
+        "forgotten with members left, it is still to be reaped"
+    );
+    let (second, _) = db
+        .storage
+        .writer
+        .reap(found[0], Some(silence), 1)
         .await
         .unwrap();
 
-    let left: Vec<(EventKind, &str, i64)> = leaves
+    let left: Vec<(EventKind, &str, i64)> = first
         .iter()
+        .chain(&second)
         .map(|e| (e.kind, e.sender.as_str(), e.seq.get()))
         .collect();
     assert_eq!(
@@ -414,14 +427,17 @@ async fn a_dead_instance_is_reaped_once_with_a_leave_for_each_member(mut db: Db)
         [(EventKind::Leave, "alice", 3), (EventKind::Leave, "bob", 4)]
     );
     assert!(db.members(&[room]).await.is_empty());
-    let reaper = &mut db.storage.writer;
     assert!(
-        reaper
-            .reap(found[0], Some(silence))
+        db.storage
+            .liveness
+            .dead_instances(silence)
             .await
             .unwrap()
             .is_empty()
     );
+    let reaper = &mut db.storage.writer;
+    let (again, more) = reaper.reap(found[0], Some(silence), 10).await.unwrap();
+    assert!(again.is_empty() && !more);
     assert!(
         !dead.liveness.heartbeat().await.unwrap(),
         "it learns it was taken for dead"

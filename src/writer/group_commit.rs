@@ -353,24 +353,35 @@ impl GroupCommit {
         Ok(true)
     }
 
+    /// Stores a LEAVE for each member of a dead instance, a batch's worth per transaction,
+    /// each fanned out before the next is stored: thousands of members of one room leaving at
+    /// once never fill the queues of those still in it (a batch is half a session queue).
     async fn reap(
         &mut self,
         instance: InstanceId,
         silence: Option<Duration>,
     ) -> Result<usize, WriteError> {
-        let leaves = self
-            .store
-            .reap(instance, silence)
-            .await
-            .map_err(unavailable("reaping an instance"))?;
-        if !leaves.is_empty() {
-            tracing::info!(%instance, members = leaves.len(), "stored a LEAVE for each member of a dead instance");
+        let mut reaped = 0;
+        loop {
+            let (leaves, more) = self
+                .store
+                .reap(instance, silence, self.options.batch.events)
+                .await
+                .map_err(unavailable("reaping an instance"))?;
+            reaped += leaves.len();
+            for event in &leaves {
+                self.metrics.event_stored(event.kind.as_str());
+                self.fanout.publish(event);
+            }
+            if !more {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
-        for event in &leaves {
-            self.metrics.event_stored(event.kind.as_str());
-            self.fanout.publish(event);
+        if reaped > 0 {
+            tracing::info!(%instance, members = reaped, "stored a LEAVE for each member of a dead instance");
         }
-        Ok(leaves.len())
+        Ok(reaped)
     }
 
     async fn purge_step(&mut self) {

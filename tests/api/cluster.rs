@@ -242,6 +242,53 @@ async fn an_instance_killed_without_a_goodbye_has_its_members_leave_within_the_b
     assert_eq!(alice.next_of_type("TALK").await["message"], "still here");
 }
 
+/// Hundreds of members of one room on an instance that dies: their LEAVEs are stored and
+/// fanned out a batch at a time, so a member elsewhere whose queue holds far fewer events
+/// than that keeps up, gets every LEAVE, and is not closed as too slow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leaves_of_a_crowd_on_a_dead_instance_never_overflow_a_member_elsewhere() {
+    const CROWD: usize = 400;
+    let database = TestDatabase::create().await;
+    let redis = RedisServer::start();
+    let small_queue = [("CHAT_SESSION_QUEUE", "64")];
+    let mut env = vec![("DATABASE_URL", database.url.as_str())];
+    let redis_url = redis.url();
+    env.push(("REDIS_URL", redis_url.as_str()));
+    env.extend(FAST_LIVENESS);
+    let crowded = ChatProcess::start(&env);
+    env.extend(small_queue);
+    let watching = ChatProcess::start(&env);
+    let mut pair = Pair {
+        a: crowded,
+        b: watching,
+        redis,
+        http: reqwest::Client::new(),
+        database,
+    };
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+    let room_id = pair.a.create_room(None).await;
+    let (mut alice, _) = member(&pair.b, &room_id, "alice").await;
+    let mut crowd = Vec::new();
+    for i in 0..CROWD {
+        crowd.push(member(&pair.a, &room_id, &format!("crowd-{i}")).await.0);
+    }
+    for _ in 0..CROWD {
+        alice.next_of_type("ENTER").await;
+    }
+
+    pair.a.kill();
+    let mut leavers = HashSet::new();
+    while leavers.len() < CROWD {
+        let leave = alice.next_of_type("LEAVE").await;
+        leavers.insert(leave["sender"].as_str().unwrap().to_owned());
+    }
+    alice.talk(&room_id, "alice", "still here").await;
+    assert_eq!(alice.next_of_type("TALK").await["message"], "still here");
+    drop(crowd);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_mid_burst_loses_nothing_and_readiness_says_so_meanwhile() {
     const TALKS_EACH: usize = 60;

@@ -310,7 +310,9 @@ impl Liveness for PgLiveness {
     async fn dead_instances(&self, silence: Duration) -> Result<Vec<InstanceId>, StoreError> {
         let dead: Vec<Uuid> = sqlx::query_scalar(
             "SELECT instance_id FROM instances WHERE instance_id <> $1 \
-             AND heartbeat_at < clock_timestamp() - make_interval(secs => $2)",
+             AND heartbeat_at < clock_timestamp() - make_interval(secs => $2) \
+             UNION SELECT DISTINCT instance_id FROM members AS m WHERE instance_id <> $1 \
+             AND NOT EXISTS (SELECT 1 FROM instances AS i WHERE i.instance_id = m.instance_id)",
         )
         .bind(self.instance)
         .bind(silence.as_secs_f64())

@@ -354,25 +354,31 @@ impl WriteTx for PgTx<'_> {
         instance: InstanceId,
         silence: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        let forgotten = sqlx::query(
-            "DELETE FROM instances WHERE instance_id = $1 \
-             AND ($2::float8 IS NULL OR heartbeat_at < clock_timestamp() - make_interval(secs => $2))",
+        let forgotten: bool = sqlx::query_scalar(
+            "WITH gone AS (DELETE FROM instances WHERE instance_id = $1 \
+             AND ($2::float8 IS NULL OR heartbeat_at < clock_timestamp() - make_interval(secs => $2)) \
+             RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM gone) \
+             OR NOT EXISTS (SELECT 1 FROM instances WHERE instance_id = $1)",
         )
         .bind(instance.uuid())
         .bind(silence.map(seconds))
-        .execute(&mut *self.conn)
+        .fetch_one(&mut *self.conn)
         .await?;
-        Ok(forgotten.rows_affected() > 0 || silence.is_none())
+        Ok(forgotten || silence.is_none())
     }
 
     async fn members_of(
         &mut self,
         instance: InstanceId,
+        limit: usize,
     ) -> Result<Vec<(Membership, String)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT instance_id, session_id, room_id, sender FROM members WHERE instance_id = $1",
+            "SELECT instance_id, session_id, room_id, sender FROM members WHERE instance_id = $1 \
+             ORDER BY session_id, room_id LIMIT $2",
         )
         .bind(instance.uuid())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&mut *self.conn)
         .await?;
         rows.iter()

@@ -344,7 +344,9 @@ impl Liveness for SqliteLiveness {
 
     async fn dead_instances(&self, silence: Duration) -> Result<Vec<InstanceId>, StoreError> {
         let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT instance_id FROM instances WHERE instance_id != ? AND heartbeat_at < ?",
+            "SELECT instance_id FROM instances WHERE instance_id != ?1 AND heartbeat_at < ?2 \
+             UNION SELECT DISTINCT instance_id FROM members AS m WHERE instance_id != ?1 \
+             AND NOT EXISTS (SELECT 1 FROM instances AS i WHERE i.instance_id = m.instance_id)",
         )
         .bind(&self.instance)
         .bind(silent_since(silence))

@@ -345,23 +345,32 @@ impl WriteTx for SqliteTx<'_> {
         silence: Option<Duration>,
     ) -> Result<bool, StoreError> {
         let cutoff = silence.map_or(i64::MAX, silent_since);
+        let id = instance.to_string();
         let forgotten =
             sqlx::query("DELETE FROM instances WHERE instance_id = ? AND heartbeat_at < ?")
-                .bind(instance.to_string())
+                .bind(&id)
                 .bind(cutoff)
                 .execute(&mut *self.conn)
                 .await?;
-        Ok(forgotten.rows_affected() > 0 || silence.is_none())
+        let alive: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM instances WHERE instance_id = ?)")
+                .bind(&id)
+                .fetch_one(&mut *self.conn)
+                .await?;
+        Ok(forgotten.rows_affected() > 0 || !alive || silence.is_none())
     }
 
     async fn members_of(
         &mut self,
         instance: InstanceId,
+        limit: usize,
     ) -> Result<Vec<(Membership, String)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT instance_id, session_id, room_id, sender FROM members WHERE instance_id = ?",
+            "SELECT instance_id, session_id, room_id, sender FROM members WHERE instance_id = ? \
+             ORDER BY session_id, room_id LIMIT ?",
         )
         .bind(instance.to_string())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&mut *self.conn)
         .await?;
         rows.iter()

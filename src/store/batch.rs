@@ -388,7 +388,9 @@ async fn transact(
 }
 
 /// Runs a storage call under [`DEADLINE`].
-async fn within<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+pub(super) async fn within<T>(
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
     tokio::time::timeout(DEADLINE, call)
         .await
         .unwrap_or(Err(StoreError::TimedOut(DEADLINE)))

@@ -13,6 +13,7 @@
 //! their LEAVEs.
 
 mod batch;
+mod deadline;
 mod postgres;
 mod sqlite;
 #[cfg(test)]

@@ -189,12 +189,18 @@ enum Trap {
     Freeze(&'static [u8]),
     /// Forward the message, then drop every connection and refuse new ones (until `restore`).
     CutAll(&'static [u8]),
+    /// Forward the message, then stop forwarding anything on any connection, without closing
+    /// (until `thaw`): its answer never comes.
+    FreezeOn(&'static [u8]),
 }
 
 impl Trap {
     fn pattern(self) -> &'static [u8] {
         match self {
-            Trap::Cut(pattern) | Trap::Freeze(pattern) | Trap::CutAll(pattern) => pattern,
+            Trap::Cut(pattern)
+            | Trap::Freeze(pattern)
+            | Trap::CutAll(pattern)
+            | Trap::FreezeOn(pattern) => pattern,
         }
     }
 }
@@ -270,6 +276,13 @@ impl Proxy {
         self.with(|state| state.trap = Some(Trap::CutAll(message)));
     }
 
+    /// Once a client sends `message`, it is forwarded, then every connection stops forwarding
+    /// without closing (new ones too), so its answer never comes: a network gone silent
+    /// mid-query.
+    pub fn freeze_on(&self, message: &'static [u8]) {
+        self.with(|state| state.trap = Some(Trap::FreezeOn(message)));
+    }
+
     /// Once a client sends `message` and then one more message, both are forwarded, then every
     /// connection stops forwarding without closing (new ones too): a network gone silent. (The
     /// statement after a `BEGIN`, whatever its text: prepared statements do not resend it.)
@@ -336,6 +349,7 @@ async fn forward(client: TcpStream, server: TcpStream, shared: Shared, done: Can
                     Some(Trap::Cut(_)) => sprung.cancel(),
                     Some(Trap::Freeze(_)) => freezing = true,
                     Some(Trap::CutAll(_)) => cutting_all = true,
+                    Some(Trap::FreezeOn(_)) => state.frozen = true,
                     None if freezing => state.frozen = true,
                     None => {}
                 }

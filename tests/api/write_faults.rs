@@ -163,3 +163,45 @@ async fn shutdown_with_a_commit_in_doubt_and_storage_gone_finishes_in_time() {
         started.elapsed()
     );
 }
+
+/// A network that goes silent in the middle of a read (the connection open, no answer ever
+/// coming) holds the request no longer than the read deadline: it is answered 503, and reads
+/// work again once the network does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_whose_answer_never_comes_is_given_up_in_seconds() {
+    let proxy = Proxy::start(postgres_server()).await;
+    let app = spawn_app_on_postgres_via(&proxy).await;
+    let room_id = app.create_room("general").await;
+
+    proxy.freeze_on(b"FROM events WHERE room_id");
+    let started = Instant::now();
+    let answered = tokio::time::timeout(
+        Duration::from_secs(30),
+        app.get(&format!("/api/rooms/{room_id}/messages?afterSeq=0")),
+    )
+    .await
+    .expect("the read is given up, not left waiting");
+    assert_eq!(answered.status(), 503);
+    assert!(proxy.is_frozen(), "the trap went off");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "given up after {:?}",
+        started.elapsed()
+    );
+
+    proxy.thaw();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = app
+            .get(&format!("/api/rooms/{room_id}/messages?afterSeq=0"))
+            .await
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reads never came back: {status}"
+        );
+    }
+}

@@ -20,6 +20,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use uuid::Uuid;
 
+use super::deadline::Deadlined;
 use super::{
     EventRange, Liveness, MemberCursor, MembersPage, PageLimit, RoomRecord, Storage, Store,
     StoreError, StoreWriter, members_page, parse_seq, read_page,
@@ -69,7 +70,7 @@ pub async fn connect(
     let reads = pool(max_connections).connect_with(options.clone()).await?;
     let heartbeats = pool(1).connect_lazy_with(options.clone());
     Ok(Storage {
-        store: Arc::new(PgStore { pool: reads }),
+        store: Arc::new(Deadlined(PgStore { pool: reads })),
         writer: StoreWriter::new(Box::new(PgWriteConnection::new(options)), instance),
         liveness: Arc::new(PgLiveness {
             pool: heartbeats,

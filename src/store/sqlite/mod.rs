@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use super::deadline::Deadlined;
 use super::{
     EventRange, Liveness, MemberCursor, MembersPage, PageLimit, RoomRecord, Storage, Store,
     StoreError, StoreWriter, members_page, parse_seq, read_page,
@@ -63,9 +64,9 @@ pub async fn connect(
         .await?;
     sqlx::migrate!("./migrations/sqlite").run(&reads).await?;
     Ok(Storage {
-        store: Arc::new(SqliteStore {
+        store: Arc::new(Deadlined(SqliteStore {
             pool: reads.clone(),
-        }),
+        })),
         writer: StoreWriter::new(
             Box::new(SqliteWriteConnection::new(options, writes)),
             instance,

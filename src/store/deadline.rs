@@ -1,0 +1,71 @@
+//! Every read has a deadline on this side too. The server's statement timeout cannot help when
+//! the network goes silent (the connection open, its answer never arriving): without one, a
+//! request, a catch-up or a gap fill would wait for the kernel to give the connection up,
+//! many minutes later.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use super::batch::within;
+use super::{EventRange, MemberCursor, MembersPage, PageLimit, RoomRecord, Store, StoreError};
+use crate::domain::{Event, RoomId, Seq};
+
+/// A store whose every read gives up after [`super::batch::DEADLINE`].
+pub struct Deadlined<S>(pub S);
+
+#[async_trait]
+impl<S: Store> Store for Deadlined<S> {
+    async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
+        within(self.0.room(room_id)).await
+    }
+
+    async fn rooms(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoomRecord>, StoreError> {
+        within(self.0.rooms(before, limit)).await
+    }
+
+    async fn events(&self, room_id: RoomId, range: EventRange) -> Result<Vec<Event>, StoreError> {
+        within(self.0.events(room_id, range)).await
+    }
+
+    async fn page_after(
+        &self,
+        room_id: RoomId,
+        after: Seq,
+        limit: PageLimit,
+    ) -> Result<Vec<Event>, StoreError> {
+        within(self.0.page_after(room_id, after, limit)).await
+    }
+
+    async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError> {
+        within(self.0.member_counts(rooms)).await
+    }
+
+    async fn members(
+        &self,
+        room_id: RoomId,
+        after: Option<&MemberCursor>,
+        limit: u32,
+    ) -> Result<Option<MembersPage>, StoreError> {
+        within(self.0.members(room_id, after, limit)).await
+    }
+
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError> {
+        within(self.0.last_seqs(rooms)).await
+    }
+
+    async fn deleted_last_seqs(
+        &self,
+        rooms: &[RoomId],
+    ) -> Result<HashMap<RoomId, Seq>, StoreError> {
+        within(self.0.deleted_last_seqs(rooms)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        within(self.0.ping()).await
+    }
+
+    async fn close(&self) {
+        self.0.close().await;
+    }
+}

@@ -448,6 +448,39 @@ mod tests {
     }
 
     #[test]
+    fn a_head_dripped_a_line_at_a_time_is_read_once_and_its_buffer_let_go() {
+        let mut decoder = Decoder::default();
+        decoder.push(b"SEND\n");
+        for _ in 0..20_000 {
+            decoder.push(b"a:\n");
+            assert_eq!(decoder.next(), Ok(None));
+            assert!(!decoder.unread(), "what came was read");
+        }
+        let partial = decoder.partial.as_ref().expect("a frame being read");
+        assert_eq!(partial.headers.len(), 20_000, "each line parsed once");
+        assert_eq!(partial.searched, decoder.buffer.len(), "nothing is searched twice");
+        decoder.push(b"\n\0");
+        let Ok(Some(Decoded::Frame(frame))) = decoder.next() else {
+            panic!("the frame")
+        };
+        assert_eq!((frame.command.as_str(), frame.headers.len()), ("SEND", 20_000));
+        assert_eq!(decoder.buffer.capacity(), 0, "an empty buffer holds nothing");
+
+        let mut big = b"SEND\n\n".to_vec();
+        big.extend(std::iter::repeat_n(b'y', 60_000));
+        big.extend(b"\0SEND\n");
+        let mut decoder = Decoder::default();
+        decoder.push(&big);
+        assert!(matches!(decoder.next(), Ok(Some(Decoded::Frame(_)))));
+        assert_eq!(decoder.next(), Ok(None));
+        assert!(
+            decoder.buffer.capacity() < 4096,
+            "the rest of a burst keeps no peak allocation: {}",
+            decoder.buffer.capacity()
+        );
+    }
+
+    #[test]
     fn a_frame_is_encoded_with_its_headers_a_blank_line_and_a_nul() {
         let text = encode("RECEIPT", &[("receipt-id", "r-1")], "");
         assert_eq!(text, "RECEIPT\nreceipt-id:r-1\n\n\0");

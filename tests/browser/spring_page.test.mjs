@@ -1,11 +1,14 @@
 // A page written like the Spring STOMP tutorials (spring/room.html: Stomp.over(new SockJS(...))),
-// served by this test from an origin of its own, talks in Chromium with a user of our page.
+// served by this test from an origin of its own, talks in Chromium with a user of our page; the
+// same page opened from a file (Origin null) connects too.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
+import { pathToFileURL } from "node:url";
 
 import { Server, openChat, sharedBrowser } from "./harness.mjs";
 
@@ -69,4 +72,31 @@ test("a Spring tutorial page over SockJS and STOMP chats with a user of our page
   assert.deepEqual(problems, []);
   assert.deepEqual(bob.problems, []);
   await context.close();
+});
+
+test("the tutorial page opened as a file (Origin null) connects over SockJS", { timeout: 90_000 }, async (t) => {
+  const server = await Server.for(t);
+  const roomId = await server.createRoom("from a file");
+  const folder = mkdtempSync(path.join(tmpdir(), "chat-file-page-"));
+  t.after(() => rmSync(folder, { recursive: true, force: true }));
+  mkdirSync(path.join(folder, "js"));
+  const page = readFileSync(path.join(HERE, FILES["/room.html"][0]), "utf8").replaceAll('src="/js/', 'src="js/');
+  writeFileSync(path.join(folder, "room.html"), page);
+  for (const script of ["/js/sockjs.min.js", "/js/stomp.min.js"]) {
+    copyFileSync(path.join(HERE, FILES[script][0]), path.join(folder, script));
+  }
+
+  const context = await shared.browser.newContext();
+  t.after(() => context.close());
+  const spring = await context.newPage();
+  const problems = [];
+  spring.on("pageerror", (error) => problems.push(error.message));
+  const query = new URLSearchParams({ roomId, sender: "영희", server: server.url("").replace(/\/$/, "") });
+  await spring.goto(`${pathToFileURL(path.join(folder, "room.html"))}?${query}`);
+
+  await spring.waitForSelector('body[data-connected="true"]', { timeout: 15_000 });
+  await spring.locator("#messages > li").filter({ hasText: "[알림] 영희 entered the room." }).waitFor({ timeout: 15_000 });
+  assert.equal(await spring.evaluate(() => location.protocol), "file:");
+  assert.equal(await spring.evaluate(() => sock.transport), "websocket");
+  assert.deepEqual(problems, []);
 });

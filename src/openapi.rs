@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::domain::{Event, EventKind};
 use crate::error::Problem;
-use crate::http::{health, members, messages, page, rooms};
+use crate::http::{docs, health, members, messages, page, rooms};
 use crate::ws;
 
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::ws;
         members::list_members,
         ws::chat_socket,
         ws::stomp_socket,
+        docs::asyncapi_json,
         health::healthz,
         health::readyz,
         health::metrics,

@@ -44,6 +44,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
         .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
         .service(resource(docs::OPENAPI_PATH, "GET").route(web::get().to(docs::openapi_json)))
+        .service(resource(docs::ASYNCAPI_PATH, "GET").route(web::get().to(docs::asyncapi_json)))
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .service(docs::swagger_ui())
         .service(resource("/", "GET").route(web::get().to(page::index)))

@@ -458,13 +458,24 @@ mod tests {
         }
         let partial = decoder.partial.as_ref().expect("a frame being read");
         assert_eq!(partial.headers.len(), 20_000, "each line parsed once");
-        assert_eq!(partial.searched, decoder.buffer.len(), "nothing is searched twice");
+        assert_eq!(
+            partial.searched,
+            decoder.buffer.len(),
+            "nothing is searched twice"
+        );
         decoder.push(b"\n\0");
         let Ok(Some(Decoded::Frame(frame))) = decoder.next() else {
             panic!("the frame")
         };
-        assert_eq!((frame.command.as_str(), frame.headers.len()), ("SEND", 20_000));
-        assert_eq!(decoder.buffer.capacity(), 0, "an empty buffer holds nothing");
+        assert_eq!(
+            (frame.command.as_str(), frame.headers.len()),
+            ("SEND", 20_000)
+        );
+        assert_eq!(
+            decoder.buffer.capacity(),
+            0,
+            "an empty buffer holds nothing"
+        );
 
         let mut big = b"SEND\n\n".to_vec();
         big.extend(std::iter::repeat_n(b'y', 60_000));

@@ -1,0 +1,227 @@
+// The AsyncAPI document (asyncapi/asyncapi.json) cannot drift from the server: it is valid for
+// the AsyncAPI parser, the server serves it as committed, every message the server can send is
+// captured from a real server (on /ws/chat and as STOMP MESSAGE frames) and validates against
+// its message's schema, and every message the document says the server sends was captured.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, test } from "node:test";
+
+import { Parser } from "@asyncapi/parser";
+import Ajv from "ajv";
+import addFormats from "ajv-formats";
+import WebSocket from "ws";
+
+const HERE = import.meta.dirname;
+const DOCUMENT = path.resolve(HERE, "../../asyncapi/asyncapi.json");
+const CHAT_BIN = process.env.CHAT_BIN ?? path.resolve(HERE, "../../target/debug/chat");
+
+let server;
+let parsed;
+
+before(async () => {
+  server = await start();
+  const { document, diagnostics } = await new Parser().parse(readFileSync(DOCUMENT, "utf8"));
+  const errors = diagnostics.filter((diagnostic) => diagnostic.severity === 0);
+  assert.deepEqual(errors, [], "the AsyncAPI parser finds no error");
+  parsed = document;
+});
+
+after(async () => {
+  server?.child.kill("SIGKILL");
+  if (server) rmSync(server.dir, { recursive: true, force: true });
+});
+
+/** The chat binary on a free port over a fresh SQLite file. */
+async function start() {
+  const dir = mkdtempSync(path.join(tmpdir(), "chat-contract-"));
+  const child = spawn(CHAT_BIN, [], {
+    env: {
+      PATH: process.env.PATH,
+      CHAT_ADDR: "127.0.0.1:0",
+      DATABASE_URL: `sqlite://${path.join(dir, "chat.db")}`,
+      CHAT_LOG_FORMAT: "json",
+      CHAT_RATE_LIMIT: "off",
+      RUST_LOG: "info",
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`the chat binary exited (${code})`)));
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      try {
+        const log = JSON.parse(line);
+        if (log.fields?.message === "listening") resolve(Number(log.fields.addr.split(":").pop()));
+      } catch {
+        // not a log line
+      }
+    });
+  });
+  return { child, dir, base: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
+}
+
+async function api(method, pathname, body) {
+  const response = await fetch(server.base + pathname, {
+    method,
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/** A WebSocket whose incoming messages can be awaited one at a time. */
+async function socket(pathname, protocols) {
+  const ws = new WebSocket(server.ws + pathname, protocols);
+  const inbox = [];
+  const waiting = [];
+  ws.on("message", (data) => {
+    const text = data.toString();
+    const next = waiting.shift();
+    if (next) next(text);
+    else inbox.push(text);
+  });
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  return {
+    send: (text) => ws.send(text),
+    next: () =>
+      inbox.length > 0
+        ? Promise.resolve(inbox.shift())
+        : new Promise((resolve, reject) => {
+            waiting.push(resolve);
+            setTimeout(() => reject(new Error("no message in 10 s")), 10_000).unref();
+          }),
+    close: () => ws.close(),
+  };
+}
+
+/** Reads JSON frames until one matches. */
+async function until(client, matches) {
+  for (;;) {
+    const frame = JSON.parse(await client.next());
+    if (matches(frame)) return frame;
+  }
+}
+
+/** A STOMP frame as text. */
+function stomp(command, headers, body = "") {
+  const lines = Object.entries(headers).map(([name, value]) => `${name}:${value}`);
+  return `${command}\n${lines.join("\n")}${lines.length ? "\n" : ""}\n${body}\0`;
+}
+
+/** Reads STOMP frames until a MESSAGE whose body matches; returns its headers and body. */
+async function untilMessage(client, matches) {
+  for (;;) {
+    const text = await client.next();
+    if (text === "\n") continue;
+    const [head, ...rest] = text.replace(/\0$/, "").split("\n\n");
+    const [command, ...lines] = head.split("\n");
+    if (command !== "MESSAGE") continue;
+    const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1)]));
+    const body = JSON.parse(rest.join("\n\n"));
+    if (matches(body)) return { headers, body };
+  }
+}
+
+/** Drives a real server to send every kind of message once; each capture is [message id, payload, STOMP headers]. */
+async function capture() {
+  const captured = [];
+  const roomId = (await api("POST", "/api/rooms", { name: "contract" })).body.roomId;
+  const alice = await socket("/ws/chat");
+  const bob = await socket("/ws/chat");
+  const keep = (id, frame, headers) => captured.push([id, frame, headers]);
+
+  alice.send(JSON.stringify({ type: "ENTER", roomId, sender: "alice", echo: false }));
+  keep("event", await until(alice, (f) => f.type === "ENTER"));
+  bob.send(JSON.stringify({ type: "ENTER", roomId, sender: "bob" }));
+  await until(bob, (f) => f.type === "ENTER");
+  alice.send(JSON.stringify({ type: "TALK", roomId, sender: "alice", message: "hi", clientMsgId: "c-1" }));
+  keep("ack", await until(alice, (f) => f.type === "ACK"));
+  keep("event", await until(bob, (f) => f.type === "TALK"));
+  alice.send(JSON.stringify({ type: "TALK", roomId, sender: "alice", message: "hi", clientMsgId: "c-1" }));
+  keep("ack", await until(alice, (f) => f.type === "ACK" && f.duplicate));
+  bob.send(JSON.stringify({ type: "TALK", roomId, sender: "bob", message: "again", clientMsgId: "b-1" }));
+  await until(bob, (f) => f.clientMsgId === "b-1");
+  bob.send(JSON.stringify({ type: "TALK", roomId, sender: "bob", message: "again", clientMsgId: "b-1" }));
+  keep("event", await until(bob, (f) => f.duplicate === true));
+  bob.send(JSON.stringify({ type: "TYPING", roomId, sender: "bob" }));
+  keep("typingNotice", await until(alice, (f) => f.type === "TYPING"));
+  bob.send(JSON.stringify({ type: "READ", roomId, sender: "bob", seq: 2 }));
+  keep("readNotice", await until(alice, (f) => f.type === "READ"));
+  for (const text of ["not json", "[]", JSON.stringify({ type: "TALK", roomId, sender: "bob", message: "x".repeat(4001), clientMsgId: "long" })]) {
+    alice.send(text);
+    keep("error", await until(alice, (f) => f.type === "ERROR"));
+  }
+  bob.send(JSON.stringify({ type: "LEAVE", roomId, sender: "bob" }));
+  keep("event", await until(alice, (f) => f.type === "LEAVE"));
+
+  const stompClient = await socket("/ws/stomp", ["v12.stomp"]);
+  stompClient.send(stomp("CONNECT", { "accept-version": "1.2" }));
+  stompClient.send(stomp("SUBSCRIBE", { id: "errors", destination: "/user/queue/errors" }));
+  stompClient.send(stomp("SUBSCRIBE", { id: "room", destination: `/topic/rooms/${roomId}` }));
+  const send = (body) => stompClient.send(stomp("SEND", { destination: `/app/rooms/${roomId}` }, JSON.stringify(body)));
+  send({ type: "ENTER", sender: "carol" });
+  const entered = await untilMessage(stompClient, (b) => b.type === "ENTER" && b.sender === "carol");
+  keep("stompEvent", entered.body, entered.headers);
+  send({ type: "TALK", sender: "carol", message: "once", clientMsgId: "s-1" });
+  await untilMessage(stompClient, (b) => b.clientMsgId === "s-1");
+  send({ type: "TALK", sender: "carol", message: "once", clientMsgId: "s-1" });
+  const resent = await untilMessage(stompClient, (b) => b.duplicate === true);
+  keep("stompDuplicate", resent.body, resent.headers);
+  alice.send(JSON.stringify({ type: "TYPING", roomId, sender: "alice" }));
+  const typing = await untilMessage(stompClient, (b) => b.type === "TYPING");
+  keep("stompTypingNotice", typing.body, typing.headers);
+  alice.send(JSON.stringify({ type: "READ", roomId, sender: "alice", seq: 3 }));
+  const read = await untilMessage(stompClient, (b) => b.type === "READ");
+  keep("stompReadNotice", read.body, read.headers);
+  send({ type: "TALK", sender: "carol" });
+  const refused = await untilMessage(stompClient, (b) => b.type === "ERROR");
+  keep("stompRefusal", refused.body, refused.headers);
+
+  assert.equal((await api("DELETE", `/api/rooms/${roomId}`)).status, 204);
+  keep("closed", await until(alice, (f) => f.type === "CLOSED"));
+  const closed = await untilMessage(stompClient, (b) => b.type === "CLOSED");
+  keep("stompClosed", closed.body, closed.headers);
+  for (const client of [alice, bob, stompClient]) client.close();
+  return captured;
+}
+
+test("the server serves the committed document at /asyncapi.json", async () => {
+  const response = await fetch(`${server.base}/asyncapi.json`);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get("content-type"), /^application\/json/);
+  assert.equal(await response.text(), readFileSync(DOCUMENT, "utf8"));
+});
+
+test("every message the server sends validates against its schema, and the document lists no other", async () => {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats(ajv);
+  const document = JSON.parse(readFileSync(DOCUMENT, "utf8"));
+  ajv.addSchema(document, "asyncapi");
+  const validator = (pointer) => ajv.getSchema(`asyncapi#${pointer}`);
+
+  const sent = new Set();
+  for (const operation of parsed.operations().all().filter((op) => op.action() === "send")) {
+    for (const message of operation.messages().all()) sent.add(message.id());
+  }
+  const captured = await capture();
+  for (const [id, payload, headers] of captured) {
+    assert.ok(sent.has(id), `${id} is a message the document says the server sends`);
+    const message = document.components.messages[id];
+    const valid = validator(message.payload.$ref.slice(1));
+    assert.ok(valid(payload), `${id}: ${JSON.stringify(payload)}: ${ajv.errorsText(valid.errors)}`);
+    if (message.headers) {
+      const validHeaders = validator(message.headers.$ref.slice(1));
+      assert.ok(validHeaders(headers), `${id} headers: ${JSON.stringify(headers)}: ${ajv.errorsText(validHeaders.errors)}`);
+    }
+  }
+  const seen = new Set(captured.map(([id]) => id));
+  assert.deepEqual([...sent].filter((id) => !seen.has(id)), [], "every message the server sends was seen");
+});

@@ -19,7 +19,7 @@
 //!   same chat frames and subscriptions), and a plain table of the rooms it reads, which it
 //!   leaves however it ends.
 //! - [`clients`]: who a client is for per-client limits: its address behind trusted proxies,
-//!   and the cap on its WebSocket connections.
+//!   the cap on its WebSocket connections, and its frame rate.
 //! - [`hub`]: who is in which room on this instance, and fan-out to their queues.
 //! - [`writer`]: the one task that stores this instance's events, in group-commit batches, and
 //!   hands them to fan-out.

@@ -163,7 +163,7 @@ impl Application {
                 .http_quota()
                 .map(|per_minute| Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute)))),
             connection_cap: settings.connection_cap().map(ConnectionCap::new),
-            ws_limiter: crate::ws::frame_limit::identity_limiter(&settings),
+            ws_limiter: crate::clients::frames::identity_limiter(&settings),
             next_session: AtomicU64::new(1),
             store: storage.store,
             liveness: storage.liveness,

@@ -10,6 +10,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clients::frames::IdentityLimiter;
 use crate::clients::{ClientAddress, ClientKey, ConnectionCap};
 use crate::cluster::Cluster;
 use crate::config::Settings;
@@ -19,7 +20,6 @@ use crate::identity::{self, Caller, Identity, Refused, Verifier};
 use crate::metrics::Metrics;
 use crate::store::{Liveness, Store};
 use crate::writer::Writer;
-use crate::ws::frame_limit::IdentityLimiter;
 
 pub type HttpLimiter = DefaultKeyedRateLimiter<ClientKey>;
 

@@ -1,9 +1,11 @@
 //! Who a client is, for the limits that are kept per client: its identity when it signed in,
 //! else its address (taken from a forwarding header only when a configured proxy sent it,
-//! never from a header anyone can forge); and how many WebSocket connections each one holds.
+//! never from a header anyone can forge); how many WebSocket connections each one holds; and
+//! how many frames it may send.
 
 mod address;
 mod connections;
+pub mod frames;
 
 use std::net::IpAddr;
 use std::sync::Arc;

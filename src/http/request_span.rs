@@ -5,12 +5,12 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Uri;
 use actix_web::{Error, HttpMessage, web};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
 use crate::state::AppState;
+use crate::telemetry::loggable_target;
 
 pub struct RequestSpan;
 
@@ -36,49 +36,5 @@ impl RootSpanBuilder for RequestSpan {
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         DefaultRootSpanBuilder::on_request_end(span, outcome);
-    }
-}
-
-/// The path, and the query unless it carries a token (or cannot be read, so might).
-pub(crate) fn loggable_target(uri: &Uri) -> String {
-    let path = uri.path();
-    match uri.query() {
-        None => path.to_owned(),
-        Some(query) if carries_token(query) => format!("{path}?[redacted: it carries a token]"),
-        Some(query) => format!("{path}?{query}"),
-    }
-}
-
-fn carries_token(query: &str) -> bool {
-    web::Query::<Vec<(String, String)>>::from_query(query).map_or(true, |pairs| {
-        pairs.iter().any(|(key, _)| key == "access_token")
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn target(uri: &'static str) -> String {
-        loggable_target(&Uri::from_static(uri))
-    }
-
-    #[test]
-    fn a_query_that_carries_a_token_is_left_out_however_it_is_spelled() {
-        for uri in [
-            "/ws/chat?access_token=secret",
-            "/ws/chat?a=1&access%5Ftoken=secret",
-            "/ws/chat?access_token",
-        ] {
-            let logged = target(uri);
-            assert!(!logged.contains("secret"), "{logged}");
-            assert!(logged.starts_with("/ws/chat?[redacted"), "{logged}");
-        }
-    }
-
-    #[test]
-    fn other_queries_are_kept() {
-        assert_eq!(target("/api/rooms?limit=5"), "/api/rooms?limit=5");
-        assert_eq!(target("/api/rooms"), "/api/rooms");
     }
 }

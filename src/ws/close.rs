@@ -1,6 +1,6 @@
 //! How a session ends: the reasons, and the close frame each one sends.
 
-use super::connection::{CloseCode, CloseReason};
+use actix_http::ws::{CloseCode, CloseReason};
 
 /// Why the loop ended; decides the close frame.
 #[derive(Debug)]

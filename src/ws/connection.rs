@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::sync::CancellationToken;
 
-pub use actix_http::ws::{CloseCode, CloseReason};
+pub use actix_http::ws::CloseReason;
 
 use super::close::End;
 use super::sockjs;

@@ -4,7 +4,6 @@
 mod catch_up;
 mod close;
 mod connection;
-pub mod frame_limit;
 mod heartbeat;
 mod in_flight;
 mod intake;

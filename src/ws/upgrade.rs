@@ -29,9 +29,9 @@ use super::sockjs;
 use super::stomp::{SUBPROTOCOLS, Stomp};
 use crate::clients::OpenConnection;
 use crate::error::ApiError;
-use crate::http::request_span::loggable_target;
 use crate::identity::{Identity, Refused};
 use crate::state::AppState;
+use crate::telemetry::loggable_target;
 
 /// An upgrade request and the connection it came on.
 pub type Upgrade = (Request, Framed<TcpStream, h1::Codec>);

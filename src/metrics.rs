@@ -116,6 +116,15 @@ impl Metrics {
     }
 
     fn register_all(&mut self) {
+        self.register_sessions();
+        self.register_frames();
+        self.register_storage();
+        self.register_cluster();
+        self.register_latency();
+    }
+
+    /// Sessions: how many, how they end.
+    fn register_sessions(&mut self) {
         let r = &mut self.registry;
         r.register(
             "chat_connections",
@@ -138,15 +147,50 @@ impl Metrics {
             self.rooms_active.clone(),
         );
         r.register(
-            "chat_ordered_rooms",
-            "Rooms whose events this instance puts back in seq order (those it has members in)",
-            self.ordered_rooms.clone(),
+            "chat_slow_consumers",
+            "Sessions closed with 1013 for a full queue",
+            self.slow_consumers.clone(),
         );
+        r.register(
+            "chat_auth_refused",
+            "Requests and upgrades refused for their token, by transport and reason",
+            self.auth_refused.clone(),
+        );
+    }
+
+    /// What sessions receive and send.
+    fn register_frames(&mut self) {
+        let r = &mut self.registry;
         r.register(
             "chat_frames_in",
             "Client frames received, by type",
             self.frames_in.clone(),
         );
+        r.register(
+            "chat_events_out",
+            "Event frames written to sessions",
+            self.events_out.clone(),
+        );
+        r.register(
+            "chat_errors",
+            "Errors sent to clients, by transport and code",
+            self.errors.clone(),
+        );
+        r.register(
+            "chat_notices",
+            "TYPING and READ notices, by type and what became of them: sent to this instance's members, or dropped (a typing notice within a second of the last)",
+            self.notices.clone(),
+        );
+        r.register(
+            "chat_resends",
+            "TALKs whose clientMsgId their sender had used in the room: answered with the first, not stored again",
+            self.resends.clone(),
+        );
+    }
+
+    /// The writer and what it stores.
+    fn register_storage(&mut self) {
+        let r = &mut self.registry;
         r.register(
             "chat_events_stored",
             "Events stored, by type",
@@ -173,34 +217,24 @@ impl Metrics {
             self.heartbeats.clone(),
         );
         r.register(
-            "chat_notices",
-            "TYPING and READ notices, by type and what became of them: sent to this instance's members, or dropped (a typing notice within a second of the last)",
-            self.notices.clone(),
+            "chat_store_commit_seconds",
+            "Time to store one batch of events",
+            self.commit_seconds.clone(),
         );
         r.register(
-            "chat_resends",
-            "TALKs whose clientMsgId their sender had used in the room: answered with the first, not stored again",
-            self.resends.clone(),
+            "chat_store_batch_size",
+            "Events stored per transaction",
+            self.batch_size.clone(),
         );
+    }
+
+    /// Several instances: the broker and the ordering of other instances' events.
+    fn register_cluster(&mut self) {
+        let r = &mut self.registry;
         r.register(
-            "chat_events_out",
-            "Event frames written to sessions",
-            self.events_out.clone(),
-        );
-        r.register(
-            "chat_errors",
-            "Errors sent to clients, by transport and code",
-            self.errors.clone(),
-        );
-        r.register(
-            "chat_auth_refused",
-            "Requests and upgrades refused for their token, by transport and reason",
-            self.auth_refused.clone(),
-        );
-        r.register(
-            "chat_slow_consumers",
-            "Sessions closed with 1013 for a full queue",
-            self.slow_consumers.clone(),
+            "chat_ordered_rooms",
+            "Rooms whose events this instance puts back in seq order (those it has members in)",
+            self.ordered_rooms.clone(),
         );
         r.register(
             "chat_broker_published",
@@ -227,6 +261,11 @@ impl Metrics {
             "From an event's stamp on another instance (before its commit) to its arrival here",
             self.broker_delay_seconds.clone(),
         );
+    }
+
+    /// Where an event's time goes.
+    fn register_latency(&mut self) {
+        let r = &mut self.registry;
         r.register(
             "chat_fanout_seconds",
             "Time to queue one event for every member of its room",
@@ -238,16 +277,6 @@ impl Metrics {
              (frame read -> in the writer's queue), `committed` (-> its batch committed), \
              `fanned_out` (-> in every reader's queue here), `written` (-> on the socket)",
             self.stages.clone(),
-        );
-        r.register(
-            "chat_store_commit_seconds",
-            "Time to store one batch of events",
-            self.commit_seconds.clone(),
-        );
-        r.register(
-            "chat_store_batch_size",
-            "Events stored per transaction",
-            self.batch_size.clone(),
         );
     }
 

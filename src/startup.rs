@@ -89,28 +89,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        settings.validate()?;
-        let identity = Verifier::from_settings(&settings.identity)?;
-        let shared = store::is_shared(settings.database_url.expose());
-        if settings.redis_url.is_some() && !shared {
-            return Err(StartupError::RedisNeedsSharedStorage);
-        }
-        let redis = settings
-            .redis_url
-            .as_ref()
-            .map(|url| cluster::redis_client(url.expose(), settings.redis_ca_file.as_deref()))
-            .transpose()?;
+        let (identity, redis, shared) = checked(&settings)?;
         let addr = settings.listen_addr();
         let listener = bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
         let local = listener.local_addr()?;
-        let url = settings.database_url.expose();
         let instance = InstanceId::random();
-        let storage = store::connect(url, settings.db_max_connections, instance)
-            .await
-            .map_err(|source| StartupError::Store {
-                url: crate::config::redact(url),
-                source,
-            })?;
+        let storage = connect_storage(&settings, instance).await?;
         let metrics = Arc::new(Metrics::new());
         let hub = Arc::new(Hub::new(metrics.clone()));
         let shutdown = CancellationToken::new();
@@ -132,14 +116,7 @@ impl Application {
             Some(cluster) => cluster.clone(),
             None => hub.clone(),
         };
-        let options = writer::Options {
-            queue: settings.write_queue,
-            batch: BatchLimits::for_session_queue(
-                settings.session_queue,
-                settings.session_queue_bytes,
-            ),
-            purge_delay: settings.purge_delay(),
-        };
+        let options = writer_options(&settings);
         let (writer, writer_task) =
             Writer::start(storage.writer, fanout.clone(), metrics.clone(), options);
         liveness::register(&*storage.liveness, &writer, shared).await?;
@@ -256,6 +233,47 @@ impl Application {
         }
         tracing::info!("stopped");
         served.map_err(io::Error::other)?
+    }
+}
+
+/// Settings that cannot work refuse to start: the identity verifier they name, the Redis
+/// client, and whether storage is shared (several instances need it to be).
+fn checked(
+    settings: &Settings,
+) -> Result<(Option<Verifier>, Option<redis::Client>, bool), StartupError> {
+    settings.validate()?;
+    let identity = Verifier::from_settings(&settings.identity)?;
+    let shared = store::is_shared(settings.database_url.expose());
+    if settings.redis_url.is_some() && !shared {
+        return Err(StartupError::RedisNeedsSharedStorage);
+    }
+    let redis = settings
+        .redis_url
+        .as_ref()
+        .map(|url| cluster::redis_client(url.expose(), settings.redis_ca_file.as_deref()))
+        .transpose()?;
+    Ok((identity, redis, shared))
+}
+
+async fn connect_storage(
+    settings: &Settings,
+    instance: InstanceId,
+) -> Result<store::Storage, StartupError> {
+    let url = settings.database_url.expose();
+    store::connect(url, settings.db_max_connections, instance)
+        .await
+        .map_err(|source| StartupError::Store {
+            url: crate::config::redact(url),
+            source,
+        })
+}
+
+/// The writer's queue, and batches of half a session queue.
+fn writer_options(settings: &Settings) -> writer::Options {
+    writer::Options {
+        queue: settings.write_queue,
+        batch: BatchLimits::for_session_queue(settings.session_queue, settings.session_queue_bytes),
+        purge_delay: settings.purge_delay(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! the one bounded exception, and it closes the TCP connection at once after the closing
 //! handshake (the server closes first: RFC 6455 section 7.1.1).
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use actix_codec::{Decoder, Encoder};
@@ -15,6 +16,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 
 pub use actix_http::ws::CloseReason;
@@ -257,21 +259,29 @@ impl Socket {
     /// shutdown, the slow-consumer signal or its deadline (a client that stops reading, in a
     /// quiet room too, would otherwise hold its session in this write for ever), it keeps
     /// what it has not written, so a close frame written after it still follows whole frames.
+    /// Most flushes go out in one write at once: the deadline's timer is armed only when the
+    /// socket makes one wait.
     pub async fn flush(&mut self) -> Result<(), End> {
         self.seal_batch();
-        let deadline = tokio::time::sleep(self.deadline);
-        tokio::pin!(deadline);
+        let mut deadline: Option<Pin<Box<Sleep>>> = None;
         while !self.buffer.is_empty() {
-            let written = tokio::select! {
+            match self.write.try_write(&self.buffer) {
+                Ok(0) => return Err(End::Gone),
+                Ok(written) => {
+                    self.buffer.advance(written);
+                    continue;
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Err(End::Gone),
+            }
+            let deadline =
+                deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(self.deadline)));
+            tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => return Err(End::Shutdown),
                 () = self.slow.cancelled() => return Err(End::Slow),
-                () = &mut deadline => return Err(End::Slow),
-                written = self.write.write(&self.buffer) => written,
-            };
-            match written {
-                Ok(0) | Err(_) => return Err(End::Gone),
-                Ok(written) => self.buffer.advance(written),
+                () = deadline.as_mut() => return Err(End::Slow),
+                ready = self.write.writable() => ready.map_err(|_| End::Gone)?,
             }
         }
         // Written out: an idle session holds no write buffer (its capacity() now counts only

@@ -34,11 +34,15 @@ impl Session {
         Ok(())
     }
 
-    /// Settles every request whose answer has come. The writer answers a batch's requests
-    /// before it fans out any of its events, so once an event is here, the session's own
-    /// request that stored it has its answer too: settling first tells which of its TALKs an
-    /// `"echo": false` member takes as an ACK, whatever it queued before them.
-    fn settle_answered(&mut self) -> Result<(), End> {
+    /// In a room entered with `"echo": false`, settles every request whose answer has come.
+    /// The writer answers a batch's requests before it fans out any of its events, so once an
+    /// event is here, the session's own request that stored it has its answer too: settling
+    /// first tells which of its TALKs the member takes as an ACK, whatever it queued before
+    /// them. (Elsewhere the order of the two does not matter, and costs nothing.)
+    fn settle_answered(&mut self, room_id: RoomId) -> Result<(), End> {
+        if self.in_flight.is_empty() || self.presence.table().echoes(room_id) {
+            return Ok(());
+        }
         while let Some(Some(settled)) = self.in_flight.next().now_or_never() {
             self.settle(settled)?;
         }
@@ -48,8 +52,8 @@ impl Session {
     fn forward(&mut self, item: Outbound) -> Result<(), End> {
         match item {
             Outbound::Event(event) => {
-                self.settle_answered()?;
                 let (room_id, seq) = (event.room_id, event.seq);
+                self.settle_answered(room_id)?;
                 self.unwritten_since.get_or_insert(event.fanned_out);
                 if self.presence.table_mut().live(room_id, seq) == Decision::Deliver {
                     let targets = self.presence.table_mut().targets(room_id, seq);

@@ -13,11 +13,11 @@
 //!   page from `web/` (built into the binary); [`error`] maps every failure once to
 //!   `application/problem+json`.
 //! - [`ws`]: the WebSocket endpoints, `/ws/chat` (JSON frames) and `/ws/stomp` (STOMP), each
-//!   also over SockJS. [`ws::upgrade`] takes each upgrade over from HTTP, so one task per
-//!   connection owns its TCP stream: one session loop for every framing, the framing being
-//!   the part that varies (`/ws/chat`'s [`ws::protocol`] or STOMP's frames, which become the
-//!   same chat frames and subscriptions), and a plain table of the rooms it reads, which it
-//!   leaves however it ends.
+//!   also over SockJS, in three layers: `transport` (the TCP stream, WebSocket and SockJS
+//!   framing, how a connection closes), `dialect` (what frames mean: [`ws::dialect::chat`] and
+//!   STOMP's, which become the same chat frames and subscriptions; no I/O) and `session` (one
+//!   loop per connection, its room table, catch-ups, limits). [`ws::upgrade`] takes each
+//!   upgrade over from HTTP and starts its session.
 //! - [`clients`]: who a client is for per-client limits: its address behind trusted proxies,
 //!   the cap on its WebSocket connections, and its frame rate.
 //! - [`hub`]: who is in which room on this instance, and fan-out to their queues.
@@ -32,30 +32,50 @@
 //! - [`metrics`], [`telemetry`], [`openapi`]: operations and documentation; [`memory`]
 //!   gives what a burst of connections freed back to the system.
 //!
-//! Dependencies point one way: `http` and `ws` use `writer` and `hub`; `cluster` uses `hub`
-//! and `store`; `writer` uses `hub` (its `Fanout`) and `store`; `liveness` uses `writer` and
-//! `store`; `hub`, `store` and everything else use `domain`, which uses nothing of the crate.
+//! # Layers
+//!
+//! A module uses only modules on floors below its own (`tests/layers.rs` checks every
+//! `crate::` path in `src/` against this list, and `ws`'s own layers likewise):
+//!
+//! 1. `domain`, `config`, `shutdown`, `metrics`: they use nothing else of the crate.
+//! 2. `store`, `hub`, `identity`, `telemetry`, `memory`
+//! 3. `clients`, `writer`, `cluster`
+//! 4. `liveness`, `state`, `error`
+//! 5. `ws`
+//! 6. `http`
+//! 7. `openapi`
+//! 8. `startup`
 //!
 //! # How a TALK flows
 //!
-//! 1. The session task reads a frame from its socket only once the writer has room for what
-//!    it may append (backpressure), counts it against the rate limit, parses it into a
-//!    `ClientFrame` (or answers with an `ERROR`), checks the session entered the room under
-//!    that sender, and queues a `NewEvent` with the writer without waiting for it.
-//! 2. The writer takes everything queued since its last commit and stores it in one
-//!    transaction (the database gives each event its room's next `seq`, whichever instance
-//!    stores it); if the COMMIT's answer is lost, it asks storage whether it landed before
-//!    anyone hears of it. It answers each append, then publishes each stored event to the
-//!    hub; with several instances, to the cluster, which also publishes it on Redis and
-//!    orders it with the other instances' events.
-//! 3. The hub serializes the event once and `try_send`s the same bytes to every member's
-//!    queue, bounded in events and in bytes. A member whose queue is full is signalled to
-//!    close with 1013.
-//! 4. Each session task drains its queue in `seq` order and writes what one turn of its loop
-//!    gathered in one write (a STOMP subscription's MESSAGE is its own head, then a tail
-//!    the event's STOMP readers share): its room table says whether each event is the next one, one it
-//!    sent already, or one to read from storage after a gap (a resume with `lastSeq` reads
-//!    that way, one bounded page at a time).
+//! 1. `ws/upgrade.rs` took the connection over from HTTP (checking the token in identity mode,
+//!    `identity/verifier.rs`) and started its session, `ws/session/mod.rs`. The session reads
+//!    a WebSocket message (`ws/transport/websocket.rs`; SockJS's array, `ws/transport/sockjs.rs`)
+//!    only once the writer has room for what it may append (backpressure), counts it against
+//!    the frame rate limit (`clients/frames.rs`), and has its dialect turn it into a
+//!    `ClientFrame` (`ws/dialect/chat.rs`; on STOMP a SEND's body, `ws/dialect/stomp/`), or
+//!    answers with an `ERROR`.
+//! 2. `ws/session/intake.rs` checks it against the session's rooms (`ws/session/rooms/`: did it
+//!    enter under that sender?) and `ws/session/appends.rs` queues a `NewEvent` with the
+//!    writer without waiting for it.
+//! 3. The writer (`writer/group_commit.rs`) takes everything queued since its last commit and
+//!    stores it in one transaction (`store/batch.rs`, with `store/sqlite/` or
+//!    `store/postgres/` supplying the SQL): the database gives each event its room's next
+//!    `seq`, whichever instance stores it; if the COMMIT's answer is lost, storage is asked
+//!    whether it landed before anyone hears of it. It answers every request of the batch, then
+//!    hands each stored event to fan-out.
+//! 4. Fan-out without Redis is the hub (`hub/mod.rs`): it serializes the event once and
+//!    `try_send`s the same bytes to every member's queue (`hub/queue.rs`), bounded in events
+//!    and in bytes; a member whose queue is full is closed with 1013. With Redis it is the
+//!    cluster first (`cluster/mod.rs`): `cluster/publisher.rs` publishes it on the room's
+//!    channel, each other instance's `cluster/subscriber.rs` receives it, and
+//!    `cluster/sequencer.rs` puts it back in `seq` order with what else arrives (filling gaps
+//!    from storage) before that instance's hub fans it out.
+//! 5. Each member's session drains its queue (`ws/session/delivery.rs`): its room table says
+//!    whether each event is the next one, one it sent already, or one to read from storage
+//!    after a gap (`ws/session/catch_up.rs`, one bounded page at a time, as a resume with
+//!    `lastSeq` does); the dialect frames it (the JSON itself, or a STOMP MESSAGE), and what
+//!    one turn of the loop gathered goes out in one write (`ws/transport/websocket.rs`).
 
 pub mod clients;
 pub mod cluster;

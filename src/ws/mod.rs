@@ -1,17 +1,9 @@
 //! The WebSocket endpoints, `/ws/chat` and `/ws/stomp` (each also a SockJS base URL), taken
 //! over from HTTP ([`upgrade`]) and served by one session task per connection.
 
-mod catch_up;
-mod close;
-mod connection;
-mod heartbeat;
-mod in_flight;
-mod intake;
-pub mod protocol;
-mod rooms;
+pub mod dialect;
 mod session;
-mod sockjs;
-mod stomp;
+mod transport;
 pub mod upgrade;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -90,6 +82,6 @@ fn not_an_upgrade(
 /// SockJS's `/info` under a base, with its CORS preflight.
 pub fn sockjs_info(path: &str) -> actix_web::Resource {
     web::resource(path)
-        .route(web::get().to(sockjs::info))
-        .route(web::method(actix_web::http::Method::OPTIONS).to(sockjs::info_options))
+        .route(web::get().to(transport::sockjs::info))
+        .route(web::method(actix_web::http::Method::OPTIONS).to(transport::sockjs::info_options))
 }

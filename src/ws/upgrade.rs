@@ -23,10 +23,10 @@ use futures_util::SinkExt;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
-use super::connection::{Incoming, Transport};
+use super::dialect::stomp::{SUBPROTOCOLS, Stomp};
 use super::session::{Client, Dialect, Opening, Session};
-use super::sockjs;
-use super::stomp::{SUBPROTOCOLS, Stomp};
+use super::transport::sockjs;
+use super::transport::websocket::{Incoming, Transport};
 use crate::clients::OpenConnection;
 use crate::error::ApiError;
 use crate::identity::{Identity, Refused};

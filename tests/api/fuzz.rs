@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chat::ws::protocol::parse;
+use chat::ws::dialect::chat::parse;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::{Value, json};

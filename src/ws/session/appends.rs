@@ -5,14 +5,14 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use super::in_flight::{Outcome, Settled};
+use super::intake::{Append, Effect, Plan, plan};
 use super::{Dialect, Session};
 use crate::domain::{Event, EventKind, ReadMarker, RoomId};
 use crate::metrics::Stage;
 use crate::writer::{AppendError, AppendSlot, Appended, Stored, WriteError};
-use crate::ws::close::End;
-use crate::ws::in_flight::{Outcome, Settled};
-use crate::ws::intake::{Append, Effect, Plan, plan};
-use crate::ws::protocol::{ClientFrame, Echo, Refusal, WsError, ack_frame};
+use crate::ws::dialect::chat::{ClientFrame, Echo, Refusal, WsError, ack_frame, duplicate_frame};
+use crate::ws::transport::close::End;
 
 /// What a frame asks the writer to store.
 pub enum Job {
@@ -195,8 +195,7 @@ impl Session {
     /// entered with `"echo": false`, as an `ACK` at once.
     fn resent(&mut self, first: Event) {
         if !self.presence.table().echoes(first.room_id) {
-            self.socket
-                .text(crate::ws::protocol::duplicate_frame(&first, false));
+            self.socket.text(duplicate_frame(&first, false));
             return;
         }
         self.resent.push(Resent {

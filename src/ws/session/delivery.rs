@@ -7,14 +7,14 @@
 use futures_util::FutureExt;
 use uuid::Uuid;
 
+use super::rooms::{Decision, Done, Reader, Target};
 use super::{Dialect, Session};
 use crate::domain::{Event, RoomId, Seq};
 use crate::hub::{Outbound, SharedEvent, SharedNotice};
 use crate::store::StoreError;
-use crate::ws::close::End;
-use crate::ws::protocol::{closed_frame, duplicate_frame};
-use crate::ws::rooms::{Decision, Done, Reader, Target};
-use crate::ws::stomp::message_tail;
+use crate::ws::dialect::chat::{closed_frame, duplicate_frame};
+use crate::ws::dialect::stomp::message_tail;
+use crate::ws::transport::close::End;
 
 /// Most queued items forwarded in one turn of the loop, and so in one write.
 const FORWARD_BATCH: usize = 64;

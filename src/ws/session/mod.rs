@@ -12,8 +12,13 @@
 //! meanwhile: a saturated writer slows down what sessions read, never what they deliver.
 
 mod appends;
+mod catch_up;
 mod delivery;
-mod stomp;
+mod heartbeat;
+mod in_flight;
+mod intake;
+mod rooms;
+mod subscriptions;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -28,17 +33,17 @@ use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior, Sleep};
 
 use self::appends::{Parked, Resent};
-use self::stomp::{Disconnect, Looked};
-use super::catch_up::{CatchUp, page_limit};
-use super::close::End;
-use super::connection::{Broken, Incoming, Received, Socket, Transport};
-use super::heartbeat::{Beat, Heartbeat};
-use super::in_flight::InFlight;
-use super::intake::Speaker;
-use super::protocol::{Echo, Refusal, WsError, parse};
-use super::rooms::{Presence, Reading};
-use super::sockjs;
-use super::stomp::{Decoded, Fatal, Stomp};
+use self::catch_up::{CatchUp, page_limit};
+use self::heartbeat::{Beat, Heartbeat};
+use self::in_flight::InFlight;
+use self::intake::Speaker;
+use self::rooms::{Presence, Reading};
+use self::subscriptions::{Disconnect, Looked};
+use super::dialect::chat::{Echo, Refusal, WsError, parse};
+use super::dialect::stomp::{Decoded, Fatal, Stomp};
+use super::transport::close::End;
+use super::transport::sockjs;
+use super::transport::websocket::{Broken, Incoming, Received, Socket, Transport};
 use crate::clients::OpenConnection;
 use crate::clients::frames::FrameLimit;
 use crate::hub::{MemberQueue, SessionId, member_queue};
@@ -333,7 +338,7 @@ impl Session {
                 Some(item) = self.queue.recv() => self.forward_queued(item),
                 (room_id, after, page) = self.catch_up.next() => self.replay(room_id, after, page),
                 slot = appends::room_for(&mut self.parked) => self.unpark(slot),
-                looked = stomp::looked_up(&mut self.lookup) => self.subscribed(looked),
+                looked = subscriptions::looked_up(&mut self.lookup) => self.subscribed(looked),
                 () = std::future::ready(()), if reading && self.has_pending() => {
                     self.act_on_pending()
                 }

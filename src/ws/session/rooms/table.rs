@@ -15,7 +15,7 @@ use bytestring::ByteString;
 
 use super::cursor::{Cursor, Decision};
 use crate::domain::{RoomId, Sender, Seq};
-use crate::ws::protocol::WsError;
+use crate::ws::dialect::chat::WsError;
 
 /// Who on the connection reads a room's events.
 #[derive(Debug, Clone, PartialEq, Eq)]

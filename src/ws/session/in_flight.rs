@@ -7,9 +7,9 @@ use std::pin::Pin;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 
-use super::protocol::Echo;
 use crate::domain::{EventKind, RoomId};
 use crate::writer::{AppendError, AppendReply, Appended, ReadReply};
+use crate::ws::dialect::chat::Echo;
 
 /// What became of one request to the writer, with what a refusal of it must echo.
 pub struct Settled {

@@ -2,9 +2,9 @@
 //! an event to append and what queueing it does to the table, a read marker to raise, a
 //! notice to send, nothing more to do (an ENTER into a room the session is in), or a refusal.
 
-use super::protocol::{Action, ClientFrame, WsError};
 use super::rooms::RoomTable;
 use crate::domain::{NewEvent, Notice, ReadMarker, Sender, Seq, SessionId};
+use crate::ws::dialect::chat::{Action, ClientFrame, WsError};
 
 /// Who sends a session's frames: the session, and in identity mode the one sender it may use.
 #[derive(Debug, Clone, PartialEq, Eq)]

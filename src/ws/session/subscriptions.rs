@@ -6,12 +6,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use super::rooms::Reader;
 use super::{Dialect, Session, every};
 use crate::identity::Refused;
 use crate::store::{RoomRecord, StoreError};
-use crate::ws::close::End;
-use crate::ws::rooms::Reader;
-use crate::ws::stomp::{Command, Fatal, Frame, Stomp, Subscription};
+use crate::ws::dialect::stomp::{Command, Fatal, Frame, Stomp, Subscription};
+use crate::ws::transport::close::End;
 
 /// A subscription whose room was being looked up, and what storage said of the room.
 pub struct Looked {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 pub use self::frame::{Decoded, Frame};
 use self::frame::{Decoder, FrameError, encode, escape};
-use super::protocol::{ClientFrame, Echo, Refusal, WsError, parse};
+use super::chat::{ClientFrame, Echo, Refusal, WsError, parse};
 use crate::domain::{RoomId, Sender, Seq};
 
 /// The versions the server speaks, newest first.

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::batch::within;
+use super::transaction::within;
 use super::{EventRange, MemberCursor, MembersPage, PageLimit, RoomRecord, Store, StoreError};
 use crate::domain::{Event, RoomId, Seq};
 
-/// A store whose every read gives up after [`super::batch::DEADLINE`].
+/// A store whose every read gives up after [`super::transaction::DEADLINE`].
 pub struct Deadlined<S>(pub S);
 
 #[async_trait]

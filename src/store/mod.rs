@@ -7,17 +7,17 @@
 //!
 //! The database is the one authority on order: it gives each event its room's next `seq` in
 //! the transaction that stores it, whichever instance's writer stores it. How a batch is stored
-//! is written once (`batch`); each backend only supplies the SQL of each step (`WriteTx`).
+//! is written once (`transaction`); each backend only supplies the SQL of each step (`WriteTx`).
 //! Presence lives here too: a session's membership is stored with its ENTER and removed with
 //! its LEAVE, and each instance heartbeats, so the members of one that died are known and get
 //! their LEAVEs.
 
-mod batch;
 mod deadline;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod tests;
+mod transaction;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, SessionId, Timestamp};
 
-pub use batch::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};
+pub use transaction::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};
 
 /// A room as stored. `position` is its place in creation order (the list cursor's key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,7 +215,7 @@ pub(crate) trait WriteConnection: Send {
     async fn ping(&mut self) -> Result<(), StoreError>;
 }
 
-/// The SQL of each step of a write transaction; [`batch`] decides their order. Dropped
+/// The SQL of each step of a write transaction; [`transaction`] decides their order. Dropped
 /// without [`WriteTx::commit`] or [`WriteTx::rollback`], the connection is left inside the
 /// transaction: the caller then discards it.
 #[async_trait]

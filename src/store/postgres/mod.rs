@@ -37,7 +37,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// What the server enforces on every connection. A transaction left idle (its client fell
 /// silent between two statements) ends first, so another instance waiting for its room locks
 /// waits about that long, well within its own lock timeout; the writer's own deadline
-/// (`batch::DEADLINE`) is longer than all of these, so the server's clean error comes first.
+/// (`transaction::DEADLINE`) is longer than all of these, so the server's clean error comes first.
 const SERVER_LIMITS: [(&str, &str); 7] = [
     ("idle_in_transaction_session_timeout", "2s"),
     ("lock_timeout", "4s"),

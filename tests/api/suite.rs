@@ -52,7 +52,7 @@ pub mod shutdown;
 pub mod slow_consumer;
 #[path = "sockjs.rs"]
 pub mod sockjs;
-#[path = "stomp.rs"]
+#[path = "stomp/mod.rs"]
 pub mod stomp;
 #[path = "stomp_client.rs"]
 pub mod stomp_client;

@@ -16,7 +16,7 @@ pub mod docs;
 pub mod echo;
 #[path = "fuzz.rs"]
 pub mod fuzz;
-#[path = "helpers.rs"]
+#[path = "helpers/mod.rs"]
 pub mod helpers;
 #[path = "history.rs"]
 pub mod history;

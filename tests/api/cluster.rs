@@ -97,6 +97,22 @@ impl Pair {
         page["items"].as_array().unwrap().clone()
     }
 
+    /// TALKs stored by both instances so far.
+    async fn talks_stored(&self) -> u64 {
+        let series = "chat_events_stored_total{type=\"TALK\"}";
+        let stored = metric(self, &self.a, series).await + metric(self, &self.b, series).await;
+        stored as u64
+    }
+
+    /// Waits until the instances have stored at least `talks` TALKs between them.
+    async fn wait_for_talks_stored(&self, talks: u64) {
+        let deadline = Instant::now() + WAIT;
+        while self.talks_stored().await < talks {
+            assert!(Instant::now() < deadline, "{talks} TALKs were never stored");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn wait_for_member_count(&self, room_id: &str, expected: u64) {
         let deadline = Instant::now() + WAIT;
         for process in [&self.a, &self.b] {
@@ -312,11 +328,14 @@ async fn redis_restarted_mid_burst_loses_nothing_and_readiness_says_so_meanwhile
         })
     };
     let (alice_burst, bob_burst) = (burst(alice, "alice"), burst(bob, "bob"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    pair.wait_for_talks_stored(10).await;
     pair.redis.stop();
     pair.wait_for_readiness(&pair.a, 503).await;
     pair.wait_for_readiness(&pair.b, 503).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Some of the burst is said while Redis is away (all of what is left, if that is less).
+    let before = pair.talks_stored().await;
+    pair.wait_for_talks_stored((before + 10).min(2 * TALKS_EACH as u64))
+        .await;
     pair.redis.restart();
 
     let (_, alice_stream) = alice_burst.await.unwrap();

@@ -244,7 +244,7 @@ async fn frames_sent_right_after_an_enter_or_a_leave_wait_for_it_and_go_through(
     alice.leave(&room_id, "alice").await;
     alice.enter(&room_id, "alice").await;
     alice.talk(&room_id, "alice", "again").await;
-    tokio::time::sleep(QUIET).await;
+    app.wait_for_writer_to_take(1).await;
     lock.release().await;
 
     let mut seen = Vec::new();

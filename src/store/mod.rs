@@ -114,6 +114,21 @@ pub enum StoreError {
     UnsupportedUrl,
 }
 
+/// The deleted room a purge step takes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NextPurge {
+    /// This room's events through `last` are to go; those through `purged_through` have.
+    Due {
+        room_id: RoomId,
+        last: Seq,
+        purged_through: Seq,
+    },
+    /// Deleted rooms wait for their delay.
+    Waiting,
+    /// No deleted room has events left.
+    None,
+}
+
 /// What one step of purging deleted rooms' events found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purge {
@@ -205,13 +220,6 @@ pub(crate) trait WriteConnection: Send {
         now: Timestamp,
     ) -> Result<RoomRecord, StoreError>;
 
-    /// Deletes a room and its memberships at once, returning its last seq (None when there was
-    /// no such room), and records that its events are to be purged.
-    async fn delete_room(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError>;
-
-    /// Deletes up to `limit` events of a room deleted at least `delay` ago.
-    async fn purge_step(&mut self, limit: u32, delay: Duration) -> Result<Purge, StoreError>;
-
     async fn ping(&mut self) -> Result<(), StoreError>;
 }
 
@@ -266,6 +274,28 @@ pub(crate) trait WriteTx: Send {
         instance: InstanceId,
         limit: usize,
     ) -> Result<Vec<(Membership, String)>, StoreError>;
+
+    /// Deletes a room's row, returning its last seq; None when there is no such room.
+    async fn delete_room_row(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError>;
+
+    /// Forgets a deleted room's memberships and read markers.
+    async fn forget_room(&mut self, room_id: RoomId) -> Result<(), StoreError>;
+
+    /// Records that a deleted room's events, through `last`, are to be purged.
+    async fn schedule_purge(&mut self, room_id: RoomId, last: Seq) -> Result<(), StoreError>;
+
+    /// The next deleted room whose events may be purged (deleted at least `delay` ago, and
+    /// purged by nobody else meanwhile).
+    async fn next_purge(&mut self, delay: Duration) -> Result<NextPurge, StoreError>;
+
+    /// Deletes a room's events through `upto`, and records how far its purge got (forgetting
+    /// it when `done`).
+    async fn purge_through(
+        &mut self,
+        room_id: RoomId,
+        upto: Seq,
+        done: bool,
+    ) -> Result<(), StoreError>;
 
     /// Runs a transaction-control statement, which both backends spell alike.
     async fn control(&mut self, statement: &'static str) -> Result<(), StoreError>;

@@ -23,8 +23,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::{
-    Entered, Membership, Purge, Refused, ResendKey, RoomRecord, StoreError, WriteConnection,
-    WriteTx,
+    Entered, Membership, NextPurge, Purge, Refused, ResendKey, RoomRecord, StoreError,
+    WriteConnection, WriteTx,
 };
 use crate::domain::{
     Event, EventKind, InstanceId, NewEvent, ReadMarker, RoomId, RoomName, Sender, Seq, Timestamp,
@@ -227,13 +227,47 @@ impl StoreWriter {
     /// no such room); its events are removed afterwards by [`StoreWriter::purge_step`], a
     /// bounded chunk at a time.
     pub async fn delete_room(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
-        let deleted = within(self.connection.delete_room(room_id)).await;
+        let deleted = within(async {
+            let mut tx = self.connection.begin().await?;
+            let Some(last) = tx.delete_room_row(room_id).await? else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            tx.forget_room(room_id).await?;
+            if last > Seq::ZERO {
+                tx.schedule_purge(room_id, last).await?;
+            }
+            tx.commit().await?;
+            Ok(Some(last))
+        })
+        .await;
         self.kept_if_ok(deleted)
     }
 
     /// Deletes up to `limit` events of a room deleted at least `delay` ago.
     pub async fn purge_step(&mut self, limit: u32, delay: Duration) -> Result<Purge, StoreError> {
-        let purged = within(self.connection.purge_step(limit, delay)).await;
+        let purged = within(async {
+            let mut tx = self.connection.begin().await?;
+            let (room_id, last, purged_through) = match tx.next_purge(delay).await? {
+                NextPurge::Due {
+                    room_id,
+                    last,
+                    purged_through,
+                } => (room_id, last, purged_through),
+                waiting_or_none => {
+                    tx.rollback().await?;
+                    return Ok(match waiting_or_none {
+                        NextPurge::Waiting => Purge::Waiting,
+                        _ => Purge::Done,
+                    });
+                }
+            };
+            let upto = purged_through.saturating_add(limit).min(last);
+            tx.purge_through(room_id, upto, upto == last).await?;
+            tx.commit().await?;
+            Ok(Purge::Purged)
+        })
+        .await;
         self.kept_if_ok(purged)
     }
 

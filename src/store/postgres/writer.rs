@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{CONNECT_TIMEOUT, event_from_row, room_from_row, room_seq_from_row, uuids};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, Timestamp};
 use crate::store::{
-    Entered, Membership, Purge, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx,
+    Entered, Membership, NextPurge, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx,
     parse_seq,
 };
 
@@ -88,80 +88,6 @@ impl WriteConnection for PgWriteConnection {
         .await?;
         Box::new(tx).commit().await?;
         room_from_row(&row)
-    }
-
-    async fn delete_room(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
-        let tx = self.transaction().await?;
-        let last: Option<i64> =
-            sqlx::query_scalar("DELETE FROM rooms WHERE room_id = $1 RETURNING last_seq")
-                .bind(room_id.uuid())
-                .fetch_optional(&mut *tx.conn)
-                .await?;
-        let Some(last) = last else {
-            Box::new(tx).rollback().await?;
-            return Ok(None);
-        };
-        for forget in [
-            "DELETE FROM members WHERE room_id = $1",
-            "DELETE FROM read_markers WHERE room_id = $1",
-        ] {
-            sqlx::query(forget)
-                .bind(room_id.uuid())
-                .execute(&mut *tx.conn)
-                .await?;
-        }
-        if last > 0 {
-            sqlx::query(
-                "INSERT INTO room_purges (room_id, last_seq, deleted_at) \
-                 VALUES ($1, $2, clock_timestamp())",
-            )
-            .bind(room_id.uuid())
-            .bind(last)
-            .execute(&mut *tx.conn)
-            .await?;
-        }
-        Box::new(tx).commit().await?;
-        parse_seq(last).map(Some)
-    }
-
-    async fn purge_step(&mut self, limit: u32, delay: Duration) -> Result<Purge, StoreError> {
-        let tx = self.transaction().await?;
-        // Another instance may be purging too: each takes a deleted room nobody else holds.
-        let pending = sqlx::query(
-            "SELECT room_id, last_seq, purged_through FROM room_purges \
-             WHERE deleted_at <= clock_timestamp() - make_interval(secs => $1) \
-             LIMIT 1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(seconds(delay))
-        .fetch_optional(&mut *tx.conn)
-        .await?;
-        let Some(pending) = pending else {
-            let waiting: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM room_purges)")
-                .fetch_one(&mut *tx.conn)
-                .await?;
-            Box::new(tx).rollback().await?;
-            return Ok(if waiting { Purge::Waiting } else { Purge::Done });
-        };
-        let room_id: Uuid = pending.try_get("room_id")?;
-        let last = parse_seq(pending.try_get("last_seq")?)?;
-        let upto = parse_seq(pending.try_get("purged_through")?)?
-            .saturating_add(limit)
-            .min(last);
-        sqlx::query("DELETE FROM events WHERE room_id = $1 AND seq <= $2")
-            .bind(room_id)
-            .bind(upto.get())
-            .execute(&mut *tx.conn)
-            .await?;
-        let progress = if upto == last {
-            sqlx::query("DELETE FROM room_purges WHERE room_id = $1").bind(room_id)
-        } else {
-            sqlx::query("UPDATE room_purges SET purged_through = $2 WHERE room_id = $1")
-                .bind(room_id)
-                .bind(upto.get())
-        };
-        progress.execute(&mut *tx.conn).await?;
-        Box::new(tx).commit().await?;
-        Ok(Purge::Purged)
     }
 
     async fn ping(&mut self) -> Result<(), StoreError> {
@@ -338,6 +264,88 @@ impl WriteTx for PgTx<'_> {
             risen[i] = seq.map(parse_seq).transpose()?;
         }
         Ok(risen)
+    }
+
+    async fn delete_room_row(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
+        let last: Option<i64> =
+            sqlx::query_scalar("DELETE FROM rooms WHERE room_id = $1 RETURNING last_seq")
+                .bind(room_id.uuid())
+                .fetch_optional(&mut *self.conn)
+                .await?;
+        last.map(parse_seq).transpose()
+    }
+
+    async fn forget_room(&mut self, room_id: RoomId) -> Result<(), StoreError> {
+        for forget in [
+            "DELETE FROM members WHERE room_id = $1",
+            "DELETE FROM read_markers WHERE room_id = $1",
+        ] {
+            sqlx::query(forget)
+                .bind(room_id.uuid())
+                .execute(&mut *self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn schedule_purge(&mut self, room_id: RoomId, last: Seq) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO room_purges (room_id, last_seq, deleted_at) \
+             VALUES ($1, $2, clock_timestamp())",
+        )
+        .bind(room_id.uuid())
+        .bind(last.get())
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn next_purge(&mut self, delay: Duration) -> Result<NextPurge, StoreError> {
+        // Another instance may be purging too: each takes a deleted room nobody else holds.
+        let due = sqlx::query(
+            "SELECT room_id, last_seq, purged_through FROM room_purges \
+             WHERE deleted_at <= clock_timestamp() - make_interval(secs => $1) \
+             LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(seconds(delay))
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        if let Some(due) = due {
+            return Ok(NextPurge::Due {
+                room_id: RoomId::from_uuid(due.try_get("room_id")?),
+                last: parse_seq(due.try_get("last_seq")?)?,
+                purged_through: parse_seq(due.try_get("purged_through")?)?,
+            });
+        }
+        let waiting: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM room_purges)")
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(if waiting {
+            NextPurge::Waiting
+        } else {
+            NextPurge::None
+        })
+    }
+
+    async fn purge_through(
+        &mut self,
+        room_id: RoomId,
+        upto: Seq,
+        done: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM events WHERE room_id = $1 AND seq <= $2")
+            .bind(room_id.uuid())
+            .bind(upto.get())
+            .execute(&mut *self.conn)
+            .await?;
+        let progress = match done {
+            true => sqlx::query("DELETE FROM room_purges WHERE room_id = $1").bind(room_id.uuid()),
+            false => sqlx::query("UPDATE room_purges SET purged_through = $2 WHERE room_id = $1")
+                .bind(room_id.uuid())
+                .bind(upto.get()),
+        };
+        progress.execute(&mut *self.conn).await?;
+        Ok(())
     }
 
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {

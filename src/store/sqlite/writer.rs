@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{event_from_row, in_list, parse_room_id, room_from_row};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, Timestamp};
 use crate::store::{
-    Entered, Membership, Purge, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx,
+    Entered, Membership, NextPurge, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx,
     parse_seq,
 };
 
@@ -78,77 +78,6 @@ impl WriteConnection for SqliteWriteConnection {
         .fetch_one(self.connection().await?)
         .await?;
         room_from_row(&row)
-    }
-
-    async fn delete_room(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
-        let tx = self.transaction().await?;
-        let last: Option<i64> =
-            sqlx::query_scalar("DELETE FROM rooms WHERE room_id = ? RETURNING last_seq")
-                .bind(room_id.to_string())
-                .fetch_optional(&mut *tx.conn)
-                .await?;
-        let Some(last) = last else {
-            Box::new(tx).rollback().await?;
-            return Ok(None);
-        };
-        for forget in [
-            "DELETE FROM members WHERE room_id = ?",
-            "DELETE FROM read_markers WHERE room_id = ?",
-        ] {
-            sqlx::query(forget)
-                .bind(room_id.to_string())
-                .execute(&mut *tx.conn)
-                .await?;
-        }
-        if last > 0 {
-            sqlx::query("INSERT INTO room_purges (room_id, last_seq, deleted_at) VALUES (?, ?, ?)")
-                .bind(room_id.to_string())
-                .bind(last)
-                .bind(Timestamp::now().millis())
-                .execute(&mut *tx.conn)
-                .await?;
-        }
-        Box::new(tx).commit().await?;
-        parse_seq(last).map(Some)
-    }
-
-    async fn purge_step(&mut self, limit: u32, delay: Duration) -> Result<Purge, StoreError> {
-        let tx = self.transaction().await?;
-        let pending = sqlx::query(
-            "SELECT room_id, last_seq, purged_through, deleted_at <= ? AS due \
-             FROM room_purges ORDER BY deleted_at LIMIT 1",
-        )
-        .bind(silent_since(delay))
-        .fetch_optional(&mut *tx.conn)
-        .await?;
-        let Some(pending) = pending else {
-            Box::new(tx).rollback().await?;
-            return Ok(Purge::Done);
-        };
-        if !pending.try_get::<bool, _>("due")? {
-            Box::new(tx).rollback().await?;
-            return Ok(Purge::Waiting);
-        }
-        let room_id: String = pending.try_get("room_id")?;
-        let last = parse_seq(pending.try_get("last_seq")?)?;
-        let upto = parse_seq(pending.try_get("purged_through")?)?
-            .saturating_add(limit)
-            .min(last);
-        sqlx::query("DELETE FROM events WHERE room_id = ? AND seq <= ?")
-            .bind(&room_id)
-            .bind(upto.get())
-            .execute(&mut *tx.conn)
-            .await?;
-        let progress = if upto == last {
-            sqlx::query("DELETE FROM room_purges WHERE room_id = ?").bind(&room_id)
-        } else {
-            sqlx::query("UPDATE room_purges SET purged_through = ? WHERE room_id = ?")
-                .bind(upto.get())
-                .bind(&room_id)
-        };
-        progress.execute(&mut *tx.conn).await?;
-        Box::new(tx).commit().await?;
-        Ok(Purge::Purged)
     }
 
     async fn ping(&mut self) -> Result<(), StoreError> {
@@ -320,6 +249,81 @@ impl WriteTx for SqliteTx<'_> {
             risen.push(seq.map(parse_seq).transpose()?);
         }
         Ok(risen)
+    }
+
+    async fn delete_room_row(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
+        let last: Option<i64> =
+            sqlx::query_scalar("DELETE FROM rooms WHERE room_id = ? RETURNING last_seq")
+                .bind(room_id.to_string())
+                .fetch_optional(&mut *self.conn)
+                .await?;
+        last.map(parse_seq).transpose()
+    }
+
+    async fn forget_room(&mut self, room_id: RoomId) -> Result<(), StoreError> {
+        for forget in [
+            "DELETE FROM members WHERE room_id = ?",
+            "DELETE FROM read_markers WHERE room_id = ?",
+        ] {
+            sqlx::query(forget)
+                .bind(room_id.to_string())
+                .execute(&mut *self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn schedule_purge(&mut self, room_id: RoomId, last: Seq) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO room_purges (room_id, last_seq, deleted_at) VALUES (?, ?, ?)")
+            .bind(room_id.to_string())
+            .bind(last.get())
+            .bind(Timestamp::now().millis())
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn next_purge(&mut self, delay: Duration) -> Result<NextPurge, StoreError> {
+        let next = sqlx::query(
+            "SELECT room_id, last_seq, purged_through, deleted_at <= ? AS due \
+             FROM room_purges ORDER BY deleted_at LIMIT 1",
+        )
+        .bind(silent_since(delay))
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        let Some(next) = next else {
+            return Ok(NextPurge::None);
+        };
+        if !next.try_get::<bool, _>("due")? {
+            return Ok(NextPurge::Waiting);
+        }
+        Ok(NextPurge::Due {
+            room_id: parse_room_id(next.try_get("room_id")?)?,
+            last: parse_seq(next.try_get("last_seq")?)?,
+            purged_through: parse_seq(next.try_get("purged_through")?)?,
+        })
+    }
+
+    async fn purge_through(
+        &mut self,
+        room_id: RoomId,
+        upto: Seq,
+        done: bool,
+    ) -> Result<(), StoreError> {
+        let room_id = room_id.to_string();
+        sqlx::query("DELETE FROM events WHERE room_id = ? AND seq <= ?")
+            .bind(&room_id)
+            .bind(upto.get())
+            .execute(&mut *self.conn)
+            .await?;
+        let progress = match done {
+            true => sqlx::query("DELETE FROM room_purges WHERE room_id = ?").bind(&room_id),
+            false => sqlx::query("UPDATE room_purges SET purged_through = ? WHERE room_id = ?")
+                .bind(upto.get())
+                .bind(&room_id),
+        };
+        progress.execute(&mut *self.conn).await?;
+        Ok(())
     }
 
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {

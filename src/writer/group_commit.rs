@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
-use super::batch::{Answers, Batch};
-use super::{AppendError, Command, Options, WriteError};
-use crate::domain::{EventKind, InstanceId, NewEvent, Notice, RoomId, Timestamp};
+use super::batch::{Answers, Batch, Reply};
+use super::{AppendError, Command, Options, ReadSender, WriteError};
+use crate::domain::{
+    Event, EventKind, InstanceId, NewEvent, Notice, ReadMarker, RoomId, Seq, Timestamp,
+};
 use crate::hub::Fanout;
 use crate::metrics::{Metrics, Stage};
 use crate::store::{
@@ -296,8 +298,26 @@ impl GroupCommit {
                 return;
             }
         };
-        let mut stored = Vec::with_capacity(written.events.len());
-        for (result, reply) in written.events.into_iter().zip(answers.replies) {
+        let Written { events, reads } = written;
+        let stored = self.answer_appends(events, answers.replies);
+        let notices = answer_reads(answers.reads, reads, answers.read_replies);
+        for event in &stored {
+            self.fanout.publish(event);
+            self.metrics.stage(Stage::FannedOut, committed);
+        }
+        for notice in &notices {
+            self.fanout.notify(notice, None);
+        }
+    }
+
+    /// Answers each append as it was stored (or refused); returns the events stored.
+    fn answer_appends(
+        &mut self,
+        events: Vec<Result<Event, Refused>>,
+        replies: Vec<Reply>,
+    ) -> Vec<Event> {
+        let mut stored = Vec::with_capacity(events.len());
+        for (result, reply) in events.into_iter().zip(replies) {
             let (refusal, reason) = match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
@@ -318,25 +338,7 @@ impl GroupCommit {
             self.metrics.append_failed(reason);
             self.orphans.keep(reply.failed(refusal));
         }
-        let mut notices = Vec::new();
-        let reads = answers.reads.into_iter().zip(written.reads);
-        for ((marker, risen), reply) in reads.zip(answers.read_replies) {
-            let _ = reply.send(Ok(()));
-            if let Some(seq) = risen {
-                notices.push(Notice::Read {
-                    room_id: marker.room_id,
-                    sender: marker.sender.into_string(),
-                    seq,
-                });
-            }
-        }
-        for event in &stored {
-            self.fanout.publish(event);
-            self.metrics.stage(Stage::FannedOut, committed);
-        }
-        for notice in &notices {
-            self.fanout.notify(notice, None);
-        }
+        stored
     }
 
     async fn delete(&mut self, room_id: RoomId) -> Result<bool, WriteError> {
@@ -398,6 +400,26 @@ impl GroupCommit {
             }
         };
     }
+}
+
+/// Answers each read marker (stored); returns the READ notices of those that rose.
+fn answer_reads(
+    markers: Vec<ReadMarker>,
+    risen: Vec<Option<Seq>>,
+    replies: Vec<ReadSender>,
+) -> Vec<Notice> {
+    let mut notices = Vec::new();
+    for ((marker, risen), reply) in markers.into_iter().zip(risen).zip(replies) {
+        let _ = reply.send(Ok(()));
+        if let Some(seq) = risen {
+            notices.push(Notice::Read {
+                room_id: marker.room_id,
+                sender: marker.sender.into_string(),
+                seq,
+            });
+        }
+    }
+    notices
 }
 
 /// Tells a batch's senders that nothing of it was stored.

@@ -3,7 +3,7 @@
 //! notice to send, nothing more to do (an ENTER into a room the session is in), or a refusal.
 
 use super::rooms::RoomTable;
-use crate::domain::{NewEvent, Notice, ReadMarker, Sender, Seq, SessionId};
+use crate::domain::{NewEvent, Notice, ReadMarker, RoomId, Sender, Seq, SessionId};
 use crate::ws::dialect::chat::{Action, ClientFrame, WsError};
 
 /// Who sends a session's frames: the session, and in identity mode the one sender it may use.
@@ -11,6 +11,16 @@ use crate::ws::dialect::chat::{Action, ClientFrame, WsError};
 pub struct Speaker {
     pub session: SessionId,
     pub signed_as: Option<Sender>,
+}
+
+impl Speaker {
+    /// A session not signed in (yet): any sender it enters a room with.
+    pub fn anyone(session: SessionId) -> Self {
+        Self {
+            session,
+            signed_as: None,
+        }
+    }
 }
 
 /// What a frame asks for.
@@ -57,23 +67,11 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
         return Err(WsError::NotSignedInAs(name.as_str().to_owned()));
     }
     let (event, effect) = match action {
-        Action::Enter { last_seq, echo } if rooms.sender(room_id).is_some() => {
-            rooms.check(room_id, &sender, "ENTER")?;
-            if let Some(echo) = echo {
-                rooms.set_echo(room_id, echo);
-            }
-            if let Some(after) = last_seq {
-                rooms.rewind(room_id, after);
-            }
-            return Ok(Plan::Nothing);
-        }
         Action::Enter { last_seq, echo } => {
-            let effect = Effect::Join {
-                sender: sender.clone(),
-                resume_after: last_seq,
-                echo: echo.unwrap_or(true),
-            };
-            (NewEvent::enter(room_id, sender, speaker.session), effect)
+            match enter(room_id, sender, last_seq, echo, rooms, speaker)? {
+                Some(append) => append,
+                None => return Ok(Plan::Nothing),
+            }
         }
         Action::Talk { message } => {
             rooms.check(room_id, &sender, "TALK")?;
@@ -81,10 +79,8 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
         }
         Action::Leave => {
             rooms.check(room_id, &sender, "LEAVE")?;
-            (
-                NewEvent::leave(room_id, sender, speaker.session),
-                Effect::Leave,
-            )
+            let leave = NewEvent::leave(room_id, sender, speaker.session);
+            (leave, Effect::Leave)
         }
         Action::Typing => {
             rooms.check(room_id, &sender, "TYPING")?;
@@ -93,16 +89,46 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
         }
         Action::Read { seq } => {
             rooms.check(room_id, &sender, "READ")?;
-            let marker = ReadMarker {
+            return Ok(Plan::Read(ReadMarker {
                 room_id,
                 sender,
                 seq,
-            };
-            return Ok(Plan::Read(marker));
+            }));
         }
     };
     let event = event.correlated(client_msg_id);
     Ok(Plan::Append(Append { event, effect }))
+}
+
+/// An ENTER: the event to store and the join it makes; None in a room the session is in
+/// already, where it only switches `echo` or replays from `lastSeq`.
+fn enter(
+    room_id: RoomId,
+    sender: Sender,
+    last_seq: Option<Seq>,
+    echo: Option<bool>,
+    rooms: &mut RoomTable,
+    speaker: &Speaker,
+) -> Result<Option<(NewEvent, Effect)>, WsError> {
+    if rooms.sender(room_id).is_some() {
+        rooms.check(room_id, &sender, "ENTER")?;
+        if let Some(echo) = echo {
+            rooms.set_echo(room_id, echo);
+        }
+        if let Some(after) = last_seq {
+            rooms.rewind(room_id, after);
+        }
+        return Ok(None);
+    }
+    let effect = Effect::Join {
+        sender: sender.clone(),
+        resume_after: last_seq,
+        echo: echo.unwrap_or(true),
+    };
+    Ok(Some((
+        NewEvent::enter(room_id, sender, speaker.session),
+        effect,
+    )))
 }
 
 #[cfg(test)]

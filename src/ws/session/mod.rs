@@ -46,6 +46,7 @@ use super::transport::sockjs;
 use super::transport::websocket::{Broken, Incoming, Received, Socket, Transport};
 use crate::clients::OpenConnection;
 use crate::clients::frames::FrameLimit;
+use crate::config::Settings;
 use crate::hub::{MemberQueue, SessionId, member_queue};
 use crate::identity::Identity;
 use crate::metrics::{Metrics, Stage};
@@ -143,17 +144,9 @@ pub struct Session {
     lookup: Option<Pin<Box<dyn Future<Output = Looked>>>>,
     /// A STOMP DISCONNECT, waiting for the appends asked before it.
     disconnect: Option<Disconnect>,
-    heartbeat: Heartbeat,
-    /// SockJS's `h`, on a SockJS connection.
-    sockjs_beat: Option<Interval>,
-    /// STOMP's heart-beat, when the client asked for one.
-    stomp_beat: Option<Interval>,
+    timers: Timers,
     speaker: Speaker,
     identity: Option<Identity>,
-    /// In identity mode, when its token expires.
-    expiry: Option<Pin<Box<Sleep>>>,
-    /// On STOMP, until CONNECT: when the client must have sent it.
-    connect_by: Option<Pin<Box<Sleep>>>,
     /// Changes when the other instances took this one for dead.
     evictions: watch::Receiver<u64>,
     _open: Open,
@@ -200,11 +193,57 @@ struct Open {
     _connection: Option<OpenConnection>,
 }
 
+impl Open {
+    /// Counts a session that opens, by dialect and transport, until it ends.
+    fn count(
+        metrics: &Arc<Metrics>,
+        dialect: &Dialect,
+        transport: Transport,
+        connection: Option<OpenConnection>,
+    ) -> Self {
+        let labels = (dialect.name(), transport.name());
+        metrics.connections.inc();
+        metrics.session_opened(labels);
+        Self {
+            metrics: metrics.clone(),
+            labels,
+            _connection: connection,
+        }
+    }
+}
+
 impl Drop for Open {
     fn drop(&mut self) {
         self.metrics.connections.dec();
         self.metrics.connections_closed.inc();
         self.metrics.session_closed(self.labels);
+    }
+}
+
+/// The session's clocks: its heart-beats (WebSocket pings, SockJS's `h`, STOMP's), when its
+/// token expires, and by when a STOMP client must CONNECT.
+struct Timers {
+    heartbeat: Heartbeat,
+    /// SockJS's `h`, on a SockJS connection.
+    sockjs_beat: Option<Interval>,
+    /// STOMP's heart-beat, when the client asked for one.
+    stomp_beat: Option<Interval>,
+    /// In identity mode, when its token expires.
+    expiry: Option<Pin<Box<Sleep>>>,
+    /// On STOMP, until CONNECT: when the client must have sent it.
+    connect_by: Option<Pin<Box<Sleep>>>,
+}
+
+impl Timers {
+    fn new(settings: &Settings, transport: Transport, dialect: &Dialect) -> Self {
+        Self {
+            heartbeat: Heartbeat::new(settings.ping_interval(), settings.client_timeout()),
+            sockjs_beat: (transport == Transport::SockJs).then(|| every(sockjs::HEARTBEAT)),
+            stomp_beat: None,
+            expiry: None,
+            connect_by: matches!(dialect, Dialect::Stomp(_))
+                .then(|| Box::pin(tokio::time::sleep(settings.client_timeout()))),
+        }
     }
 }
 
@@ -245,42 +284,18 @@ impl Session {
         } = opening;
         let settings = &state.settings;
         let (member, queue) = member_queue(settings.session_queue, settings.session_queue_bytes);
-        let labels = (dialect.name(), transport.name());
-        state.metrics.connections.inc();
-        state.metrics.session_opened(labels);
-        let presence = Presence::new(
-            id,
-            state.hub.clone(),
-            state.writer.clone(),
-            member,
-            dialect.reading(),
-        );
+        let open = Open::count(&state.metrics, &dialect, transport, client.connection);
+        let (hub, writer) = (state.hub.clone(), state.writer.clone());
+        let presence = Presence::new(id, hub, writer, member, dialect.reading());
+        let stops = [queue.slow().clone(), state.shutdown.clone()];
         let mut session = Self {
-            socket: Socket::new(
-                write,
-                transport,
-                queue.slow().clone(),
-                state.shutdown.clone(),
-                settings.client_timeout(),
-            ),
+            socket: Socket::new(write, transport, stops, settings.client_timeout()),
             limiter: FrameLimit::Off,
-            heartbeat: Heartbeat::new(settings.ping_interval(), settings.client_timeout()),
-            sockjs_beat: (transport == Transport::SockJs).then(|| every(sockjs::HEARTBEAT)),
-            stomp_beat: None,
             evictions: state.evictions.subscribe(),
-            speaker: Speaker {
-                session: id,
-                signed_as: None,
-            },
+            timers: Timers::new(settings, transport, &dialect),
+            speaker: Speaker::anyone(id),
             identity: None,
-            expiry: None,
-            connect_by: matches!(dialect, Dialect::Stomp(_))
-                .then(|| Box::pin(tokio::time::sleep(settings.client_timeout()))),
-            _open: Open {
-                metrics: state.metrics.clone(),
-                labels,
-                _connection: client.connection,
-            },
+            _open: open,
             id,
             dialect,
             transport,
@@ -312,7 +327,7 @@ impl Session {
             state.ws_limiter.as_ref(),
             identity.as_ref(),
         );
-        self.expiry = identity.as_ref().map(expiry_of);
+        self.timers.expiry = identity.as_ref().map(expiry_of);
         self.speaker.signed_as = identity.as_ref().map(|identity| identity.name().clone());
         self.identity = identity;
     }
@@ -331,8 +346,8 @@ impl Session {
                 biased;
                 () = shutdown.cancelled() => Err(End::Shutdown),
                 () = slow.cancelled() => Err(End::Slow),
-                () = expired(&mut self.expiry) => Err(End::Expired),
-                () = expired(&mut self.connect_by) => self.fatal(&Fatal::connect_timeout()),
+                () = expired(&mut self.timers.expiry) => Err(End::Expired),
+                () = expired(&mut self.timers.connect_by) => self.fatal(&Fatal::connect_timeout()),
                 Ok(()) = self.evictions.changed() => Err(End::Evicted),
                 Some(settled) = self.in_flight.next() => self.settle(settled),
                 Some(item) = self.queue.recv() => self.forward_queued(item),
@@ -345,12 +360,12 @@ impl Session {
                 frame = stream.next(), if reading && !self.has_pending() => {
                     self.on_frame(frame).and_then(|()| self.act_on_pending())
                 }
-                beat = self.heartbeat.tick() => self.on_beat(beat, reading),
-                () = tick(&mut self.sockjs_beat) => {
+                beat = self.timers.heartbeat.tick() => self.on_beat(beat, reading),
+                () = tick(&mut self.timers.sockjs_beat) => {
                     self.socket.sockjs_heartbeat();
                     Ok(())
                 }
-                () = tick(&mut self.stomp_beat) => {
+                () = tick(&mut self.timers.stomp_beat) => {
                     self.socket.text(Stomp::heart_beat());
                     Ok(())
                 }
@@ -386,7 +401,7 @@ impl Session {
         match beat {
             Beat::Silent if reading => return Err(End::Timeout),
             // Not reading frames, it cannot see the client's pongs: that silence is ours.
-            Beat::Silent => self.heartbeat.seen(),
+            Beat::Silent => self.timers.heartbeat.seen(),
             Beat::Ping => {}
             Beat::Alive => return Ok(()),
         }
@@ -395,7 +410,7 @@ impl Session {
     }
 
     fn on_frame(&mut self, frame: Option<Result<Received, Broken>>) -> Result<(), End> {
-        self.heartbeat.seen();
+        self.timers.heartbeat.seen();
         match frame {
             None => Err(End::Gone),
             Some(Err(Broken::TooLarge)) => Err(End::TooLarge),

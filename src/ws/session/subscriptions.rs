@@ -108,7 +108,7 @@ impl Session {
     /// Answers CONNECT, once the connection has an identity where identity mode wants one: the
     /// one its upgrade carried, else the token CONNECT carries.
     fn connected(&mut self, token: Option<String>) -> Result<(), End> {
-        self.connect_by = None;
+        self.timers.connect_by = None;
         if let (None, Some(verifier)) = (&self.identity, &self.state.identity) {
             match verifier.verify(token.as_deref()) {
                 Ok(identity) => self.sign_in(Some(identity)),
@@ -124,10 +124,10 @@ impl Session {
             stomp.expect_every,
         );
         self.socket.text(connected);
-        self.stomp_beat = send_every.map(every);
+        self.timers.stomp_beat = send_every.map(every);
         if let Some(expect_every) = expect_every {
             // Two to three of the client's periods of silence, as the specification allows.
-            self.heartbeat.expect_within(expect_every * 5 / 2);
+            self.timers.heartbeat.expect_within(expect_every * 5 / 2);
         }
         Ok(())
     }

@@ -223,11 +223,12 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// `[slow, shutdown]`: the signals that stop a write (the session's queue overflowed, the
+    /// service is shutting down).
     pub fn new(
         write: OwnedWriteHalf,
         transport: Transport,
-        slow: CancellationToken,
-        shutdown: CancellationToken,
+        [slow, shutdown]: [CancellationToken; 2],
         deadline: Duration,
     ) -> Self {
         let mut socket = Self {

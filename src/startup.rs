@@ -37,7 +37,7 @@ use crate::liveness;
 use crate::memory;
 use crate::metrics::Metrics;
 use crate::openapi;
-use crate::state::AppState;
+use crate::state::{AppState, HttpLimiter};
 use crate::store::{self, StoreError};
 use crate::writer::{self, BatchLimits, Writer};
 use crate::ws;
@@ -98,20 +98,14 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let hub = Arc::new(Hub::new(metrics.clone()));
         let shutdown = CancellationToken::new();
-        let (cluster, publisher) = match redis {
-            Some(client) => {
-                let parts = cluster::Parts {
-                    instance,
-                    hub: hub.clone(),
-                    store: storage.store.clone(),
-                    metrics: metrics.clone(),
-                    shutdown: shutdown.clone(),
-                };
-                let (cluster, publisher) = Cluster::start(client, parts);
-                (Some(cluster), Some(publisher))
-            }
-            None => (None, None),
+        let parts = cluster::Parts {
+            instance,
+            hub: hub.clone(),
+            store: storage.store.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
         };
+        let (cluster, publisher) = redis.map(|client| Cluster::start(client, parts)).unzip();
         let fanout: Arc<dyn Fanout> = match &cluster {
             Some(cluster) => cluster.clone(),
             None => hub.clone(),
@@ -128,17 +122,13 @@ impl Application {
             evictions: Arc::new(watch::channel(0).0),
             shutdown,
             tasks: TaskTracker::new(),
-            replays: Arc::new(Semaphore::new(
-                (settings.db_max_connections as usize / 2).max(1),
-            )),
+            replays: replay_turns(&settings),
             identity,
             clients: ClientAddress::new(
                 settings.trusted_proxies.clone(),
                 settings.forwarded_header,
             ),
-            http_limiter: settings
-                .http_quota()
-                .map(|per_minute| Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute)))),
+            http_limiter: http_limiter(&settings),
             connection_cap: settings.connection_cap().map(ConnectionCap::new),
             ws_limiter: crate::clients::frames::identity_limiter(&settings),
             next_session: AtomicU64::new(1),
@@ -180,19 +170,7 @@ impl Application {
         let handle = server.handle();
         let mut running = tokio::spawn(server);
         let shutdown = state.shutdown.clone();
-        tokio::spawn(sweep_limiters(state.clone(), shutdown.clone()));
-        tokio::spawn(memory::release_after_bursts(
-            state.metrics.clone(),
-            shutdown.clone(),
-        ));
-        let heartbeat = liveness::Parts {
-            liveness: state.liveness.clone(),
-            writer: state.writer.clone(),
-            timing: liveness::Timing::of(&state.settings),
-            evictions: state.evictions.clone(),
-            metrics: state.metrics.clone(),
-        };
-        tokio::spawn(liveness::run(heartbeat, shutdown.clone()));
+        spawn_background(&state);
         let early = tokio::select! {
             served = &mut running => Some(served),
             () = shutdown.cancelled() => None,
@@ -205,35 +183,61 @@ impl Application {
                 running.await
             }
         };
-        // Stores a LEAVE for any membership left (one whose LEAVE could not be stored) and
-        // tells the other instances this one is gone, after every LEAVE queued so far.
-        // Bounded: storage may be unreachable (the writer then refuses it at once, but a
-        // reap under way waits on a network that went silent).
-        let reaped = tokio::time::timeout(FLUSH_TIMEOUT, state.writer.reap(state.instance, None));
-        if !matches!(reaped.await, Ok(Ok(_))) {
-            tracing::warn!("could not deregister this instance; the others will reap it");
-        }
-        let store = state.store.clone();
-        drop(state);
-        if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
-            tracing::warn!("the storage writer did not finish in time");
-        }
-        if let Some(publisher) = publisher
-            && tokio::time::timeout(FLUSH_TIMEOUT, publisher)
-                .await
-                .is_err()
-        {
-            tracing::warn!("publishing the last events to Redis did not finish in time");
-        }
-        if tokio::time::timeout(FLUSH_TIMEOUT, store.close())
-            .await
-            .is_err()
-        {
-            tracing::warn!("closing the storage connections did not finish in time");
-        }
-        tracing::info!("stopped");
+        wind_down(state, writer, publisher).await;
         served.map_err(io::Error::other)?
     }
+}
+
+/// What runs beside the server until shutdown: the limiters' sweep, giving memory back after
+/// bursts, and this instance's heartbeat.
+fn spawn_background(state: &web::Data<AppState>) {
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(sweep_limiters(state.clone(), shutdown.clone()));
+    let metrics = state.metrics.clone();
+    tokio::spawn(memory::release_after_bursts(metrics, shutdown.clone()));
+    let heartbeat = liveness::Parts {
+        liveness: state.liveness.clone(),
+        writer: state.writer.clone(),
+        timing: liveness::Timing::of(&state.settings),
+        evictions: state.evictions.clone(),
+        metrics: state.metrics.clone(),
+    };
+    tokio::spawn(liveness::run(heartbeat, shutdown));
+}
+
+/// After the last session: every step bounded, since storage or Redis may be unreachable.
+async fn wind_down(
+    state: web::Data<AppState>,
+    writer: JoinHandle<()>,
+    publisher: Option<JoinHandle<()>>,
+) {
+    // Stores a LEAVE for any membership left (one whose LEAVE could not be stored) and
+    // tells the other instances this one is gone, after every LEAVE queued so far.
+    // Bounded: storage may be unreachable (the writer then refuses it at once, but a
+    // reap under way waits on a network that went silent).
+    let reaped = tokio::time::timeout(FLUSH_TIMEOUT, state.writer.reap(state.instance, None));
+    if !matches!(reaped.await, Ok(Ok(_))) {
+        tracing::warn!("could not deregister this instance; the others will reap it");
+    }
+    let store = state.store.clone();
+    drop(state);
+    if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
+        tracing::warn!("the storage writer did not finish in time");
+    }
+    if let Some(publisher) = publisher
+        && tokio::time::timeout(FLUSH_TIMEOUT, publisher)
+            .await
+            .is_err()
+    {
+        tracing::warn!("publishing the last events to Redis did not finish in time");
+    }
+    if tokio::time::timeout(FLUSH_TIMEOUT, store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("closing the storage connections did not finish in time");
+    }
+    tracing::info!("stopped");
 }
 
 /// Settings that cannot work refuse to start: the identity verifier they name, the Redis
@@ -266,6 +270,18 @@ async fn connect_storage(
             url: crate::config::redact(url),
             source,
         })
+}
+
+/// Turns at the read pool for replays: half its connections.
+fn replay_turns(settings: &Settings) -> Arc<Semaphore> {
+    let turns = (settings.db_max_connections as usize / 2).max(1);
+    Arc::new(Semaphore::new(turns))
+}
+
+/// The per-client REST limiter the settings call for; None when rate limits are off.
+fn http_limiter(settings: &Settings) -> Option<Arc<HttpLimiter>> {
+    let per_minute = settings.http_quota()?;
+    Some(Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))))
 }
 
 /// The writer's queue, and batches of half a session queue.

@@ -88,37 +88,20 @@ struct Admitted {
 /// Admits the request and runs its session, or answers why not.
 async fn take_over(state: Arc<AppState>, request: Request, framed: Framed<TcpStream, h1::Codec>) {
     let admitted = admit(&state, &request);
-    let status = admitted
-        .as_ref()
-        .map_or_else(|e| e.status_code(), |_| StatusCode::SWITCHING_PROTOCOLS);
-    tracing::info!(
-        http.method = %request.method(),
-        http.target = %loggable_target(request.uri()),
-        http.status_code = status.as_u16(),
-        "WebSocket upgrade"
-    );
+    log_upgrade(&request, &admitted);
     // Its head (pooled by actix-http, with room for many headers) is not kept for the session.
     drop(request);
     let Admitted {
         route,
         client,
-        mut accepted,
+        accepted,
     } = match admitted {
         Ok(admitted) => admitted,
         Err(error) => return refuse(&state, framed, error).await,
     };
-    let mut framed = framed;
-    let mut head = accepted.finish().drop_body();
-    head.head_mut().set_connection_type(ConnectionType::Upgrade);
-    if framed
-        .send(Message::Item((head, BodySize::None)))
-        .await
-        .is_err()
-    {
+    let Some(FramedParts { io, read_buf, .. }) = switch(framed, accepted).await else {
         return;
-    }
-    // The HTTP write buffer (8 KiB) goes now; the session writes through a buffer of its own.
-    let FramedParts { io, read_buf, .. } = framed.into_parts();
+    };
     let (read, write) = io.into_split();
     let id = state.next_session_id();
     let span = match &client.identity {
@@ -140,6 +123,30 @@ async fn take_over(state: Arc<AppState>, request: Request, framed: Framed<TcpStr
     Session::run(state, opening, incoming)
         .instrument(span)
         .await;
+}
+
+fn log_upgrade(request: &Request, admitted: &Result<Admitted, ApiError>) {
+    let status = admitted
+        .as_ref()
+        .map_or_else(|e| e.status_code(), |_| StatusCode::SWITCHING_PROTOCOLS);
+    tracing::info!(
+        http.method = %request.method(),
+        http.target = %loggable_target(request.uri()),
+        http.status_code = status.as_u16(),
+        "WebSocket upgrade"
+    );
+}
+
+/// Answers 101 and hands the connection over; None when the client went away meanwhile. The
+/// HTTP write buffer (8 KiB) goes now: the session writes through a buffer of its own.
+async fn switch(
+    mut framed: Framed<TcpStream, h1::Codec>,
+    mut accepted: ResponseBuilder,
+) -> Option<FramedParts<TcpStream, h1::Codec>> {
+    let mut head = accepted.finish().drop_body();
+    head.head_mut().set_connection_type(ConnectionType::Upgrade);
+    let sent = framed.send(Message::Item((head, BodySize::None))).await;
+    sent.ok().map(|()| framed.into_parts())
 }
 
 /// Who may open this WebSocket, and the handshake's answer; or why not.

@@ -76,9 +76,6 @@ impl End {
                 "storage is unavailable; reconnect and ENTER with lastSeq".to_owned(),
             ),
         };
-        Some(CloseReason {
-            code,
-            description: Some(text),
-        })
+        Some((code, text).into())
     }
 }

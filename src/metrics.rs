@@ -55,6 +55,7 @@ pub struct Metrics {
     events_stored: Family<Labels, Counter>,
     append_failures: Family<Labels, Counter>,
     heartbeats: Family<Labels, Counter>,
+    broker_pings: Family<Labels, Counter>,
     writer_queued: Family<Labels, Counter>,
     writer_taken: Family<Labels, Counter>,
     pub events_out: Counter,
@@ -93,6 +94,7 @@ impl Metrics {
             events_stored: Family::default(),
             append_failures: Family::default(),
             heartbeats: Family::default(),
+            broker_pings: Family::default(),
             writer_queued: Family::default(),
             writer_taken: Family::default(),
             events_out: Counter::default(),
@@ -247,6 +249,11 @@ impl Metrics {
             self.broker_unpublished.clone(),
         );
         r.register(
+            "chat_broker_pings",
+            "Checks of this instance's Redis subscription (a PING on it every 5 s), by result",
+            self.broker_pings.clone(),
+        );
+        r.register(
             "chat_broker_received",
             "Messages received from the other instances",
             self.broker_received.clone(),
@@ -309,6 +316,11 @@ impl Metrics {
     }
 
     /// `result`: `ok`, `failed` or `evicted` (the others took this instance for dead).
+    /// `result`: `ok`, or `failed` (the subscription is then opened again).
+    pub fn broker_ping(&self, result: &'static str) {
+        self.broker_pings.get_or_create(&[("result", result)]).inc();
+    }
+
     pub fn heartbeat(&self, result: &'static str) {
         self.heartbeats.get_or_create(&[("result", result)]).inc();
     }

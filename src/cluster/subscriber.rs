@@ -97,7 +97,9 @@ impl Subscriber {
                 _ = pings.tick() => {
                     // Subscribed, Redis answers PING with an array, not a status: any answer will do.
                     let ping = tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<redis::Value>());
-                    matches!(ping.await, Ok(Ok(_)))
+                    let answered = matches!(ping.await, Ok(Ok(_)));
+                    self.metrics.broker_ping(if answered { "ok" } else { "failed" });
+                    answered
                 }
             };
             if !alive {

@@ -554,8 +554,17 @@ async fn the_subscription_stays_up_and_carries_events_without_storage_reads() {
     let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
     alice.next_of_type("ENTER").await;
 
-    // Past the subscriber's first check of its connection (every 5 s).
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Past the subscribers' first checks of their connections (every 5 s).
+    for process in [&pair.a, &pair.b] {
+        let deadline = Instant::now() + WAIT;
+        while metric(&pair, process, "chat_broker_pings_total{result=\"ok\"}").await < 1.0 {
+            assert!(
+                Instant::now() < deadline,
+                "the subscription was never checked"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     alice.talk(&room_id, "alice", "through Redis").await;
     assert_eq!(bob.next_of_type("TALK").await["message"], "through Redis");
 

@@ -7,7 +7,8 @@
 //! The limits, the queue, the rooms, the replays and the shutdown are the same for every
 //! framing; what varies is the dialect ([`Dialect`]: `/ws/chat`'s JSON frames or STOMP's, each
 //! over a plain WebSocket or SockJS), which turns what the client sends into the same appends
-//! and subscriptions, and the events into frames ([`delivery`], [`stomp`]). When the writer's
+//! and subscriptions, and the events into frames ([`delivery`], [`subscriptions`]); [`inbound`] reads what the client
+//! sends, [`timers`] keeps the session's clocks. When the writer's
 //! queue is full, the append a frame asks for waits in the loop, which reads no further frame
 //! meanwhile: a saturated writer slows down what sessions read, never what they deliver.
 
@@ -16,37 +17,35 @@ mod catch_up;
 mod delivery;
 mod heartbeat;
 mod in_flight;
+mod inbound;
 mod intake;
 mod rooms;
 mod subscriptions;
+mod timers;
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
-use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::watch;
-use tokio::time::{Interval, MissedTickBehavior, Sleep};
 
 use self::appends::{Parked, Resent};
 use self::catch_up::{CatchUp, page_limit};
-use self::heartbeat::{Beat, Heartbeat};
+use self::heartbeat::Beat;
 use self::in_flight::InFlight;
 use self::intake::Speaker;
 use self::rooms::{Presence, Reading};
 use self::subscriptions::{Disconnect, Looked};
-use super::dialect::chat::{Echo, Refusal, WsError, parse};
-use super::dialect::stomp::{Decoded, Fatal, Stomp};
+use self::timers::{Timers, expired, expiry_of, tick};
+use super::dialect::stomp::{Fatal, Stomp};
 use super::transport::close::End;
-use super::transport::sockjs;
-use super::transport::websocket::{Broken, Incoming, Received, Socket, Transport};
+use super::transport::websocket::{Incoming, Socket, Transport};
 use crate::clients::OpenConnection;
 use crate::clients::frames::FrameLimit;
-use crate::config::Settings;
 use crate::hub::{MemberQueue, SessionId, member_queue};
 use crate::identity::Identity;
 use crate::metrics::{Metrics, Stage};
@@ -54,22 +53,6 @@ use crate::state::AppState;
 
 /// Appends a session may have in flight before it stops reading frames (backpressure).
 const MAX_IN_FLIGHT: usize = 256;
-/// Most bytes of refusals and receipts one WebSocket message may get: the largest message
-/// (64 KiB by default) of the frames that cost least to send gets this many without harm to
-/// anyone, and one holding thousands of empty SockJS messages cannot make much more.
-const MAX_ANSWERS: usize = 256 * 1024;
-
-/// One message of the dialect, as it arrived.
-enum Payload {
-    Text(ByteString),
-    Binary(Bytes),
-}
-
-/// A frame that arrived and waits for the session to act on it.
-enum Pending {
-    Chat(ByteString),
-    Stomp(Result<Decoded, Fatal>),
-}
 
 /// What the frames on a connection mean.
 pub enum Dialect {
@@ -130,7 +113,7 @@ pub struct Session {
     /// has been counted all the same.
     prepaid: Option<bool>,
     /// Bytes of refusals and receipts sent for what the last WebSocket message carried: past
-    /// [`MAX_ANSWERS`], the session ends, so no message makes the server write many times its
+    /// `inbound::MAX_ANSWERS`, the session ends, so no message makes the server write many times its
     /// own size.
     answered: usize,
     /// When the last WebSocket message was read, for the `queued` stage of what it carried.
@@ -150,40 +133,6 @@ pub struct Session {
     /// Changes when the other instances took this one for dead.
     evictions: watch::Receiver<u64>,
     _open: Open,
-}
-
-/// Resolves when the token expires; never in open mode.
-async fn expired(expiry: &mut Option<Pin<Box<Sleep>>>) {
-    match expiry {
-        Some(expiry) => expiry.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// A timer that fires when the identity's token expires.
-fn expiry_of(identity: &Identity) -> Pin<Box<Sleep>> {
-    let left = identity
-        .expires_at()
-        .duration_since(SystemTime::now())
-        .unwrap_or_default();
-    Box::pin(tokio::time::sleep(left))
-}
-
-/// Ticks of an optional timer; never without one.
-async fn tick(interval: &mut Option<Interval>) {
-    match interval {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// A timer that first fires one period from now.
-fn every(period: Duration) -> Interval {
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    interval
 }
 
 /// Counts the session as open until it is dropped, however its task ends.
@@ -217,33 +166,6 @@ impl Drop for Open {
         self.metrics.connections.dec();
         self.metrics.connections_closed.inc();
         self.metrics.session_closed(self.labels);
-    }
-}
-
-/// The session's clocks: its heart-beats (WebSocket pings, SockJS's `h`, STOMP's), when its
-/// token expires, and by when a STOMP client must CONNECT.
-struct Timers {
-    heartbeat: Heartbeat,
-    /// SockJS's `h`, on a SockJS connection.
-    sockjs_beat: Option<Interval>,
-    /// STOMP's heart-beat, when the client asked for one.
-    stomp_beat: Option<Interval>,
-    /// In identity mode, when its token expires.
-    expiry: Option<Pin<Box<Sleep>>>,
-    /// On STOMP, until CONNECT: when the client must have sent it.
-    connect_by: Option<Pin<Box<Sleep>>>,
-}
-
-impl Timers {
-    fn new(settings: &Settings, transport: Transport, dialect: &Dialect) -> Self {
-        Self {
-            heartbeat: Heartbeat::new(settings.ping_interval(), settings.client_timeout()),
-            sockjs_beat: (transport == Transport::SockJs).then(|| every(sockjs::HEARTBEAT)),
-            stomp_beat: None,
-            expiry: None,
-            connect_by: matches!(dialect, Dialect::Stomp(_))
-                .then(|| Box::pin(tokio::time::sleep(settings.client_timeout()))),
-        }
     }
 }
 
@@ -409,152 +331,6 @@ impl Session {
         Ok(())
     }
 
-    fn on_frame(&mut self, frame: Option<Result<Received, Broken>>) -> Result<(), End> {
-        self.timers.heartbeat.seen();
-        match frame {
-            None => Err(End::Gone),
-            Some(Err(Broken::TooLarge)) => Err(End::TooLarge),
-            Some(Err(Broken::NotUtf8)) => Err(End::InvalidText),
-            Some(Err(Broken::Protocol)) => Err(End::Protocol),
-            Some(Ok(message)) => {
-                self.frame_read = Some(Instant::now());
-                self.on_message(message)
-            }
-        }
-    }
-
-    /// A message's frames wait in line (a STOMP message or a SockJS batch may hold several,
-    /// and what follows an ENTER waits for its outcome, as it would on `/ws/chat`); pings,
-    /// pongs and the close are handled at once.
-    fn on_message(&mut self, message: Received) -> Result<(), End> {
-        if matches!(message, Received::Text(_) | Received::Binary(_)) {
-            self.prepaid = Some(!self.limiter.admits());
-            self.answered = 0;
-        }
-        match (message, self.transport) {
-            (Received::Text(text), Transport::SockJs) => {
-                let messages = sockjs::messages(&text).ok_or(End::Protocol)?;
-                for message in messages {
-                    self.take_payload(Payload::Text(message.into()))?;
-                }
-                Ok(())
-            }
-            (Received::Text(text), Transport::WebSocket) => self.take_payload(Payload::Text(text)),
-            (Received::Binary(bytes), Transport::WebSocket) => {
-                self.take_payload(Payload::Binary(bytes))
-            }
-            (Received::Binary(_), Transport::SockJs) => Err(End::Binary),
-            // A ping counts like any frame, and is answered whatever the count: RFC 6455 wants
-            // its pong as soon as practical, and a client waiting for one must not hang.
-            (Received::Ping(payload), _) => {
-                self.limiter.admits();
-                self.socket.pong(payload);
-                Ok(())
-            }
-            (Received::Pong, _) => {
-                self.limiter.admits();
-                Ok(())
-            }
-            (Received::Close(reason), _) => Err(End::ClientClosed(reason)),
-        }
-    }
-
-    /// Queues one message of the dialect: a JSON frame, or the bytes of STOMP frames (a text
-    /// or a binary message alike).
-    fn take_payload(&mut self, payload: Payload) -> Result<(), End> {
-        match (&mut self.dialect, payload) {
-            (Dialect::Chat, Payload::Text(text)) => self.pending.push_back(text),
-            (Dialect::Chat, Payload::Binary(_)) => return Err(End::Binary),
-            (Dialect::Stomp(stomp), Payload::Text(text)) => stomp.push(text.as_bytes()),
-            (Dialect::Stomp(stomp), Payload::Binary(bytes)) => stomp.push(&bytes),
-        }
-        Ok(())
-    }
-
-    fn has_pending(&self) -> bool {
-        match &self.dialect {
-            Dialect::Chat => !self.pending.is_empty(),
-            Dialect::Stomp(stomp) => stomp.unread(),
-        }
-    }
-
-    fn next_pending(&mut self) -> Option<Pending> {
-        match &mut self.dialect {
-            Dialect::Chat => self.pending.pop_front().map(Pending::Chat),
-            Dialect::Stomp(stomp) => stomp.next_decoded().map(Pending::Stomp),
-        }
-    }
-
-    /// Counts a frame against the rate limit: true when it is over. The first frame of a
-    /// message was counted with it.
-    fn over_limit(&mut self) -> bool {
-        self.prepaid
-            .take()
-            .unwrap_or_else(|| !self.limiter.admits())
-    }
-
-    /// Acts on waiting frames for as long as the session reads. Every frame counts against
-    /// the rate limit before anything else is done with it: a limited one is still read for
-    /// the ids its refusal echoes. (A STOMP heart-beat costs nothing of its own.)
-    fn act_on_pending(&mut self) -> Result<(), End> {
-        while self.reading() {
-            let Some(pending) = self.next_pending() else {
-                return self.message_without_frames();
-            };
-            match pending {
-                Pending::Chat(text) => {
-                    let limited = self.over_limit();
-                    self.on_text(&text, limited)?;
-                }
-                Pending::Stomp(Ok(Decoded::HeartBeat)) => {}
-                Pending::Stomp(Ok(Decoded::Frame(frame))) => {
-                    let limited = self.over_limit();
-                    self.on_stomp_frame(frame, limited)?;
-                }
-                Pending::Stomp(Err(fatal)) => return self.fatal(&fatal),
-            }
-        }
-        Ok(())
-    }
-
-    /// A message that completed no frame (a piece of a STOMP frame, SockJS's `[]`) was
-    /// counted too; over the limit, it is refused: on `/ws/chat` with an ERROR, on STOMP
-    /// (where the rest of a frame cannot be refused) with ERROR and the end.
-    fn message_without_frames(&mut self) -> Result<(), End> {
-        if self.prepaid.take() != Some(true) {
-            return Ok(());
-        }
-        match self.dialect {
-            Dialect::Chat => self.refuse(Refusal {
-                error: WsError::RateLimited,
-                echo: Echo::default(),
-            }),
-            Dialect::Stomp(_) => self.fatal(&Fatal::rate_limited()),
-        }
-    }
-
-    fn on_text(&mut self, text: &str, limited: bool) -> Result<(), End> {
-        let parsed = parse(text);
-        let kind = parsed.as_ref().map_or("INVALID", |f| f.action.name());
-        self.state.metrics.frame_in(kind);
-        let refusal = match parsed {
-            Ok(frame) if !limited => {
-                let echo = Echo::from(&frame);
-                return self.dispatch(frame, echo);
-            }
-            Ok(frame) => Refusal {
-                error: WsError::RateLimited,
-                echo: Echo::from(&frame),
-            },
-            Err(refusal) if limited => Refusal {
-                error: WsError::RateLimited,
-                ..refusal
-            },
-            Err(refusal) => refusal,
-        };
-        self.refuse(refusal)
-    }
-
     fn catch_up_if_behind(&mut self) {
         if self.catch_up.is_reading() {
             return;
@@ -570,35 +346,6 @@ impl Session {
                 limit,
             );
         }
-    }
-
-    /// Tells the client a frame was refused: an ERROR frame on `/ws/chat`; on STOMP, a
-    /// MESSAGE on its errors subscription, or (without one) ERROR and the end.
-    fn refuse(&mut self, refusal: Refusal) -> Result<(), End> {
-        self.state
-            .metrics
-            .ws_error(self.dialect.name(), refusal.error.code());
-        let answer = match &self.dialect {
-            Dialect::Chat => refusal.frame(),
-            Dialect::Stomp(stomp) => match stomp.refusal(&refusal) {
-                Some(message) => message,
-                None => {
-                    self.socket.text(stomp.refusal_error(&refusal));
-                    return Err(End::StompError);
-                }
-            },
-        };
-        self.answer(answer)
-    }
-
-    /// Sends what a client frame gets back, within what one message may get.
-    pub(super) fn answer(&mut self, frame: ByteString) -> Result<(), End> {
-        self.answered += frame.len();
-        if self.answered > MAX_ANSWERS {
-            return Err(End::Flood);
-        }
-        self.socket.text(frame);
-        Ok(())
     }
 
     /// Leaves every room (a LEAVE each it is a member of, however the connection ended) and

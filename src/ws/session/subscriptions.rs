@@ -7,7 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::rooms::Reader;
-use super::{Dialect, Session, every};
+use super::timers::every;
+use super::{Dialect, Session};
 use crate::identity::Refused;
 use crate::store::{RoomRecord, StoreError};
 use crate::ws::dialect::stomp::{Command, Fatal, Frame, Stomp, Subscription};

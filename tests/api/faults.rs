@@ -348,7 +348,12 @@ async fn forward(client: TcpStream, server: TcpStream, shared: Shared, done: Can
                 match hit {
                     Some(Trap::Cut(_)) => sprung.cancel(),
                     Some(Trap::Freeze(_)) => freezing = true,
-                    Some(Trap::CutAll(_)) => cutting_all = true,
+                    // Its answer is swallowed as for `Cut`, before the message goes out, so
+                    // the client never hears of it however the tasks are scheduled.
+                    Some(Trap::CutAll(_)) => {
+                        sprung.cancel();
+                        cutting_all = true;
+                    }
                     Some(Trap::FreezeOn(_)) => state.frozen = true,
                     None if freezing => state.frozen = true,
                     None => {}

@@ -97,6 +97,13 @@ impl Pair {
         page["items"].as_array().unwrap().clone()
     }
 
+    /// Deletes a room through `process`.
+    async fn delete_room(&self, process: &ChatProcess, room_id: &str) {
+        let url = process.url(&format!("/api/rooms/{room_id}"));
+        let deleted = self.http.delete(url).send().await.unwrap();
+        assert_eq!(deleted.status(), 204);
+    }
+
     /// TALKs stored by both instances so far.
     async fn talks_stored(&self) -> u64 {
         let series = "chat_events_stored_total{type=\"TALK\"}";
@@ -150,6 +157,18 @@ fn assert_gap_free(stream: &Stream, first: u64, who: &str) {
     let seqs: Vec<u64> = stream.iter().map(|(seq, ..)| *seq).collect();
     let expected: Vec<u64> = (first..first + seqs.len() as u64).collect();
     assert_eq!(seqs, expected, "{who}: in seq order, no gap, no duplicate");
+}
+
+/// The `clientMsgId` of each frame a member gets before its room's `CLOSED`.
+async fn ids_until_closed(client: &mut WsClient) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let frame = client.next_json().await;
+        if frame["type"] == "CLOSED" {
+            return seen;
+        }
+        seen.push(frame["clientMsgId"].as_str().unwrap_or_default().to_owned());
+    }
 }
 
 /// Joins `name` to the room on `process`; returns the client and its ENTER's seq.
@@ -432,22 +451,9 @@ async fn a_deleted_room_closes_for_members_on_every_instance_after_its_last_even
     }
 
     // Alice, on the other instance, may not have had them yet: CLOSED must wait for them.
-    let deleted = pair
-        .http
-        .delete(pair.a.url(&format!("/api/rooms/{room_id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    pair.delete_room(&pair.a, &room_id).await;
 
-    let mut seen = Vec::new();
-    loop {
-        let frame = alice.next_json().await;
-        if frame["type"] == "CLOSED" {
-            break;
-        }
-        seen.push(frame["clientMsgId"].as_str().unwrap().to_owned());
-    }
+    let seen = ids_until_closed(&mut alice).await;
     assert_eq!(
         seen,
         ["b-0", "b-1", "b-2", "b-3", "b-4"],
@@ -480,24 +486,11 @@ async fn a_deletion_learnt_from_storage_closes_after_the_rooms_last_event() {
             format!("c-{i}")
         );
     }
-    let deleted = pair
-        .http
-        .delete(pair.a.url(&format!("/api/rooms/{room_id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    pair.delete_room(&pair.a, &room_id).await;
     pair.a.kill();
     pair.redis.restart();
 
-    let mut seen = Vec::new();
-    loop {
-        let frame = bob.next_json().await;
-        if frame["type"] == "CLOSED" {
-            break;
-        }
-        seen.push(frame["clientMsgId"].as_str().unwrap_or_default().to_owned());
-    }
+    let seen = ids_until_closed(&mut bob).await;
     assert_eq!(
         seen,
         ["c-0", "c-1", "c-2"],

@@ -2,7 +2,6 @@
 //! stop reading. Each test drives over the wire what an attacker (or a buggy client) would,
 //! and checks that the contract still holds for everyone else.
 
-use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use chat::config::{Settings, Toggle};
@@ -11,6 +10,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{TestApp, WAIT, WsClient, spawn_app, spawn_app_with};
+use crate::suite::rate_limits::bursts_of_3_then_1_frame_a_second;
 use crate::suite::stomp_client::{Next, StompClient, frame, open};
 
 /// Rate limits at their defaults (they are off in tests unless asked for).
@@ -168,8 +168,11 @@ async fn a_stomp_head_dripped_a_line_a_message_stalls_no_one() {
         Some("NOT_CONNECTED"),
         "the whole head was read: {error:?}"
     );
+    // Here 2-8 ms; seconds before the decoder was linear. The bound leaves room for a CI
+    // machine whose two cores other tests keep busy.
+    let bound = Duration::from_millis(250);
     assert!(
-        healthz < Duration::from_millis(100) && round_trip < Duration::from_millis(100),
+        healthz < bound && round_trip < bound,
         "during the drip: /healthz took up to {healthz:?}, a TALK's round trip {round_trip:?}"
     );
 }
@@ -193,12 +196,7 @@ async fn a_stomp_drip_past_the_frame_limit_is_cut_off() {
 /// SockJS messages that carry no frame (`[]`) count too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_sockjs_messages_count_against_the_frame_limit() {
-    let app = spawn_app_with(|s| {
-        s.rate_limit = Toggle::On;
-        s.ws_rate_per_sec = NonZeroU32::new(1).unwrap();
-        s.ws_burst = NonZeroU32::new(3).unwrap();
-    })
-    .await;
+    let app = spawn_app_with(bursts_of_3_then_1_frame_a_second).await;
     let url = format!("ws://127.0.0.1:{}/ws/chat/000/empty/websocket", app.port);
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("opens");
     assert_eq!(ws.next().await.expect("o").expect("o"), Message::text("o"));
@@ -219,17 +217,11 @@ async fn empty_sockjs_messages_count_against_the_frame_limit() {
     assert!(limited.starts_with("a["), "{limited}");
 }
 
-fn one_frame_a_second_after_3(s: &mut Settings) {
-    s.rate_limit = Toggle::On;
-    s.ws_rate_per_sec = NonZeroU32::new(1).unwrap();
-    s.ws_burst = NonZeroU32::new(3).unwrap();
-}
-
 /// Over the limit, no STOMP frame takes effect: SUBSCRIBE, UNSUBSCRIBE, ACK and DISCONNECT
 /// are refused on the errors queue like a SEND, with no receipt, and the connection goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_stomp_every_frame_over_the_limit_is_refused_before_it_takes_effect() {
-    let app = spawn_app_with(one_frame_a_second_after_3).await;
+    let app = spawn_app_with(bursts_of_3_then_1_frame_a_second).await;
     let room_id = app.create_room("general").await;
     let mut client = StompClient::connect(app.port).await;
     client.subscribe("errors", "/user/queue/errors").await;

@@ -7,7 +7,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{assert_problem, spawn_app_with};
 
-fn bursts_of_3_then_1_frame_a_second(s: &mut Settings) {
+pub fn bursts_of_3_then_1_frame_a_second(s: &mut Settings) {
     s.rate_limit = Toggle::On;
     s.ws_rate_per_sec = NonZeroU32::new(1).unwrap();
     s.ws_burst = NonZeroU32::new(3).unwrap();

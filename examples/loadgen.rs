@@ -1,5 +1,5 @@
 //! Load generator and benchmark: speaks the contract's core (REST rooms, ENTER and TALK over
-//! /ws/chat), so it measures this service and the Node peer in `../shared/peers/node-ws`
+//! /ws/chat), so it measures this service and the Node peer in `bench/peer`
 //! alike. Prints figures (a table line, and with `--json` one JSON object per run); asserts
 //! nothing. Run the server with CHAT_RATE_LIMIT=off. `scripts/bench` runs every scenario
 //! against this service and the peer in one go and prints them side by side.

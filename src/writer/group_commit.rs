@@ -12,9 +12,7 @@ use tokio::time::Instant as TokioInstant;
 
 use super::batch::{Answers, Batch, Reply};
 use super::{AppendError, Command, Options, ReadSender, WriteError};
-use crate::domain::{
-    Event, EventKind, InstanceId, NewEvent, Notice, ReadMarker, RoomId, Seq, Timestamp,
-};
+use crate::domain::{Event, InstanceId, NewEvent, Notice, ReadMarker, RoomId, Seq, Timestamp};
 use crate::hub::Fanout;
 use crate::metrics::{Metrics, Stage};
 use crate::store::{
@@ -433,19 +431,17 @@ fn fail(answers: Answers, metrics: &Metrics, orphans: &mut Orphans) {
     }
 }
 
-/// Answers a command at once as unavailable, while a COMMIT is in doubt.
+/// Answers a command at once as unavailable, while a COMMIT is in doubt: an append or a
+/// read marker as a batch that could not be stored would be.
 fn refuse(command: Command, metrics: &Metrics, orphans: &mut Orphans) {
+    let mut batch = Batch::default();
     match command {
-        Command::Append { event, reply, .. } => {
-            metrics.append_failed("unavailable");
-            let untold = reply.send(Err(AppendError::Unavailable)).is_err();
-            if untold && event.kind == EventKind::Leave {
-                orphans.keep(Some(event));
-            }
-        }
-        Command::Read { reply, .. } => {
-            let _ = reply.send(Err(AppendError::Unavailable));
-        }
+        Command::Append {
+            event,
+            reply,
+            queued,
+        } => batch.push(event, reply, queued),
+        Command::Read { marker, reply } => batch.push_read(marker, reply),
         Command::CreateRoom { reply, .. } => {
             let _ = reply.send(Err(WriteError::Unavailable));
         }
@@ -459,6 +455,7 @@ fn refuse(command: Command, metrics: &Metrics, orphans: &mut Orphans) {
             let _ = reply.send(Err(WriteError::Unavailable));
         }
     }
+    fail(batch.answers, metrics, orphans);
 }
 
 /// Takes up to `max` queued commands, waiting for one at most `wait` (None: for as long as it

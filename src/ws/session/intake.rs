@@ -145,13 +145,6 @@ mod tests {
         }
     }
 
-    fn anyone() -> Speaker {
-        Speaker {
-            session: 1,
-            signed_as: None,
-        }
-    }
-
     fn talk() -> Action {
         Action::Talk {
             message: MessageText::parse("hi").unwrap(),
@@ -167,9 +160,12 @@ mod tests {
             echo: None,
         };
 
-        let Plan::Append(first) =
-            plan(frame(room, "alice", enter.clone()), &mut rooms, &anyone()).unwrap()
-        else {
+        let Plan::Append(first) = plan(
+            frame(room, "alice", enter.clone()),
+            &mut rooms,
+            &Speaker::anyone(1),
+        )
+        .unwrap() else {
             panic!("an append")
         };
         assert_eq!(first.event.kind, EventKind::Enter);
@@ -183,10 +179,14 @@ mod tests {
 
         rooms.enter_for_test(room, "alice");
         assert!(matches!(
-            plan(frame(room, "alice", enter.clone()), &mut rooms, &anyone()),
+            plan(
+                frame(room, "alice", enter.clone()),
+                &mut rooms,
+                &Speaker::anyone(1)
+            ),
             Ok(Plan::Nothing)
         ));
-        let other = plan(frame(room, "bob", enter), &mut rooms, &anyone());
+        let other = plan(frame(room, "bob", enter), &mut rooms, &Speaker::anyone(1));
         assert!(matches!(other, Err(WsError::SenderMismatch { .. })));
     }
 
@@ -219,21 +219,30 @@ mod tests {
     fn talk_and_leave_need_the_room_and_its_sender() {
         let mut rooms = RoomTable::default();
         let room = RoomId::random();
-        let refused = plan(frame(room, "alice", talk()), &mut rooms, &anyone());
+        let refused = plan(
+            frame(room, "alice", talk()),
+            &mut rooms,
+            &Speaker::anyone(1),
+        );
         assert!(matches!(refused, Err(WsError::NotInRoom(_, "TALK"))));
 
         rooms.enter_for_test(room, "alice");
-        let Ok(Plan::Append(said)) = plan(frame(room, "alice", talk()), &mut rooms, &anyone())
-        else {
+        let Ok(Plan::Append(said)) = plan(
+            frame(room, "alice", talk()),
+            &mut rooms,
+            &Speaker::anyone(1),
+        ) else {
             panic!("an append")
         };
         assert_eq!(
             (said.event.kind, said.effect),
             (EventKind::Talk, Effect::None)
         );
-        let Ok(Plan::Append(left)) =
-            plan(frame(room, "alice", Action::Leave), &mut rooms, &anyone())
-        else {
+        let Ok(Plan::Append(left)) = plan(
+            frame(room, "alice", Action::Leave),
+            &mut rooms,
+            &Speaker::anyone(1),
+        ) else {
             panic!("an append")
         };
         assert_eq!(
@@ -247,21 +256,33 @@ mod tests {
         let mut rooms = RoomTable::default();
         let room = RoomId::random();
         for action in [Action::Typing, Action::Read { seq: Seq::ZERO }] {
-            let refused = plan(frame(room, "alice", action), &mut rooms, &anyone());
+            let refused = plan(
+                frame(room, "alice", action),
+                &mut rooms,
+                &Speaker::anyone(1),
+            );
             assert!(matches!(refused, Err(WsError::NotInRoom(..))));
         }
 
         rooms.enter_for_test(room, "alice");
-        let typing = plan(frame(room, "alice", Action::Typing), &mut rooms, &anyone());
+        let typing = plan(
+            frame(room, "alice", Action::Typing),
+            &mut rooms,
+            &Speaker::anyone(1),
+        );
         assert!(matches!(typing, Ok(Plan::Notice(Notice::Typing { .. }))));
         let seq = Seq::new(7).unwrap();
         let read = plan(
             frame(room, "alice", Action::Read { seq }),
             &mut rooms,
-            &anyone(),
+            &Speaker::anyone(1),
         );
         assert!(matches!(read, Ok(Plan::Read(ReadMarker { seq: s, .. })) if s == seq));
-        let other = plan(frame(room, "bob", Action::Typing), &mut rooms, &anyone());
+        let other = plan(
+            frame(room, "bob", Action::Typing),
+            &mut rooms,
+            &Speaker::anyone(1),
+        );
         assert!(matches!(other, Err(WsError::SenderMismatch { .. })));
     }
 }

@@ -97,6 +97,15 @@ impl Pair {
         page["items"].as_array().unwrap().clone()
     }
 
+    /// A room with alice in it on instance a and then bob on b, each having read every ENTER.
+    async fn alice_on_a_and_bob_on_b(&self) -> (String, WsClient, WsClient) {
+        let room_id = self.a.create_room(None).await;
+        let (mut alice, _) = member(&self.a, &room_id, "alice").await;
+        let (bob, _) = member(&self.b, &room_id, "bob").await;
+        alice.next_of_type("ENTER").await;
+        (room_id, alice, bob)
+    }
+
     /// Deletes a room through `process`.
     async fn delete_room(&self, process: &ChatProcess, room_id: &str) {
         let url = process.url(&format!("/api/rooms/{room_id}"));
@@ -397,10 +406,7 @@ async fn redis_restarted_mid_burst_loses_nothing_and_readiness_says_so_meanwhile
 async fn postgres_unreachable_means_unavailable_and_the_service_recovers_by_itself() {
     let proxy = Proxy::start(postgres_server()).await;
     let pair = two_instances_via(Some(&proxy), Some(&proxy)).await;
-    let room_id = pair.a.create_room(None).await;
-    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
-    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
     alice.talk_with_id(&room_id, "alice", "before", "c-1").await;
     alice.next_of_type("TALK").await;
     bob.next_of_type("TALK").await;
@@ -435,10 +441,7 @@ async fn postgres_unreachable_means_unavailable_and_the_service_recovers_by_itse
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_room_closes_for_members_on_every_instance_after_its_last_event() {
     let pair = two_instances().await;
-    let room_id = pair.a.create_room(None).await;
-    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
-    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
     for i in 0..5 {
         bob.talk_with_id(&room_id, "bob", "last words", &format!("b-{i}"))
             .await;
@@ -468,10 +471,7 @@ async fn a_deleted_room_closes_for_members_on_every_instance_after_its_last_even
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deletion_learnt_from_storage_closes_after_the_rooms_last_event() {
     let mut pair = two_instances().await;
-    let room_id = pair.a.create_room(None).await;
-    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
-    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
 
     pair.redis.stop();
     pair.wait_for_readiness(&pair.b, 503).await;
@@ -542,10 +542,7 @@ async fn several_instances_need_shared_storage_and_a_redis_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_subscription_stays_up_and_carries_events_without_storage_reads() {
     let pair = two_instances().await;
-    let room_id = pair.a.create_room(None).await;
-    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
-    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
 
     // Past the subscribers' first checks of their connections (every 5 s).
     for process in [&pair.a, &pair.b] {
@@ -574,10 +571,7 @@ async fn the_subscription_stays_up_and_carries_events_without_storage_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_was_said_while_redis_was_down_arrives_when_it_is_back_even_with_nothing_after() {
     let mut pair = two_instances().await;
-    let room_id = pair.a.create_room(None).await;
-    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
-    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
 
     pair.redis.stop();
     pair.wait_for_readiness(&pair.b, 503).await;
@@ -600,10 +594,7 @@ async fn what_was_said_while_redis_was_down_arrives_when_it_is_back_even_with_no
 async fn an_instance_whose_network_goes_silent_mid_transaction_holds_up_the_others_for_seconds() {
     let proxy = Proxy::start(postgres_server()).await;
     let pair = two_instances_via(Some(&proxy), None).await;
-    let room_id = pair.a.create_room(None).await;
-    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
-    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
 
     // A's next batch locks the room's row (its first statement after BEGIN), then A's network
     // stops answering, without closing.
@@ -720,10 +711,7 @@ async fn a_room_that_empties_while_redis_is_down_keeps_no_ordering_state() {
     const ORDERED: &str = "chat_ordered_rooms";
     const FILLS: &str = "chat_gap_fills_total";
     let mut pair = two_instances().await;
-    let room_id = pair.a.create_room(None).await;
-    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
-    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
     assert_eq!(metric(&pair, &pair.a, ORDERED).await, 1.0);
 
     pair.redis.stop();
@@ -760,10 +748,7 @@ async fn a_room_that_empties_while_redis_is_down_keeps_no_ordering_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_on_redis_claiming_a_seq_storage_does_not_hold_silences_nobody() {
     let pair = two_instances().await;
-    let room_id = pair.a.create_room(None).await;
-    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
-    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
 
     let forged = json!({
         "origin": uuid::Uuid::new_v4(),
@@ -828,10 +813,7 @@ async fn redis_over_tls_with_a_password_and_postgres_over_tls_carry_the_cluster(
         pair.wait_for_readiness(process, 200).await;
     }
 
-    let room_id = pair.a.create_room(None).await;
-    let (mut alice, _) = member(&pair.a, &room_id, "alice").await;
-    let (mut bob, _) = member(&pair.b, &room_id, "bob").await;
-    alice.next_of_type("ENTER").await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
     alice
         .talk_with_id(&room_id, "alice", "over TLS", "a-1")
         .await;

@@ -59,7 +59,7 @@
 //!    enter under that sender?) and `ws/session/appends.rs` queues a `NewEvent` with the
 //!    writer without waiting for it.
 //! 3. The writer (`writer/group_commit.rs`) takes everything queued since its last commit and
-//!    stores it in one transaction (`store/transaction.rs`, with `store/sqlite/` or
+//!    stores it in one transaction (`store/transaction/`, with `store/sqlite/` or
 //!    `store/postgres/` supplying the SQL): the database gives each event its room's next
 //!    `seq`, whichever instance stores it; if the COMMIT's answer is lost, storage is asked
 //!    whether it landed before anyone hears of it. It answers every request of the batch, then

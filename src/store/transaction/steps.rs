@@ -13,7 +13,10 @@ use crate::store::{Entered, Membership, Refused, ResendKey, StoreError, WriteTx}
 /// the memberships they change; an event whose room is gone is refused, and so is the LEAVE
 /// of a session that is no member, and a TALK that repeats one stored before (or earlier in
 /// the batch), which comes back as that one.
-pub(super) async fn store_batch(tx: &mut dyn WriteTx, batch: &mut [Pending]) -> Result<Outcomes, StoreError> {
+pub(super) async fn store_batch(
+    tx: &mut dyn WriteTx,
+    batch: &mut [Pending],
+) -> Result<Outcomes, StoreError> {
     let mut last = tx.lock_rooms(&rooms_of(batch)).await?;
     let present = tx.end_memberships(&leaving(batch)).await?;
     let mut outcomes = refuse_non_members(batch, &present);
@@ -89,7 +92,10 @@ fn keyed(event: Event) -> Option<(OwnedKey, Event)> {
 /// Each event under a savepoint of its own: one the database refuses is rolled back alone and
 /// the others still commit together. Every room is locked first, in sorted order, as a whole
 /// batch would lock them.
-pub(super) async fn one_by_one(tx: &mut dyn WriteTx, batch: &mut [Pending]) -> Result<Outcomes, StoreError> {
+pub(super) async fn one_by_one(
+    tx: &mut dyn WriteTx,
+    batch: &mut [Pending],
+) -> Result<Outcomes, StoreError> {
     tx.lock_rooms(&rooms_of(batch)).await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for pending in batch.chunks_mut(1) {
@@ -152,7 +158,10 @@ pub(super) fn rooms_of(batch: &[Pending]) -> Vec<RoomId> {
 }
 
 /// Each event of a batch as stored, or why it was not.
-pub(super) fn stored_events(batch: Vec<Pending>, outcomes: Outcomes) -> Vec<Result<Event, Refused>> {
+pub(super) fn stored_events(
+    batch: Vec<Pending>,
+    outcomes: Outcomes,
+) -> Vec<Result<Event, Refused>> {
     batch
         .into_iter()
         .zip(outcomes)

@@ -4,6 +4,7 @@
 mod cursor;
 #[cfg(test)]
 mod interleavings;
+mod room;
 mod table;
 
 use std::sync::Arc;

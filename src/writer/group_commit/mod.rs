@@ -4,38 +4,26 @@
 //! asked again and again whether it landed, and everything queued meanwhile is refused at
 //! once as unavailable: nobody waits without an answer for the length of an outage.
 
+mod answers;
+mod upkeep;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
-use super::batch::{Answers, Batch, Reply};
-use super::{AppendError, Command, Options, ReadSender, WriteError};
-use crate::domain::{Event, InstanceId, NewEvent, Notice, ReadMarker, RoomId, Seq, Timestamp};
+use self::answers::{Orphans, fail, refuse};
+use self::upkeep::Purging;
+use super::batch::{Answers, Batch};
+use super::{Command, Options, WriteError};
+use crate::domain::Timestamp;
 use crate::hub::Fanout;
-use crate::metrics::{Metrics, Stage};
-use crate::store::{
-    ASK_AGAIN, InDoubt, Purge, Refused, StoreError, StoreWriter, Unwritten, Written,
-};
+use crate::metrics::Metrics;
+use crate::store::{ASK_AGAIN, InDoubt, StoreError, StoreWriter, Unwritten};
 
-/// Events deleted per step of a deleted room's purge: a few milliseconds of work.
-const PURGE_CHUNK: u32 = 1000;
-/// How often deleted rooms still within their delay are looked at again, at most.
-const PURGE_RECHECK: Duration = Duration::from_secs(30);
 /// How often LEAVEs that could not be stored, and that nobody waits for, are tried again.
 const ORPHAN_RETRY: Duration = Duration::from_secs(1);
-
-/// When to take the next step of purging deleted rooms' events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Purging {
-    /// Between the next batches (a room may have events to delete).
-    Now,
-    /// Deleted rooms wait for their delay: look again then.
-    NotBefore(TokioInstant),
-    /// Nothing to purge until the next deletion.
-    Idle,
-}
 
 pub struct GroupCommit {
     store: StoreWriter,
@@ -47,26 +35,6 @@ pub struct GroupCommit {
     orphans: Orphans,
     /// A batch whose COMMIT is in doubt, with those waiting to hear of it.
     doubt: Option<(InDoubt, Answers)>,
-}
-
-/// LEAVEs of sessions that have ended which storage could not take: tried again every
-/// [`ORPHAN_RETRY`], so a member who hung up while storage was down still leaves, once. (Only
-/// LEAVEs: a TALK whose sender is gone was refused to it, and it may send it again.)
-struct Orphans {
-    leaves: Vec<NewEvent>,
-    tried: TokioInstant,
-}
-
-impl Orphans {
-    /// Keeps a LEAVE nobody else will store, to try it again.
-    fn keep(&mut self, leave: Option<NewEvent>) {
-        let Some(leave) = leave else { return };
-        if self.leaves.is_empty() {
-            tracing::warn!("a LEAVE of an ended session waits for storage");
-            self.tried = TokioInstant::now();
-        }
-        self.leaves.push(leave);
-    }
 }
 
 impl GroupCommit {
@@ -274,188 +242,6 @@ impl GroupCommit {
             written => self.answer(written, answers, Instant::now()),
         }
     }
-
-    /// Answers a batch as it was stored (or not). Every request of the batch is answered
-    /// before any of its events is fanned out: a session then hears of its own append (and of
-    /// whatever it queued before it) before the event reaches its queue, as an
-    /// `"echo": false` member's ACK needs.
-    fn answer(
-        &mut self,
-        written: Result<Written, Unwritten>,
-        answers: Answers,
-        committed: Instant,
-    ) {
-        let written = match written {
-            Ok(written) => written,
-            Err(Unwritten::Failed(error)) => {
-                tracing::error!(%error, batch = answers.replies.len(), "storing a batch failed");
-                return fail(answers, &self.metrics, &mut self.orphans);
-            }
-            Err(Unwritten::InDoubt(unsettled)) => {
-                self.doubt = Some((unsettled, answers));
-                return;
-            }
-        };
-        let Written { events, reads } = written;
-        let stored = self.answer_appends(events, answers.replies);
-        let notices = answer_reads(answers.reads, reads, answers.read_replies);
-        for event in &stored {
-            self.fanout.publish(event);
-            self.metrics.stage(Stage::FannedOut, committed);
-        }
-        for notice in &notices {
-            self.fanout.notify(notice, None);
-        }
-    }
-
-    /// Answers each append as it was stored (or refused); returns the events stored.
-    fn answer_appends(
-        &mut self,
-        events: Vec<Result<Event, Refused>>,
-        replies: Vec<Reply>,
-    ) -> Vec<Event> {
-        let mut stored = Vec::with_capacity(events.len());
-        for (result, reply) in events.into_iter().zip(replies) {
-            let (refusal, reason) = match result {
-                Ok(event) => {
-                    self.metrics.event_stored(event.kind.as_str());
-                    self.metrics.stage(Stage::Committed, reply.queued);
-                    reply.stored(&event);
-                    stored.push(event);
-                    continue;
-                }
-                Err(Refused::Duplicate(first)) => {
-                    self.metrics.resends.inc();
-                    reply.duplicate(first);
-                    continue;
-                }
-                Err(Refused::RoomGone) => (AppendError::RoomNotFound(reply.room_id), "room_gone"),
-                Err(Refused::NotMember) => (AppendError::NotMember(reply.room_id), "not_member"),
-                Err(Refused::Rejected) => (AppendError::Unavailable, "rejected"),
-            };
-            self.metrics.append_failed(reason);
-            self.orphans.keep(reply.failed(refusal));
-        }
-        stored
-    }
-
-    async fn delete(&mut self, room_id: RoomId) -> Result<bool, WriteError> {
-        let deleted = self
-            .store
-            .delete_room(room_id)
-            .await
-            .map_err(unavailable("deleting a room"))?;
-        let Some(last_seq) = deleted else {
-            return Ok(false);
-        };
-        self.fanout.close_room(room_id, last_seq);
-        self.purging = Purging::Now;
-        Ok(true)
-    }
-
-    /// Stores a LEAVE for each member of a dead instance, a batch's worth per transaction,
-    /// each fanned out before the next is stored: thousands of members of one room leaving at
-    /// once never fill the queues of those still in it (a batch is half a session queue).
-    async fn reap(
-        &mut self,
-        instance: InstanceId,
-        silence: Option<Duration>,
-    ) -> Result<usize, WriteError> {
-        let mut reaped = 0;
-        loop {
-            let (leaves, more) = self
-                .store
-                .reap(instance, silence, self.options.batch.events)
-                .await
-                .map_err(unavailable("reaping an instance"))?;
-            reaped += leaves.len();
-            for event in &leaves {
-                self.metrics.event_stored(event.kind.as_str());
-                self.fanout.publish(event);
-            }
-            if !more {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        if reaped > 0 {
-            tracing::info!(%instance, members = reaped, "stored a LEAVE for each member of a dead instance");
-        }
-        Ok(reaped)
-    }
-
-    async fn purge_step(&mut self) {
-        let delay = self.options.purge_delay;
-        self.purging = match self.store.purge_step(PURGE_CHUNK, delay).await {
-            Ok(Purge::Purged) => Purging::Now,
-            Ok(Purge::Waiting) => {
-                Purging::NotBefore(TokioInstant::now() + delay.min(PURGE_RECHECK))
-            }
-            Ok(Purge::Done) => Purging::Idle,
-            Err(error) => {
-                tracing::warn!(%error, "purging a deleted room's events failed; resuming at the next deletion or restart");
-                Purging::Idle
-            }
-        };
-    }
-}
-
-/// Answers each read marker (stored); returns the READ notices of those that rose.
-fn answer_reads(
-    markers: Vec<ReadMarker>,
-    risen: Vec<Option<Seq>>,
-    replies: Vec<ReadSender>,
-) -> Vec<Notice> {
-    let mut notices = Vec::new();
-    for ((marker, risen), reply) in markers.into_iter().zip(risen).zip(replies) {
-        let _ = reply.send(Ok(()));
-        if let Some(seq) = risen {
-            notices.push(Notice::Read {
-                room_id: marker.room_id,
-                sender: marker.sender.into_string(),
-                seq,
-            });
-        }
-    }
-    notices
-}
-
-/// Tells a batch's senders that nothing of it was stored.
-fn fail(answers: Answers, metrics: &Metrics, orphans: &mut Orphans) {
-    for reply in answers.replies {
-        metrics.append_failed("unavailable");
-        orphans.keep(reply.failed(AppendError::Unavailable));
-    }
-    for reply in answers.read_replies {
-        let _ = reply.send(Err(AppendError::Unavailable));
-    }
-}
-
-/// Answers a command at once as unavailable, while a COMMIT is in doubt: an append or a
-/// read marker as a batch that could not be stored would be.
-fn refuse(command: Command, metrics: &Metrics, orphans: &mut Orphans) {
-    let mut batch = Batch::default();
-    match command {
-        Command::Append {
-            event,
-            reply,
-            queued,
-        } => batch.push(event, reply, queued),
-        Command::Read { marker, reply } => batch.push_read(marker, reply),
-        Command::CreateRoom { reply, .. } => {
-            let _ = reply.send(Err(WriteError::Unavailable));
-        }
-        Command::DeleteRoom { reply, .. } => {
-            let _ = reply.send(Err(WriteError::Unavailable));
-        }
-        Command::Ping { reply } => {
-            let _ = reply.send(Err(WriteError::Unavailable));
-        }
-        Command::Reap { reply, .. } => {
-            let _ = reply.send(Err(WriteError::Unavailable));
-        }
-    }
-    fail(batch.answers, metrics, orphans);
 }
 
 /// Takes up to `max` queued commands, waiting for one at most `wait` (None: for as long as it
@@ -488,6 +274,7 @@ fn unavailable(what: &'static str) -> impl Fn(StoreError) -> WriteError {
 mod tests {
     use super::super::Writer;
     use super::*;
+    use crate::domain::InstanceId;
     use crate::hub::Hub;
 
     #[tokio::test]

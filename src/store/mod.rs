@@ -30,7 +30,9 @@ use futures_util::{Stream, TryStreamExt};
 use crate::domain::{Event, InstanceId, RoomId, Seq, Timestamp};
 
 pub use transaction::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};
-pub(crate) use write::{Entered, Membership, NextPurge, ResendKey, WriteConnection, WriteTx};
+pub(crate) use write::{
+    Entered, Membership, NextPurge, ResendKey, Upkeep, WriteConnection, WriteTx,
+};
 
 /// A room as stored. `position` is its place in creation order (the list cursor's key).
 #[derive(Debug, Clone, PartialEq, Eq)]

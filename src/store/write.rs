@@ -50,7 +50,7 @@ pub(crate) trait WriteConnection: Send {
 /// without [`WriteTx::commit`] or [`WriteTx::rollback`], the connection is left inside the
 /// transaction: the caller then discards it.
 #[async_trait]
-pub(crate) trait WriteTx: Send {
+pub(crate) trait WriteTx: Upkeep {
     /// Takes the write lock of each room that exists, in sorted order (so writers that touch
     /// the same rooms wait for each other and never deadlock), and returns its newest seq.
     async fn lock_rooms(&mut self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError>;
@@ -82,6 +82,37 @@ pub(crate) trait WriteTx: Send {
     /// Which of these message ids are stored.
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError>;
 
+    /// Runs a transaction-control statement, which both backends spell alike.
+    async fn control(&mut self, statement: &'static str) -> Result<(), StoreError>;
+
+    /// Whether this error refuses one event (a constraint or a trigger) rather than failing.
+    fn refuses_the_event(&self, error: &StoreError) -> bool;
+
+    async fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.control("SAVEPOINT event").await
+    }
+
+    async fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.control("RELEASE SAVEPOINT event").await
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.control("ROLLBACK TO SAVEPOINT event").await
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.control("COMMIT").await
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.control("ROLLBACK").await
+    }
+}
+
+/// The steps of the transactions that are not a batch of events: reaping a dead instance,
+/// deleting a room and purging its events.
+#[async_trait]
+pub(crate) trait Upkeep: Send {
     /// Forgets an instance if it is silent for `silence` (None: whatever its heartbeat);
     /// false when it is alive. An instance already forgotten counts as silent: a reap that
     /// stopped part way left its members for anyone to reap.
@@ -119,32 +150,6 @@ pub(crate) trait WriteTx: Send {
         upto: Seq,
         done: bool,
     ) -> Result<(), StoreError>;
-
-    /// Runs a transaction-control statement, which both backends spell alike.
-    async fn control(&mut self, statement: &'static str) -> Result<(), StoreError>;
-
-    /// Whether this error refuses one event (a constraint or a trigger) rather than failing.
-    fn refuses_the_event(&self, error: &StoreError) -> bool;
-
-    async fn savepoint(&mut self) -> Result<(), StoreError> {
-        self.control("SAVEPOINT event").await
-    }
-
-    async fn release_savepoint(&mut self) -> Result<(), StoreError> {
-        self.control("RELEASE SAVEPOINT event").await
-    }
-
-    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
-        self.control("ROLLBACK TO SAVEPOINT event").await
-    }
-
-    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.control("COMMIT").await
-    }
-
-    async fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.control("ROLLBACK").await
-    }
 }
 
 /// A membership an ENTER begins: the sender it entered as, and when the ENTER was stored.

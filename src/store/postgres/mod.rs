@@ -8,6 +8,7 @@
 //! server ends a transaction left idle, gives up a lock wait or a statement that runs long,
 //! and probes the connection with TCP keepalives.
 
+mod upkeep;
 mod writer;
 
 use std::collections::HashMap;

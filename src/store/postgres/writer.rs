@@ -15,8 +15,7 @@ use uuid::Uuid;
 use super::{CONNECT_TIMEOUT, event_from_row, room_from_row, room_seq_from_row, uuids};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, Timestamp};
 use crate::store::{
-    Entered, Membership, NextPurge, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx,
-    parse_seq,
+    Entered, Membership, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,
 };
 
 /// The advisory lock rooms are created under, so each is stamped no earlier than the one
@@ -97,11 +96,11 @@ impl WriteConnection for PgWriteConnection {
 }
 
 /// A transaction on the writer's connection.
-struct PgTx<'c> {
-    conn: &'c mut PgConnection,
+pub(super) struct PgTx<'c> {
+    pub(super) conn: &'c mut PgConnection,
 }
 
-fn membership_from_row(row: &sqlx::postgres::PgRow) -> Result<Membership, StoreError> {
+pub(super) fn membership_from_row(row: &sqlx::postgres::PgRow) -> Result<Membership, StoreError> {
     Ok(Membership {
         room_id: RoomId::from_uuid(row.try_get("room_id")?),
         instance: InstanceId::from_uuid(row.try_get("instance_id")?),
@@ -109,7 +108,7 @@ fn membership_from_row(row: &sqlx::postgres::PgRow) -> Result<Membership, StoreE
     })
 }
 
-fn seconds(duration: Duration) -> f64 {
+pub(super) fn seconds(duration: Duration) -> f64 {
     duration.as_secs_f64()
 }
 
@@ -266,88 +265,6 @@ impl WriteTx for PgTx<'_> {
         Ok(risen)
     }
 
-    async fn delete_room_row(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
-        let last: Option<i64> =
-            sqlx::query_scalar("DELETE FROM rooms WHERE room_id = $1 RETURNING last_seq")
-                .bind(room_id.uuid())
-                .fetch_optional(&mut *self.conn)
-                .await?;
-        last.map(parse_seq).transpose()
-    }
-
-    async fn forget_room(&mut self, room_id: RoomId) -> Result<(), StoreError> {
-        for forget in [
-            "DELETE FROM members WHERE room_id = $1",
-            "DELETE FROM read_markers WHERE room_id = $1",
-        ] {
-            sqlx::query(forget)
-                .bind(room_id.uuid())
-                .execute(&mut *self.conn)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn schedule_purge(&mut self, room_id: RoomId, last: Seq) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO room_purges (room_id, last_seq, deleted_at) \
-             VALUES ($1, $2, clock_timestamp())",
-        )
-        .bind(room_id.uuid())
-        .bind(last.get())
-        .execute(&mut *self.conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn next_purge(&mut self, delay: Duration) -> Result<NextPurge, StoreError> {
-        // Another instance may be purging too: each takes a deleted room nobody else holds.
-        let due = sqlx::query(
-            "SELECT room_id, last_seq, purged_through FROM room_purges \
-             WHERE deleted_at <= clock_timestamp() - make_interval(secs => $1) \
-             LIMIT 1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(seconds(delay))
-        .fetch_optional(&mut *self.conn)
-        .await?;
-        if let Some(due) = due {
-            return Ok(NextPurge::Due {
-                room_id: RoomId::from_uuid(due.try_get("room_id")?),
-                last: parse_seq(due.try_get("last_seq")?)?,
-                purged_through: parse_seq(due.try_get("purged_through")?)?,
-            });
-        }
-        let waiting: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM room_purges)")
-            .fetch_one(&mut *self.conn)
-            .await?;
-        Ok(if waiting {
-            NextPurge::Waiting
-        } else {
-            NextPurge::None
-        })
-    }
-
-    async fn purge_through(
-        &mut self,
-        room_id: RoomId,
-        upto: Seq,
-        done: bool,
-    ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM events WHERE room_id = $1 AND seq <= $2")
-            .bind(room_id.uuid())
-            .bind(upto.get())
-            .execute(&mut *self.conn)
-            .await?;
-        let progress = match done {
-            true => sqlx::query("DELETE FROM room_purges WHERE room_id = $1").bind(room_id.uuid()),
-            false => sqlx::query("UPDATE room_purges SET purged_through = $2 WHERE room_id = $1")
-                .bind(room_id.uuid())
-                .bind(upto.get()),
-        };
-        progress.execute(&mut *self.conn).await?;
-        Ok(())
-    }
-
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
         let found: Vec<Uuid> =
             sqlx::query_scalar("SELECT message_id FROM events WHERE message_id = ANY($1)")
@@ -355,43 +272,6 @@ impl WriteTx for PgTx<'_> {
                 .fetch_all(&mut *self.conn)
                 .await?;
         Ok(found.into_iter().collect())
-    }
-
-    async fn forget_instance(
-        &mut self,
-        instance: InstanceId,
-        silence: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        let forgotten: bool = sqlx::query_scalar(
-            "WITH gone AS (DELETE FROM instances WHERE instance_id = $1 \
-             AND ($2::float8 IS NULL OR heartbeat_at < clock_timestamp() - make_interval(secs => $2)) \
-             RETURNING 1) \
-             SELECT EXISTS (SELECT 1 FROM gone) \
-             OR NOT EXISTS (SELECT 1 FROM instances WHERE instance_id = $1)",
-        )
-        .bind(instance.uuid())
-        .bind(silence.map(seconds))
-        .fetch_one(&mut *self.conn)
-        .await?;
-        Ok(forgotten || silence.is_none())
-    }
-
-    async fn members_of(
-        &mut self,
-        instance: InstanceId,
-        limit: usize,
-    ) -> Result<Vec<(Membership, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT instance_id, session_id, room_id, sender FROM members WHERE instance_id = $1 \
-             ORDER BY session_id, room_id LIMIT $2",
-        )
-        .bind(instance.uuid())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *self.conn)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((membership_from_row(row)?, row.try_get("sender")?)))
-            .collect()
     }
 
     /// An integrity constraint (class 23) or a trigger's exception (P0001).

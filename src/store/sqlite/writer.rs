@@ -14,8 +14,7 @@ use uuid::Uuid;
 use super::{event_from_row, in_list, parse_room_id, room_from_row};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, Timestamp};
 use crate::store::{
-    Entered, Membership, NextPurge, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx,
-    parse_seq,
+    Entered, Membership, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,
 };
 
 /// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
@@ -87,11 +86,11 @@ impl WriteConnection for SqliteWriteConnection {
 }
 
 /// A transaction on the writer's connection, holding SQLite's write lock.
-struct SqliteTx<'c> {
-    conn: &'c mut SqliteConnection,
+pub(super) struct SqliteTx<'c> {
+    pub(super) conn: &'c mut SqliteConnection,
 }
 
-fn membership_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Membership, StoreError> {
+pub(super) fn membership_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Membership, StoreError> {
     let instance: &str = row.try_get("instance_id")?;
     Ok(Membership {
         room_id: parse_room_id(row.try_get("room_id")?)?,
@@ -251,81 +250,6 @@ impl WriteTx for SqliteTx<'_> {
         Ok(risen)
     }
 
-    async fn delete_room_row(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
-        let last: Option<i64> =
-            sqlx::query_scalar("DELETE FROM rooms WHERE room_id = ? RETURNING last_seq")
-                .bind(room_id.to_string())
-                .fetch_optional(&mut *self.conn)
-                .await?;
-        last.map(parse_seq).transpose()
-    }
-
-    async fn forget_room(&mut self, room_id: RoomId) -> Result<(), StoreError> {
-        for forget in [
-            "DELETE FROM members WHERE room_id = ?",
-            "DELETE FROM read_markers WHERE room_id = ?",
-        ] {
-            sqlx::query(forget)
-                .bind(room_id.to_string())
-                .execute(&mut *self.conn)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn schedule_purge(&mut self, room_id: RoomId, last: Seq) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO room_purges (room_id, last_seq, deleted_at) VALUES (?, ?, ?)")
-            .bind(room_id.to_string())
-            .bind(last.get())
-            .bind(Timestamp::now().millis())
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn next_purge(&mut self, delay: Duration) -> Result<NextPurge, StoreError> {
-        let next = sqlx::query(
-            "SELECT room_id, last_seq, purged_through, deleted_at <= ? AS due \
-             FROM room_purges ORDER BY deleted_at LIMIT 1",
-        )
-        .bind(silent_since(delay))
-        .fetch_optional(&mut *self.conn)
-        .await?;
-        let Some(next) = next else {
-            return Ok(NextPurge::None);
-        };
-        if !next.try_get::<bool, _>("due")? {
-            return Ok(NextPurge::Waiting);
-        }
-        Ok(NextPurge::Due {
-            room_id: parse_room_id(next.try_get("room_id")?)?,
-            last: parse_seq(next.try_get("last_seq")?)?,
-            purged_through: parse_seq(next.try_get("purged_through")?)?,
-        })
-    }
-
-    async fn purge_through(
-        &mut self,
-        room_id: RoomId,
-        upto: Seq,
-        done: bool,
-    ) -> Result<(), StoreError> {
-        let room_id = room_id.to_string();
-        sqlx::query("DELETE FROM events WHERE room_id = ? AND seq <= ?")
-            .bind(&room_id)
-            .bind(upto.get())
-            .execute(&mut *self.conn)
-            .await?;
-        let progress = match done {
-            true => sqlx::query("DELETE FROM room_purges WHERE room_id = ?").bind(&room_id),
-            false => sqlx::query("UPDATE room_purges SET purged_through = ? WHERE room_id = ?")
-                .bind(upto.get())
-                .bind(&room_id),
-        };
-        progress.execute(&mut *self.conn).await?;
-        Ok(())
-    }
-
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
         let mut found = HashSet::new();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
@@ -341,45 +265,6 @@ impl WriteTx for SqliteTx<'_> {
             }
         }
         Ok(found)
-    }
-
-    async fn forget_instance(
-        &mut self,
-        instance: InstanceId,
-        silence: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        let cutoff = silence.map_or(i64::MAX, silent_since);
-        let id = instance.to_string();
-        let forgotten =
-            sqlx::query("DELETE FROM instances WHERE instance_id = ? AND heartbeat_at < ?")
-                .bind(&id)
-                .bind(cutoff)
-                .execute(&mut *self.conn)
-                .await?;
-        let alive: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM instances WHERE instance_id = ?)")
-                .bind(&id)
-                .fetch_one(&mut *self.conn)
-                .await?;
-        Ok(forgotten.rows_affected() > 0 || !alive || silence.is_none())
-    }
-
-    async fn members_of(
-        &mut self,
-        instance: InstanceId,
-        limit: usize,
-    ) -> Result<Vec<(Membership, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT instance_id, session_id, room_id, sender FROM members WHERE instance_id = ? \
-             ORDER BY session_id, room_id LIMIT ?",
-        )
-        .bind(instance.to_string())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *self.conn)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((membership_from_row(row)?, row.try_get("sender")?)))
-            .collect()
     }
 
     /// A violated constraint, including a trigger's RAISE.

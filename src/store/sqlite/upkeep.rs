@@ -1,0 +1,123 @@
+//! Reaping a dead instance, deleting a room and purging its events, on the writer's
+//! connection.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::parse_room_id;
+use super::writer::{SqliteTx, membership_from_row, silent_since};
+use crate::domain::{InstanceId, RoomId, Seq, Timestamp};
+use crate::store::{Membership, NextPurge, StoreError, Upkeep, parse_seq};
+
+#[async_trait]
+impl Upkeep for SqliteTx<'_> {
+    async fn delete_room_row(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError> {
+        let last: Option<i64> =
+            sqlx::query_scalar("DELETE FROM rooms WHERE room_id = ? RETURNING last_seq")
+                .bind(room_id.to_string())
+                .fetch_optional(&mut *self.conn)
+                .await?;
+        last.map(parse_seq).transpose()
+    }
+    async fn forget_room(&mut self, room_id: RoomId) -> Result<(), StoreError> {
+        for forget in [
+            "DELETE FROM members WHERE room_id = ?",
+            "DELETE FROM read_markers WHERE room_id = ?",
+        ] {
+            sqlx::query(forget)
+                .bind(room_id.to_string())
+                .execute(&mut *self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+    async fn schedule_purge(&mut self, room_id: RoomId, last: Seq) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO room_purges (room_id, last_seq, deleted_at) VALUES (?, ?, ?)")
+            .bind(room_id.to_string())
+            .bind(last.get())
+            .bind(Timestamp::now().millis())
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+    async fn next_purge(&mut self, delay: Duration) -> Result<NextPurge, StoreError> {
+        let next = sqlx::query(
+            "SELECT room_id, last_seq, purged_through, deleted_at <= ? AS due \
+             FROM room_purges ORDER BY deleted_at LIMIT 1",
+        )
+        .bind(silent_since(delay))
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        let Some(next) = next else {
+            return Ok(NextPurge::None);
+        };
+        if !next.try_get::<bool, _>("due")? {
+            return Ok(NextPurge::Waiting);
+        }
+        Ok(NextPurge::Due {
+            room_id: parse_room_id(next.try_get("room_id")?)?,
+            last: parse_seq(next.try_get("last_seq")?)?,
+            purged_through: parse_seq(next.try_get("purged_through")?)?,
+        })
+    }
+    async fn purge_through(
+        &mut self,
+        room_id: RoomId,
+        upto: Seq,
+        done: bool,
+    ) -> Result<(), StoreError> {
+        let room_id = room_id.to_string();
+        sqlx::query("DELETE FROM events WHERE room_id = ? AND seq <= ?")
+            .bind(&room_id)
+            .bind(upto.get())
+            .execute(&mut *self.conn)
+            .await?;
+        let progress = match done {
+            true => sqlx::query("DELETE FROM room_purges WHERE room_id = ?").bind(&room_id),
+            false => sqlx::query("UPDATE room_purges SET purged_through = ? WHERE room_id = ?")
+                .bind(upto.get())
+                .bind(&room_id),
+        };
+        progress.execute(&mut *self.conn).await?;
+        Ok(())
+    }
+    async fn forget_instance(
+        &mut self,
+        instance: InstanceId,
+        silence: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let cutoff = silence.map_or(i64::MAX, silent_since);
+        let id = instance.to_string();
+        let forgotten =
+            sqlx::query("DELETE FROM instances WHERE instance_id = ? AND heartbeat_at < ?")
+                .bind(&id)
+                .bind(cutoff)
+                .execute(&mut *self.conn)
+                .await?;
+        let alive: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM instances WHERE instance_id = ?)")
+                .bind(&id)
+                .fetch_one(&mut *self.conn)
+                .await?;
+        Ok(forgotten.rows_affected() > 0 || !alive || silence.is_none())
+    }
+    async fn members_of(
+        &mut self,
+        instance: InstanceId,
+        limit: usize,
+    ) -> Result<Vec<(Membership, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT instance_id, session_id, room_id, sender FROM members WHERE instance_id = ? \
+             ORDER BY session_id, room_id LIMIT ?",
+        )
+        .bind(instance.to_string())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((membership_from_row(row)?, row.try_get("sender")?)))
+            .collect()
+    }
+}

@@ -3,6 +3,8 @@
 //! a pool; the writer has a connection of its own (reopened if it breaks), so SQLite's
 //! one-writer rule never makes two of our connections wait on each other.
 
+mod liveness;
+mod rows;
 mod upkeep;
 mod writer;
 
@@ -13,20 +15,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
-use uuid::Uuid;
 
+use self::liveness::SqliteLiveness;
+use self::rows::{event_from_row, in_rooms, parse_room_id, room_from_row};
 use super::deadline::Deadlined;
 use super::{
-    EventRange, Liveness, MemberCursor, MembersPage, PageLimit, RoomRecord, Storage, Store,
-    StoreError, StoreWriter, members_page, parse_seq, read_page,
+    EventRange, MemberCursor, MembersPage, PageLimit, RoomRecord, Storage, Store, StoreError,
+    StoreWriter, members_page, parse_seq, read_page,
 };
-use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
+use crate::domain::{Event, InstanceId, RoomId, Seq};
 
-use writer::{SqliteWriteConnection, silent_since};
+use writer::SqliteWriteConnection;
 
 /// How long a connection waits for SQLite's write lock (held by another process) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,61 +94,6 @@ fn pool(max_connections: u32, in_memory: bool) -> SqlitePoolOptions {
 
 pub struct SqliteStore {
     pool: SqlitePool,
-}
-
-fn room_from_row(row: &SqliteRow) -> Result<RoomRecord, StoreError> {
-    Ok(RoomRecord {
-        room_id: parse_room_id(row.try_get("room_id")?)?,
-        name: row.try_get("name")?,
-        created_at: Timestamp::from_millis(row.try_get("created_at")?),
-        last_seq: parse_seq(row.try_get("last_seq")?)?,
-        position: row.try_get("position")?,
-    })
-}
-
-fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
-    let kind: &str = row.try_get("kind")?;
-    let message_id: &str = row.try_get("message_id")?;
-    Ok(Event {
-        kind: EventKind::parse(kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
-        room_id: parse_room_id(row.try_get("room_id")?)?,
-        seq: parse_seq(row.try_get("seq")?)?,
-        message_id: Uuid::try_parse(message_id)
-            .map_err(|_| StoreError::Corrupt(format!("message id {message_id:?}")))?,
-        sender: row.try_get("sender")?,
-        message: row.try_get("message")?,
-        sent_at: Timestamp::from_millis(row.try_get("sent_at")?),
-        client_msg_id: row.try_get("client_msg_id")?,
-    })
-}
-
-/// Completes a query ending in `IN ` with a list of values (an empty list matches nothing).
-fn in_list<'q>(
-    query: &'q mut QueryBuilder<Sqlite>,
-    values: impl Iterator<Item = String>,
-    rest: &str,
-) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
-    query.push("(");
-    let mut listed = query.separated(", ");
-    listed.push("NULL");
-    for value in values {
-        listed.push_bind(value);
-    }
-    query.push(")").push(rest);
-    query.build()
-}
-
-fn in_rooms<'q>(
-    query: &'q mut QueryBuilder<Sqlite>,
-    rooms: &[RoomId],
-    rest: &str,
-) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
-    in_list(query, rooms.iter().map(RoomId::to_string), rest)
-}
-
-fn parse_room_id(raw: &str) -> Result<RoomId, StoreError> {
-    RoomId::parse(raw).map_err(|_| StoreError::Corrupt(format!("room id {raw:?}")))
 }
 
 impl SqliteStore {
@@ -311,55 +258,5 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-/// This process's record in the file, on the reading pool: the file has one process at a
-/// time, whose earlier runs are reaped at start.
-struct SqliteLiveness {
-    pool: SqlitePool,
-    instance: String,
-}
-
-#[async_trait]
-impl Liveness for SqliteLiveness {
-    async fn register(&self) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO instances (instance_id, heartbeat_at) VALUES (?1, ?2) \
-             ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = ?2",
-        )
-        .bind(&self.instance)
-        .bind(Timestamp::now().millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn heartbeat(&self) -> Result<bool, StoreError> {
-        let renewed = sqlx::query("UPDATE instances SET heartbeat_at = ? WHERE instance_id = ?")
-            .bind(Timestamp::now().millis())
-            .bind(&self.instance)
-            .execute(&self.pool)
-            .await?;
-        Ok(renewed.rows_affected() == 1)
-    }
-
-    async fn dead_instances(&self, silence: Duration) -> Result<Vec<InstanceId>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT instance_id FROM instances WHERE instance_id != ?1 AND heartbeat_at < ?2 \
-             UNION SELECT DISTINCT instance_id FROM members AS m WHERE instance_id != ?1 \
-             AND NOT EXISTS (SELECT 1 FROM instances AS i WHERE i.instance_id = m.instance_id)",
-        )
-        .bind(&self.instance)
-        .bind(silent_since(silence))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|raw| {
-                Uuid::try_parse(raw)
-                    .map(InstanceId::from_uuid)
-                    .map_err(|_| StoreError::Corrupt(format!("instance id {raw:?}")))
-            })
-            .collect()
     }
 }

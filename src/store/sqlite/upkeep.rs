@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::parse_room_id;
+use super::rows::parse_room_id;
 use super::writer::{SqliteTx, membership_from_row, silent_since};
 use crate::domain::{InstanceId, RoomId, Seq, Timestamp};
 use crate::store::{Membership, NextPurge, StoreError, Upkeep, parse_seq};

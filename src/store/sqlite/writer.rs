@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::{event_from_row, in_list, parse_room_id, room_from_row};
+use super::rows::{event_from_row, in_list, parse_room_id, room_from_row};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, Timestamp};
 use crate::store::{
     Entered, Membership, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,

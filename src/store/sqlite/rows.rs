@@ -1,0 +1,63 @@
+//! Rows read back as records, and lists bound into a query.
+
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use uuid::Uuid;
+
+use crate::domain::{Event, EventKind, RoomId, Timestamp};
+use crate::store::{RoomRecord, StoreError, parse_seq};
+
+pub(super) fn room_from_row(row: &SqliteRow) -> Result<RoomRecord, StoreError> {
+    Ok(RoomRecord {
+        room_id: parse_room_id(row.try_get("room_id")?)?,
+        name: row.try_get("name")?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        last_seq: parse_seq(row.try_get("last_seq")?)?,
+        position: row.try_get("position")?,
+    })
+}
+
+pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
+    let kind: &str = row.try_get("kind")?;
+    let message_id: &str = row.try_get("message_id")?;
+    Ok(Event {
+        kind: EventKind::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
+        room_id: parse_room_id(row.try_get("room_id")?)?,
+        seq: parse_seq(row.try_get("seq")?)?,
+        message_id: Uuid::try_parse(message_id)
+            .map_err(|_| StoreError::Corrupt(format!("message id {message_id:?}")))?,
+        sender: row.try_get("sender")?,
+        message: row.try_get("message")?,
+        sent_at: Timestamp::from_millis(row.try_get("sent_at")?),
+        client_msg_id: row.try_get("client_msg_id")?,
+    })
+}
+
+/// Completes a query ending in `IN ` with a list of values (an empty list matches nothing).
+pub(super) fn in_list<'q>(
+    query: &'q mut QueryBuilder<Sqlite>,
+    values: impl Iterator<Item = String>,
+    rest: &str,
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
+    query.push("(");
+    let mut listed = query.separated(", ");
+    listed.push("NULL");
+    for value in values {
+        listed.push_bind(value);
+    }
+    query.push(")").push(rest);
+    query.build()
+}
+
+pub(super) fn in_rooms<'q>(
+    query: &'q mut QueryBuilder<Sqlite>,
+    rooms: &[RoomId],
+    rest: &str,
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments> {
+    in_list(query, rooms.iter().map(RoomId::to_string), rest)
+}
+
+pub(super) fn parse_room_id(raw: &str) -> Result<RoomId, StoreError> {
+    RoomId::parse(raw).map_err(|_| StoreError::Corrupt(format!("room id {raw:?}")))
+}

@@ -19,6 +19,7 @@ mod heartbeat;
 mod in_flight;
 mod inbound;
 mod intake;
+mod opening;
 mod rooms;
 mod subscriptions;
 mod timers;
@@ -30,7 +31,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytestring::ByteString;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::watch;
 
 use self::appends::{Parked, Resent};
@@ -38,61 +38,22 @@ use self::catch_up::{CatchUp, page_limit};
 use self::heartbeat::Beat;
 use self::in_flight::InFlight;
 use self::intake::Speaker;
-use self::rooms::{Presence, Reading};
+use self::opening::Open;
+pub use self::opening::{Client, Dialect, Opening};
+use self::rooms::Presence;
 use self::subscriptions::{Disconnect, Looked};
 use self::timers::{Timers, expired, expiry_of, tick};
 use super::dialect::stomp::{Fatal, Stomp};
 use super::transport::close::End;
 use super::transport::websocket::{Incoming, Socket, Transport};
-use crate::clients::OpenConnection;
 use crate::clients::frames::FrameLimit;
 use crate::hub::{MemberQueue, SessionId, member_queue};
 use crate::identity::Identity;
-use crate::metrics::{Metrics, Stage};
+use crate::metrics::Stage;
 use crate::state::AppState;
 
 /// Appends a session may have in flight before it stops reading frames (backpressure).
 const MAX_IN_FLIGHT: usize = 256;
-
-/// What the frames on a connection mean.
-pub enum Dialect {
-    /// `/ws/chat`: one JSON object per message.
-    Chat,
-    /// `/ws/stomp`: STOMP frames.
-    Stomp(Box<Stomp>),
-}
-
-impl Dialect {
-    fn reading(&self) -> Reading {
-        match self {
-            Self::Chat => Reading::Members,
-            Self::Stomp(_) => Reading::Subscriptions,
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Chat => "chat",
-            Self::Stomp(_) => "stomp",
-        }
-    }
-}
-
-/// Who opened the connection: its identity in identity mode (a STOMP client may bring it in
-/// CONNECT instead), and its place under the per-client connection cap.
-pub struct Client {
-    pub identity: Option<Identity>,
-    pub connection: Option<OpenConnection>,
-}
-
-/// A connection as the upgrade hands it over.
-pub struct Opening {
-    pub id: SessionId,
-    pub write: OwnedWriteHalf,
-    pub transport: Transport,
-    pub dialect: Dialect,
-    pub client: Client,
-}
 
 pub struct Session {
     state: Arc<AppState>,
@@ -133,49 +94,6 @@ pub struct Session {
     /// Changes when the other instances took this one for dead.
     evictions: watch::Receiver<u64>,
     _open: Open,
-}
-
-/// Counts the session as open until it is dropped, however its task ends.
-struct Open {
-    metrics: Arc<Metrics>,
-    labels: (&'static str, &'static str),
-    _connection: Option<OpenConnection>,
-}
-
-impl Open {
-    /// Counts a session that opens, by dialect and transport, until it ends.
-    fn count(
-        metrics: &Arc<Metrics>,
-        dialect: &Dialect,
-        transport: Transport,
-        connection: Option<OpenConnection>,
-    ) -> Self {
-        let labels = (dialect.name(), transport.name());
-        metrics.connections.inc();
-        metrics.session_opened(labels);
-        Self {
-            metrics: metrics.clone(),
-            labels,
-            _connection: connection,
-        }
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.metrics.connections.dec();
-        self.metrics.connections_closed.inc();
-        self.metrics.session_closed(self.labels);
-    }
-}
-
-impl Transport {
-    fn name(self) -> &'static str {
-        match self {
-            Self::WebSocket => "websocket",
-            Self::SockJs => "sockjs",
-        }
-    }
 }
 
 impl Session {

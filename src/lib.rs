@@ -50,15 +50,15 @@
 //!
 //! 1. `ws/upgrade.rs` took the connection over from HTTP (checking the token in identity mode,
 //!    `identity/verifier.rs`) and started its session, `ws/session/mod.rs`. The session reads
-//!    a WebSocket message (`ws/transport/websocket.rs`; SockJS's array, `ws/transport/sockjs.rs`)
+//!    a WebSocket message (`ws/transport/websocket/incoming.rs`; SockJS's array, `ws/transport/sockjs.rs`)
 //!    only once the writer has room for what it may append (backpressure), counts it against
 //!    the frame rate limit (`clients/frames.rs`), and has its dialect turn it into a
-//!    `ClientFrame` (`ws/dialect/chat.rs`; on STOMP a SEND's body, `ws/dialect/stomp/`), or
+//!    `ClientFrame` (`ws/dialect/chat/parse.rs`; on STOMP a SEND's body, `ws/dialect/stomp/`), or
 //!    answers with an `ERROR`.
 //! 2. `ws/session/intake.rs` checks it against the session's rooms (`ws/session/rooms/`: did it
 //!    enter under that sender?) and `ws/session/appends.rs` queues a `NewEvent` with the
 //!    writer without waiting for it.
-//! 3. The writer (`writer/group_commit.rs`) takes everything queued since its last commit and
+//! 3. The writer (`writer/group_commit/`) takes everything queued since its last commit and
 //!    stores it in one transaction (`store/transaction/`, with `store/sqlite/` or
 //!    `store/postgres/` supplying the SQL): the database gives each event its room's next
 //!    `seq`, whichever instance stores it; if the COMMIT's answer is lost, storage is asked
@@ -75,7 +75,7 @@
 //!    whether each event is the next one, one it sent already, or one to read from storage
 //!    after a gap (`ws/session/catch_up.rs`, one bounded page at a time, as a resume with
 //!    `lastSeq` does); the dialect frames it (the JSON itself, or a STOMP MESSAGE), and what
-//!    one turn of the loop gathered goes out in one write (`ws/transport/websocket.rs`).
+//!    one turn of the loop gathered goes out in one write (`ws/transport/websocket/mod.rs`).
 
 pub mod clients;
 pub mod cluster;

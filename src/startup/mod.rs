@@ -5,8 +5,8 @@
 //! queued, and the database closes.
 
 mod background;
+mod drain;
 mod server;
-mod shutdown;
 
 use std::io;
 use std::sync::Arc;
@@ -131,11 +131,11 @@ impl Application {
         let served = match early {
             Some(served) => served,
             None => {
-                shutdown::drain(&state, handle).await;
+                drain::drain(&state, handle).await;
                 running.await
             }
         };
-        shutdown::wind_down(state, writer, publisher).await;
+        drain::wind_down(state, writer, publisher).await;
         served.map_err(io::Error::other)?
     }
 }

@@ -1,4 +1,5 @@
-//! STOMP frames on the wire (1.0, 1.1 and 1.2): a tolerant decoder and the server's encoder.
+//! STOMP frames on the wire (1.0, 1.1 and 1.2): a tolerant decoder (the server's encoder is
+//! `outgoing.rs`).
 //!
 //! The decoder takes bytes as they come, across WebSocket messages (legacy stomp.js splits a
 //! frame at 16 KiB; several frames may share a message), and yields frames and heart-beats (a
@@ -270,54 +271,12 @@ fn unescape(bytes: &[u8]) -> Result<String, FrameError> {
     Ok(out)
 }
 
-/// Escapes a header value for a 1.2 session.
-pub fn escape(value: &str) -> std::borrow::Cow<'_, str> {
-    if !value.contains(['\\', '\r', '\n', ':']) {
-        return value.into();
-    }
-    let mut out = String::with_capacity(value.len() + 8);
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\r' => out.push_str("\\r"),
-            '\n' => out.push_str("\\n"),
-            ':' => out.push_str("\\c"),
-            c => out.push(c),
-        }
-    }
-    out.into()
-}
-
-/// A frame the server sends, as text: its command, headers (escaped as the session's version
-/// needs, before this call) and body, then NUL.
-pub fn encode(command: &str, headers: &[(&str, &str)], body: &str) -> String {
-    let size = command.len()
-        + body.len()
-        + 2
-        + headers
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 2)
-            .sum::<usize>();
-    let mut out = String::with_capacity(size + 1);
-    out.push_str(command);
-    out.push('\n');
-    for (name, value) in headers {
-        out.push_str(name);
-        out.push(':');
-        out.push_str(value);
-        out.push('\n');
-    }
-    out.push('\n');
-    out.push_str(body);
-    out.push('\0');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::ws::dialect::stomp::outgoing::{encode, escape};
 
     fn decode_all(decoder: &mut Decoder) -> Result<Vec<Decoded>, FrameError> {
         let mut out = Vec::new();

@@ -4,7 +4,6 @@
 use bytestring::ByteString;
 use uuid::Uuid;
 
-use super::frame::{encode, escape};
 use super::{ERRORS, Fatal, FrameError, HEART_BEAT, Stomp, VERSIONS, malformed};
 use crate::domain::Seq;
 use crate::ws::dialect::chat::Refusal;
@@ -135,4 +134,47 @@ pub fn message_tail(message_id: &str, seq: Option<Seq>, body: &str) -> ByteStrin
     tail.push_str(body);
     tail.push('\0');
     tail.into()
+}
+
+/// Escapes a header value for a 1.2 session.
+pub(super) fn escape(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '\r', '\n', ':']) {
+        return value.into();
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            ':' => out.push_str("\\c"),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// A frame the server sends, as text: its command, headers (escaped as the session's version
+/// needs, before this call) and body, then NUL.
+pub(super) fn encode(command: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let size = command.len()
+        + body.len()
+        + 2
+        + headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>();
+    let mut out = String::with_capacity(size + 1);
+    out.push_str(command);
+    out.push('\n');
+    for (name, value) in headers {
+        out.push_str(name);
+        out.push(':');
+        out.push_str(value);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(body);
+    out.push('\0');
+    out
 }

@@ -96,26 +96,37 @@ pub async fn run(parts: Parts, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        match within(liveness.heartbeat()).await {
-            Ok(true) => {
-                metrics.heartbeat("ok");
-                healthy_since.get_or_insert_with(Instant::now);
-            }
-            Ok(false) => {
-                metrics.heartbeat("evicted");
-                tracing::error!("the other instances took this one for dead; closing its sessions");
-                evictions.send_modify(|count| *count += 1);
-                let registered = within(liveness.register()).await;
-                healthy_since = registered.ok().map(|()| Instant::now());
-            }
-            Err(error) => {
-                metrics.heartbeat("failed");
-                tracing::warn!(%error, "a heartbeat failed");
-                healthy_since = None;
-            }
-        }
+        healthy_since = beat(&*liveness, &metrics, &evictions, healthy_since).await;
         if healthy_since.is_some_and(|since| since.elapsed() >= timing.timeout) {
             reap_silent(&*liveness, &writer, timing.timeout).await;
+        }
+    }
+}
+
+/// One heartbeat; returns since when this instance has been healthy without a break (None:
+/// not now). Taken for dead, it closes its sessions and registers again.
+async fn beat(
+    liveness: &dyn Liveness,
+    metrics: &Metrics,
+    evictions: &watch::Sender<u64>,
+    healthy_since: Option<Instant>,
+) -> Option<Instant> {
+    match within(liveness.heartbeat()).await {
+        Ok(true) => {
+            metrics.heartbeat("ok");
+            Some(healthy_since.unwrap_or_else(Instant::now))
+        }
+        Ok(false) => {
+            metrics.heartbeat("evicted");
+            tracing::error!("the other instances took this one for dead; closing its sessions");
+            evictions.send_modify(|count| *count += 1);
+            let registered = within(liveness.register()).await;
+            registered.ok().map(|()| Instant::now())
+        }
+        Err(error) => {
+            metrics.heartbeat("failed");
+            tracing::warn!(%error, "a heartbeat failed");
+            None
         }
     }
 }

@@ -179,40 +179,43 @@ impl Sequencer {
 
     /// Reads what the room misses from storage, a page at a time, until nothing is missing.
     async fn fill(self: Arc<Self>, room_id: RoomId) {
-        loop {
-            let after = {
-                let Some(mut order) = self.rooms.get_mut(&room_id) else {
-                    return;
-                };
-                let after = order.missing_after();
-                order.filling = after.is_some();
-                match after {
-                    Some(after) => after,
-                    None => return,
-                }
-            };
+        while let Some(after) = self.next_gap(room_id) {
             self.metrics.gap_fills.inc();
             let read = self.read_after(room_id, after).await;
-            let mut out = Vec::new();
-            {
-                let Some(mut order) = self.rooms.get_mut(&room_id) else {
-                    return;
-                };
-                match read {
-                    Ok(Read::Events(events)) => events
-                        .into_iter()
-                        .for_each(|event| order.arrive(event, &mut out)),
-                    Ok(Read::EndsAt(newest)) => order.storage_ends(newest, &mut out),
-                    Err(error) => {
-                        tracing::warn!(%error, %room_id, "filling a gap from storage failed; the next sync retries");
-                        order.filling = false;
-                        return;
-                    }
-                }
-                self.hand_on(room_id, &out);
-            }
+            let Some(out) = self.take_read(room_id, read) else {
+                return;
+            };
             self.after(room_id, &out);
         }
+    }
+
+    /// Where the room's first gap starts, if it has one (and it is still followed); marks
+    /// the room as being filled while it has.
+    fn next_gap(&self, room_id: RoomId) -> Option<Seq> {
+        let mut order = self.rooms.get_mut(&room_id)?;
+        let after = order.missing_after();
+        order.filling = after.is_some();
+        after
+    }
+
+    /// Puts what storage said into the room's order and hands on what is now in order; None
+    /// when the room is no longer followed, or the read failed (the next sync retries).
+    fn take_read(&self, room_id: RoomId, read: Result<Read, StoreError>) -> Option<Vec<Out>> {
+        let mut order = self.rooms.get_mut(&room_id)?;
+        let mut out = Vec::new();
+        match read {
+            Ok(Read::Events(events)) => events
+                .into_iter()
+                .for_each(|event| order.arrive(event, &mut out)),
+            Ok(Read::EndsAt(newest)) => order.storage_ends(newest, &mut out),
+            Err(error) => {
+                tracing::warn!(%error, %room_id, "filling a gap from storage failed; the next sync retries");
+                order.filling = false;
+                return None;
+            }
+        }
+        self.hand_on(room_id, &out);
+        Some(out)
     }
 }
 

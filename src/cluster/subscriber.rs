@@ -94,18 +94,22 @@ impl Subscriber {
                     }
                     None => false,
                 },
-                _ = pings.tick() => {
-                    // Subscribed, Redis answers PING with an array, not a status: any answer will do.
-                    let ping = tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<redis::Value>());
-                    let answered = matches!(ping.await, Ok(Ok(_)));
-                    self.metrics.broker_ping(if answered { "ok" } else { "failed" });
-                    answered
-                }
+                _ = pings.tick() => self.ping(&mut sink).await,
             };
             if !alive {
                 return;
             }
         }
+    }
+
+    /// Whether the subscribing connection still answers. Subscribed, Redis answers PING with
+    /// an array, not a status: any answer will do.
+    async fn ping(&self, sink: &mut PubSubSink) -> bool {
+        let ping = tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<redis::Value>());
+        let answered = matches!(ping.await, Ok(Ok(_)));
+        self.metrics
+            .broker_ping(if answered { "ok" } else { "failed" });
+        answered
     }
 
     /// Subscribes to the rooms that gained members here and unsubscribes from those that lost

@@ -19,6 +19,7 @@ use actix_http::header::{self, HeaderMap, HeaderValue};
 use actix_http::{ConnectionType, Request, Response, ResponseBuilder, StatusCode, ws};
 use actix_service::{ServiceFactory, fn_service};
 use actix_web::ResponseError;
+use bytes::BytesMut;
 use futures_util::SinkExt;
 use tokio::net::TcpStream;
 use tracing::Instrument;
@@ -102,13 +103,18 @@ async fn take_over(state: Arc<AppState>, request: Request, framed: Framed<TcpStr
     let Some(FramedParts { io, read_buf, .. }) = switch(framed, accepted).await else {
         return;
     };
-    let (read, write) = io.into_split();
+    start(state, route, client, io, read_buf).await;
+}
+
+/// Runs the session on the connection the handshake switched.
+async fn start(state: Arc<AppState>, route: Route, client: Client, io: TcpStream, read: BytesMut) {
+    let (read_half, write) = io.into_split();
     let id = state.next_session_id();
     let span = match &client.identity {
         Some(identity) => tracing::info_span!("session", id, user = identity.subject()),
         None => tracing::info_span!("session", id),
     };
-    let incoming = Incoming::new(read, read_buf, state.settings.max_frame_bytes);
+    let incoming = Incoming::new(read_half, read, state.settings.max_frame_bytes);
     let dialect = match route.stomp {
         true => Dialect::Stomp(Box::new(Stomp::new())),
         false => Dialect::Chat,
@@ -166,13 +172,8 @@ fn admit(state: &AppState, request: &Request) -> Result<Admitted, ApiError> {
     .map_err(ApiError::Unauthorized)?;
     let mut accepted = ws::handshake(head)
         .map_err(|_| ApiError::InvalidRequest("expected a WebSocket upgrade request".to_owned()))?;
-    if route.stomp
-        && let Some(protocol) = stomp_subprotocol(head.headers())
-    {
-        accepted.insert_header((
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(protocol),
-        ));
+    if route.stomp {
+        offer_stomp(head.headers(), &mut accepted);
     }
     let connection = open_connection(state, request, head.headers(), identity.as_ref())?;
     Ok(Admitted {
@@ -183,6 +184,16 @@ fn admit(state: &AppState, request: &Request) -> Result<Admitted, ApiError> {
         },
         accepted,
     })
+}
+
+/// Answers with the STOMP subprotocol the client offered, if it offered one.
+fn offer_stomp(headers: &HeaderMap, accepted: &mut ResponseBuilder) {
+    if let Some(protocol) = stomp_subprotocol(headers) {
+        accepted.insert_header((
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(protocol),
+        ));
+    }
 }
 
 /// The identity the upgrade carries. A STOMP client may bring its token in CONNECT instead,

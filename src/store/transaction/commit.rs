@@ -2,10 +2,22 @@
 
 use uuid::Uuid;
 
-use super::steps::{one_by_one, reap, rooms_of, store_batch};
-use super::{DEADLINE, Ended, Outcomes, Pending, Risen, StoreWriter, Work};
+use super::steps::{accepted, one_by_one, reap, rooms_of, store_batch};
+use super::{DEADLINE, Outcomes, Pending, Risen, StoreWriter, Work};
 use crate::domain::ReadMarker;
-use crate::store::{Refused, StoreError, WriteConnection};
+use crate::store::{Refused, StoreError, WriteConnection, WriteTx};
+
+/// How one transaction ended.
+pub(super) enum Ended {
+    Committed(Outcomes, Risen),
+    /// Nothing of it was stored; `prompt` when the failure came back at once (not a deadline),
+    /// so trying again is worth it.
+    RolledBack {
+        error: StoreError,
+        prompt: bool,
+    },
+    InDoubt(Outcomes, Risen, StoreError),
+}
 
 impl StoreWriter {
     /// One transaction, then, if its COMMIT failed, what storage says became of it. (Read
@@ -48,19 +60,16 @@ impl StoreWriter {
         batch: &[Pending],
         outcomes: &[Result<(), Refused>],
     ) -> Option<bool> {
-        let ids: Vec<Uuid> = batch
+        let ids: Vec<Uuid> = accepted(batch, outcomes)
             .iter()
-            .zip(outcomes)
-            .filter(|(_, outcome)| outcome.is_ok())
-            .map(|(pending, _)| pending.event.message_id)
+            .map(|event| event.message_id)
             .collect();
         if ids.is_empty() {
             return Some(false);
         }
-        let rooms = rooms_of(batch);
         let asked = within(async {
             let mut tx = self.connection.begin().await?;
-            tx.lock_rooms(&rooms).await?;
+            tx.lock_rooms(&rooms_of(batch)).await?;
             let found = tx.stored_ids(&ids).await?;
             tx.rollback().await?;
             Ok(found)
@@ -100,15 +109,7 @@ async fn transact(
 ) -> Transacted {
     let prepared = within(async {
         let mut tx = connection.begin().await?;
-        let outcomes = match work {
-            Work::Together => store_batch(&mut *tx, batch).await?,
-            Work::OneByOne => one_by_one(&mut *tx, batch).await?,
-            Work::Reap {
-                instance,
-                silence,
-                limit,
-            } => reap(&mut *tx, batch, instance, silence, limit).await?,
-        };
+        let outcomes = steps(&mut *tx, batch, work).await?;
         // After the events, so a marker may name the newest of them.
         let risen = match reads.is_empty() {
             true => Vec::new(),
@@ -124,6 +125,23 @@ async fn transact(
     match within(tx.commit()).await {
         Ok(()) => Transacted::Committed(outcomes, risen),
         Err(error) => Transacted::InDoubt(outcomes, risen, error),
+    }
+}
+
+/// The transaction's steps, before the read markers and COMMIT.
+async fn steps(
+    tx: &mut dyn WriteTx,
+    batch: &mut Vec<Pending>,
+    work: Work,
+) -> Result<Outcomes, StoreError> {
+    match work {
+        Work::Together => store_batch(tx, batch).await,
+        Work::OneByOne => one_by_one(tx, batch).await,
+        Work::Reap {
+            instance,
+            silence,
+            limit,
+        } => reap(tx, batch, instance, silence, limit).await,
     }
 }
 

@@ -22,6 +22,7 @@ mod steps;
 
 use std::time::Duration;
 
+use self::commit::Ended;
 pub(super) use self::commit::within;
 use self::steps::{message_id, stored_events};
 use super::{Membership, NextPurge, Purge, Refused, RoomRecord, StoreError, WriteConnection};
@@ -92,18 +93,6 @@ pub struct InDoubt {
     outcomes: Outcomes,
     risen: Risen,
     error: StoreError,
-}
-
-/// How one transaction ended.
-enum Ended {
-    Committed(Outcomes, Risen),
-    /// Nothing of it was stored; `prompt` when the failure came back at once (not a deadline),
-    /// so trying again is worth it.
-    RolledBack {
-        error: StoreError,
-        prompt: bool,
-    },
-    InDoubt(Outcomes, Risen, StoreError),
 }
 
 impl StoreWriter {

@@ -20,16 +20,40 @@ pub(super) async fn store_batch(
     let mut last = tx.lock_rooms(&rooms_of(batch)).await?;
     let present = tx.end_memberships(&leaving(batch)).await?;
     let mut outcomes = refuse_non_members(batch, &present);
+    let firsts = stored_firsts(tx, batch).await?;
+    let taken = number(batch, &mut outcomes, &mut last, firsts)?;
+    tx.set_last_seqs(&taken).await?;
+    tx.insert_events(&accepted(batch, &outcomes)).await?;
+    tx.add_memberships(&entering(batch, &outcomes)).await?;
+    Ok(outcomes)
+}
+
+/// The stored TALKs that the batch's TALKs with a `clientMsgId` would repeat.
+async fn stored_firsts(
+    tx: &mut dyn WriteTx,
+    batch: &[Pending],
+) -> Result<HashMap<OwnedKey, Event>, StoreError> {
     let keys: Vec<ResendKey> = batch.iter().filter_map(|p| resend_key(&p.event)).collect();
-    let mut firsts: HashMap<OwnedKey, Event> = match keys.is_empty() {
-        true => HashMap::new(),
-        false => tx
-            .find_talks(&keys)
-            .await?
-            .into_iter()
-            .filter_map(keyed)
-            .collect(),
-    };
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(tx
+        .find_talks(&keys)
+        .await?
+        .into_iter()
+        .filter_map(keyed)
+        .collect())
+}
+
+/// Gives each event still accepted its room's next seq, refusing a resend (of a stored TALK
+/// or one earlier in the batch) and an event whose room is gone. Returns each room's new
+/// last seq.
+fn number(
+    batch: &mut [Pending],
+    outcomes: &mut [Result<(), Refused>],
+    last: &mut HashMap<RoomId, Seq>,
+    mut firsts: HashMap<OwnedKey, Event>,
+) -> Result<Vec<(RoomId, Seq)>, StoreError> {
     let mut taken = HashMap::new();
     for (pending, outcome) in batch.iter_mut().zip(outcomes.iter_mut()) {
         if outcome.is_err() {
@@ -52,17 +76,20 @@ pub(super) async fn store_batch(
             firsts.insert(key, pending.event.clone());
         }
     }
-    let taken: Vec<(RoomId, Seq)> = taken.into_iter().collect();
-    tx.set_last_seqs(&taken).await?;
-    let stored: Vec<&Event> = batch
+    Ok(taken.into_iter().collect())
+}
+
+/// The events of the batch to insert: those not refused.
+pub(super) fn accepted<'a>(
+    batch: &'a [Pending],
+    outcomes: &[Result<(), Refused>],
+) -> Vec<&'a Event> {
+    batch
         .iter()
-        .zip(&outcomes)
+        .zip(outcomes)
         .filter(|(_, outcome)| outcome.is_ok())
         .map(|(pending, _)| &pending.event)
-        .collect();
-    tx.insert_events(&stored).await?;
-    tx.add_memberships(&entering(batch, &outcomes)).await?;
-    Ok(outcomes)
+        .collect()
 }
 
 /// A new event's `messageId`: a UUIDv7, ordered by time, so the unique index on message ids

@@ -109,36 +109,46 @@ impl Session {
             echo,
             outcome,
         } = settled;
-        let (kind, result) = match outcome {
-            Outcome::Append { kind, result } => (kind, result),
+        match outcome {
+            Outcome::Append { kind, result } => self.settle_append(kind, room_id, result, echo),
             Outcome::Read(Ok(())) => {
                 self.receipt(echo.receipt);
-                return Ok(());
+                Ok(())
             }
-            Outcome::Read(Err(_)) => {
-                let error = WsError::Unavailable;
-                return self.refuse(Refusal { error, echo });
-            }
-        };
+            Outcome::Read(Err(_)) => self.refuse(Refusal {
+                error: WsError::Unavailable,
+                echo,
+            }),
+        }
+    }
+
+    fn settle_append(
+        &mut self,
+        kind: EventKind,
+        room_id: RoomId,
+        result: Result<Appended, AppendError>,
+        echo: Echo,
+    ) -> Result<(), End> {
         let error = match result {
             Ok(Appended::Stored(stored)) => {
                 self.stored(kind, room_id, &stored, &echo);
-                self.receipt(echo.receipt);
-                return Ok(());
+                None
             }
             Ok(Appended::Duplicate(first)) => {
                 self.resent(*first);
-                self.receipt(echo.receipt);
-                return Ok(());
+                None
             }
-            Err(AppendError::RoomNotFound(room_id)) => WsError::RoomNotFound(room_id),
-            Err(AppendError::Unavailable) => WsError::Unavailable,
             // Its LEAVE was stored already, when its instance was taken for dead: it has left.
             Err(AppendError::NotMember(room_id)) => {
                 self.presence.remove(room_id);
-                self.receipt(echo.receipt);
-                return Ok(());
+                None
             }
+            Err(AppendError::RoomNotFound(room_id)) => Some(WsError::RoomNotFound(room_id)),
+            Err(AppendError::Unavailable) => Some(WsError::Unavailable),
+        };
+        let Some(error) = error else {
+            self.receipt(echo.receipt);
+            return Ok(());
         };
         match kind {
             EventKind::Enter => self.presence.remove(room_id),

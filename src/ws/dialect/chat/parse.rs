@@ -80,6 +80,17 @@ fn unreadable(text: &str, error: &serde_json::Error) -> WsError {
     WsError::InvalidMessage("a frame must be a JSON object".to_owned())
 }
 
+/// A frame's `type`, one of those the contract lists.
+fn frame_type(kind: &str) -> Result<Type, WsError> {
+    TYPES
+        .into_iter()
+        .find_map(|(name, known)| (name == kind).then_some(known))
+        .ok_or_else(|| {
+            let known: Vec<&str> = TYPES.iter().map(|(name, _)| *name).collect();
+            WsError::InvalidMessage(format!("unknown type {kind:?}: expected one of {known:?}"))
+        })
+}
+
 /// A JSON string's value, borrowed when it has no escapes.
 fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
     serde_json::from_str::<&str>(raw.get())
@@ -120,17 +131,23 @@ fn echo(raw: &RawValue) -> Result<bool, WsError> {
 
 impl RawFrame<'_> {
     fn validate(self) -> Result<ClientFrame, WsError> {
-        let kind = required("type", self.kind)?;
-        let kind = TYPES
-            .into_iter()
-            .find_map(|(name, known)| (name == kind.as_ref()).then_some(known))
-            .ok_or_else(|| {
-                let known: Vec<&str> = TYPES.iter().map(|(name, _)| *name).collect();
-                WsError::InvalidMessage(format!("unknown type {kind:?}: expected one of {known:?}"))
-            })?;
+        let kind = frame_type(&required("type", self.kind)?)?;
         let room_id = RoomId::parse(&required("roomId", self.room_id)?)?;
         let sender = Sender::parse(&required("sender", self.sender)?)?;
-        let action = match kind {
+        let client_msg_id = optional("clientMsgId", self.client_msg_id)?
+            .map(|id| ClientMsgId::parse(&id))
+            .transpose()?;
+        Ok(ClientFrame {
+            room_id,
+            sender,
+            client_msg_id,
+            action: self.action(kind)?,
+        })
+    }
+
+    /// What a frame of this type asks for, from the fields that type reads.
+    fn action(&self, kind: Type) -> Result<Action, WsError> {
+        Ok(match kind {
             Type::Enter => Action::Enter {
                 last_seq: self.last_seq.map(|raw| seq("lastSeq", raw)).transpose()?,
                 echo: self.echo.map(echo).transpose()?,
@@ -143,15 +160,6 @@ impl RawFrame<'_> {
             Type::Read => Action::Read {
                 seq: seq("seq", self.seq.ok_or_else(|| missing("seq"))?)?,
             },
-        };
-        let client_msg_id = optional("clientMsgId", self.client_msg_id)?
-            .map(|id| ClientMsgId::parse(&id))
-            .transpose()?;
-        Ok(ClientFrame {
-            room_id,
-            sender,
-            client_msg_id,
-            action,
         })
     }
 }

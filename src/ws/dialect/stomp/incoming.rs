@@ -131,40 +131,17 @@ impl Stomp {
             self.errors = Some(id.to_owned());
             return Command::Receipt(receipt);
         }
-        let room_id = match topic_room(destination) {
-            Some(Ok(room_id)) => room_id,
-            Some(Err(())) | None => {
-                let fatal = Fatal::new(
-                    "UNKNOWN_DESTINATION",
-                    format!("no such destination {destination}"),
-                );
-                return Command::Fatal(fatal.answering(receipt));
-            }
-        };
-        let after = match frame.header("last-seq").map(last_seq).transpose() {
-            Ok(after) => after,
-            Err(()) => {
-                let body = format!("last-seq must be an integer from 0 to {}", Seq::MAX);
-                return Command::Fatal(Fatal::new("INVALID_MESSAGE", body).answering(receipt));
-            }
-        };
-        let notices = match frame.header("notices") {
-            None => destination.starts_with(NOTICES_BY_DEFAULT),
-            Some("true") => true,
-            Some("false") => false,
-            Some(_) => {
-                let body = "notices must be true or false";
-                return Command::Fatal(Fatal::new("INVALID_MESSAGE", body).answering(receipt));
-            }
-        };
-        Command::Subscribe(Subscription {
-            id: id.to_owned(),
-            destination: destination.to_owned(),
-            room_id,
-            after,
-            notices,
-            receipt,
-        })
+        match room_subscription(frame, destination) {
+            Ok((room_id, after, notices)) => Command::Subscribe(Subscription {
+                id: id.to_owned(),
+                destination: destination.to_owned(),
+                room_id,
+                after,
+                notices,
+                receipt,
+            }),
+            Err(fatal) => Command::Fatal(fatal.answering(receipt)),
+        }
     }
 
     fn unsubscribe(&mut self, frame: &Frame, receipt: Option<String>) -> Command {
@@ -268,4 +245,39 @@ fn chat_text(
     // subscription gets every event in full.
     fields.remove("echo");
     Ok(Value::Object(fields).to_string())
+}
+
+/// What a SUBSCRIBE to a room asks for: the room, where to start, and whether its notices
+/// come too.
+fn room_subscription(
+    frame: &Frame,
+    destination: &str,
+) -> Result<(RoomId, Option<Seq>, bool), Fatal> {
+    let room_id = match topic_room(destination) {
+        Some(Ok(room_id)) => room_id,
+        Some(Err(())) | None => {
+            let body = format!("no such destination {destination}");
+            return Err(Fatal::new("UNKNOWN_DESTINATION", body));
+        }
+    };
+    let after = frame
+        .header("last-seq")
+        .map(last_seq)
+        .transpose()
+        .map_err(|()| {
+            let body = format!("last-seq must be an integer from 0 to {}", Seq::MAX);
+            Fatal::new("INVALID_MESSAGE", body)
+        })?;
+    let notices = match frame.header("notices") {
+        None => destination.starts_with(NOTICES_BY_DEFAULT),
+        Some("true") => true,
+        Some("false") => false,
+        Some(_) => {
+            return Err(Fatal::new(
+                "INVALID_MESSAGE",
+                "notices must be true or false",
+            ));
+        }
+    };
+    Ok((room_id, after, notices))
 }

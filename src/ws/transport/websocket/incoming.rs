@@ -128,25 +128,22 @@ impl Incoming {
     }
 
     /// Adds a fragment to the message being joined; the last one completes it.
+    /// Starts a fragmented message with its first fragment.
+    fn begin(&mut self, text: bool, first: Bytes) -> Bytes {
+        self.partial = Some(Partial {
+            text,
+            bytes: BytesMut::new(),
+        });
+        first
+    }
+
     fn join(&mut self, item: Item) -> Option<Result<Received, Broken>> {
         let (bytes, last) = match item {
             Item::FirstText(_) | Item::FirstBinary(_) if self.partial.is_some() => {
                 return Some(Err(Broken::Protocol));
             }
-            Item::FirstText(bytes) => {
-                self.partial = Some(Partial {
-                    text: true,
-                    bytes: BytesMut::new(),
-                });
-                (bytes, false)
-            }
-            Item::FirstBinary(bytes) => {
-                self.partial = Some(Partial {
-                    text: false,
-                    bytes: BytesMut::new(),
-                });
-                (bytes, false)
-            }
+            Item::FirstText(bytes) => (self.begin(true, bytes), false),
+            Item::FirstBinary(bytes) => (self.begin(false, bytes), false),
             Item::Continue(bytes) => (bytes, false),
             Item::Last(bytes) => (bytes, true),
         };

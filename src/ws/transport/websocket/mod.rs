@@ -209,18 +209,23 @@ impl Socket {
         if matches!(written.await, Ok(Ok(())))
             && let Some(incoming) = answer
         {
-            let answered = async {
-                while let Some(Ok(received)) = incoming.next().await {
-                    if let Received::Close(_) = received {
-                        return;
-                    }
-                }
-            };
-            if tokio::time::timeout(CLOSE_TIMEOUT, answered).await.is_err() {
-                tracing::debug!("the client did not complete the closing handshake in time");
-            }
+            closing_handshake(incoming).await;
         }
         let _ = self.write.shutdown().await;
+    }
+}
+
+/// Waits, at most [`CLOSE_TIMEOUT`], for the client's close frame.
+async fn closing_handshake(incoming: &mut Incoming) {
+    let answered = async {
+        while let Some(Ok(received)) = incoming.next().await {
+            if let Received::Close(_) = received {
+                return;
+            }
+        }
+    };
+    if tokio::time::timeout(CLOSE_TIMEOUT, answered).await.is_err() {
+        tracing::debug!("the client did not complete the closing handshake in time");
     }
 }
 

@@ -13,20 +13,33 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; i
 
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
-/// The files under `/assets/`: name, content type, body.
-const ASSETS: [(&str, &str, &str); 6] = [
-    ("app.js", JAVASCRIPT, include_str!("../../web/app.js")),
-    ("api.js", JAVASCRIPT, include_str!("../../web/api.js")),
-    (
-        "identity.js",
-        JAVASCRIPT,
-        include_str!("../../web/identity.js"),
-    ),
-    (
-        "connection.js",
-        JAVASCRIPT,
-        include_str!("../../web/connection.js"),
-    ),
+/// A script of the page, served as JavaScript.
+macro_rules! script {
+    ($name:literal) => {
+        (
+            $name,
+            JAVASCRIPT,
+            include_str!(concat!("../../web/", $name)),
+        )
+    };
+}
+
+/// The files under `/assets/`: name, content type, body. The page's scripts are ES modules
+/// that import each other by these names (no build step).
+const ASSETS: [(&str, &str, &str); 15] = [
+    script!("app.js"),
+    script!("page.js"),
+    script!("link.js"),
+    script!("rooms.js"),
+    script!("visit.js"),
+    script!("signin.js"),
+    script!("log.js"),
+    script!("presence.js"),
+    script!("outbox.js"),
+    script!("header.js"),
+    script!("api.js"),
+    script!("identity.js"),
+    script!("connection.js"),
     (
         "app.css",
         "text/css; charset=utf-8",

@@ -67,6 +67,35 @@ async fn the_page_and_its_assets_are_served_from_the_binary_under_a_strict_polic
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_module_the_page_imports_is_served_as_javascript() {
+    let app = spawn_app().await;
+
+    let mut pending = vec!["app.js".to_owned()];
+    let mut served = std::collections::BTreeSet::new();
+    while let Some(module) = pending.pop() {
+        if !served.insert(module.clone()) {
+            continue;
+        }
+        let response = app.get(&format!("/assets/{module}")).await;
+        assert_eq!(response.status(), 200, "{module}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/javascript; charset=utf-8",
+            "{module}"
+        );
+        let source = response.text().await.unwrap();
+        for import in source.split(" from \"./").skip(1) {
+            let end = import.find('"').expect("an import ends with a quote");
+            pending.push(import[..end].to_owned());
+        }
+    }
+    assert!(
+        served.len() > 10,
+        "the page is split into its modules: {served:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_loads_nothing_from_another_origin() {
     let app = spawn_app().await;
 

@@ -13,7 +13,7 @@ const MAX_HELD: usize = 4096;
 /// What to hand to the room's members here, in this room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
-    Event(Event),
+    Event(Box<Event>),
     /// The room was deleted after this seq, and every event through it has been handed on.
     Closed(Seq),
 }
@@ -40,7 +40,7 @@ impl HoldBack {
         let seq = event.seq;
         self.known = self.known.max(seq);
         match self.delivered {
-            Some(delivered) if seq <= delivered => out.push(Out::Event(event)),
+            Some(delivered) if seq <= delivered => out.push(Out::Event(Box::new(event))),
             Some(delivered) if delivered.next() != Some(seq) => {
                 self.held.insert(seq, event);
                 if self.held.len() > MAX_HELD {
@@ -49,7 +49,7 @@ impl HoldBack {
             }
             _ => {
                 self.delivered = Some(seq);
-                out.push(Out::Event(event));
+                out.push(Out::Event(Box::new(event)));
                 self.release(out);
             }
         }
@@ -95,7 +95,7 @@ impl HoldBack {
             return;
         };
         for (seq, event) in std::mem::take(&mut self.held) {
-            out.push(Out::Event(event));
+            out.push(Out::Event(Box::new(event)));
             self.delivered = Some(seq.max(delivered));
         }
         self.delivered = self.delivered.map(|seq| seq.max(self.known));
@@ -117,7 +117,7 @@ impl HoldBack {
                 break;
             };
             self.delivered = Some(next);
-            out.push(Out::Event(event));
+            out.push(Out::Event(Box::new(event)));
         }
         let Some(last) = self.closing else { return };
         if self.delivered.is_none_or(|delivered| delivered >= last) {
@@ -132,19 +132,18 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::domain::{EventKind, RoomId, Timestamp};
+    use crate::domain::{MessageText, NewEvent, RoomId, Sender, Timestamp};
 
     fn event(seq: i64) -> Event {
-        Event {
-            kind: EventKind::Talk,
-            room_id: RoomId::random(),
-            seq: Seq::new(seq).unwrap(),
-            message_id: Uuid::nil(),
-            sender: "a".into(),
-            message: format!("m{seq}"),
-            sent_at: Timestamp::from_millis(0),
-            client_msg_id: None,
-        }
+        let sender = Sender::parse("a").unwrap();
+        let text = MessageText::parse(&format!("m{seq}")).unwrap();
+        let talk = NewEvent::talk(RoomId::random(), sender, text);
+        Event::stored(
+            talk,
+            Seq::new(seq).unwrap(),
+            Uuid::nil(),
+            Timestamp::from_millis(0),
+        )
     }
 
     fn seqs(out: &[Out]) -> Vec<i64> {

@@ -59,21 +59,17 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{EventKind, Timestamp};
+    use crate::domain::{NewEvent, Sender, Timestamp};
 
     #[test]
     fn an_envelope_reads_back_as_it_was_written() {
         let room_id = RoomId::random();
-        let event = Event {
-            kind: EventKind::Leave,
-            room_id,
-            seq: Seq::new(7).unwrap(),
-            message_id: Uuid::new_v4(),
-            sender: "bob".into(),
-            message: "bob left the room.".into(),
-            sent_at: Timestamp::from_millis(1_795_253_400_123),
-            client_msg_id: None,
-        };
+        let event = Event::stored(
+            NewEvent::departure(room_id, Sender::parse("bob").unwrap()),
+            Seq::new(7).unwrap(),
+            Uuid::new_v4(),
+            Timestamp::from_millis(1_795_253_400_123),
+        );
         let me = InstanceId::random();
         for body in [
             Body::Event(event),

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ClientMsgId, MessageText, RoomId, Sender, Seq, SessionId, Timestamp};
+use super::{ClientMsgId, Emoji, MessageText, RoomId, Sender, Seq, SessionId, Timestamp};
 
 /// What happened in a room. Every kind takes the next `seq` of its room. Its name on the wire,
 /// in storage and in metrics is [`EventKind::as_str`], and nothing else spells it.
@@ -12,16 +12,34 @@ pub enum EventKind {
     Enter,
     Talk,
     Leave,
+    /// A TALK's new text, by its author.
+    Edit,
+    /// A TALK taken back: its text (and that of its EDITs) is erased from storage.
+    Delete,
+    React,
+    Unreact,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 3] = [Self::Enter, Self::Talk, Self::Leave];
+    pub const ALL: [Self; 7] = [
+        Self::Enter,
+        Self::Talk,
+        Self::Leave,
+        Self::Edit,
+        Self::Delete,
+        Self::React,
+        Self::Unreact,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Enter => "ENTER",
             Self::Talk => "TALK",
             Self::Leave => "LEAVE",
+            Self::Edit => "EDIT",
+            Self::Delete => "DELETE",
+            Self::React => "REACT",
+            Self::Unreact => "UNREACT",
         }
     }
 
@@ -29,6 +47,30 @@ impl EventKind {
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
     }
+
+    /// Whether it changes a TALK stored before it (its `targetSeq`).
+    pub fn is_change(self) -> bool {
+        matches!(
+            self,
+            Self::Edit | Self::Delete | Self::React | Self::Unreact
+        )
+    }
+
+    /// Whether a resend under the same `clientMsgId` is the same message: what a client sends
+    /// to change the room, not its membership.
+    pub fn deduplicated(self) -> bool {
+        !matches!(self, Self::Enter | Self::Leave)
+    }
+}
+
+/// Whose TALKs the sender of a DELETE may take back. (Only a TALK's author may edit it.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Authority {
+    /// Its own.
+    #[default]
+    Author,
+    /// Anyone's: an `admin` (and, with room roles, the room's owners and moderators).
+    Moderator,
 }
 
 /// An event not yet stored: it has no `seq` until the store gives it one.
@@ -42,11 +84,56 @@ pub struct NewEvent {
     /// The session (on the writer's instance) that an ENTER makes a member of the room, or a
     /// LEAVE stops being one: the membership is stored in the same transaction as the event.
     pub session: Option<SessionId>,
+    /// The TALK a change (EDIT, DELETE, REACT, UNREACT) is about.
+    pub target_seq: Option<Seq>,
+    /// A REACT's or UNREACT's emoji.
+    pub emoji: Option<Emoji>,
+    /// The TALK a TALK answers.
+    pub reply_to: Option<Seq>,
+    /// Whose TALK a DELETE may take back.
+    pub authority: Authority,
 }
 
 impl NewEvent {
     pub fn talk(room_id: RoomId, sender: Sender, message: MessageText) -> Self {
         Self::new(room_id, EventKind::Talk, sender, message.into_string())
+    }
+
+    /// A TALK that answers the TALK at `reply_to`.
+    pub fn reply(self, reply_to: Option<Seq>) -> Self {
+        Self { reply_to, ..self }
+    }
+
+    /// The author's new text for the TALK at `target`.
+    pub fn edit(room_id: RoomId, sender: Sender, target: Seq, message: MessageText) -> Self {
+        Self {
+            target_seq: Some(target),
+            ..Self::new(room_id, EventKind::Edit, sender, message.into_string())
+        }
+    }
+
+    /// Takes back the TALK at `target`, as one who may take back what `authority` says.
+    pub fn delete(room_id: RoomId, sender: Sender, target: Seq, authority: Authority) -> Self {
+        Self {
+            target_seq: Some(target),
+            authority,
+            ..Self::new(room_id, EventKind::Delete, sender, String::new())
+        }
+    }
+
+    /// A REACT or UNREACT (`kind`) with `emoji` on the TALK at `target`.
+    pub fn reaction(
+        room_id: RoomId,
+        kind: EventKind,
+        sender: Sender,
+        target: Seq,
+        emoji: Emoji,
+    ) -> Self {
+        Self {
+            target_seq: Some(target),
+            emoji: Some(emoji),
+            ..Self::new(room_id, kind, sender, String::new())
+        }
     }
 
     /// The session's ENTER: stored, it makes the session a member.
@@ -86,7 +173,8 @@ impl NewEvent {
             .client_msg_id
             .as_ref()
             .map_or(0, |id| id.as_str().len());
-        self.message.len() + self.sender.as_str().len() + id
+        let emoji = self.emoji.as_ref().map_or(0, |emoji| emoji.as_str().len());
+        self.message.len() + self.sender.as_str().len() + id + emoji
     }
 
     fn new(room_id: RoomId, kind: EventKind, sender: Sender, message: String) -> Self {
@@ -97,8 +185,26 @@ impl NewEvent {
             message,
             client_msg_id: None,
             session: None,
+            target_seq: None,
+            emoji: None,
+            reply_to: None,
+            authority: Authority::Author,
         }
     }
+}
+
+/// One emoji's reactions on a TALK, as storage answers: how many, and who (the first 100).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reaction {
+    pub emoji: String,
+    #[schema(minimum = 1)]
+    pub count: u32,
+    /// Who reacted so, in the order they did; at most [`Reaction::MAX_SENDERS`].
+    pub senders: Vec<String>,
+}
+
+impl Reaction {
+    pub const MAX_SENDERS: usize = 100;
 }
 
 /// A stored event, exactly as members receive it and as history returns it (and as instances
@@ -115,6 +221,9 @@ pub struct Event {
     #[schema(value_type = String, format = Uuid)]
     pub message_id: Uuid,
     pub sender: String,
+    /// The text: a TALK's (read from storage: its latest), an EDIT's, or what an ENTER or a
+    /// LEAVE says. Absent on DELETE, REACT and UNREACT, and once its TALK was deleted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     /// When the event was stored, RFC 3339 UTC with milliseconds.
     #[schema(value_type = String, format = DateTime)]
@@ -124,6 +233,28 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub client_msg_id: Option<String>,
+    /// The TALK an EDIT, DELETE, REACT or UNREACT is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>, minimum = 1, nullable = false)]
+    pub target_seq: Option<Seq>,
+    /// A REACT's or UNREACT's emoji.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub emoji: Option<String>,
+    /// The TALK this TALK answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>, minimum = 1, nullable = false)]
+    pub reply_to: Option<Seq>,
+    /// Read from storage: when a TALK was last edited (absent when never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable = false)]
+    pub edited_at: Option<Timestamp>,
+    /// Read from storage: the TALK (or the TALK an EDIT changed) was deleted; its text is gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Read from storage: a TALK's reactions, in the order each emoji was first used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
 }
 
 impl Event {
@@ -138,13 +269,26 @@ impl Event {
             message: new.message,
             sent_at,
             client_msg_id: new.client_msg_id.map(ClientMsgId::into_string),
+            target_seq: new.target_seq,
+            emoji: new.emoji.map(Emoji::into_string),
+            reply_to: new.reply_to,
+            edited_at: None,
+            deleted: false,
+            reactions: Vec::new(),
         }
     }
 
     /// The bytes of text it carries, a lower bound of its size on the wire.
     pub fn text_bytes(&self) -> usize {
         let id = self.client_msg_id.as_ref().map_or(0, String::len);
-        self.message.len() + self.sender.len() + id
+        let emoji = self.emoji.as_ref().map_or(0, String::len);
+        let reactions: usize = self
+            .reactions
+            .iter()
+            .flat_map(|reaction| &reaction.senders)
+            .map(String::len)
+            .sum();
+        self.message.len() + self.sender.len() + id + emoji + reactions
     }
 
     /// The event as members receive it: its JSON, made once and shared by every recipient.
@@ -166,14 +310,12 @@ mod tests {
     #[test]
     fn an_event_serializes_to_the_contract_shape() {
         let room_id = RoomId::random();
-        let new = NewEvent {
+        let new = NewEvent::talk(
             room_id,
-            kind: EventKind::Talk,
-            sender: Sender::parse("alice").unwrap(),
-            message: "hello".into(),
-            client_msg_id: Some(ClientMsgId::parse("c-17").unwrap()),
-            session: None,
-        };
+            Sender::parse("alice").unwrap(),
+            MessageText::parse("hello").unwrap(),
+        )
+        .correlated(Some(ClientMsgId::parse("c-17").unwrap()));
         let event = Event::stored(
             new,
             Seq::new(42).unwrap(),
@@ -186,6 +328,46 @@ mod tests {
         assert_eq!(json["seq"], 42);
         assert_eq!(json["sentAt"], "1970-01-01T00:00:00.000Z");
         assert_eq!(json["clientMsgId"], "c-17");
+        assert_eq!(
+            serde_json::from_value::<Event>(json.clone()).unwrap(),
+            event
+        );
+        for absent in [
+            "targetSeq",
+            "emoji",
+            "replyTo",
+            "editedAt",
+            "deleted",
+            "reactions",
+        ] {
+            assert!(
+                json.get(absent).is_none(),
+                "{absent} is left out of a plain TALK"
+            );
+        }
+    }
+
+    #[test]
+    fn a_change_carries_its_target_and_no_empty_message() {
+        let room_id = RoomId::random();
+        let react = NewEvent::reaction(
+            room_id,
+            EventKind::React,
+            Sender::parse("bob").unwrap(),
+            Seq::new(42).unwrap(),
+            Emoji::parse("👍").unwrap(),
+        );
+        let event = Event::stored(
+            react,
+            Seq::new(43).unwrap(),
+            Uuid::nil(),
+            Timestamp::from_millis(0),
+        );
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "REACT");
+        assert_eq!(json["targetSeq"], 42);
+        assert_eq!(json["emoji"], "👍");
+        assert!(json.get("message").is_none());
         assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
     }
 

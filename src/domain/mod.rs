@@ -9,12 +9,12 @@ mod seq;
 mod text;
 mod time;
 
-pub use event::{Event, EventKind, NewEvent};
+pub use event::{Authority, Event, EventKind, NewEvent, Reaction};
 pub use instance::{InstanceId, SessionId};
 pub use notice::{Notice, ReadMarker};
 pub use room::{RoomId, RoomName};
 pub use seq::Seq;
-pub use text::{ClientMsgId, MessageText, Sender};
+pub use text::{ClientMsgId, Emoji, MessageText, Sender};
 pub use time::Timestamp;
 
 /// Why a value was refused; the message is written for the client that sent it.
@@ -26,4 +26,6 @@ pub enum DomainError {
     TooLong { field: &'static str, max: usize },
     #[error("{field} is not a UUID")]
     NotUuid { field: &'static str },
+    #[error("{field} must not contain spaces or control characters")]
+    Spaced { field: &'static str },
 }

@@ -68,6 +68,33 @@ impl ClientMsgId {
     }
 }
 
+/// A reaction: an emoji sequence or a `:shortcode:`, 1 to 32 characters, kept exactly as
+/// sent (no whitespace or control characters: what would look empty or break a line).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Emoji(String);
+
+impl Emoji {
+    pub const MAX_CHARS: usize = 32;
+    /// At most this many different emoji on one TALK.
+    pub const MAX_PER_TALK: usize = 20;
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let emoji = bounded("emoji", raw, Self::MAX_CHARS)?;
+        if emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(DomainError::Spaced { field: "emoji" });
+        }
+        Ok(Self(emoji))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +134,28 @@ mod tests {
             MessageText::parse(""),
             Err(DomainError::Empty { field: "message" })
         );
+    }
+
+    #[test]
+    fn an_emoji_is_1_to_32_characters_without_spaces() {
+        assert_eq!(Emoji::parse("👍").unwrap().as_str(), "👍");
+        assert!(Emoji::parse("👨‍👩‍👧‍👦").is_ok(), "a joined sequence is one emoji");
+        assert!(Emoji::parse(":tada:").is_ok());
+        assert!(Emoji::parse(&"a".repeat(32)).is_ok());
+        assert_eq!(
+            Emoji::parse(&"a".repeat(33)),
+            Err(DomainError::TooLong {
+                field: "emoji",
+                max: 32
+            })
+        );
+        assert_eq!(Emoji::parse(""), Err(DomainError::Empty { field: "emoji" }));
+        for spaced in [" ", "👍 ", "a\nb", "\u{0}"] {
+            assert_eq!(
+                Emoji::parse(spaced),
+                Err(DomainError::Spaced { field: "emoji" }),
+                "{spaced:?}"
+            );
+        }
     }
 }

@@ -27,11 +27,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::{Stream, TryStreamExt};
 
-use crate::domain::{Event, InstanceId, RoomId, Seq, Timestamp};
+use crate::domain::{Event, EventKind, InstanceId, Reaction, RoomId, Seq, Timestamp};
 
 pub use transaction::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};
 pub(crate) use write::{
-    Entered, Membership, NextPurge, ResendKey, Upkeep, WriteConnection, WriteTx,
+    Changes, Entered, Membership, NextPurge, ReactionKey, ResendKey, Target, Upkeep,
+    WriteConnection, WriteTx,
 };
 
 /// A room as stored. `position` is its place in creation order (the list cursor's key).
@@ -97,9 +98,17 @@ pub enum Refused {
     /// A LEAVE of a session that is not a member (any more): its instance was taken for dead
     /// and its LEAVE stored already. No second LEAVE is stored.
     NotMember,
-    /// A TALK whose `clientMsgId` its sender already used in the room: this is the first one,
-    /// as stored.
+    /// An event whose `clientMsgId` its sender already used in the room: this is the first
+    /// one, as stored.
     Duplicate(Box<Event>),
+    /// A change or reply that names no TALK of the room that is not deleted.
+    TargetNotFound(Seq),
+    /// A change of someone else's TALK that the sender may not make.
+    Forbidden(&'static str),
+    /// A REACT made already, or an UNREACT of a reaction not made: nothing to store.
+    NoChange(&'static str),
+    /// A REACT with a new emoji on a TALK that has as many as it may.
+    TooManyReactions,
 }
 
 /// A storage failure. Its text is for logs only: it may hold SQL or paths.
@@ -237,6 +246,52 @@ pub(crate) async fn read_page<R>(
     Ok(page)
 }
 
+/// The query, the same on either backend but for its placeholders, that reads the reactions
+/// on a room's TALKs from `$2` to `$3`: for each TALK and emoji, the first
+/// [`Reaction::MAX_SENDERS`] senders and how many there are, by TALK then by the REACT that
+/// made each (so each emoji first appears where it was first used).
+pub(crate) const REACTIONS_BETWEEN: &str = "SELECT target_seq, emoji, sender, total FROM ( \
+       SELECT target_seq, emoji, sender, seq, \
+              ROW_NUMBER() OVER (PARTITION BY target_seq, emoji ORDER BY seq) AS nth, \
+              COUNT(*) OVER (PARTITION BY target_seq, emoji) AS total \
+       FROM reactions WHERE room_id = $1 AND target_seq BETWEEN $2 AND $3) AS ranked \
+     WHERE nth <= 100 ORDER BY target_seq, seq";
+
+/// The lowest and highest seq of a page's TALKs; None when it holds none.
+pub(crate) fn talk_span(events: &[Event]) -> Option<(Seq, Seq)> {
+    let mut talks = events.iter().filter(|event| event.kind == EventKind::Talk);
+    let first = talks.next()?.seq;
+    Some((first, talks.next_back().map_or(first, |last| last.seq)))
+}
+
+/// Puts each TALK's reactions on it, from rows of [`REACTIONS_BETWEEN`]: (TALK, emoji,
+/// sender, how many reacted so).
+pub(crate) fn attach_reactions(events: &mut [Event], rows: Vec<(Seq, String, String, i64)>) {
+    let mut rows = rows.into_iter().peekable();
+    for event in events
+        .iter_mut()
+        .filter(|event| event.kind == EventKind::Talk)
+    {
+        while rows.next_if(|(target, ..)| *target < event.seq).is_some() {}
+        while let Some((_, emoji, sender, total)) =
+            rows.next_if(|(target, ..)| *target == event.seq)
+        {
+            match event
+                .reactions
+                .iter_mut()
+                .find(|reaction| reaction.emoji == emoji)
+            {
+                Some(reaction) => reaction.senders.push(sender),
+                None => event.reactions.push(Reaction {
+                    emoji,
+                    count: u32::try_from(total).unwrap_or(u32::MAX),
+                    senders: vec![sender],
+                }),
+            }
+        }
+    }
+}
+
 /// The page a members query's rows make, on either backend. Each row holds, by position, the
 /// room's newest seq, then one sender's name, sessions, since and read seq (all null when the
 /// room has nobody on this page). No row: the room does not exist.
@@ -265,6 +320,34 @@ where
         });
     }
     Ok(Some(MembersPage { as_of_seq, items }))
+}
+
+/// Reads what messages that change added to an event's row, the same on either backend: the
+/// latest text (none once erased), the target, emoji and reply, and the edit and delete marks.
+pub(crate) fn read_changes<'r, R>(row: &'r R, event: &mut Event) -> Result<(), StoreError>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let seq = |column| -> Result<Option<Seq>, StoreError> {
+        row.try_get::<Option<i64>, _>(column)?
+            .map(parse_seq)
+            .transpose()
+    };
+    event.message = row
+        .try_get::<Option<String>, _>("message")?
+        .unwrap_or_default();
+    event.target_seq = seq("target_seq")?;
+    event.reply_to = seq("reply_to")?;
+    event.emoji = row.try_get("emoji")?;
+    event.edited_at = row
+        .try_get::<Option<i64>, _>("edited_at")?
+        .map(Timestamp::from_millis);
+    event.deleted = row.try_get("deleted")?;
+    Ok(())
 }
 
 pub(crate) fn parse_seq(raw: i64) -> Result<Seq, StoreError> {

@@ -8,8 +8,8 @@ use sqlx::Connection;
 
 use super::{EventRange, MemberCursor, PageLimit, Purge, Refused, Storage, connect};
 use crate::domain::{
-    ClientMsgId, Event, EventKind, InstanceId, NewEvent, ReadMarker, RoomId, RoomName, Sender, Seq,
-    Timestamp,
+    ClientMsgId, Event, EventKind, InstanceId, MessageText, NewEvent, ReadMarker, RoomId, RoomName,
+    Sender, Seq, Timestamp,
 };
 
 #[path = "../../tests/support/postgres.rs"]
@@ -153,14 +153,8 @@ on_both_backends!(
 );
 
 fn talk(room_id: RoomId, message: &str) -> NewEvent {
-    NewEvent {
-        room_id,
-        kind: EventKind::Talk,
-        sender: Sender::parse("alice").unwrap(),
-        message: message.into(),
-        client_msg_id: None,
-        session: None,
-    }
+    let sender = Sender::parse("alice").unwrap();
+    NewEvent::talk(room_id, sender, MessageText::parse(message).unwrap())
 }
 
 /// A TALK by `sender` carrying the client's own id for it.

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{RoomRecord, StoreError};
-use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, SessionId, Timestamp};
+use crate::domain::{
+    Event, EventKind, InstanceId, ReadMarker, RoomId, RoomName, Seq, SessionId, Timestamp,
+};
 
 /// The deleted room a purge step takes next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +52,7 @@ pub(crate) trait WriteConnection: Send {
 /// without [`WriteTx::commit`] or [`WriteTx::rollback`], the connection is left inside the
 /// transaction: the caller then discards it.
 #[async_trait]
-pub(crate) trait WriteTx: Upkeep {
+pub(crate) trait WriteTx: Upkeep + Changes {
     /// Takes the write lock of each room that exists, in sorted order (so writers that touch
     /// the same rooms wait for each other and never deadlock), and returns its newest seq.
     async fn lock_rooms(&mut self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError>;
@@ -68,8 +70,9 @@ pub(crate) trait WriteTx: Upkeep {
     /// Stores these memberships, each with the name its ENTER carried and when it was stored.
     async fn add_memberships(&mut self, members: &[Entered<'_>]) -> Result<(), StoreError>;
 
-    /// The stored TALKs each of these (room, sender, clientMsgId) names, where there is one.
-    async fn find_talks(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError>;
+    /// The stored events each of these (room, sender, clientMsgId) names, where there is one
+    /// (among those a resend repeats: not ENTERs and LEAVEs).
+    async fn find_resent(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError>;
 
     /// Raises each sender's read marker in its room to its seq (no higher than the room's
     /// newest event), where that is higher than the stored one. Returns the new value of each
@@ -151,6 +154,51 @@ pub(crate) trait Upkeep: Send {
         done: bool,
     ) -> Result<(), StoreError>;
 }
+
+/// The steps of a batch that check and change the TALKs its EDITs, DELETEs, REACTs, UNREACTs
+/// and replies name; their order and rules are `transaction`'s.
+#[async_trait]
+pub(crate) trait Changes: Send {
+    /// The stored events at these (room, seq), whatever their kind.
+    async fn find_targets(&mut self, keys: &[(RoomId, Seq)]) -> Result<Vec<Target>, StoreError>;
+
+    /// How many senders reacted with each emoji on each of these TALKs.
+    async fn reaction_counts(
+        &mut self,
+        talks: &[(RoomId, Seq)],
+    ) -> Result<Vec<(RoomId, Seq, String, u32)>, StoreError>;
+
+    /// Which of these reactions are stored, with the REACT that made each.
+    async fn reactions_present(
+        &mut self,
+        keys: &[ReactionKey],
+    ) -> Result<Vec<(ReactionKey, Seq)>, StoreError>;
+
+    /// Gives each EDIT's TALK its text, stamped with the EDIT's `sentAt` (one EDIT per TALK).
+    async fn edit_talks(&mut self, edits: &[&Event]) -> Result<(), StoreError>;
+
+    /// Erases the text of these TALKs and of their EDITs (marking them deleted), and forgets
+    /// their reactions.
+    async fn erase_talks(&mut self, talks: &[(RoomId, Seq)]) -> Result<(), StoreError>;
+
+    /// Stores these reactions, each with the REACT that made it.
+    async fn add_reactions(&mut self, added: &[(ReactionKey, Seq)]) -> Result<(), StoreError>;
+
+    async fn remove_reactions(&mut self, removed: &[ReactionKey]) -> Result<(), StoreError>;
+}
+
+/// A stored event a change or a reply names, as the checks need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub room_id: RoomId,
+    pub seq: Seq,
+    pub kind: EventKind,
+    pub sender: String,
+    pub deleted: bool,
+}
+
+/// A reaction: on the TALK at (room, seq), this emoji, by this sender.
+pub(crate) type ReactionKey = (RoomId, Seq, String, String);
 
 /// A membership an ENTER begins: the sender it entered as, and when the ENTER was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

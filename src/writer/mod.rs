@@ -61,6 +61,15 @@ pub enum AppendError {
     /// taken for dead), so the session has left.
     #[error("not a member of room {0}")]
     NotMember(RoomId),
+    /// A change or reply naming no TALK of the room that is not deleted.
+    #[error("no message at seq {0}")]
+    TargetNotFound(Seq),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NoChange(&'static str),
+    #[error("too many different reactions")]
+    TooManyReactions,
     #[error("storage is unavailable, try again")]
     Unavailable,
 }

@@ -8,6 +8,7 @@
 //! server ends a transaction left idle, gives up a lock wait or a statement that runs long,
 //! and probes the connection with TCP keepalives.
 
+mod changes;
 mod liveness;
 mod upkeep;
 mod writer;
@@ -25,8 +26,9 @@ use uuid::Uuid;
 use self::liveness::PgLiveness;
 use super::deadline::Deadlined;
 use super::{
-    EventRange, MemberCursor, MembersPage, PageLimit, RoomRecord, Storage, Store, StoreError,
-    StoreWriter, members_page, parse_seq, read_page,
+    EventRange, MemberCursor, MembersPage, PageLimit, REACTIONS_BETWEEN, RoomRecord, Storage,
+    Store, StoreError, StoreWriter, attach_reactions, members_page, parse_seq, read_changes,
+    read_page, talk_span,
 };
 use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
 
@@ -120,21 +122,61 @@ fn room_seq_from_row(row: &PgRow) -> Result<(RoomId, Seq), StoreError> {
 
 fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
     let kind: &str = row.try_get("kind")?;
-    Ok(Event {
+    let mut event = Event {
         kind: EventKind::parse(kind)
             .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
         room_id: RoomId::from_uuid(row.try_get("room_id")?),
         seq: parse_seq(row.try_get("seq")?)?,
         message_id: row.try_get("message_id")?,
         sender: row.try_get("sender")?,
-        message: row.try_get("message")?,
+        message: String::new(),
         sent_at: Timestamp::from_millis(row.try_get("sent_at")?),
         client_msg_id: row.try_get("client_msg_id")?,
-    })
+        target_seq: None,
+        emoji: None,
+        reply_to: None,
+        edited_at: None,
+        deleted: false,
+        reactions: Vec::new(),
+    };
+    read_changes(row, &mut event)?;
+    Ok(event)
 }
 
 fn uuids<'a>(rooms: impl IntoIterator<Item = &'a RoomId>) -> Vec<Uuid> {
     rooms.into_iter().map(|room_id| room_id.uuid()).collect()
+}
+
+impl PgStore {
+    /// The page with each TALK's reactions, read in one query.
+    async fn with_reactions(
+        &self,
+        room_id: RoomId,
+        mut events: Vec<Event>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let Some((first, last)) = talk_span(&events) else {
+            return Ok(events);
+        };
+        let rows = sqlx::query(REACTIONS_BETWEEN)
+            .bind(room_id.uuid())
+            .bind(first.get())
+            .bind(last.get())
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    parse_seq(row.try_get("target_seq")?)?,
+                    row.try_get("emoji")?,
+                    row.try_get("sender")?,
+                    row.try_get("total")?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        attach_reactions(&mut events, rows);
+        Ok(events)
+    }
 }
 
 #[async_trait]
@@ -186,7 +228,8 @@ impl Store for PgStore {
             .bind(i64::from(limit)),
         };
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(event_from_row).collect()
+        let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
+        self.with_reactions(room_id, events).await
     }
 
     async fn page_after(
@@ -202,7 +245,8 @@ impl Store for PgStore {
         .bind(after.get())
         .bind(i64::from(limit.events))
         .fetch(&self.pool);
-        read_page(rows, limit, event_from_row).await
+        let events = read_page(rows, limit, event_from_row).await?;
+        self.with_reactions(room_id, events).await
     }
 
     async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError> {

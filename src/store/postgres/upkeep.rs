@@ -24,6 +24,7 @@ impl Upkeep for PgTx<'_> {
         for forget in [
             "DELETE FROM members WHERE room_id = $1",
             "DELETE FROM read_markers WHERE room_id = $1",
+            "DELETE FROM reactions WHERE room_id = $1",
         ] {
             sqlx::query(forget)
                 .bind(room_id.uuid())

@@ -152,18 +152,48 @@ impl WriteTx for PgTx<'_> {
         }
         let events = events.iter();
         sqlx::query(
-            "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) \
+            "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
+                                 sent_at, target_seq, emoji, reply_to) \
              SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], \
-                                  $6::text[], $7::text[], $8::bigint[])",
+                                  $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
+                                  $11::bigint[])",
         )
         .bind(uuids(events.clone().map(|e| &e.room_id)))
         .bind(events.clone().map(|e| e.seq.get()).collect::<Vec<_>>())
         .bind(events.clone().map(|e| e.message_id).collect::<Vec<_>>())
         .bind(events.clone().map(|e| e.kind.as_str()).collect::<Vec<_>>())
-        .bind(events.clone().map(|e| e.sender.as_str()).collect::<Vec<_>>())
-        .bind(events.clone().map(|e| e.message.as_str()).collect::<Vec<_>>())
-        .bind(events.clone().map(|e| e.client_msg_id.as_deref()).collect::<Vec<_>>())
-        .bind(events.map(|e| e.sent_at.millis()).collect::<Vec<_>>())
+        .bind(
+            events
+                .clone()
+                .map(|e| e.sender.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.clone().map(|e| text(&e.message)).collect::<Vec<_>>())
+        .bind(
+            events
+                .clone()
+                .map(|e| e.client_msg_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .clone()
+                .map(|e| e.sent_at.millis())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .clone()
+                .map(|e| e.target_seq.map(Seq::get))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .clone()
+                .map(|e| e.emoji.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.map(|e| e.reply_to.map(Seq::get)).collect::<Vec<_>>())
         .execute(&mut *self.conn)
         .await?;
         Ok(())
@@ -215,7 +245,7 @@ impl WriteTx for PgTx<'_> {
         Ok(())
     }
 
-    async fn find_talks(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
+    async fn find_resent(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
         // One index probe per key, whatever the statistics say: as a plain join, a table that
         // grew since it was last analyzed (any new deployment) gets a hash join over every
         // TALK stored, milliseconds per batch and growing.
@@ -226,7 +256,7 @@ impl WriteTx for PgTx<'_> {
                SELECT * FROM events \
                WHERE events.room_id = resent.room_id AND events.sender = resent.sender \
                  AND events.client_msg_id = resent.client_msg_id \
-                 AND events.kind = 'TALK' AND events.client_msg_id IS NOT NULL \
+                 AND events.kind NOT IN ('ENTER', 'LEAVE') AND events.client_msg_id IS NOT NULL \
                LIMIT 1) AS first",
         )
         .bind(uuids(keys.iter().map(|(room_id, ..)| room_id)))
@@ -283,4 +313,9 @@ impl WriteTx for PgTx<'_> {
             .code()
             .is_some_and(|code| code.starts_with("23") || code == "P0001")
     }
+}
+
+/// An event's text as stored: none (NULL) for the kinds that carry none.
+fn text(message: &str) -> Option<&str> {
+    (!message.is_empty()).then_some(message)
 }

@@ -3,6 +3,7 @@
 //! a pool; the writer has a connection of its own (reopened if it breaks), so SQLite's
 //! one-writer rule never makes two of our connections wait on each other.
 
+mod changes;
 mod liveness;
 mod rows;
 mod upkeep;
@@ -23,8 +24,9 @@ use self::liveness::SqliteLiveness;
 use self::rows::{event_from_row, in_rooms, parse_room_id, room_from_row};
 use super::deadline::Deadlined;
 use super::{
-    EventRange, MemberCursor, MembersPage, PageLimit, RoomRecord, Storage, Store, StoreError,
-    StoreWriter, members_page, parse_seq, read_page,
+    EventRange, MemberCursor, MembersPage, PageLimit, REACTIONS_BETWEEN, RoomRecord, Storage,
+    Store, StoreError, StoreWriter, attach_reactions, members_page, parse_seq, read_page,
+    talk_span,
 };
 use crate::domain::{Event, InstanceId, RoomId, Seq};
 
@@ -121,6 +123,38 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The page with each TALK's reactions, read in one query.
+    async fn with_reactions(
+        &self,
+        room_id: RoomId,
+        mut events: Vec<Event>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let Some((first, last)) = talk_span(&events) else {
+            return Ok(events);
+        };
+        let rows = sqlx::query(REACTIONS_BETWEEN)
+            .bind(room_id.to_string())
+            .bind(first.get())
+            .bind(last.get())
+            .fetch_all(&self.pool)
+            .await?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    parse_seq(row.try_get("target_seq")?)?,
+                    row.try_get("emoji")?,
+                    row.try_get("sender")?,
+                    row.try_get("total")?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        attach_reactions(&mut events, rows);
+        Ok(events)
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
@@ -170,7 +204,8 @@ impl Store for SqliteStore {
             .bind(limit),
         };
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(event_from_row).collect()
+        let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
+        self.with_reactions(room_id, events).await
     }
 
     async fn page_after(
@@ -186,7 +221,8 @@ impl Store for SqliteStore {
         .bind(after.get())
         .bind(limit.events)
         .fetch(&self.pool);
-        read_page(rows, limit, event_from_row).await
+        let events = read_page(rows, limit, event_from_row).await?;
+        self.with_reactions(room_id, events).await
     }
 
     async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError> {

@@ -5,7 +5,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
 use crate::domain::{Event, EventKind, RoomId, Timestamp};
-use crate::store::{RoomRecord, StoreError, parse_seq};
+use crate::store::{RoomRecord, StoreError, parse_seq, read_changes};
 
 pub(super) fn room_from_row(row: &SqliteRow) -> Result<RoomRecord, StoreError> {
     Ok(RoomRecord {
@@ -20,7 +20,7 @@ pub(super) fn room_from_row(row: &SqliteRow) -> Result<RoomRecord, StoreError> {
 pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
     let kind: &str = row.try_get("kind")?;
     let message_id: &str = row.try_get("message_id")?;
-    Ok(Event {
+    let mut event = Event {
         kind: EventKind::parse(kind)
             .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
         room_id: parse_room_id(row.try_get("room_id")?)?,
@@ -28,10 +28,18 @@ pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
         message_id: Uuid::try_parse(message_id)
             .map_err(|_| StoreError::Corrupt(format!("message id {message_id:?}")))?,
         sender: row.try_get("sender")?,
-        message: row.try_get("message")?,
+        message: String::new(),
         sent_at: Timestamp::from_millis(row.try_get("sent_at")?),
         client_msg_id: row.try_get("client_msg_id")?,
-    })
+        target_seq: None,
+        emoji: None,
+        reply_to: None,
+        edited_at: None,
+        deleted: false,
+        reactions: Vec::new(),
+    };
+    read_changes(row, &mut event)?;
+    Ok(event)
 }
 
 /// Completes a query ending in `IN ` with a list of values (an empty list matches nothing).

@@ -25,6 +25,7 @@ impl Upkeep for SqliteTx<'_> {
         for forget in [
             "DELETE FROM members WHERE room_id = ?",
             "DELETE FROM read_markers WHERE room_id = ?",
+            "DELETE FROM reactions WHERE room_id = ?",
         ] {
             sqlx::query(forget)
                 .bind(room_id.to_string())

@@ -148,7 +148,8 @@ impl WriteTx for SqliteTx<'_> {
     async fn insert_events(&mut self, events: &[&Event]) -> Result<(), StoreError> {
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, sent_at) ",
+                "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
+                 sent_at, target_seq, emoji, reply_to) ",
             );
             insert.push_values(chunk, |mut row, event| {
                 row.push_bind(event.room_id.to_string())
@@ -156,9 +157,12 @@ impl WriteTx for SqliteTx<'_> {
                     .push_bind(event.message_id.to_string())
                     .push_bind(event.kind.as_str())
                     .push_bind(event.sender.clone())
-                    .push_bind(event.message.clone())
+                    .push_bind(text(&event.message))
                     .push_bind(event.client_msg_id.clone())
-                    .push_bind(event.sent_at.millis());
+                    .push_bind(event.sent_at.millis())
+                    .push_bind(event.target_seq.map(Seq::get))
+                    .push_bind(event.emoji.clone())
+                    .push_bind(event.reply_to.map(Seq::get));
             });
             insert.build().execute(&mut *self.conn).await?;
         }
@@ -203,7 +207,7 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 
-    async fn find_talks(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
+    async fn find_resent(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
         let mut found = Vec::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
             // A join, not `(…) IN (VALUES …)`: SQLite scans the whole table for the latter, while
@@ -217,7 +221,7 @@ impl WriteTx for SqliteTx<'_> {
             query.push(
                 ") AS resent JOIN events ON events.room_id = resent.column1 \
                  AND events.sender = resent.column2 AND events.client_msg_id = resent.column3 \
-                 WHERE events.kind = 'TALK' AND events.client_msg_id IS NOT NULL",
+                 WHERE events.kind NOT IN ('ENTER', 'LEAVE') AND events.client_msg_id IS NOT NULL",
             );
             for row in query.build().fetch_all(&mut *self.conn).await? {
                 found.push(event_from_row(&row)?);
@@ -275,4 +279,9 @@ impl WriteTx for SqliteTx<'_> {
         let code = error.code().and_then(|code| code.parse::<i32>().ok());
         code.is_some_and(|code| code & 0xff == SQLITE_CONSTRAINT)
     }
+}
+
+/// An event's text as stored: none (NULL) for the kinds that carry none.
+pub(super) fn text(message: &str) -> Option<String> {
+    (!message.is_empty()).then(|| message.to_owned())
 }

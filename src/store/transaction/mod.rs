@@ -17,6 +17,7 @@
 //! for the caller to ask again ([`StoreWriter::settle`]) while it refuses what else comes. Every step and the COMMIT have a deadline, and a connection that failed or
 //! fell silent is dropped, never reused.
 
+mod changes;
 mod commit;
 mod steps;
 
@@ -26,7 +27,9 @@ use self::commit::Ended;
 pub(super) use self::commit::within;
 use self::steps::{message_id, stored_events};
 use super::{Membership, NextPurge, Purge, Refused, RoomRecord, StoreError, WriteConnection};
-use crate::domain::{Event, InstanceId, NewEvent, ReadMarker, RoomId, RoomName, Seq, Timestamp};
+use crate::domain::{
+    Authority, Event, InstanceId, NewEvent, ReadMarker, RoomId, RoomName, Seq, Timestamp,
+};
 
 /// The longest a transaction's statements, and then its COMMIT, may take before the
 /// connection counts as lost. Longer than the server's own lock and statement timeouts, so
@@ -46,6 +49,8 @@ pub struct StoreWriter {
 struct Pending {
     event: Event,
     member: Option<Membership>,
+    /// Whose TALKs a DELETE may take back.
+    authority: Authority,
 }
 
 /// What to do in one transaction.
@@ -269,6 +274,7 @@ impl StoreWriter {
             .map(|session| Membership::new(new.room_id, self.instance, session));
         Pending {
             member,
+            authority: new.authority,
             event: Event::stored(new, Seq::ZERO, message_id(), Timestamp::now()),
         }
     }

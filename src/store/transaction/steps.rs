@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::changes::Targets;
 use super::{Outcomes, Pending};
-use crate::domain::{Event, EventKind, InstanceId, NewEvent, RoomId, Sender, Seq, Timestamp};
+use crate::domain::{
+    Authority, Event, EventKind, InstanceId, NewEvent, RoomId, Sender, Seq, Timestamp,
+};
 use crate::store::{Entered, Membership, Refused, ResendKey, StoreError, WriteTx};
 
 /// Locks the batch's rooms, gives each event its room's next seq, and stores the events with
@@ -21,14 +24,16 @@ pub(super) async fn store_batch(
     let present = tx.end_memberships(&leaving(batch)).await?;
     let mut outcomes = refuse_non_members(batch, &present);
     let firsts = stored_firsts(tx, batch).await?;
-    let taken = number(batch, &mut outcomes, &mut last, firsts)?;
+    let mut targets = Targets::load(tx, batch).await?;
+    let taken = number(batch, &mut outcomes, &mut last, firsts, &mut targets)?;
     tx.set_last_seqs(&taken).await?;
     tx.insert_events(&accepted(batch, &outcomes)).await?;
     tx.add_memberships(&entering(batch, &outcomes)).await?;
+    targets.apply(tx).await?;
     Ok(outcomes)
 }
 
-/// The stored TALKs that the batch's TALKs with a `clientMsgId` would repeat.
+/// The stored events that the batch's events with a `clientMsgId` would repeat.
 async fn stored_firsts(
     tx: &mut dyn WriteTx,
     batch: &[Pending],
@@ -38,21 +43,22 @@ async fn stored_firsts(
         return Ok(HashMap::new());
     }
     Ok(tx
-        .find_talks(&keys)
+        .find_resent(&keys)
         .await?
         .into_iter()
         .filter_map(keyed)
         .collect())
 }
 
-/// Gives each event still accepted its room's next seq, refusing a resend (of a stored TALK
-/// or one earlier in the batch) and an event whose room is gone. Returns each room's new
-/// last seq.
+/// Gives each event still accepted its room's next seq, refusing a resend (of a stored event
+/// or one earlier in the batch), an event whose room is gone, and a change or reply its
+/// target does not allow. Returns each room's new last seq.
 fn number(
     batch: &mut [Pending],
     outcomes: &mut [Result<(), Refused>],
     last: &mut HashMap<RoomId, Seq>,
     mut firsts: HashMap<OwnedKey, Event>,
+    targets: &mut Targets,
 ) -> Result<Vec<(RoomId, Seq)>, StoreError> {
     let mut taken = HashMap::new();
     for (pending, outcome) in batch.iter_mut().zip(outcomes.iter_mut()) {
@@ -69,9 +75,14 @@ fn number(
             *outcome = Err(Refused::RoomGone);
             continue;
         };
+        if let Err(refused) = targets.check(&pending.event, pending.authority) {
+            *outcome = Err(refused);
+            continue;
+        }
         *seq = seq.next().ok_or_else(|| exhausted(room_id))?;
         pending.event.seq = *seq;
         taken.insert(room_id, *seq);
+        targets.record(&pending.event);
         if let Some(key) = key {
             firsts.insert(key, pending.event.clone());
         }
@@ -102,10 +113,10 @@ pub(super) fn message_id() -> Uuid {
 /// A [`ResendKey`] that owns its strings.
 type OwnedKey = (RoomId, String, String);
 
-/// What makes a TALK a resend of another: its room, sender and `clientMsgId`.
+/// What makes an event a resend of another: its room, sender and `clientMsgId`.
 fn resend_key(event: &Event) -> Option<ResendKey<'_>> {
     let id = event.client_msg_id.as_deref()?;
-    (event.kind == EventKind::Talk).then_some((event.room_id, event.sender.as_str(), id))
+    (event.kind.deduplicated()).then_some((event.room_id, event.sender.as_str(), id))
 }
 
 fn owned((room_id, sender, id): ResendKey) -> OwnedKey {
@@ -165,6 +176,7 @@ pub(super) async fn reap(
             .map_err(|_| StoreError::Corrupt(format!("member name {name:?}")))?;
         leaves.push(Pending {
             member: Some(member),
+            authority: Authority::Author,
             event: Event::stored(
                 NewEvent::departure(member.room_id, sender),
                 Seq::ZERO,
@@ -209,7 +221,7 @@ fn leaving(batch: &[Pending]) -> Vec<Membership> {
                 entering.insert(member);
             }
             EventKind::Leave if !entering.contains(&member) => leaving.push(member),
-            EventKind::Leave | EventKind::Talk => {}
+            _ => {}
         }
     }
     leaving
@@ -232,7 +244,7 @@ fn refuse_non_members(batch: &[Pending], present: &HashSet<Membership>) -> Outco
                 }
                 EventKind::Leave if members.remove(&member) => Ok(()),
                 EventKind::Leave => Err(Refused::NotMember),
-                EventKind::Talk => Ok(()),
+                _ => Ok(()),
             }
         })
         .collect()
@@ -253,7 +265,7 @@ fn entering<'a>(batch: &'a [Pending], outcomes: &[Result<(), Refused>]) -> Vec<E
                 at: pending.event.sent_at,
             }),
             EventKind::Leave => rows.retain(|entered| entered.member != member),
-            EventKind::Talk => {}
+            _ => {}
         }
     }
     rows

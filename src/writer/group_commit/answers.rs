@@ -87,9 +87,7 @@ impl GroupCommit {
                     reply.duplicate(first);
                     continue;
                 }
-                Err(Refused::RoomGone) => (AppendError::RoomNotFound(reply.room_id), "room_gone"),
-                Err(Refused::NotMember) => (AppendError::NotMember(reply.room_id), "not_member"),
-                Err(Refused::Rejected) => (AppendError::Unavailable, "rejected"),
+                Err(refused) => refusal(refused, &reply),
             };
             self.metrics.append_failed(reason);
             self.orphans.keep(reply.failed(refusal));
@@ -154,4 +152,18 @@ pub(super) fn refuse(command: Command, metrics: &Metrics, orphans: &mut Orphans)
         }
     }
     fail(batch.answers, metrics, orphans);
+}
+
+/// What an append the store refused is told, and the reason it is counted under.
+fn refusal(refused: Refused, reply: &Reply) -> (AppendError, &'static str) {
+    match refused {
+        Refused::RoomGone => (AppendError::RoomNotFound(reply.room_id), "room_gone"),
+        Refused::NotMember => (AppendError::NotMember(reply.room_id), "not_member"),
+        Refused::Rejected => (AppendError::Unavailable, "rejected"),
+        Refused::TargetNotFound(seq) => (AppendError::TargetNotFound(seq), "target_not_found"),
+        Refused::Forbidden(why) => (AppendError::Forbidden(why), "forbidden"),
+        Refused::NoChange(why) => (AppendError::NoChange(why), "no_change"),
+        Refused::TooManyReactions => (AppendError::TooManyReactions, "too_many_reactions"),
+        Refused::Duplicate(_) => (AppendError::Unavailable, "duplicate"),
+    }
 }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use super::in_flight::{Outcome, Settled};
 use super::intake::{Append, Effect, Plan, plan};
 use super::{Dialect, Session};
-use crate::domain::{Event, EventKind, ReadMarker, RoomId};
+use crate::domain::{Emoji, Event, EventKind, ReadMarker, RoomId};
 use crate::metrics::Stage;
 use crate::writer::{AppendError, AppendSlot, Appended, Stored, WriteError};
 use crate::ws::dialect::chat::{ClientFrame, Echo, Refusal, WsError, ack_frame, duplicate_frame};
@@ -144,6 +144,12 @@ impl Session {
                 None
             }
             Err(AppendError::RoomNotFound(room_id)) => Some(WsError::RoomNotFound(room_id)),
+            Err(AppendError::TargetNotFound(seq)) => Some(WsError::TargetNotFound(seq)),
+            Err(AppendError::Forbidden(why)) => Some(WsError::Forbidden(why)),
+            Err(AppendError::NoChange(why)) => Some(WsError::NoChange(why)),
+            Err(AppendError::TooManyReactions) => {
+                Some(WsError::TooManyReactions(Emoji::MAX_PER_TALK))
+            }
             Err(AppendError::Unavailable) => Some(WsError::Unavailable),
         };
         let Some(error) = error else {
@@ -153,7 +159,7 @@ impl Session {
         match kind {
             EventKind::Enter => self.presence.remove(room_id),
             EventKind::Leave => self.presence.table_mut().stay(room_id),
-            EventKind::Talk => {}
+            _ => {}
         }
         self.refuse(Refusal { error, echo })
     }
@@ -170,6 +176,8 @@ impl Session {
                 }
                 return;
             }
+            // A change comes back as its event, with or without echo: it is no TALK of its own.
+            _ => return,
         }
         self.done_with(room_id);
     }

@@ -3,14 +3,18 @@
 //! notice to send, nothing more to do (an ENTER into a room the session is in), or a refusal.
 
 use super::rooms::RoomTable;
-use crate::domain::{NewEvent, Notice, ReadMarker, RoomId, Sender, Seq, SessionId};
-use crate::ws::dialect::chat::{Action, ClientFrame, WsError};
+use crate::domain::{
+    Authority, EventKind, NewEvent, Notice, ReadMarker, RoomId, Sender, Seq, SessionId,
+};
+use crate::ws::dialect::chat::{Action, Change, ClientFrame, WsError};
 
 /// Who sends a session's frames: the session, and in identity mode the one sender it may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Speaker {
     pub session: SessionId,
     pub signed_as: Option<Sender>,
+    /// Whose TALKs it may delete: an `admin`'s identity may delete anyone's.
+    pub authority: Authority,
 }
 
 impl Speaker {
@@ -19,6 +23,7 @@ impl Speaker {
         Self {
             session,
             signed_as: None,
+            authority: Authority::Author,
         }
     }
 }
@@ -73,9 +78,14 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
                 None => return Ok(Plan::Nothing),
             }
         }
-        Action::Talk { message } => {
+        Action::Talk { message, reply_to } => {
             rooms.check(room_id, &sender, "TALK")?;
-            (NewEvent::talk(room_id, sender, message), Effect::None)
+            let talk = NewEvent::talk(room_id, sender, message).reply(reply_to);
+            (talk, Effect::None)
+        }
+        Action::Change(change) => {
+            rooms.check(room_id, &sender, change.name())?;
+            (self::change(room_id, sender, change, speaker), Effect::None)
         }
         Action::Leave => {
             rooms.check(room_id, &sender, "LEAVE")?;
@@ -98,6 +108,26 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
     };
     let event = event.correlated(client_msg_id);
     Ok(Plan::Append(Append { event, effect }))
+}
+
+/// The event an EDIT, DELETE, REACT or UNREACT frame asks for; whether the TALK it names
+/// exists and whose it is, storage checks under the room's lock.
+fn change(room_id: RoomId, sender: Sender, change: Change, speaker: &Speaker) -> NewEvent {
+    match change {
+        Change::Edit {
+            target_seq,
+            message,
+        } => NewEvent::edit(room_id, sender, target_seq, message),
+        Change::Delete { target_seq } => {
+            NewEvent::delete(room_id, sender, target_seq, speaker.authority)
+        }
+        Change::React { target_seq, emoji } => {
+            NewEvent::reaction(room_id, EventKind::React, sender, target_seq, emoji)
+        }
+        Change::Unreact { target_seq, emoji } => {
+            NewEvent::reaction(room_id, EventKind::Unreact, sender, target_seq, emoji)
+        }
+    }
 }
 
 /// An ENTER: the event to store and the join it makes; None in a room the session is in
@@ -148,6 +178,7 @@ mod tests {
     fn talk() -> Action {
         Action::Talk {
             message: MessageText::parse("hi").unwrap(),
+            reply_to: None,
         }
     }
 
@@ -195,8 +226,8 @@ mod tests {
         let mut rooms = RoomTable::default();
         let room = RoomId::random();
         let alice = Speaker {
-            session: 1,
             signed_as: Some(Sender::parse("alice").unwrap()),
+            ..Speaker::anyone(1)
         };
         let enter = Action::Enter {
             last_seq: None,

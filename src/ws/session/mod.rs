@@ -47,6 +47,7 @@ use super::dialect::stomp::{Fatal, Stomp};
 use super::transport::close::End;
 use super::transport::websocket::{Incoming, Socket, Transport};
 use crate::clients::frames::FrameLimit;
+use crate::domain::Authority;
 use crate::hub::{MemberQueue, SessionId, member_queue};
 use crate::identity::Identity;
 use crate::metrics::Stage;
@@ -169,6 +170,10 @@ impl Session {
         );
         self.timers.expiry = identity.as_ref().map(expiry_of);
         self.speaker.signed_as = identity.as_ref().map(|identity| identity.name().clone());
+        self.speaker.authority = match identity.as_ref().is_some_and(Identity::is_admin) {
+            true => Authority::Moderator,
+            false => Authority::Author,
+        };
         self.identity = identity;
     }
 

@@ -7,7 +7,7 @@ mod parse;
 use bytestring::ByteString;
 use serde_json::json;
 
-use crate::domain::{ClientMsgId, DomainError, Event, MessageText, RoomId, Sender, Seq};
+use crate::domain::{ClientMsgId, DomainError, Emoji, Event, MessageText, RoomId, Sender, Seq};
 use crate::writer::Stored;
 
 pub use self::parse::parse;
@@ -31,8 +31,10 @@ pub enum Action {
         last_seq: Option<Seq>,
         echo: Option<bool>,
     },
+    /// `reply_to`: the TALK it answers.
     Talk {
         message: MessageText,
+        reply_to: Option<Seq>,
     },
     Leave,
     /// The sender is typing (a notice, not stored).
@@ -40,6 +42,29 @@ pub enum Action {
     /// The sender has read the room through `seq`.
     Read {
         seq: Seq,
+    },
+    Change(Change),
+}
+
+/// What a client frame asks to change about a stored TALK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The sender's TALK at `target_seq` gets new text.
+    Edit {
+        target_seq: Seq,
+        message: MessageText,
+    },
+    /// The TALK at `target_seq` is taken back.
+    Delete {
+        target_seq: Seq,
+    },
+    React {
+        target_seq: Seq,
+        emoji: Emoji,
+    },
+    Unreact {
+        target_seq: Seq,
+        emoji: Emoji,
     },
 }
 
@@ -52,6 +77,18 @@ impl Action {
             Self::Leave => "LEAVE",
             Self::Typing => "TYPING",
             Self::Read { .. } => "READ",
+            Self::Change(change) => change.name(),
+        }
+    }
+}
+
+impl Change {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Edit { .. } => "EDIT",
+            Self::Delete { .. } => "DELETE",
+            Self::React { .. } => "REACT",
+            Self::Unreact { .. } => "UNREACT",
         }
     }
 }
@@ -75,6 +112,14 @@ pub enum WsError {
     MessageTooLong(usize),
     #[error("too many frames; slow down")]
     RateLimited,
+    #[error("no message at seq {0} in this room (or it was deleted)")]
+    TargetNotFound(Seq),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NoChange(&'static str),
+    #[error("a message has at most {0} different reactions")]
+    TooManyReactions(usize),
     #[error("storage is unavailable, try again")]
     Unavailable,
 }
@@ -89,6 +134,10 @@ impl WsError {
             Self::SenderMismatch { .. } | Self::NotSignedInAs(_) => "SENDER_MISMATCH",
             Self::MessageTooLong(_) => "MESSAGE_TOO_LONG",
             Self::RateLimited => "RATE_LIMITED",
+            Self::TargetNotFound(_) => "TARGET_NOT_FOUND",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NoChange(_) => "NO_CHANGE",
+            Self::TooManyReactions(_) => "TOO_MANY_REACTIONS",
             Self::Unavailable => "UNAVAILABLE",
         }
     }
@@ -228,7 +277,7 @@ mod tests {
             r#"{{"type":"TALK","roomId":"{ROOM}","sender":"a","message":"line\nnext \"q\" \u00e9"}}"#
         ))
         .unwrap();
-        let Action::Talk { message } = frame.action else {
+        let Action::Talk { message, .. } = frame.action else {
             panic!("a TALK")
         };
         assert_eq!(message.into_string(), "line\nnext \"q\" é");

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Action, ClientFrame, Echo, Refusal, WsError};
-use crate::domain::{ClientMsgId, MessageText, RoomId, Sender, Seq};
+use super::{Action, Change, ClientFrame, Echo, Refusal, WsError};
+use crate::domain::{ClientMsgId, Emoji, MessageText, RoomId, Sender, Seq};
 
 /// The frame types a client sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,15 +16,23 @@ enum Type {
     Leave,
     Typing,
     Read,
+    Edit,
+    Delete,
+    React,
+    Unreact,
 }
 
 /// Each frame type, as the contract spells it.
-const TYPES: [(&str, Type); 5] = [
+const TYPES: [(&str, Type); 9] = [
     ("ENTER", Type::Enter),
     ("TALK", Type::Talk),
     ("LEAVE", Type::Leave),
     ("TYPING", Type::Typing),
     ("READ", Type::Read),
+    ("EDIT", Type::Edit),
+    ("DELETE", Type::Delete),
+    ("REACT", Type::React),
+    ("UNREACT", Type::Unreact),
 ];
 
 /// The fields of a client frame, each kept as its raw JSON: the frame is read in one pass, and
@@ -48,6 +56,12 @@ struct RawFrame<'a> {
     echo: Option<&'a RawValue>,
     #[serde(borrow)]
     seq: Option<&'a RawValue>,
+    #[serde(borrow)]
+    target_seq: Option<&'a RawValue>,
+    #[serde(borrow)]
+    emoji: Option<&'a RawValue>,
+    #[serde(borrow)]
+    reply_to: Option<&'a RawValue>,
 }
 
 /// Parses one text frame, or says exactly why it was refused.
@@ -153,13 +167,44 @@ impl RawFrame<'_> {
                 echo: self.echo.map(echo).transpose()?,
             },
             Type::Talk => Action::Talk {
-                message: MessageText::parse(&required("message", self.message)?)?,
+                message: self.message()?,
+                reply_to: self.reply_to.map(|raw| seq("replyTo", raw)).transpose()?,
             },
             Type::Leave => Action::Leave,
             Type::Typing => Action::Typing,
             Type::Read => Action::Read {
                 seq: seq("seq", self.seq.ok_or_else(|| missing("seq"))?)?,
             },
+            Type::Edit => Action::Change(Change::Edit {
+                target_seq: self.target_seq()?,
+                message: self.message()?,
+            }),
+            Type::Delete => Action::Change(Change::Delete {
+                target_seq: self.target_seq()?,
+            }),
+            Type::React => Action::Change(Change::React {
+                target_seq: self.target_seq()?,
+                emoji: self.emoji()?,
+            }),
+            Type::Unreact => Action::Change(Change::Unreact {
+                target_seq: self.target_seq()?,
+                emoji: self.emoji()?,
+            }),
         })
+    }
+
+    fn message(&self) -> Result<MessageText, WsError> {
+        Ok(MessageText::parse(&required("message", self.message)?)?)
+    }
+
+    fn target_seq(&self) -> Result<Seq, WsError> {
+        seq(
+            "targetSeq",
+            self.target_seq.ok_or_else(|| missing("targetSeq"))?,
+        )
+    }
+
+    fn emoji(&self) -> Result<Emoji, WsError> {
+        Ok(Emoji::parse(&required("emoji", self.emoji)?)?)
     }
 }

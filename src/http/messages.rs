@@ -26,6 +26,9 @@ pub struct HistoryQuery {
     /// Events per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// Only the TALKs that answer the TALK at this seq.
+    #[param(minimum = 1)]
+    pub reply_to: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,6 +67,18 @@ impl HistoryQuery {
     }
 }
 
+impl HistoryQuery {
+    fn replies_to(&self) -> Result<Option<Seq>, ApiError> {
+        self.reply_to
+            .map(|raw| {
+                Seq::new(raw)
+                    .filter(|seq| *seq > Seq::ZERO)
+                    .ok_or_else(|| invalid("replyTo must be 1 or more"))
+            })
+            .transpose()
+    }
+}
+
 fn invalid(detail: &str) -> ApiError {
     ApiError::InvalidRequest(detail.to_owned())
 }
@@ -86,9 +101,13 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let room_id = room_id(&path)?;
     let range = query.range()?;
+    let replies_to = query.replies_to()?;
     if state.store.room(room_id).await?.is_none() {
         return Err(ApiError::RoomNotFound(room_id));
     }
-    let items = state.store.events(room_id, range).await?;
+    let items = match replies_to {
+        Some(reply_to) => state.store.replies(room_id, reply_to, range).await?,
+        None => state.store.events(room_id, range).await?,
+    };
     Ok(HttpResponse::Ok().json(EventPage { items }))
 }

@@ -28,6 +28,15 @@ impl<S: Store> Store for Deadlined<S> {
         within(self.0.events(room_id, range)).await
     }
 
+    async fn replies(
+        &self,
+        room_id: RoomId,
+        reply_to: Seq,
+        range: EventRange,
+    ) -> Result<Vec<Event>, StoreError> {
+        within(self.0.replies(room_id, reply_to, range)).await
+    }
+
     async fn page_after(
         &self,
         room_id: RoomId,

@@ -147,6 +147,14 @@ pub trait Store: Send + Sync + 'static {
 
     async fn events(&self, room_id: RoomId, range: EventRange) -> Result<Vec<Event>, StoreError>;
 
+    /// The TALKs that answer the TALK at `reply_to`, paged as [`Store::events`] pages.
+    async fn replies(
+        &self,
+        room_id: RoomId,
+        reply_to: Seq,
+        range: EventRange,
+    ) -> Result<Vec<Event>, StoreError>;
+
     /// The events after `after`, ascending, as many as `limit` lets one page hold.
     async fn page_after(
         &self,

@@ -55,7 +55,7 @@ pub fn token_for(name: &str) -> String {
     mint(&claims)
 }
 
-fn admin_token() -> String {
+pub fn admin_token() -> String {
     let mut claims = claims("root");
     claims["roles"] = json!(["admin"]);
     mint(&claims)
@@ -146,7 +146,7 @@ pub async fn get_as(app: &TestApp, path: &str, token: &str) -> reqwest::Response
 }
 
 /// A WebSocket signed in with the token in its `Authorization` header.
-async fn connect_as(app: &TestApp, token: &str) -> WsClient {
+pub async fn connect_as(app: &TestApp, token: &str) -> WsClient {
     let authorization = format!("Bearer {token}");
     try_upgrade(
         app.port,

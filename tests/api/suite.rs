@@ -4,6 +4,8 @@
 
 #[path = "backpressure.rs"]
 pub mod backpressure;
+#[path = "changes.rs"]
+pub mod changes;
 #[path = "concurrency.rs"]
 pub mod concurrency;
 #[path = "connections.rs"]

@@ -232,6 +232,40 @@ impl Store for PgStore {
         self.with_reactions(room_id, events).await
     }
 
+    async fn replies(
+        &self,
+        room_id: RoomId,
+        reply_to: Seq,
+        range: EventRange,
+    ) -> Result<Vec<Event>, StoreError> {
+        let query = match range {
+            EventRange::Forward {
+                after,
+                before,
+                limit,
+            } => sqlx::query(
+                "SELECT * FROM events WHERE room_id = $1 AND reply_to = $2 AND seq > $3 AND seq < $4 \
+                 ORDER BY seq ASC LIMIT $5",
+            )
+            .bind(room_id.uuid())
+            .bind(reply_to.get())
+            .bind(after.get())
+            .bind(before.get())
+            .bind(i64::from(limit)),
+            EventRange::Backward { before, limit } => sqlx::query(
+                "SELECT * FROM (SELECT * FROM events WHERE room_id = $1 AND reply_to = $2 AND seq < $3 \
+                 ORDER BY seq DESC LIMIT $4) AS latest ORDER BY seq ASC",
+            )
+            .bind(room_id.uuid())
+            .bind(reply_to.get())
+            .bind(before.get())
+            .bind(i64::from(limit)),
+        };
+        let rows = query.fetch_all(&self.pool).await?;
+        let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
+        self.with_reactions(room_id, events).await
+    }
+
     async fn page_after(
         &self,
         room_id: RoomId,

@@ -208,6 +208,40 @@ impl Store for SqliteStore {
         self.with_reactions(room_id, events).await
     }
 
+    async fn replies(
+        &self,
+        room_id: RoomId,
+        reply_to: Seq,
+        range: EventRange,
+    ) -> Result<Vec<Event>, StoreError> {
+        let query = match range {
+            EventRange::Forward {
+                after,
+                before,
+                limit,
+            } => sqlx::query(
+                "SELECT * FROM events WHERE room_id = ? AND reply_to = ? AND seq > ? AND seq < ? \
+                 ORDER BY seq ASC LIMIT ?",
+            )
+            .bind(room_id.to_string())
+            .bind(reply_to.get())
+            .bind(after.get())
+            .bind(before.get())
+            .bind(limit),
+            EventRange::Backward { before, limit } => sqlx::query(
+                "SELECT * FROM (SELECT * FROM events WHERE room_id = ? AND reply_to = ? AND seq < ? \
+                 ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC",
+            )
+            .bind(room_id.to_string())
+            .bind(reply_to.get())
+            .bind(before.get())
+            .bind(limit),
+        };
+        let rows = query.fetch_all(&self.pool).await?;
+        let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
+        self.with_reactions(room_id, events).await
+    }
+
     async fn page_after(
         &self,
         room_id: RoomId,

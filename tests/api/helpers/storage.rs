@@ -108,6 +108,15 @@ impl TestApp {
         .await;
     }
 
+    /// How many of a room's stored events hold `text` in their message: after a delete, none
+    /// of its TALK's may.
+    pub async fn rows_holding(&self, room_id: &str, text: &str) -> i64 {
+        let sql = format!(
+            "SELECT COUNT(*) FROM events WHERE room_id = '{room_id}' AND message LIKE '%{text}%'"
+        );
+        self.side().await.count(sql).await
+    }
+
     /// How many events storage holds for a room, deleted or not.
     pub async fn stored_events(&self, room_id: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM events WHERE room_id = '{room_id}'");

@@ -266,7 +266,11 @@ async fn a_delete_erases_the_text_of_the_talk_and_its_edits_from_storage() {
     let edit = stored(&mut alice, "EDIT", frame("EDIT", &room_id, "alice", edit)).await;
     let react = json!({"targetSeq": talk["seq"], "emoji": "👍"});
     stored(&mut bob, "REACT", frame("REACT", &room_id, "bob", react)).await;
-    assert_eq!(app.rows_holding(&room_id, "secret").await, 2, "the TALK and its EDIT");
+    assert_eq!(
+        app.rows_holding(&room_id, "secret").await,
+        2,
+        "the TALK and its EDIT"
+    );
 
     let delete = frame(
         "DELETE",

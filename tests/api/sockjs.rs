@@ -353,3 +353,37 @@ async fn base_websocket_is_the_plain_endpoint_again() {
 
     assert_eq!(enter["sender"], "alice", "no o, no a[...]: plain frames");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_travel_over_sockjs_as_on_the_plain_endpoint() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let mut alice = SockJs::open(app.port, "/ws/chat").await;
+    let enter = json!({"type": "ENTER", "roomId": room_id, "sender": "alice"});
+    let talk = json!({"type": "TALK", "roomId": room_id, "sender": "alice", "message": "hi"});
+    alice.send(&[enter.to_string(), talk.to_string()]).await;
+    let talk = alice.next_json(2).await.pop().unwrap();
+
+    let changes = [
+        json!({"type": "EDIT", "roomId": room_id, "sender": "alice", "targetSeq": talk["seq"], "message": "hi!"}),
+        json!({"type": "REACT", "roomId": room_id, "sender": "alice", "targetSeq": talk["seq"], "emoji": "👋"}),
+        json!({"type": "DELETE", "roomId": room_id, "sender": "alice", "targetSeq": talk["seq"]}),
+        json!({"type": "EDIT", "roomId": room_id, "sender": "alice", "targetSeq": talk["seq"], "message": "too late"}),
+    ];
+    alice
+        .send(&changes.iter().map(Value::to_string).collect::<Vec<_>>())
+        .await;
+
+    let answers = alice.next_json(4).await;
+    let kinds: Vec<&Value> = answers.iter().map(|frame| &frame["type"]).collect();
+    assert_eq!(kinds, ["EDIT", "REACT", "DELETE", "ERROR"]);
+    assert_eq!(answers[3]["code"], "TARGET_NOT_FOUND");
+    assert_eq!(
+        answers
+            .iter()
+            .take(3)
+            .map(|e| e["seq"].clone())
+            .collect::<Vec<_>>(),
+        [json!(3), json!(4), json!(5)]
+    );
+}

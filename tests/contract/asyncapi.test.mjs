@@ -144,7 +144,8 @@ async function capture() {
   await until(bob, (f) => f.type === "ENTER");
   alice.send(JSON.stringify({ type: "TALK", roomId, sender: "alice", message: "hi", clientMsgId: "c-1" }));
   keep("ack", await until(alice, (f) => f.type === "ACK"));
-  keep("event", await until(bob, (f) => f.type === "TALK"));
+  const hi = await until(bob, (f) => f.type === "TALK");
+  keep("event", hi);
   alice.send(JSON.stringify({ type: "TALK", roomId, sender: "alice", message: "hi", clientMsgId: "c-1" }));
   keep("ack", await until(alice, (f) => f.type === "ACK" && f.duplicate));
   bob.send(JSON.stringify({ type: "TALK", roomId, sender: "bob", message: "again", clientMsgId: "b-1" }));
@@ -159,6 +160,7 @@ async function capture() {
     alice.send(text);
     keep("error", await until(alice, (f) => f.type === "ERROR"));
   }
+  await captureChanges(alice, bob, roomId, hi.seq, keep);
   bob.send(JSON.stringify({ type: "LEAVE", roomId, sender: "bob" }));
   keep("event", await until(alice, (f) => f.type === "LEAVE"));
 
@@ -193,6 +195,39 @@ async function capture() {
   return captured;
 }
 
+/** Messages that change: each kind of change, its refusals, and the TALKs as storage answers them (replayed). */
+async function captureChanges(alice, bob, roomId, hiSeq, keep) {
+  const frame = (client, fields) => client.send(JSON.stringify({ roomId, ...fields }));
+  frame(bob, { type: "TALK", sender: "bob", message: "re", replyTo: hiSeq });
+  keep("event", await until(alice, (f) => f.type === "TALK" && f.replyTo === hiSeq));
+  frame(alice, { type: "EDIT", sender: "alice", targetSeq: hiSeq, message: "hi!" });
+  keep("event", await until(bob, (f) => f.type === "EDIT"));
+  for (const [type, emoji] of [["REACT", "👍"], ["UNREACT", "👍"], ["REACT", ":tada:"]]) {
+    frame(bob, { type, sender: "bob", targetSeq: hiSeq, emoji });
+    keep("event", await until(alice, (f) => f.type === type));
+  }
+  frame(alice, { type: "TALK", sender: "alice", message: "oops", clientMsgId: "oops" });
+  const oops = await until(alice, (f) => f.type === "ACK" && f.clientMsgId === "oops");
+  frame(alice, { type: "DELETE", sender: "alice", targetSeq: oops.seq });
+  keep("event", await until(bob, (f) => f.type === "DELETE"));
+  for (const refused of [
+    { type: "EDIT", sender: "bob", targetSeq: hiSeq, message: "mine" },
+    { type: "EDIT", sender: "bob", targetSeq: 999, message: "x" },
+    { type: "REACT", sender: "bob", targetSeq: hiSeq, emoji: ":tada:" },
+  ]) {
+    frame(bob, refused);
+    keep("error", await until(bob, (f) => f.type === "ERROR"));
+  }
+  const replay = await socket("/ws/chat");
+  frame(replay, { type: "ENTER", sender: "dave", lastSeq: 0 });
+  for (;;) {
+    const event = await until(replay, (f) => f.seq !== undefined);
+    keep("event", event);
+    if (event.type === "ENTER" && event.sender === "dave") break;
+  }
+  replay.close();
+}
+
 test("the server serves the committed document at /asyncapi.json", async () => {
   const response = await fetch(`${server.base}/asyncapi.json`);
   assert.equal(response.status, 200);
@@ -221,6 +256,13 @@ test("every message the server sends validates against its schema, and the docum
       const validHeaders = validator(message.headers.$ref.slice(1));
       assert.ok(validHeaders(headers), `${id} headers: ${JSON.stringify(headers)}: ${ajv.errorsText(validHeaders.errors)}`);
     }
+  }
+  const kinds = new Set(captured.filter(([id]) => id === "event").map(([, payload]) => payload.type));
+  const listed = document.components.schemas.Event.properties.type.enum;
+  assert.deepEqual(listed.filter((kind) => !kinds.has(kind)), [], "every event type the document lists was sent");
+  const replayed = captured.filter(([id, payload]) => id === "event" && payload.type === "TALK");
+  for (const field of ["editedAt", "deleted", "reactions", "replyTo"]) {
+    assert.ok(replayed.some(([, payload]) => payload[field] !== undefined), `a TALK with ${field} was sent`);
   }
   const seen = new Set(captured.map(([id]) => id));
   assert.deepEqual([...sent].filter((id) => !seen.has(id)), [], "every message the server sends was seen");

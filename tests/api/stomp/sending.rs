@@ -373,3 +373,44 @@ async fn a_resent_send_gets_its_receipt_and_the_first_copy_marked_duplicate() {
     assert_eq!(bob.next_of_type("TALK").await, first.json());
     bob.expect_silence(QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_sends_too_and_arrive_as_messages_with_a_seq() {
+    let app = spawn_app().await;
+    let room_id = app.create_room("general").await;
+    let (mut alice, _) = stomp_member(&app, &room_id, "alice").await;
+    alice.chat(talk(&room_id, "alice", "hello")).await;
+    let said = alice.next_event().await;
+    alice.subscribe("errs", "/user/queue/errors").await;
+
+    let target = said["seq"].clone();
+    for (kind, fields) in [
+        (
+            "EDIT",
+            json!({"targetSeq": target, "message": "hello, world"}),
+        ),
+        ("REACT", json!({"targetSeq": target, "emoji": "👍"})),
+        ("UNREACT", json!({"targetSeq": target, "emoji": "👍"})),
+        ("DELETE", json!({"targetSeq": target})),
+    ] {
+        let mut body = json!({"type": kind, "roomId": room_id, "sender": "alice"});
+        for (name, value) in fields.as_object().unwrap() {
+            body[name] = value.clone();
+        }
+        alice.chat(body).await;
+        let message = alice.expect("MESSAGE").await;
+        let event = message.json();
+        assert_eq!(event["type"], kind);
+        assert_eq!(event["targetSeq"], target);
+        assert_eq!(
+            message.header("seq"),
+            Some(event["seq"].to_string().as_str())
+        );
+    }
+    let again =
+        json!({"type": "DELETE", "roomId": room_id, "sender": "alice", "targetSeq": target});
+    alice.chat(again).await;
+    let refusal = alice.expect("MESSAGE").await;
+    assert_eq!(refusal.header("destination"), Some("/user/queue/errors"));
+    assert_eq!(refusal.json()["code"], "TARGET_NOT_FOUND");
+}

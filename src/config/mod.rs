@@ -145,6 +145,13 @@ pub struct Settings {
     /// them get every one before CLOSED
     #[arg(long, env = "CHAT_PURGE_DELAY_SECS", default_value_t = 600)]
     pub purge_delay_secs: u64,
+    /// Seconds a room keeps its events when its own retention says nothing (unset: all)
+    #[arg(long, env = "CHAT_RETENTION_MAX_AGE")]
+    pub retention_max_age: Option<u64>,
+    /// Milliseconds between looks for events past their room's retention (erased in bounded
+    /// steps, each its own transaction)
+    #[arg(long, env = "CHAT_RETENTION_CHECK_MS", default_value_t = 10_000)]
+    pub retention_check_ms: u64,
     /// Seconds sessions and requests may take to finish on shutdown (the drain budget)
     #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
@@ -164,6 +171,9 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 }
 
 /// A combination of settings that cannot work, naming the knobs to turn.
+/// The longest retention, in seconds (a century), as for a room's own.
+const MAX_RETENTION_AGE: u64 = 3_155_760_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
@@ -181,6 +191,13 @@ pub enum ConfigError {
          60000: the members of an instance that died must leave within a minute"
     )]
     LivenessOverAMinute { timeout: u64, heartbeat: u64 },
+    #[error("CHAT_RETENTION_MAX_AGE ({0}) must be 1 to 3155760000 seconds (a century)")]
+    RetentionOutOfRange(u64),
+    #[error(
+        "CHAT_RETENTION_CHECK_MS ({0}) must be at most 50000: events past their retention \
+         are erased within a minute"
+    )]
+    RetentionCheckOverAMinute(u64),
 }
 
 impl Settings {
@@ -198,6 +215,20 @@ impl Settings {
         }
         if self.leave_bound() > MAX_LEAVE_DELAY {
             return Err(ConfigError::LivenessOverAMinute { timeout, heartbeat });
+        }
+        self.validate_retention()
+    }
+
+    fn validate_retention(&self) -> Result<(), ConfigError> {
+        if let Some(age) = self.retention_max_age
+            && !(1..=MAX_RETENTION_AGE).contains(&age)
+        {
+            return Err(ConfigError::RetentionOutOfRange(age));
+        }
+        if self.retention_check_ms > 50_000 {
+            return Err(ConfigError::RetentionCheckOverAMinute(
+                self.retention_check_ms,
+            ));
         }
         Ok(())
     }
@@ -240,6 +271,10 @@ impl Settings {
 
     pub fn purge_delay(&self) -> Duration {
         Duration::from_secs(self.purge_delay_secs)
+    }
+
+    pub fn retention_check(&self) -> Duration {
+        Duration::from_millis(self.retention_check_ms.max(1))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

@@ -12,7 +12,7 @@ mod time;
 pub use event::{Authority, Event, EventKind, NewEvent, Reaction};
 pub use instance::{InstanceId, SessionId};
 pub use notice::{Notice, ReadMarker};
-pub use room::{RoomId, RoomName};
+pub use room::{Retention, RoomId, RoomName};
 pub use seq::Seq;
 pub use text::{ClientMsgId, Emoji, MessageText, Sender};
 pub use time::Timestamp;
@@ -28,4 +28,9 @@ pub enum DomainError {
     NotUuid { field: &'static str },
     #[error("{field} must not contain spaces or control characters")]
     Spaced { field: &'static str },
+    #[error("{field} must be {range}")]
+    OutOfRange {
+        field: &'static str,
+        range: &'static str,
+    },
 }

@@ -57,6 +57,52 @@ impl RoomName {
     }
 }
 
+/// How much of its history a room keeps: events younger than `max_age_seconds`, and its newest
+/// `max_events`; past either, events are erased (never the room's newest). Neither: all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retention {
+    /// Keep events younger than this many seconds (1 to 100 years' worth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 3_155_760_000_i64)]
+    pub max_age_seconds: Option<u64>,
+    /// Keep the room's newest this many events (1 or more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_events: Option<u64>,
+}
+
+impl Retention {
+    /// A hundred years: longer cannot be meant, and keeps every time computable.
+    pub const MAX_AGE_SECONDS: u64 = 3_155_760_000;
+
+    /// Checks both limits' ranges.
+    pub fn validated(self) -> Result<Self, DomainError> {
+        let age_ok = self
+            .max_age_seconds
+            .is_none_or(|age| (1..=Self::MAX_AGE_SECONDS).contains(&age));
+        let events_ok = self
+            .max_events
+            .is_none_or(|events| (1..=i64::MAX as u64).contains(&events));
+        match (age_ok, events_ok) {
+            (true, true) => Ok(self),
+            (false, _) => Err(DomainError::OutOfRange {
+                field: "retention.maxAgeSeconds",
+                range: "1 to 3155760000",
+            }),
+            (_, false) => Err(DomainError::OutOfRange {
+                field: "retention.maxEvents",
+                range: "1 to 9223372036854775807",
+            }),
+        }
+    }
+
+    /// Whether it keeps everything.
+    pub fn keeps_all(self) -> bool {
+        self.max_age_seconds.is_none() && self.max_events.is_none()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +137,23 @@ mod tests {
         let id = RoomId::random();
         assert_eq!(RoomId::parse(&id.to_string()), Ok(id));
         assert!(RoomId::parse("not-a-uuid").is_err());
+    }
+
+    #[test]
+    fn retention_limits_are_1_or_more_and_an_age_at_most_a_century() {
+        let age = |seconds| Retention {
+            max_age_seconds: Some(seconds),
+            max_events: None,
+        };
+        assert!(age(1).validated().is_ok());
+        assert!(age(Retention::MAX_AGE_SECONDS).validated().is_ok());
+        assert!(age(0).validated().is_err());
+        assert!(age(Retention::MAX_AGE_SECONDS + 1).validated().is_err());
+        let events = Retention {
+            max_age_seconds: None,
+            max_events: Some(0),
+        };
+        assert!(events.validated().is_err());
+        assert!(Retention::default().keeps_all());
     }
 }

@@ -114,6 +114,11 @@ impl Metrics {
             "Events stored per transaction",
             self.batch_size.clone(),
         );
+        r.register(
+            "chat_retention_erasures",
+            "Steps of erasing events past their room's retention (each up to 1,000 events of one room)",
+            self.retention_erasures.clone(),
+        );
     }
 
     /// Several instances: the broker and the ordering of other instances' events.

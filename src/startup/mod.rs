@@ -268,5 +268,7 @@ fn writer_options(settings: &Settings) -> writer::Options {
         queue: settings.write_queue,
         batch: BatchLimits::for_session_queue(settings.session_queue, settings.session_queue_bytes),
         purge_delay: settings.purge_delay(),
+        default_retention: settings.retention_max_age,
+        retention_check: settings.retention_check(),
     }
 }

@@ -12,6 +12,14 @@
 //! its LEAVE, and each instance heartbeats, so the members of one that died are known and get
 //! their LEAVEs.
 
+/// The columns [`read_room`] reads, for every query that reads a room.
+macro_rules! room_columns {
+    () => {
+        "room_id, name, created_at, last_seq, position, retention_max_age, \
+         retention_max_events, erased_through"
+    };
+}
+
 mod deadline;
 mod postgres;
 mod sqlite;
@@ -27,11 +35,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::{Stream, TryStreamExt};
 
-use crate::domain::{Event, EventKind, InstanceId, Reaction, RoomId, Seq, Timestamp};
+use crate::domain::{Event, EventKind, InstanceId, Reaction, Retention, RoomId, Seq, Timestamp};
 
 pub use transaction::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};
 pub(crate) use write::{
-    Changes, Entered, Membership, NextPurge, ReactionKey, ResendKey, Target, Upkeep,
+    Changes, Entered, Erasable, Membership, NextPurge, ReactionKey, ResendKey, Target, Upkeep,
     WriteConnection, WriteTx,
 };
 
@@ -43,6 +51,10 @@ pub struct RoomRecord {
     pub created_at: Timestamp,
     pub last_seq: Seq,
     pub position: i64,
+    /// The room's own limits (none set: the server's default, if any).
+    pub retention: Retention,
+    /// The oldest seq still stored (`last_seq + 1` when none is).
+    pub first_seq: Seq,
 }
 
 /// Which of a room's events to read; results always come back in ascending `seq`.
@@ -328,6 +340,44 @@ where
         });
     }
     Ok(Some(MembersPage { as_of_seq, items }))
+}
+
+/// Reads a room's retention and first seq from its row, the same on either backend.
+pub(crate) fn read_room<'r, R>(row: &'r R) -> Result<(Retention, Seq), StoreError>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let retention = read_retention(row, "retention_max_age")?;
+    let erased_through = parse_seq(row.try_get("erased_through")?)?;
+    let first_seq = erased_through
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("erased_through".to_owned()))?;
+    Ok((retention, first_seq))
+}
+
+/// Reads a retention from a row: its age in seconds from `age_column`, and
+/// `retention_max_events`.
+pub(crate) fn read_retention<'r, R>(
+    row: &'r R,
+    age_column: &'static str,
+) -> Result<Retention, StoreError>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let limit = |column| -> Result<Option<u64>, StoreError> {
+        Ok(row
+            .try_get::<Option<i64>, _>(column)?
+            .and_then(|raw| u64::try_from(raw).ok()))
+    };
+    Ok(Retention {
+        max_age_seconds: limit(age_column)?,
+        max_events: limit("retention_max_events")?,
+    })
 }
 
 /// Reads what messages that change added to an event's row, the same on either backend: the

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::{RoomRecord, StoreError};
 use crate::domain::{
-    Event, EventKind, InstanceId, ReadMarker, RoomId, RoomName, Seq, SessionId, Timestamp,
+    Event, EventKind, InstanceId, ReadMarker, Retention, RoomId, RoomName, Seq, SessionId,
+    Timestamp,
 };
 
 /// The deleted room a purge step takes next.
@@ -46,6 +47,13 @@ pub(crate) trait WriteConnection: Send {
     ) -> Result<RoomRecord, StoreError>;
 
     async fn ping(&mut self) -> Result<(), StoreError>;
+
+    /// Sets a room's retention; None when there is no such room.
+    async fn set_retention(
+        &mut self,
+        room_id: RoomId,
+        retention: Retention,
+    ) -> Result<Option<RoomRecord>, StoreError>;
 }
 
 /// The SQL of each step of a write transaction; `transaction` decides their order. Dropped
@@ -153,6 +161,26 @@ pub(crate) trait Upkeep: Send {
         upto: Seq,
         done: bool,
     ) -> Result<(), StoreError>;
+
+    /// The room most in need of erasing under its retention (`default_age`, in seconds, for
+    /// rooms with none of their own): one with events past either limit besides its newest.
+    /// None when there is none, or another instance is erasing.
+    async fn next_erasure(
+        &mut self,
+        default_age: Option<u64>,
+        now: Timestamp,
+    ) -> Result<Option<Erasable>, StoreError>;
+
+    /// When each of up to `limit` of a room's events after `after` was stored, ascending.
+    async fn sent_times(
+        &mut self,
+        room_id: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<(Seq, Timestamp)>, StoreError>;
+
+    /// Erases a room's events through `through`, and the reactions on them, and records it.
+    async fn erase_through(&mut self, room_id: RoomId, through: Seq) -> Result<(), StoreError>;
 }
 
 /// The steps of a batch that check and change the TALKs its EDITs, DELETEs, REACTs, UNREACTs
@@ -185,6 +213,16 @@ pub(crate) trait Changes: Send {
     async fn add_reactions(&mut self, added: &[(ReactionKey, Seq)]) -> Result<(), StoreError>;
 
     async fn remove_reactions(&mut self, removed: &[ReactionKey]) -> Result<(), StoreError>;
+}
+
+/// A room whose events lie past its retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Erasable {
+    pub room_id: RoomId,
+    pub last_seq: Seq,
+    pub erased_through: Seq,
+    /// Its limits, the server's default age standing in for none of its own.
+    pub retention: Retention,
 }
 
 /// A stored event a change or a reply names, as the checks need it.

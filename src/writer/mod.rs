@@ -26,7 +26,9 @@ use tokio::task::JoinHandle;
 
 use uuid::Uuid;
 
-use crate::domain::{Event, InstanceId, NewEvent, ReadMarker, RoomId, RoomName, Seq, Timestamp};
+use crate::domain::{
+    Event, InstanceId, NewEvent, ReadMarker, Retention, RoomId, RoomName, Seq, Timestamp,
+};
 use crate::hub::Fanout;
 use crate::metrics::Metrics;
 use crate::store::{RoomRecord, StoreWriter};
@@ -43,6 +45,10 @@ pub struct Options {
     /// How long a deleted room's events stay before they are purged, so members still reading
     /// them (a resume) get every one.
     pub purge_delay: Duration,
+    /// Seconds a room keeps its events when its own retention says nothing (None: all).
+    pub default_retention: Option<u64>,
+    /// How often to look for events past their room's retention.
+    pub retention_check: Duration,
 }
 
 /// Why a command other than an append (creating or deleting a room, a ping, reaping) failed.
@@ -118,6 +124,11 @@ enum Command {
         room_id: RoomId,
         reply: oneshot::Sender<Result<bool, WriteError>>,
     },
+    SetRetention {
+        room_id: RoomId,
+        retention: Retention,
+        reply: oneshot::Sender<Result<Option<RoomRecord>, WriteError>>,
+    },
     Ping {
         reply: oneshot::Sender<Result<(), WriteError>>,
     },
@@ -136,6 +147,7 @@ impl Command {
             Self::Read { .. } => "read",
             Self::CreateRoom { .. } => "create_room",
             Self::DeleteRoom { .. } => "delete_room",
+            Self::SetRetention { .. } => "set_retention",
             Self::Ping { .. } => "ping",
             Self::Reap { .. } => "reap",
         }
@@ -246,6 +258,21 @@ impl Writer {
     pub async fn delete_room(&self, room_id: RoomId) -> Result<bool, WriteError> {
         self.ask(|reply| Command::DeleteRoom { room_id, reply })
             .await?
+    }
+
+    /// Sets a room's own retention; None when there is no such room. Events past it are
+    /// erased within the next retention check.
+    pub async fn set_retention(
+        &self,
+        room_id: RoomId,
+        retention: Retention,
+    ) -> Result<Option<RoomRecord>, WriteError> {
+        self.ask(|reply| Command::SetRetention {
+            room_id,
+            retention,
+            reply,
+        })
+        .await?
     }
 
     /// A round trip through the queue and the write connection: the writer is alive, not stuck,

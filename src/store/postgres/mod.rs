@@ -28,7 +28,7 @@ use super::deadline::Deadlined;
 use super::{
     EventRange, MemberCursor, MembersPage, PageLimit, REACTIONS_BETWEEN, RoomRecord, Storage,
     Store, StoreError, StoreWriter, attach_reactions, members_page, parse_seq, read_changes,
-    read_page, talk_span,
+    read_page, read_room, talk_span,
 };
 use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
 
@@ -105,12 +105,15 @@ pub struct PgStore {
 }
 
 fn room_from_row(row: &PgRow) -> Result<RoomRecord, StoreError> {
+    let (retention, first_seq) = read_room(row)?;
     Ok(RoomRecord {
         room_id: RoomId::from_uuid(row.try_get("room_id")?),
         name: row.try_get("name")?,
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
         last_seq: parse_seq(row.try_get("last_seq")?)?,
         position: row.try_get("position")?,
+        retention,
+        first_seq,
     })
 }
 
@@ -182,9 +185,11 @@ impl PgStore {
 #[async_trait]
 impl Store for PgStore {
     async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
-        sqlx::query(
-            "SELECT room_id, name, created_at, last_seq, position FROM rooms WHERE room_id = $1",
-        )
+        sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms WHERE room_id = $1"
+        ))
         .bind(room_id.uuid())
         .fetch_optional(&self.pool)
         .await?
@@ -194,10 +199,12 @@ impl Store for PgStore {
     }
 
     async fn rooms(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoomRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT room_id, name, created_at, last_seq, position FROM rooms \
-             WHERE position < $1 ORDER BY position DESC LIMIT $2",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms \
+             WHERE position < $1 ORDER BY position DESC LIMIT $2"
+        ))
         .bind(before.unwrap_or(i64::MAX))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)

@@ -13,7 +13,7 @@ use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
 use super::{CONNECT_TIMEOUT, event_from_row, room_from_row, room_seq_from_row, uuids};
-use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, Timestamp};
+use crate::domain::{Event, InstanceId, ReadMarker, Retention, RoomId, RoomName, Seq, Timestamp};
 use crate::store::{
     Entered, Membership, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,
 };
@@ -76,9 +76,9 @@ impl WriteConnection for PgWriteConnection {
             .execute(&mut *tx.conn)
             .await?;
         let row = sqlx::query(
-            "INSERT INTO rooms (room_id, name, created_at) VALUES ($1, $2, \
+            concat!("INSERT INTO rooms (room_id, name, created_at) VALUES ($1, $2, \
              GREATEST($3, COALESCE((SELECT created_at FROM rooms ORDER BY position DESC LIMIT 1), $3))) \
-             RETURNING room_id, name, created_at, last_seq, position",
+             RETURNING ", room_columns!()),
         )
         .bind(RoomId::random().uuid())
         .bind(name.as_str())
@@ -92,6 +92,24 @@ impl WriteConnection for PgWriteConnection {
     async fn ping(&mut self) -> Result<(), StoreError> {
         self.connection().await?.ping().await?;
         Ok(())
+    }
+
+    async fn set_retention(
+        &mut self,
+        room_id: RoomId,
+        retention: Retention,
+    ) -> Result<Option<RoomRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "UPDATE rooms SET retention_max_age = $1, retention_max_events = $2 \
+             WHERE room_id = $3 RETURNING ",
+            room_columns!()
+        ))
+        .bind(retention.max_age_seconds.map(limit))
+        .bind(retention.max_events.map(limit))
+        .bind(room_id.uuid())
+        .fetch_optional(self.connection().await?)
+        .await?;
+        row.as_ref().map(room_from_row).transpose()
     }
 }
 
@@ -318,4 +336,9 @@ impl WriteTx for PgTx<'_> {
 /// An event's text as stored: none (NULL) for the kinds that carry none.
 fn text(message: &str) -> Option<&str> {
     (!message.is_empty()).then_some(message)
+}
+
+/// A retention limit as stored (SQL has no unsigned 64-bit integer; limits fit in 63 bits).
+fn limit(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }

@@ -158,9 +158,11 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
-        sqlx::query(
-            "SELECT room_id, name, created_at, last_seq, position FROM rooms WHERE room_id = ?",
-        )
+        sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms WHERE room_id = ?"
+        ))
         .bind(room_id.to_string())
         .fetch_optional(&self.pool)
         .await?
@@ -170,10 +172,12 @@ impl Store for SqliteStore {
     }
 
     async fn rooms(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoomRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT room_id, name, created_at, last_seq, position FROM rooms \
-             WHERE position < ? ORDER BY position DESC LIMIT ?",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms \
+             WHERE position < ? ORDER BY position DESC LIMIT ?"
+        ))
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(&self.pool)

@@ -5,15 +5,18 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
 use crate::domain::{Event, EventKind, RoomId, Timestamp};
-use crate::store::{RoomRecord, StoreError, parse_seq, read_changes};
+use crate::store::{RoomRecord, StoreError, parse_seq, read_changes, read_room};
 
 pub(super) fn room_from_row(row: &SqliteRow) -> Result<RoomRecord, StoreError> {
+    let (retention, first_seq) = read_room(row)?;
     Ok(RoomRecord {
         room_id: parse_room_id(row.try_get("room_id")?)?,
         name: row.try_get("name")?,
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
         last_seq: parse_seq(row.try_get("last_seq")?)?,
         position: row.try_get("position")?,
+        retention,
+        first_seq,
     })
 }
 

@@ -9,7 +9,9 @@ use sqlx::Row;
 use super::rows::parse_room_id;
 use super::writer::{SqliteTx, membership_from_row, silent_since};
 use crate::domain::{InstanceId, RoomId, Seq, Timestamp};
-use crate::store::{Membership, NextPurge, StoreError, Upkeep, parse_seq};
+use crate::store::{
+    Erasable, Membership, NextPurge, StoreError, Upkeep, parse_seq, read_retention,
+};
 
 #[async_trait]
 impl Upkeep for SqliteTx<'_> {
@@ -121,4 +123,77 @@ impl Upkeep for SqliteTx<'_> {
             .map(|row| Ok((membership_from_row(row)?, row.try_get("sender")?)))
             .collect()
     }
+
+    async fn next_erasure(
+        &mut self,
+        default_age: Option<u64>,
+        now: Timestamp,
+    ) -> Result<Option<Erasable>, StoreError> {
+        let row = sqlx::query(
+            "SELECT room_id, last_seq, erased_through, retention_max_events, \
+                    COALESCE(retention_max_age, ?1) AS max_age FROM rooms \
+             WHERE last_seq - erased_through > 1 AND ( \
+               (retention_max_events IS NOT NULL \
+                AND last_seq - erased_through > retention_max_events) \
+               OR EXISTS (SELECT 1 FROM events \
+                 WHERE events.room_id = rooms.room_id AND events.seq = rooms.erased_through + 1 \
+                   AND events.sent_at < ?2 - COALESCE(rooms.retention_max_age, ?1) * 1000)) \
+             LIMIT 1",
+        )
+        .bind(default_age.map(age))
+        .bind(now.millis())
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        row.map(|row| {
+            Ok(Erasable {
+                room_id: parse_room_id(row.try_get("room_id")?)?,
+                last_seq: parse_seq(row.try_get("last_seq")?)?,
+                erased_through: parse_seq(row.try_get("erased_through")?)?,
+                retention: read_retention(&row, "max_age")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn sent_times(
+        &mut self,
+        room_id: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<(Seq, Timestamp)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, sent_at FROM events WHERE room_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(room_id.to_string())
+        .bind(after.get())
+        .bind(limit)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let sent_at = Timestamp::from_millis(row.try_get("sent_at")?);
+                Ok((parse_seq(row.try_get("seq")?)?, sent_at))
+            })
+            .collect()
+    }
+
+    async fn erase_through(&mut self, room_id: RoomId, through: Seq) -> Result<(), StoreError> {
+        for erase in [
+            "DELETE FROM events WHERE room_id = ?1 AND seq <= ?2",
+            "DELETE FROM reactions WHERE room_id = ?1 AND target_seq <= ?2",
+            "UPDATE rooms SET erased_through = ?2 WHERE room_id = ?1",
+        ] {
+            sqlx::query(erase)
+                .bind(room_id.to_string())
+                .bind(through.get())
+                .execute(&mut *self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A retention age as SQL computes with it.
+fn age(seconds: u64) -> i64 {
+    i64::try_from(seconds).unwrap_or(i64::MAX)
 }

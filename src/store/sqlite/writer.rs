@@ -12,7 +12,7 @@ use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use super::rows::{event_from_row, in_list, parse_room_id, room_from_row};
-use crate::domain::{Event, InstanceId, ReadMarker, RoomId, RoomName, Seq, Timestamp};
+use crate::domain::{Event, InstanceId, ReadMarker, Retention, RoomId, RoomName, Seq, Timestamp};
 use crate::store::{
     Entered, Membership, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,
 };
@@ -66,11 +66,12 @@ impl WriteConnection for SqliteWriteConnection {
         name: &RoomName,
         now: Timestamp,
     ) -> Result<RoomRecord, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "INSERT INTO rooms (room_id, name, created_at) VALUES (?1, ?2, \
              MAX(?3, COALESCE((SELECT created_at FROM rooms ORDER BY position DESC LIMIT 1), ?3))) \
-             RETURNING room_id, name, created_at, last_seq, position",
-        )
+             RETURNING ",
+            room_columns!()
+        ))
         .bind(RoomId::random().to_string())
         .bind(name.as_str())
         .bind(now.millis())
@@ -82,6 +83,24 @@ impl WriteConnection for SqliteWriteConnection {
     async fn ping(&mut self) -> Result<(), StoreError> {
         self.connection().await?.ping().await?;
         Ok(())
+    }
+
+    async fn set_retention(
+        &mut self,
+        room_id: RoomId,
+        retention: Retention,
+    ) -> Result<Option<RoomRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "UPDATE rooms SET retention_max_age = ?, retention_max_events = ? WHERE room_id = ? \
+             RETURNING ",
+            room_columns!()
+        ))
+        .bind(retention.max_age_seconds.map(limit))
+        .bind(retention.max_events.map(limit))
+        .bind(room_id.to_string())
+        .fetch_optional(self.connection().await?)
+        .await?;
+        row.as_ref().map(room_from_row).transpose()
     }
 }
 
@@ -284,4 +303,9 @@ impl WriteTx for SqliteTx<'_> {
 /// An event's text as stored: none (NULL) for the kinds that carry none.
 pub(super) fn text(message: &str) -> Option<String> {
     (!message.is_empty()).then(|| message.to_owned())
+}
+
+/// A retention limit as stored (SQL has no unsigned 64-bit integer; limits fit in 63 bits).
+fn limit(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }

@@ -19,6 +19,7 @@
 
 mod changes;
 mod commit;
+mod retention;
 mod steps;
 
 use std::time::Duration;

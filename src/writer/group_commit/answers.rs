@@ -144,6 +144,9 @@ pub(super) fn refuse(command: Command, metrics: &Metrics, orphans: &mut Orphans)
         Command::DeleteRoom { reply, .. } => {
             let _ = reply.send(Err(WriteError::Unavailable));
         }
+        Command::SetRetention { reply, .. } => {
+            let _ = reply.send(Err(WriteError::Unavailable));
+        }
         Command::Ping { reply } => {
             let _ = reply.send(Err(WriteError::Unavailable));
         }

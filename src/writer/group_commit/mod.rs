@@ -32,6 +32,8 @@ pub struct GroupCommit {
     options: Options,
     /// Checked at start too, for a purge a restart interrupted.
     purging: Purging,
+    /// When to look next for events past their room's retention (at start: at once).
+    erase_at: TokioInstant,
     orphans: Orphans,
     /// A batch whose COMMIT is in doubt, with those waiting to hear of it.
     doubt: Option<(InDoubt, Answers)>,
@@ -50,6 +52,7 @@ impl GroupCommit {
             metrics,
             options,
             purging: Purging::Now,
+            erase_at: TokioInstant::now(),
             orphans: Orphans {
                 leaves: Vec::new(),
                 tried: TokioInstant::now(),
@@ -80,6 +83,9 @@ impl GroupCommit {
                 }
             }
             self.commit(batch).await;
+            if self.erase_due() && self.doubt.is_none() {
+                self.erase_step().await;
+            }
             if self.purge_due() && self.doubt.is_none() {
                 self.purge_step().await;
             }
@@ -163,6 +169,13 @@ impl GroupCommit {
             Command::DeleteRoom { room_id, reply } => {
                 let _ = reply.send(self.delete(room_id).await);
             }
+            Command::SetRetention {
+                room_id,
+                retention,
+                reply,
+            } => {
+                let _ = reply.send(self.set_retention(room_id, retention).await);
+            }
             Command::Ping { reply } => {
                 let _ = reply.send(self.store.ping().await.map_err(unavailable("a ping")));
             }
@@ -188,7 +201,8 @@ impl GroupCommit {
             Purging::Idle => None,
         };
         let orphans = (!self.orphans.leaves.is_empty()).then_some(ORPHAN_RETRY);
-        purge.into_iter().chain(orphans).min()
+        let erase = self.erase_at.saturating_duration_since(TokioInstant::now());
+        purge.into_iter().chain(orphans).chain([erase]).min()
     }
 
     fn purge_due(&self) -> bool {

@@ -1,17 +1,20 @@
 //! What the writer does beside appends: deleting a room, reaping a dead instance's members,
-//! and purging deleted rooms' events a bounded chunk at a time.
+//! purging deleted rooms' events and erasing those past their room's retention, a bounded chunk
+//! at a time between batches.
 
 use std::time::Duration;
 
 use tokio::time::Instant as TokioInstant;
 
 use super::{GroupCommit, unavailable};
-use crate::domain::{InstanceId, RoomId};
-use crate::store::Purge;
+use crate::domain::{InstanceId, Retention, RoomId};
+use crate::store::{Purge, RoomRecord};
 use crate::writer::WriteError;
 
 /// Events deleted per step of a deleted room's purge: a few milliseconds of work.
 const PURGE_CHUNK: u32 = 1000;
+/// Events erased per step of retention: a few milliseconds of work, one room's lock held.
+const ERASE_CHUNK: u32 = 1000;
 /// How often deleted rooms still within their delay are looked at again, at most.
 const PURGE_RECHECK: Duration = Duration::from_secs(30);
 /// When to take the next step of purging deleted rooms' events.
@@ -84,5 +87,38 @@ impl GroupCommit {
                 Purging::Idle
             }
         };
+    }
+
+    pub(super) async fn set_retention(
+        &mut self,
+        room_id: RoomId,
+        retention: Retention,
+    ) -> Result<Option<RoomRecord>, WriteError> {
+        let set = self.store.set_retention(room_id, retention).await;
+        self.erase_at = TokioInstant::now();
+        set.map_err(unavailable("setting a room's retention"))
+    }
+
+    pub(super) fn erase_due(&self) -> bool {
+        self.erase_at <= TokioInstant::now()
+    }
+
+    /// Erases one chunk of events past a room's retention; looks again at once while there
+    /// was some, else after the check interval.
+    pub(super) async fn erase_step(&mut self) {
+        let default = self.options.default_retention;
+        let erased = self.store.erase_step(default, ERASE_CHUNK).await;
+        let again = match erased {
+            Ok(true) => {
+                self.metrics.retention_erasures.inc();
+                Duration::ZERO
+            }
+            Ok(false) => self.options.retention_check,
+            Err(error) => {
+                tracing::warn!(%error, "erasing events past their retention failed; trying again later");
+                self.options.retention_check
+            }
+        };
+        self.erase_at = TokioInstant::now() + again;
     }
 }

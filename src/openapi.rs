@@ -16,6 +16,7 @@ use crate::ws;
         rooms::create_room,
         rooms::list_rooms,
         rooms::get_room,
+        rooms::update_room,
         rooms::delete_room,
         messages::history,
         members::list_members,
@@ -30,7 +31,7 @@ use crate::ws;
     components(schemas(Event, EventKind, Problem)),
     modifiers(&TokenSchemes),
     tags(
-        (name = "rooms", description = "Create, list, inspect and delete rooms; read their history"),
+        (name = "rooms", description = "Create, list, inspect, change and delete rooms; read their history"),
         (name = "websocket", description = "Live chat: ENTER, TALK and LEAVE over one WebSocket"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "web", description = "The chat page a person opens in a browser"),

@@ -89,6 +89,25 @@ impl HoldBack {
         }
     }
 
+    /// Storage's first event after what was handed on is `first`: what lay between was erased
+    /// (by the room's retention) and will never come. Hands on what is held before it, then
+    /// goes on from there.
+    pub fn storage_resumes_at(&mut self, first: Seq, out: &mut Vec<Out>) {
+        let Some(delivered) = self.delivered else {
+            return;
+        };
+        let before = first.prev();
+        if before <= delivered {
+            return;
+        }
+        let later = self.held.split_off(&first);
+        for (_, event) in std::mem::replace(&mut self.held, later) {
+            out.push(Out::Event(Box::new(event)));
+        }
+        self.delivered = Some(before);
+        self.release(out);
+    }
+
     /// The room's history is gone: hands on what is held and stops waiting.
     fn give_up(&mut self, out: &mut Vec<Out>) {
         let Some(delivered) = self.delivered else {
@@ -264,5 +283,27 @@ mod tests {
         assert_eq!(arrive(&mut room, i64::MAX), [i64::MAX]);
         room.stored_up_to(Seq::MAX);
         assert_eq!(room.missing_after(), None);
+    }
+
+    #[test]
+    fn a_gap_storage_no_longer_holds_is_stepped_over() {
+        let mut order = HoldBack::default();
+        let mut out = Vec::new();
+        order.arrive(event(1), &mut out);
+        order.arrive(event(5), &mut out);
+        order.arrive(event(7), &mut out);
+        assert_eq!(seqs(&out), [1]);
+        assert_eq!(order.missing_after(), Some(Seq::new(1).unwrap()));
+
+        out.clear();
+        order.storage_resumes_at(Seq::new(6).unwrap(), &mut out);
+        assert_eq!(
+            seqs(&out),
+            [5],
+            "what was held before it goes on, then what follows"
+        );
+        order.arrive(event(6), &mut out);
+        assert_eq!(seqs(&out), [5, 6, 7]);
+        assert_eq!(order.missing_after(), None);
     }
 }

@@ -204,9 +204,14 @@ impl Sequencer {
         let mut order = self.rooms.get_mut(&room_id)?;
         let mut out = Vec::new();
         match read {
-            Ok(Read::Events(events)) => events
-                .into_iter()
-                .for_each(|event| order.arrive(event, &mut out)),
+            Ok(Read::Events(events)) => {
+                if let Some(first) = events.first() {
+                    order.storage_resumes_at(first.seq, &mut out);
+                }
+                events
+                    .into_iter()
+                    .for_each(|event| order.arrive(event, &mut out));
+            }
             Ok(Read::EndsAt(newest)) => order.storage_ends(newest, &mut out),
             Err(error) => {
                 tracing::warn!(%error, %room_id, "filling a gap from storage failed; the next sync retries");

@@ -32,8 +32,13 @@ pub struct HistoryQuery {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct EventPage {
     pub items: Vec<Event>,
+    /// The room's oldest seq still stored: what lies below was erased by its retention, and a
+    /// page asked for below it starts here.
+    #[schema(value_type = i64, minimum = 1)]
+    pub first_seq: Seq,
 }
 
 impl HistoryQuery {
@@ -102,12 +107,15 @@ pub async fn history(
     let room_id = room_id(&path)?;
     let range = query.range()?;
     let replies_to = query.replies_to()?;
-    if state.store.room(room_id).await?.is_none() {
+    let Some(room) = state.store.room(room_id).await? else {
         return Err(ApiError::RoomNotFound(room_id));
-    }
+    };
     let items = match replies_to {
         Some(reply_to) => state.store.replies(room_id, reply_to, range).await?,
         None => state.store.events(room_id, range).await?,
     };
-    Ok(HttpResponse::Ok().json(EventPage { items }))
+    Ok(HttpResponse::Ok().json(EventPage {
+        items,
+        first_seq: room.first_seq,
+    }))
 }

@@ -25,8 +25,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(rooms::list_rooms)),
         )
         .service(
-            resource("/rooms/{roomId}", "GET, DELETE")
+            resource("/rooms/{roomId}", "GET, PATCH, DELETE")
                 .route(web::get().to(rooms::get_room))
+                .route(web::patch().to(rooms::update_room))
                 .route(web::delete().to(rooms::delete_room)),
         )
         .service(

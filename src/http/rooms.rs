@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{RoomId, RoomName, Seq, Timestamp};
+use crate::domain::{Retention, RoomId, RoomName, Seq, Timestamp};
 use crate::error::{ApiError, Problem};
 use crate::identity::Caller;
 use crate::state::AppState;
@@ -34,6 +34,19 @@ pub struct Room {
     /// The seq of the room's newest event; 0 when it has none.
     #[schema(value_type = i64)]
     pub last_seq: Seq,
+    /// The oldest seq still stored: older events were erased by retention (`lastSeq + 1` when
+    /// none is stored).
+    #[schema(value_type = i64, minimum = 1)]
+    pub first_seq: Seq,
+    /// The room's own retention, which replaces the server's default; null: the default applies
+    /// (if any; else all is kept).
+    #[schema(required = true)]
+    pub retention: Option<Retention>,
+    /// Identity mode: TALKs after the caller's read marker, neither deleted nor the caller's
+    /// own. Absent where the caller has no read marker in the room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub unread_count: Option<u64>,
 }
 
 impl Room {
@@ -44,8 +57,31 @@ impl Room {
             name: record.name,
             created_at: record.created_at,
             last_seq: record.last_seq,
+            first_seq: record.first_seq,
+            retention: (!record.retention.keeps_all()).then_some(record.retention),
+            unread_count: None,
         }
     }
+}
+
+/// A change to a room: only `retention` so far.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoom {
+    /// The room's own retention: `{"maxAgeSeconds": 86400}`, `{"maxEvents": 10000}`, both,
+    /// or null (the server's default, if any; else all is kept).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Retention>)]
+    pub retention: Option<Option<Retention>>,
+}
+
+/// A field that is present, null or not (absent stays None).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,6 +166,7 @@ pub async fn create_room(
     ))]
 pub async fn list_rooms(
     state: web::Data<AppState>,
+    caller: Caller,
     query: web::Query<ListRooms>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = valid_limit(query.limit)?;
@@ -146,15 +183,7 @@ pub async fn list_rooms(
     } else {
         None
     };
-    let ids: Vec<RoomId> = records.iter().map(|record| record.room_id).collect();
-    let counts = state.store.member_counts(&ids).await?;
-    let items = records
-        .into_iter()
-        .map(|record| {
-            let members = counts.get(&record.room_id).copied().unwrap_or(0);
-            Room::from_record(record, members)
-        })
-        .collect();
+    let items = rooms(&state, &caller, records).await?;
     Ok(HttpResponse::Ok().json(RoomPage { items, next_cursor }))
 }
 
@@ -171,6 +200,7 @@ pub async fn list_rooms(
     ))]
 pub async fn get_room(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let room_id = room_id(&path)?;
@@ -179,9 +209,74 @@ pub async fn get_room(
         .room(room_id)
         .await?
         .ok_or(ApiError::RoomNotFound(room_id))?;
-    let counts = state.store.member_counts(&[room_id]).await?;
-    let members = counts.get(&room_id).copied().unwrap_or(0);
-    Ok(HttpResponse::Ok().json(Room::from_record(record, members)))
+    let room = rooms(&state, &caller, vec![record]).await?.pop();
+    Ok(HttpResponse::Ok().json(room))
+}
+
+/// Rooms as a caller sees them: with their member counts (one query) and, in identity mode,
+/// the caller's unread counts (one more).
+async fn rooms(
+    state: &AppState,
+    caller: &Caller,
+    records: Vec<RoomRecord>,
+) -> Result<Vec<Room>, ApiError> {
+    let ids: Vec<RoomId> = records.iter().map(|record| record.room_id).collect();
+    let members = state.store.member_counts(&ids).await?;
+    let unread = match caller {
+        Caller::Signed(identity) => {
+            let name = identity.name().as_str();
+            state.store.unread_counts(&ids, name).await?
+        }
+        Caller::Anyone => Default::default(),
+    };
+    Ok(records
+        .into_iter()
+        .map(|record| {
+            let room_id = record.room_id;
+            let count = members.get(&room_id).copied().unwrap_or(0);
+            Room {
+                unread_count: unread.get(&room_id).copied(),
+                ..Room::from_record(record, count)
+            }
+        })
+        .collect())
+}
+
+/// Change a room: its retention.
+#[utoipa::path(patch, path = "/api/rooms/{roomId}", tag = "rooms", request_body = UpdateRoom,
+    params(("roomId" = String, Path, format = Uuid)),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "The room as changed", body = Room),
+        (status = 400, description = "Bad id, JSON or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Identity mode: no valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Identity mode: the token lacks the admin role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_room(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<UpdateRoom>,
+) -> Result<HttpResponse, ApiError> {
+    let room_id = room_id(&path)?;
+    let retention = body
+        .retention
+        .map(|retention| retention.unwrap_or_default().validated())
+        .transpose()
+        .map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
+    if !caller.may_set_retention() {
+        return Err(ApiError::Forbidden("changing a room's retention"));
+    }
+    let record = match retention {
+        Some(retention) => state.writer.set_retention(room_id, retention).await?,
+        None => state.store.room(room_id).await?,
+    };
+    let record = record.ok_or(ApiError::RoomNotFound(room_id))?;
+    let room = rooms(&state, &caller, vec![record]).await?.pop();
+    Ok(HttpResponse::Ok().json(room))
 }
 
 /// Delete a room and its history; members inside get a `CLOSED` frame and are detached.

@@ -54,6 +54,15 @@ pub enum Caller {
 
 impl Caller {
     pub fn may_delete_rooms(&self) -> bool {
+        self.is_admin_or_anyone()
+    }
+
+    /// With identity, an `admin` (a room's owners too, once rooms have owners).
+    pub fn may_set_retention(&self) -> bool {
+        self.is_admin_or_anyone()
+    }
+
+    fn is_admin_or_anyone(&self) -> bool {
         match self {
             Self::Anyone => true,
             Self::Signed(identity) => identity.is_admin(),

@@ -46,6 +46,14 @@ impl<S: Store> Store for Deadlined<S> {
         within(self.0.page_after(room_id, after, limit)).await
     }
 
+    async fn unread_counts(
+        &self,
+        rooms: &[RoomId],
+        reader: &str,
+    ) -> Result<HashMap<RoomId, u64>, StoreError> {
+        within(self.0.unread_counts(rooms, reader)).await
+    }
+
     async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError> {
         within(self.0.member_counts(rooms)).await
     }

@@ -188,6 +188,14 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Option<MembersPage>, StoreError>;
 
+    /// For each of these rooms where `reader` has a read marker: how many TALKs after it are
+    /// neither deleted nor the reader's own.
+    async fn unread_counts(
+        &self,
+        rooms: &[RoomId],
+        reader: &str,
+    ) -> Result<HashMap<RoomId, u64>, StoreError>;
+
     /// The newest seq of each room; rooms that do not exist (any more) are left out.
     async fn last_seqs(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError>;
 

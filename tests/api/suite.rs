@@ -46,6 +46,8 @@ pub mod read_markers;
 pub mod resend;
 #[path = "resume.rs"]
 pub mod resume;
+#[path = "retention.rs"]
+pub mod retention;
 #[path = "rooms.rs"]
 pub mod rooms;
 #[path = "shutdown.rs"]

@@ -46,6 +46,7 @@ async function start() {
       DATABASE_URL: `sqlite://${path.join(dir, "chat.db")}`,
       CHAT_LOG_FORMAT: "json",
       CHAT_RATE_LIMIT: "off",
+      CHAT_RETENTION_CHECK_MS: "50",
       RUST_LOG: "info",
     },
     stdio: ["ignore", "pipe", "inherit"],
@@ -187,6 +188,7 @@ async function capture() {
   const refused = await untilMessage(stompClient, (b) => b.type === "ERROR");
   keep("stompRefusal", refused.body, refused.headers);
 
+  await captureTruncated(keep);
   assert.equal((await api("DELETE", `/api/rooms/${roomId}`)).status, 204);
   keep("closed", await until(alice, (f) => f.type === "CLOSED"));
   const closed = await untilMessage(stompClient, (b) => b.type === "CLOSED");
@@ -226,6 +228,32 @@ async function captureChanges(alice, bob, roomId, hiSeq, keep) {
     if (event.type === "ENTER" && event.sender === "dave") break;
   }
   replay.close();
+}
+
+/** A resume below what a room's retention kept, on /ws/chat and STOMP. */
+async function captureTruncated(keep) {
+  const roomId = (await api("POST", "/api/rooms", { name: "retained" })).body.roomId;
+  const writer = await socket("/ws/chat");
+  writer.send(JSON.stringify({ type: "ENTER", roomId, sender: "erin" }));
+  for (const message of ["one", "two", "three"]) {
+    writer.send(JSON.stringify({ type: "TALK", roomId, sender: "erin", message }));
+  }
+  await until(writer, (f) => f.message === "three");
+  writer.close();
+  assert.equal((await api("PATCH", `/api/rooms/${roomId}`, { retention: { maxEvents: 2 } })).status, 200);
+  while ((await api("GET", `/api/rooms/${roomId}`)).body.firstSeq === 1) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const reader = await socket("/ws/chat");
+  reader.send(JSON.stringify({ type: "ENTER", roomId, sender: "frank", lastSeq: 0 }));
+  keep("truncated", await until(reader, (f) => f.type === "TRUNCATED"));
+  reader.close();
+  const stompReader = await socket("/ws/stomp", ["v12.stomp"]);
+  stompReader.send(stomp("CONNECT", { "accept-version": "1.2" }));
+  stompReader.send(stomp("SUBSCRIBE", { id: "r", destination: `/topic/rooms/${roomId}`, "last-seq": "0" }));
+  const truncated = await untilMessage(stompReader, (b) => b.type === "TRUNCATED");
+  keep("stompTruncated", truncated.body, truncated.headers);
+  stompReader.close();
 }
 
 test("the server serves the committed document at /asyncapi.json", async () => {

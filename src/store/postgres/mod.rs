@@ -290,6 +290,32 @@ impl Store for PgStore {
         self.with_reactions(room_id, events).await
     }
 
+    async fn unread_counts(
+        &self,
+        rooms: &[RoomId],
+        reader: &str,
+    ) -> Result<HashMap<RoomId, u64>, StoreError> {
+        // One count per room, over the primary key's range after the reader's marker.
+        let rows = sqlx::query(
+            "SELECT marker.room_id, (SELECT COUNT(*) FROM events \
+               WHERE events.room_id = marker.room_id AND events.seq > marker.read_seq \
+                 AND events.kind = 'TALK' AND NOT events.deleted \
+                 AND events.sender <> marker.sender) AS unread \
+             FROM read_markers AS marker WHERE marker.sender = $1 AND marker.room_id = ANY($2)",
+        )
+        .bind(reader)
+        .bind(uuids(rooms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let unread: i64 = row.try_get("unread")?;
+                let room_id = RoomId::from_uuid(row.try_get("room_id")?);
+                Ok((room_id, u64::try_from(unread).unwrap_or(0)))
+            })
+            .collect()
+    }
+
     async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError> {
         let rows = sqlx::query(
             "SELECT room_id, COUNT(*) AS members FROM members WHERE room_id = ANY($1) \

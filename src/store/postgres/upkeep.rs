@@ -146,13 +146,15 @@ impl Upkeep for PgTx<'_> {
         }
         let row = sqlx::query(
             "SELECT room_id, last_seq, erased_through, retention_max_events, \
-                    COALESCE(retention_max_age, $1) AS max_age FROM rooms \
+                    CASE WHEN retention_max_events IS NULL \
+                         THEN COALESCE(retention_max_age, $1) ELSE retention_max_age END AS max_age FROM rooms \
              WHERE last_seq - erased_through > 1 AND ( \
                (retention_max_events IS NOT NULL \
                 AND last_seq - erased_through > retention_max_events) \
                OR EXISTS (SELECT 1 FROM events \
                  WHERE events.room_id = rooms.room_id AND events.seq = rooms.erased_through + 1 \
-                   AND events.sent_at < $2 - COALESCE(rooms.retention_max_age, $1) * 1000)) \
+                   AND events.sent_at < $2 - (CASE WHEN rooms.retention_max_events IS NULL \
+                     THEN COALESCE(rooms.retention_max_age, $1) ELSE rooms.retention_max_age END) * 1000)) \
              LIMIT 1",
         )
         .bind(default_age.map(age))

@@ -263,6 +263,34 @@ impl Store for SqliteStore {
         self.with_reactions(room_id, events).await
     }
 
+    async fn unread_counts(
+        &self,
+        rooms: &[RoomId],
+        reader: &str,
+    ) -> Result<HashMap<RoomId, u64>, StoreError> {
+        // One count per room, over the primary key's range after the reader's marker.
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT marker.room_id, (SELECT COUNT(*) FROM events \
+               WHERE events.room_id = marker.room_id AND events.seq > marker.read_seq \
+                 AND events.kind = 'TALK' AND events.deleted = 0 \
+                 AND events.sender <> marker.sender) AS unread \
+             FROM read_markers AS marker WHERE marker.sender = ",
+        );
+        query
+            .push_bind(reader.to_owned())
+            .push(" AND marker.room_id IN ");
+        let rows = in_rooms(&mut query, rooms, "")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let unread: i64 = row.try_get("unread")?;
+                let room_id = parse_room_id(row.try_get("room_id")?)?;
+                Ok((room_id, u64::try_from(unread).unwrap_or(0)))
+            })
+            .collect()
+    }
+
     async fn member_counts(&self, rooms: &[RoomId]) -> Result<HashMap<RoomId, usize>, StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new(
             "SELECT room_id, COUNT(*) AS members FROM members WHERE room_id IN ",

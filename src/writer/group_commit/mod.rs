@@ -304,6 +304,8 @@ mod tests {
             queue: 8,
             batch: super::super::BatchLimits::for_session_queue(8, 4096),
             purge_delay: Duration::ZERO,
+            default_retention: None,
+            retention_check: Duration::from_secs(10),
         };
         let (writer, task) = Writer::start(storage.writer, hub, metrics, options);
         assert_eq!(writer.ping().await, Ok(()));

@@ -4,6 +4,7 @@
 //! JSON itself for a `/ws/chat` member, a `MESSAGE` carrying it for each STOMP subscription
 //! (the JSON is made once per event, whatever the readers).
 
+use bytestring::ByteString;
 use futures_util::FutureExt;
 use uuid::Uuid;
 
@@ -12,7 +13,7 @@ use super::{Dialect, Session};
 use crate::domain::{Event, RoomId, Seq};
 use crate::hub::{Outbound, SharedEvent, SharedNotice};
 use crate::store::StoreError;
-use crate::ws::dialect::chat::{closed_frame, duplicate_frame};
+use crate::ws::dialect::chat::{closed_frame, duplicate_frame, truncated_frame};
 use crate::ws::dialect::stomp::message_tail;
 use crate::ws::transport::close::End;
 
@@ -118,8 +119,15 @@ impl Session {
         if events.is_empty() {
             self.presence.table_mut().give_up(room_id);
         }
+        let mut next = after.next();
         for event in events {
             let targets = self.presence.table_mut().replayed(room_id, event.seq);
+            // The room's retention erased what lies between: say so before what follows.
+            if next.is_some_and(|next| event.seq > next) {
+                let readers: Vec<Reader> = targets.iter().map(|t| t.reader.clone()).collect();
+                self.send_unnumbered(&readers, &truncated_frame(room_id, event.seq));
+            }
+            next = event.seq.next();
             if targets.is_empty() {
                 continue;
             }
@@ -159,17 +167,22 @@ impl Session {
             Done::Left => self.presence.remove(room_id),
             Done::Closed(readers) => {
                 self.presence.remove(room_id);
-                let closed = closed_frame(room_id);
-                for reader in readers {
-                    match (&self.dialect, &reader) {
-                        (Dialect::Stomp(_), Reader::Subscription { head, .. }) => {
-                            let message_id = Uuid::new_v4().to_string();
-                            self.socket
-                                .text_parts(head, &message_tail(&message_id, None, &closed));
-                        }
-                        _ => self.socket.text(closed.clone()),
-                    }
+                self.send_unnumbered(&readers, &closed_frame(room_id));
+            }
+        }
+    }
+
+    /// A frame about a room that is no event (`CLOSED`, `TRUNCATED`) to its readers: on STOMP a
+    /// MESSAGE without a `seq`.
+    fn send_unnumbered(&mut self, readers: &[Reader], frame: &ByteString) {
+        for reader in readers {
+            match (&self.dialect, reader) {
+                (Dialect::Stomp(_), Reader::Subscription { head, .. }) => {
+                    let message_id = Uuid::new_v4().to_string();
+                    self.socket
+                        .text_parts(head, &message_tail(&message_id, None, frame));
                 }
+                _ => self.socket.text(frame.clone()),
             }
         }
     }

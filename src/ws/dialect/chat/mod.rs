@@ -203,6 +203,14 @@ impl Refusal {
 }
 
 /// The frame telling a member that its room was deleted.
+/// A resume asked for events below the room's oldest still stored (its retention erased them):
+/// what follows starts at `first_seq`.
+pub fn truncated_frame(room_id: RoomId, first_seq: Seq) -> ByteString {
+    json!({"type": "TRUNCATED", "roomId": room_id, "firstSeq": first_seq})
+        .to_string()
+        .into()
+}
+
 pub fn closed_frame(room_id: RoomId) -> ByteString {
     json!({"type": "CLOSED", "roomId": room_id})
         .to_string()

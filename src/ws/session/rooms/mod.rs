@@ -121,6 +121,8 @@ mod tests {
             queue: 64,
             batch: limits,
             purge_delay: std::time::Duration::ZERO,
+            default_retention: None,
+            retention_check: std::time::Duration::from_secs(10),
         };
         let (writer, _) = Writer::start(storage.writer, hub.clone(), metrics, options);
         let room = writer

@@ -10,6 +10,7 @@ import { admit, renderIdentity, signIn } from "./signin.js";
 import { reportRead, typed } from "./presence.js";
 import { resizeComposer, sendMessage } from "./outbox.js";
 import { renderRoom } from "./header.js";
+import { cancelCompose } from "./changes.js";
 
 function wire() {
   ui.nickname.value = localStorage.getItem(NICKNAME_KEY) ?? "";
@@ -33,6 +34,7 @@ function wire() {
     ui.tokenInput.focus();
   });
   ui.composer.addEventListener("submit", sendMessage);
+  ui.composeCancel.addEventListener("click", cancelCompose);
   ui.message.addEventListener("input", () => {
     resizeComposer();
     typed();
@@ -40,6 +42,7 @@ function wire() {
   ui.message.addEventListener("keydown", (event) => {
     // isComposing: Enter that confirms an IME composition (Korean, Japanese…) must not send.
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) sendMessage(event);
+    if (event.key === "Escape" && state.compose) cancelCompose();
   });
   window.addEventListener("online", () => connection.reconnectNow());
   document.addEventListener("visibilitychange", () => {

@@ -15,6 +15,7 @@ import {
 } from "./presence.js";
 import { flushOutbox, renderOutbox } from "./outbox.js";
 import { renderRoom } from "./header.js";
+import { CHANGES, applyChange, decorateTalk } from "./changes.js";
 
 export function receiveFrame(frame) {
   if (frame.type === "ERROR") return receiveError(frame);
@@ -35,7 +36,7 @@ function receiveEvent(event) {
     renderRoom();
     loadMembers(room);
   }
-  if (event.type !== "TALK") scheduleRoomRefresh();
+  if (event.type === "ENTER" || event.type === "LEAVE") scheduleRoomRefresh();
   reportRead();
 }
 
@@ -79,6 +80,7 @@ export function showEvent(event) {
   }
   if (event.seq <= room.lastSeq) return;
   room.lastSeq = event.seq;
+  if (CHANGES.has(event.type)) return applyChange(event, room.sender);
   const stick = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
   ui.log.append(eventItem(event, room.sender));
   if (stick) ui.log.scrollTop = ui.log.scrollHeight;
@@ -96,7 +98,8 @@ function eventItem(event, me) {
   if (event.type === "TALK") {
     const meta = element("div", "meta");
     meta.append(element("span", "sender", event.sender), time);
-    item.append(meta, element("p", "text", event.message));
+    item.append(meta);
+    decorateTalk(item, event, me);
     if (event.sender === me) {
       item.classList.add("mine");
       const readBy = element("p", "read-by");

@@ -4,13 +4,18 @@
 import { element, newId, state, ui } from "./page.js";
 import { connection } from "./link.js";
 import { reportRead } from "./presence.js";
+import { cancelCompose } from "./changes.js";
 
 export function sendMessage(event) {
   event.preventDefault();
   const text = ui.message.value;
   const room = state.room;
   if (!room || !text.trim()) return;
-  state.outbox.push({ id: newId("m-"), roomId: room.id, sender: room.sender, text, status: "queued" });
+  const item = { id: newId("m-"), roomId: room.id, sender: room.sender, text, status: "queued" };
+  if (state.compose?.kind === "edit") item.editOf = state.compose.seq;
+  if (state.compose?.kind === "reply") item.replyTo = state.compose.seq;
+  state.outbox.push(item);
+  cancelCompose();
   ui.message.value = "";
   ui.message.focus();
   resizeComposer();
@@ -25,11 +30,17 @@ export function flushOutbox() {
   if (room && room.phase !== "loading") {
     for (const item of state.outbox) {
       if (item.status !== "queued" || item.roomId !== room.id) continue;
-      const frame = { type: "TALK", roomId: room.id, sender: room.sender, message: item.text, clientMsgId: item.id };
-      if (connection.send(frame)) item.status = "sending";
+      if (connection.send(frame(room, item))) item.status = "sending";
     }
   }
   renderOutbox();
+}
+
+/** A TALK (maybe a reply), or the EDIT an edited message sends. */
+function frame(room, item) {
+  const common = { roomId: room.id, sender: room.sender, message: item.text, clientMsgId: item.id };
+  if (item.editOf) return { type: "EDIT", targetSeq: item.editOf, ...common };
+  return item.replyTo ? { type: "TALK", replyTo: item.replyTo, ...common } : { type: "TALK", ...common };
 }
 
 export function renderOutbox() {
@@ -39,7 +50,7 @@ export function renderOutbox() {
 function outboxItem(item) {
   const node = element("li", `pending ${item.status}`);
   node.dataset.clientMsgId = item.id;
-  node.append(element("p", "text", item.text));
+  node.append(element("p", "text", item.editOf ? `Edit: ${item.text}` : item.text));
   const status = {
     queued: "Not sent yet: it goes out when the connection is back.",
     sending: "Sending…",

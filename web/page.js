@@ -35,6 +35,9 @@ export const ui = {
   typing: $("typing-indicator"),
   outbox: $("outbox"),
   composer: $("composer"),
+  composeContext: $("compose-context"),
+  composeText: $("compose-context-text"),
+  composeCancel: $("compose-cancel"),
   message: $("message-input"),
   send: $("send-button"),
 };
@@ -60,6 +63,8 @@ export const state = {
   room: null,
   // Messages typed but not yet acknowledged, in the order they were typed.
   outbox: [],
+  // What the composer's next message does besides talking: {kind: "reply" | "edit", seq}.
+  compose: null,
   // Whether the server lets this page in: "unknown" (not asked yet, or not reachable), "open"
   // (no sign-in), "signed" (it accepts our token) or "needed" (it wants a token: `problem` says
   // whether ours is missing, refused or expired).

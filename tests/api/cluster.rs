@@ -1070,3 +1070,63 @@ async fn resends_racing_on_two_instances_store_each_message_once() {
         .collect();
     assert_eq!(ids.len(), MESSAGES);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_reach_the_other_instance_in_order_and_storage_answers_the_same_there() {
+    let pair = two_instances().await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
+    alice.talk(&room_id, "alice", "draft").await;
+    let talk = alice.next_of_type("TALK").await;
+    assert_eq!(bob.next_of_type("TALK").await, talk);
+
+    let target = talk["seq"].clone();
+    let frames = [
+        json!({"type": "EDIT", "roomId": room_id, "sender": "alice", "targetSeq": target, "message": "final"}),
+        json!({"type": "REACT", "roomId": room_id, "sender": "alice", "targetSeq": target, "emoji": "👍"}),
+        json!({"type": "TALK", "roomId": room_id, "sender": "alice", "message": "see above", "replyTo": target}),
+    ];
+    for frame in frames {
+        alice.send_json(frame).await;
+    }
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let event = bob.next_json().await;
+        seen.push((event["type"].clone(), event["seq"].clone()));
+    }
+    let seq = target.as_u64().unwrap();
+    assert_eq!(
+        seen,
+        [
+            (json!("EDIT"), json!(seq + 1)),
+            (json!("REACT"), json!(seq + 2)),
+            (json!("TALK"), json!(seq + 3)),
+        ]
+    );
+    bob.send_json(json!({"type": "REACT", "roomId": room_id, "sender": "bob", "targetSeq": target, "emoji": "👍"}))
+        .await;
+    loop {
+        let event = alice.next_json().await;
+        if event["type"] == "REACT" && event["sender"] == "bob" {
+            break;
+        }
+    }
+
+    let on_b = pair
+        .get_json(
+            pair.b
+                .url(&format!("/api/rooms/{room_id}/messages?afterSeq=0")),
+        )
+        .await;
+    let now = on_b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["seq"] == target)
+        .cloned()
+        .unwrap();
+    assert_eq!(now["message"], "final");
+    assert_eq!(
+        now["reactions"],
+        json!([{"emoji": "👍", "count": 2, "senders": ["alice", "bob"]}])
+    );
+}

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::domain::{Event, EventKind};
 use crate::error::Problem;
-use crate::http::{docs, health, members, messages, page, rooms};
+use crate::http::{docs, health, members, messages, page, room_settings, rooms};
 use crate::ws;
 
 #[derive(OpenApi)]
@@ -16,7 +16,7 @@ use crate::ws;
         rooms::create_room,
         rooms::list_rooms,
         rooms::get_room,
-        rooms::update_room,
+        room_settings::update_room,
         rooms::delete_room,
         messages::history,
         members::list_members,

@@ -2,7 +2,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ClientMsgId, Emoji, MessageText, RoomId, Sender, Seq, SessionId, Timestamp};
+use super::{
+    Authority, ClientMsgId, Emoji, MessageText, Reaction, RoomId, Sender, Seq, SessionId, Timestamp,
+};
 
 /// What happened in a room. Every kind takes the next `seq` of its room. Its name on the wire,
 /// in storage and in metrics is [`EventKind::as_str`], and nothing else spells it.
@@ -61,16 +63,6 @@ impl EventKind {
     pub fn deduplicated(self) -> bool {
         !matches!(self, Self::Enter | Self::Leave)
     }
-}
-
-/// Whose TALKs the sender of a DELETE may take back. (Only a TALK's author may edit it.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Authority {
-    /// Its own.
-    #[default]
-    Author,
-    /// Anyone's: an `admin` (and, with room roles, the room's owners and moderators).
-    Moderator,
 }
 
 /// An event not yet stored: it has no `seq` until the store gives it one.
@@ -191,20 +183,6 @@ impl NewEvent {
             authority: Authority::Author,
         }
     }
-}
-
-/// One emoji's reactions on a TALK, as storage answers: how many, and who (the first 100).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Reaction {
-    pub emoji: String,
-    #[schema(minimum = 1)]
-    pub count: u32,
-    /// Who reacted so, in the order they did; at most [`Reaction::MAX_SENDERS`].
-    pub senders: Vec<String>,
-}
-
-impl Reaction {
-    pub const MAX_SENDERS: usize = 100;
 }
 
 /// A stored event, exactly as members receive it and as history returns it (and as instances

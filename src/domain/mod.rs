@@ -1,6 +1,7 @@
 //! Validated domain types. Each `parse` is the only way in, so a value of one of these types
 //! is known to satisfy the contract's rules wherever it travels (hub, store, wire).
 
+mod change;
 mod event;
 mod instance;
 mod notice;
@@ -9,7 +10,8 @@ mod seq;
 mod text;
 mod time;
 
-pub use event::{Authority, Event, EventKind, NewEvent, Reaction};
+pub use change::{Authority, Reaction};
+pub use event::{Event, EventKind, NewEvent};
 pub use instance::{InstanceId, SessionId};
 pub use notice::{Notice, ReadMarker};
 pub use room::{Retention, RoomId, RoomName};

@@ -8,6 +8,7 @@ pub mod messages;
 pub mod middleware;
 pub mod page;
 pub mod request_span;
+pub mod room_settings;
 pub mod rooms;
 
 use actix_web::middleware::from_fn;
@@ -27,7 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/rooms/{roomId}", "GET, PATCH, DELETE")
                 .route(web::get().to(rooms::get_room))
-                .route(web::patch().to(rooms::update_room))
+                .route(web::patch().to(room_settings::update_room))
                 .route(web::delete().to(rooms::delete_room)),
         )
         .service(

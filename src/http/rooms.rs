@@ -64,26 +64,6 @@ impl Room {
     }
 }
 
-/// A change to a room: only `retention` so far.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateRoom {
-    /// The room's own retention: `{"maxAgeSeconds": 86400}`, `{"maxEvents": 10000}`, both,
-    /// or null (the server's default, if any; else all is kept).
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Retention>)]
-    pub retention: Option<Option<Retention>>,
-}
-
-/// A field that is present, null or not (absent stays None).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomPage {
@@ -215,7 +195,7 @@ pub async fn get_room(
 
 /// Rooms as a caller sees them: with their member counts (one query) and, in identity mode,
 /// the caller's unread counts (one more).
-async fn rooms(
+pub(super) async fn rooms(
     state: &AppState,
     caller: &Caller,
     records: Vec<RoomRecord>,
@@ -240,43 +220,6 @@ async fn rooms(
             }
         })
         .collect())
-}
-
-/// Change a room: its retention.
-#[utoipa::path(patch, path = "/api/rooms/{roomId}", tag = "rooms", request_body = UpdateRoom,
-    params(("roomId" = String, Path, format = Uuid)),
-    security(("bearer" = []), ()),
-    responses(
-        (status = 200, description = "The room as changed", body = Room),
-        (status = 400, description = "Bad id, JSON or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Identity mode: no valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Identity mode: the token lacks the admin role", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such room", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn update_room(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<String>,
-    body: web::Json<UpdateRoom>,
-) -> Result<HttpResponse, ApiError> {
-    let room_id = room_id(&path)?;
-    let retention = body
-        .retention
-        .map(|retention| retention.unwrap_or_default().validated())
-        .transpose()
-        .map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
-    if !caller.may_set_retention() {
-        return Err(ApiError::Forbidden("changing a room's retention"));
-    }
-    let record = match retention {
-        Some(retention) => state.writer.set_retention(room_id, retention).await?,
-        None => state.store.room(room_id).await?,
-    };
-    let record = record.ok_or(ApiError::RoomNotFound(room_id))?;
-    let room = rooms(&state, &caller, vec![record]).await?.pop();
-    Ok(HttpResponse::Ok().json(room))
 }
 
 /// Delete a room and its history; members inside get a `CLOSED` frame and are detached.

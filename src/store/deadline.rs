@@ -8,22 +8,16 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::transaction::within;
-use super::{EventRange, MemberCursor, MembersPage, PageLimit, RoomRecord, Store, StoreError};
+use super::{
+    EventRange, History, MemberCursor, MembersPage, PageLimit, RoomRecord, Store, StoreError,
+};
 use crate::domain::{Event, RoomId, Seq};
 
 /// A store whose every read gives up after [`super::transaction::DEADLINE`].
 pub struct Deadlined<S>(pub S);
 
 #[async_trait]
-impl<S: Store> Store for Deadlined<S> {
-    async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
-        within(self.0.room(room_id)).await
-    }
-
-    async fn rooms(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoomRecord>, StoreError> {
-        within(self.0.rooms(before, limit)).await
-    }
-
+impl<S: Store> History for Deadlined<S> {
     async fn events(&self, room_id: RoomId, range: EventRange) -> Result<Vec<Event>, StoreError> {
         within(self.0.events(room_id, range)).await
     }
@@ -44,6 +38,17 @@ impl<S: Store> Store for Deadlined<S> {
         limit: PageLimit,
     ) -> Result<Vec<Event>, StoreError> {
         within(self.0.page_after(room_id, after, limit)).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for Deadlined<S> {
+    async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
+        within(self.0.room(room_id)).await
+    }
+
+    async fn rooms(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoomRecord>, StoreError> {
+        within(self.0.rooms(before, limit)).await
     }
 
     async fn unread_counts(

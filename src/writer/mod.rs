@@ -15,6 +15,7 @@
 //! too: a reaped member's LEAVE is stored and published like any other event.
 
 mod batch;
+mod command;
 mod group_commit;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::store::{RoomRecord, StoreWriter};
 
 pub use batch::BatchLimits;
+use command::Command;
 use group_commit::GroupCommit;
 
 /// How the writer works.
@@ -103,56 +105,6 @@ type AppendSender = oneshot::Sender<Result<Appended, AppendError>>;
 /// The reply to a read marker: stored (raised, or already as high).
 pub type ReadReply = oneshot::Receiver<Result<(), AppendError>>;
 type ReadSender = oneshot::Sender<Result<(), AppendError>>;
-
-enum Command {
-    Append {
-        event: NewEvent,
-        reply: AppendSender,
-        /// When it entered the queue, for the `committed` stage.
-        queued: Instant,
-    },
-    /// Raise a read marker (stored with the next batch), and tell the room when it rose.
-    Read {
-        marker: ReadMarker,
-        reply: ReadSender,
-    },
-    CreateRoom {
-        name: RoomName,
-        reply: oneshot::Sender<Result<RoomRecord, WriteError>>,
-    },
-    DeleteRoom {
-        room_id: RoomId,
-        reply: oneshot::Sender<Result<bool, WriteError>>,
-    },
-    SetRetention {
-        room_id: RoomId,
-        retention: Retention,
-        reply: oneshot::Sender<Result<Option<RoomRecord>, WriteError>>,
-    },
-    Ping {
-        reply: oneshot::Sender<Result<(), WriteError>>,
-    },
-    Reap {
-        instance: InstanceId,
-        silence: Option<Duration>,
-        reply: oneshot::Sender<Result<usize, WriteError>>,
-    },
-}
-
-impl Command {
-    /// Its name in metrics.
-    fn name(&self) -> &'static str {
-        match self {
-            Self::Append { .. } => "append",
-            Self::Read { .. } => "read",
-            Self::CreateRoom { .. } => "create_room",
-            Self::DeleteRoom { .. } => "delete_room",
-            Self::SetRetention { .. } => "set_retention",
-            Self::Ping { .. } => "ping",
-            Self::Reap { .. } => "reap",
-        }
-    }
-}
 
 /// A cloneable handle to the writer task. The task ends once every handle is dropped and the
 /// queue is drained, so dropping the last handle and awaiting the task flushes everything.

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::uuids;
 use super::writer::PgTx;
+use super::{array, uuids};
 use crate::domain::{Event, EventKind, RoomId, Seq};
 use crate::store::{Changes, ReactionKey, StoreError, Target, parse_seq};
 
@@ -19,7 +19,7 @@ impl Changes for PgTx<'_> {
              JOIN events ON events.room_id = named.room_id AND events.seq = named.seq",
         )
         .bind(uuids(keys.iter().map(|(room_id, _)| room_id)))
-        .bind(keys.iter().map(|(_, seq)| seq.get()).collect::<Vec<_>>())
+        .bind(array(keys, |(_, seq)| seq.get()))
         .fetch_all(&mut *self.conn)
         .await?;
         rows.iter()
@@ -48,7 +48,7 @@ impl Changes for PgTx<'_> {
              GROUP BY reactions.room_id, target_seq, emoji",
         )
         .bind(uuids(talks.iter().map(|(room_id, _)| room_id)))
-        .bind(talks.iter().map(|(_, seq)| seq.get()).collect::<Vec<_>>())
+        .bind(array(talks, |(_, seq)| seq.get()))
         .fetch_all(&mut *self.conn)
         .await?;
         rows.iter()
@@ -77,21 +77,9 @@ impl Changes for PgTx<'_> {
               AND reactions.emoji = asked.emoji AND reactions.sender = asked.sender",
         )
         .bind(uuids(keys.iter().map(|(room_id, ..)| room_id)))
-        .bind(
-            keys.iter()
-                .map(|(_, seq, ..)| seq.get())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            keys.iter()
-                .map(|(.., emoji, _)| emoji.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            keys.iter()
-                .map(|(.., sender)| sender.as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(array(keys, |(_, seq, ..)| seq.get()))
+        .bind(array(keys, |(.., emoji, _)| emoji.as_str()))
+        .bind(array(keys, |(.., sender)| sender.as_str()))
         .fetch_all(&mut *self.conn)
         .await?;
         rows.iter()
@@ -116,24 +104,9 @@ impl Changes for PgTx<'_> {
                AND events.kind = 'TALK'",
         )
         .bind(uuids(edits.iter().map(|edit| &edit.room_id)))
-        .bind(
-            edits
-                .iter()
-                .map(|edit| edit.target_seq.map_or(0, Seq::get))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            edits
-                .iter()
-                .map(|edit| edit.message.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            edits
-                .iter()
-                .map(|edit| edit.sent_at.millis())
-                .collect::<Vec<_>>(),
-        )
+        .bind(array(edits, |edit| edit.target_seq.map_or(0, Seq::get)))
+        .bind(array(edits, |edit| edit.message.as_str()))
+        .bind(array(edits, |edit| edit.sent_at.millis()))
         .execute(&mut *self.conn)
         .await?;
         Ok(())
@@ -168,25 +141,10 @@ impl Changes for PgTx<'_> {
              SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])",
         )
         .bind(uuids(added.iter().map(|((room_id, ..), _)| room_id)))
-        .bind(
-            added
-                .iter()
-                .map(|((_, target, ..), _)| target.get())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            added
-                .iter()
-                .map(|((.., emoji, _), _)| emoji.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            added
-                .iter()
-                .map(|((.., sender), _)| sender.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(added.iter().map(|(_, seq)| seq.get()).collect::<Vec<_>>())
+        .bind(array(added, |((_, target, ..), _)| target.get()))
+        .bind(array(added, |((.., emoji, _), _)| emoji.as_str()))
+        .bind(array(added, |((.., sender), _)| sender.as_str()))
+        .bind(array(added, |(_, seq)| seq.get()))
         .execute(&mut *self.conn)
         .await?;
         Ok(())
@@ -201,24 +159,9 @@ impl Changes for PgTx<'_> {
                AND reactions.emoji = gone.emoji AND reactions.sender = gone.sender",
         )
         .bind(uuids(removed.iter().map(|(room_id, ..)| room_id)))
-        .bind(
-            removed
-                .iter()
-                .map(|(_, target, ..)| target.get())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            removed
-                .iter()
-                .map(|(.., emoji, _)| emoji.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            removed
-                .iter()
-                .map(|(.., sender)| sender.as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(array(removed, |(_, target, ..)| target.get()))
+        .bind(array(removed, |(.., emoji, _)| emoji.as_str()))
+        .bind(array(removed, |(.., sender)| sender.as_str()))
         .execute(&mut *self.conn)
         .await?;
         Ok(())

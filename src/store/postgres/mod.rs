@@ -9,6 +9,8 @@
 //! and probes the connection with TCP keepalives.
 
 mod changes;
+mod connection;
+mod history;
 mod liveness;
 mod upkeep;
 mod writer;
@@ -26,13 +28,12 @@ use uuid::Uuid;
 use self::liveness::PgLiveness;
 use super::deadline::Deadlined;
 use super::{
-    EventRange, MemberCursor, MembersPage, PageLimit, REACTIONS_BETWEEN, RoomRecord, Storage,
-    Store, StoreError, StoreWriter, attach_reactions, members_page, parse_seq, read_changes,
-    read_page, read_room, talk_span,
+    MemberCursor, MembersPage, RoomRecord, Storage, Store, StoreError, StoreWriter, members_page,
+    parse_seq, read_changes, read_room,
 };
 use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
 
-use writer::PgWriteConnection;
+use connection::PgWriteConnection;
 
 /// How long a request waits for a connection, or a connection for the server, before storage
 /// counts as unavailable: while the database is unreachable, clients hear so in seconds, not
@@ -146,40 +147,14 @@ fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
     Ok(event)
 }
 
-fn uuids<'a>(rooms: impl IntoIterator<Item = &'a RoomId>) -> Vec<Uuid> {
-    rooms.into_iter().map(|room_id| room_id.uuid()).collect()
+/// One value of each item, as an array for `UNNEST` (a statement's shape stays fixed
+/// whatever the batch holds).
+fn array<'a, K, T>(items: &'a [K], value: impl Fn(&'a K) -> T) -> Vec<T> {
+    items.iter().map(value).collect()
 }
 
-impl PgStore {
-    /// The page with each TALK's reactions, read in one query.
-    async fn with_reactions(
-        &self,
-        room_id: RoomId,
-        mut events: Vec<Event>,
-    ) -> Result<Vec<Event>, StoreError> {
-        let Some((first, last)) = talk_span(&events) else {
-            return Ok(events);
-        };
-        let rows = sqlx::query(REACTIONS_BETWEEN)
-            .bind(room_id.uuid())
-            .bind(first.get())
-            .bind(last.get())
-            .fetch_all(&self.pool)
-            .await?;
-        let rows = rows
-            .iter()
-            .map(|row| {
-                Ok((
-                    parse_seq(row.try_get("target_seq")?)?,
-                    row.try_get("emoji")?,
-                    row.try_get("sender")?,
-                    row.try_get("total")?,
-                ))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        attach_reactions(&mut events, rows);
-        Ok(events)
-    }
+fn uuids<'a>(rooms: impl IntoIterator<Item = &'a RoomId>) -> Vec<Uuid> {
+    rooms.into_iter().map(|room_id| room_id.uuid()).collect()
 }
 
 #[async_trait]
@@ -210,84 +185,6 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(room_from_row).collect()
-    }
-
-    async fn events(&self, room_id: RoomId, range: EventRange) -> Result<Vec<Event>, StoreError> {
-        let query = match range {
-            EventRange::Forward {
-                after,
-                before,
-                limit,
-            } => sqlx::query(
-                "SELECT * FROM events WHERE room_id = $1 AND seq > $2 AND seq < $3 \
-                 ORDER BY seq ASC LIMIT $4",
-            )
-            .bind(room_id.uuid())
-            .bind(after.get())
-            .bind(before.get())
-            .bind(i64::from(limit)),
-            EventRange::Backward { before, limit } => sqlx::query(
-                "SELECT * FROM (SELECT * FROM events WHERE room_id = $1 AND seq < $2 \
-                 ORDER BY seq DESC LIMIT $3) AS latest ORDER BY seq ASC",
-            )
-            .bind(room_id.uuid())
-            .bind(before.get())
-            .bind(i64::from(limit)),
-        };
-        let rows = query.fetch_all(&self.pool).await?;
-        let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
-        self.with_reactions(room_id, events).await
-    }
-
-    async fn replies(
-        &self,
-        room_id: RoomId,
-        reply_to: Seq,
-        range: EventRange,
-    ) -> Result<Vec<Event>, StoreError> {
-        let query = match range {
-            EventRange::Forward {
-                after,
-                before,
-                limit,
-            } => sqlx::query(
-                "SELECT * FROM events WHERE room_id = $1 AND reply_to = $2 AND seq > $3 AND seq < $4 \
-                 ORDER BY seq ASC LIMIT $5",
-            )
-            .bind(room_id.uuid())
-            .bind(reply_to.get())
-            .bind(after.get())
-            .bind(before.get())
-            .bind(i64::from(limit)),
-            EventRange::Backward { before, limit } => sqlx::query(
-                "SELECT * FROM (SELECT * FROM events WHERE room_id = $1 AND reply_to = $2 AND seq < $3 \
-                 ORDER BY seq DESC LIMIT $4) AS latest ORDER BY seq ASC",
-            )
-            .bind(room_id.uuid())
-            .bind(reply_to.get())
-            .bind(before.get())
-            .bind(i64::from(limit)),
-        };
-        let rows = query.fetch_all(&self.pool).await?;
-        let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
-        self.with_reactions(room_id, events).await
-    }
-
-    async fn page_after(
-        &self,
-        room_id: RoomId,
-        after: Seq,
-        limit: PageLimit,
-    ) -> Result<Vec<Event>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM events WHERE room_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3",
-        )
-        .bind(room_id.uuid())
-        .bind(after.get())
-        .bind(i64::from(limit.events))
-        .fetch(&self.pool);
-        let events = read_page(rows, limit, event_from_row).await?;
-        self.with_reactions(room_id, events).await
     }
 
     async fn unread_counts(

@@ -8,110 +8,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use super::{CONNECT_TIMEOUT, event_from_row, room_from_row, room_seq_from_row, uuids};
-use crate::domain::{Event, InstanceId, ReadMarker, Retention, RoomId, RoomName, Seq, Timestamp};
-use crate::store::{
-    Entered, Membership, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,
-};
-
-/// The advisory lock rooms are created under, so each is stamped no earlier than the one
-/// before it, whichever instance creates them.
-const ROOM_CREATION_LOCK: i64 = 0x6368_6174_726f_6f6d;
-
-pub struct PgWriteConnection {
-    options: PgConnectOptions,
-    connection: Option<PgConnection>,
-}
-
-impl PgWriteConnection {
-    pub(super) fn new(options: PgConnectOptions) -> Self {
-        Self {
-            options,
-            connection: None,
-        }
-    }
-
-    async fn connection(&mut self) -> Result<&mut PgConnection, StoreError> {
-        if self.connection.is_none() {
-            let connecting = PgConnection::connect_with(&self.options);
-            let connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-                .await
-                .map_err(|_| StoreError::TimedOut(CONNECT_TIMEOUT))??;
-            self.connection = Some(connection);
-        }
-        self.connection
-            .as_mut()
-            .ok_or(StoreError::TimedOut(CONNECT_TIMEOUT))
-    }
-
-    async fn transaction(&mut self) -> Result<PgTx<'_>, StoreError> {
-        let conn = self.connection().await?;
-        sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
-        Ok(PgTx { conn })
-    }
-}
-
-#[async_trait]
-impl WriteConnection for PgWriteConnection {
-    async fn begin(&mut self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
-        Ok(Box::new(self.transaction().await?))
-    }
-
-    fn discard(&mut self) {
-        self.connection = None;
-    }
-
-    async fn create_room(
-        &mut self,
-        name: &RoomName,
-        now: Timestamp,
-    ) -> Result<RoomRecord, StoreError> {
-        let tx = self.transaction().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(ROOM_CREATION_LOCK)
-            .execute(&mut *tx.conn)
-            .await?;
-        let row = sqlx::query(
-            concat!("INSERT INTO rooms (room_id, name, created_at) VALUES ($1, $2, \
-             GREATEST($3, COALESCE((SELECT created_at FROM rooms ORDER BY position DESC LIMIT 1), $3))) \
-             RETURNING ", room_columns!()),
-        )
-        .bind(RoomId::random().uuid())
-        .bind(name.as_str())
-        .bind(now.millis())
-        .fetch_one(&mut *tx.conn)
-        .await?;
-        Box::new(tx).commit().await?;
-        room_from_row(&row)
-    }
-
-    async fn ping(&mut self) -> Result<(), StoreError> {
-        self.connection().await?.ping().await?;
-        Ok(())
-    }
-
-    async fn set_retention(
-        &mut self,
-        room_id: RoomId,
-        retention: Retention,
-    ) -> Result<Option<RoomRecord>, StoreError> {
-        let row = sqlx::query(concat!(
-            "UPDATE rooms SET retention_max_age = $1, retention_max_events = $2 \
-             WHERE room_id = $3 RETURNING ",
-            room_columns!()
-        ))
-        .bind(retention.max_age_seconds.map(limit))
-        .bind(retention.max_events.map(limit))
-        .bind(room_id.uuid())
-        .fetch_optional(self.connection().await?)
-        .await?;
-        row.as_ref().map(room_from_row).transpose()
-    }
-}
+use super::{array, event_from_row, room_seq_from_row, uuids};
+use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq};
+use crate::store::{Entered, Membership, ResendKey, StoreError, WriteTx, parse_seq};
 
 /// A transaction on the writer's connection.
 pub(super) struct PgTx<'c> {
@@ -158,7 +60,7 @@ impl WriteTx for PgTx<'_> {
              WHERE rooms.room_id = taken.room_id",
         )
         .bind(uuids(rooms.iter().map(|(room_id, _)| room_id)))
-        .bind(rooms.iter().map(|(_, seq)| seq.get()).collect::<Vec<_>>())
+        .bind(array(rooms, |(_, seq)| seq.get()))
         .execute(&mut *self.conn)
         .await?;
         Ok(())
@@ -168,7 +70,6 @@ impl WriteTx for PgTx<'_> {
         if events.is_empty() {
             return Ok(());
         }
-        let events = events.iter();
         sqlx::query(
             "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
                                  sent_at, target_seq, emoji, reply_to) \
@@ -176,42 +77,17 @@ impl WriteTx for PgTx<'_> {
                                   $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
                                   $11::bigint[])",
         )
-        .bind(uuids(events.clone().map(|e| &e.room_id)))
-        .bind(events.clone().map(|e| e.seq.get()).collect::<Vec<_>>())
-        .bind(events.clone().map(|e| e.message_id).collect::<Vec<_>>())
-        .bind(events.clone().map(|e| e.kind.as_str()).collect::<Vec<_>>())
-        .bind(
-            events
-                .clone()
-                .map(|e| e.sender.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(events.clone().map(|e| text(&e.message)).collect::<Vec<_>>())
-        .bind(
-            events
-                .clone()
-                .map(|e| e.client_msg_id.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .clone()
-                .map(|e| e.sent_at.millis())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .clone()
-                .map(|e| e.target_seq.map(Seq::get))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .clone()
-                .map(|e| e.emoji.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(events.map(|e| e.reply_to.map(Seq::get)).collect::<Vec<_>>())
+        .bind(array(events, |e| e.room_id.uuid()))
+        .bind(array(events, |e| e.seq.get()))
+        .bind(array(events, |e| e.message_id))
+        .bind(array(events, |e| e.kind.as_str()))
+        .bind(array(events, |e| e.sender.as_str()))
+        .bind(array(events, |e| text(&e.message)))
+        .bind(array(events, |e| e.client_msg_id.as_deref()))
+        .bind(array(events, |e| e.sent_at.millis()))
+        .bind(array(events, |e| e.target_seq.map(Seq::get)))
+        .bind(array(events, |e| e.emoji.as_deref()))
+        .bind(array(events, |e| e.reply_to.map(Seq::get)))
         .execute(&mut *self.conn)
         .await?;
         Ok(())
@@ -231,8 +107,8 @@ impl WriteTx for PgTx<'_> {
                AND members.room_id = gone.room_id \
              RETURNING members.instance_id, members.session_id, members.room_id",
         )
-        .bind(members.iter().map(|m| m.instance.uuid()).collect::<Vec<_>>())
-        .bind(members.iter().map(|m| m.session).collect::<Vec<_>>())
+        .bind(array(members, |m| m.instance.uuid()))
+        .bind(array(members, |m| m.session))
         .bind(uuids(members.iter().map(|m| &m.room_id)))
         .fetch_all(&mut *self.conn)
         .await?;
@@ -248,16 +124,11 @@ impl WriteTx for PgTx<'_> {
              SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[]) \
              ON CONFLICT DO NOTHING",
         )
-        .bind(
-            members
-                .iter()
-                .map(|entered| entered.member.instance.uuid())
-                .collect::<Vec<_>>(),
-        )
-        .bind(members.iter().map(|e| e.member.session).collect::<Vec<_>>())
+        .bind(array(members, |entered| entered.member.instance.uuid()))
+        .bind(array(members, |e| e.member.session))
         .bind(uuids(members.iter().map(|e| &e.member.room_id)))
-        .bind(members.iter().map(|e| e.sender).collect::<Vec<_>>())
-        .bind(members.iter().map(|e| e.at.millis()).collect::<Vec<_>>())
+        .bind(array(members, |e| e.sender))
+        .bind(array(members, |e| e.at.millis()))
         .execute(&mut *self.conn)
         .await?;
         Ok(())
@@ -278,8 +149,8 @@ impl WriteTx for PgTx<'_> {
                LIMIT 1) AS first",
         )
         .bind(uuids(keys.iter().map(|(room_id, ..)| room_id)))
-        .bind(keys.iter().map(|(_, sender, _)| *sender).collect::<Vec<_>>())
-        .bind(keys.iter().map(|(.., id)| *id).collect::<Vec<_>>())
+        .bind(array(keys, |(_, sender, _)| *sender))
+        .bind(array(keys, |(.., id)| *id))
         .fetch_all(&mut *self.conn)
         .await?;
         rows.iter().map(event_from_row).collect()
@@ -336,9 +207,4 @@ impl WriteTx for PgTx<'_> {
 /// An event's text as stored: none (NULL) for the kinds that carry none.
 fn text(message: &str) -> Option<&str> {
     (!message.is_empty()).then_some(message)
-}
-
-/// A retention limit as stored (SQL has no unsigned 64-bit integer; limits fit in 63 bits).
-fn limit(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }

@@ -4,6 +4,8 @@
 //! one-writer rule never makes two of our connections wait on each other.
 
 mod changes;
+mod connection;
+mod history;
 mod liveness;
 mod rows;
 mod upkeep;
@@ -21,16 +23,15 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use self::liveness::SqliteLiveness;
-use self::rows::{event_from_row, in_rooms, parse_room_id, room_from_row};
+use self::rows::{in_rooms, parse_room_id, room_from_row};
 use super::deadline::Deadlined;
 use super::{
-    EventRange, MemberCursor, MembersPage, PageLimit, REACTIONS_BETWEEN, RoomRecord, Storage,
-    Store, StoreError, StoreWriter, attach_reactions, members_page, parse_seq, read_page,
-    talk_span,
+    MemberCursor, MembersPage, RoomRecord, Storage, Store, StoreError, StoreWriter, members_page,
+    parse_seq,
 };
-use crate::domain::{Event, InstanceId, RoomId, Seq};
+use crate::domain::{InstanceId, RoomId, Seq};
 
-use writer::SqliteWriteConnection;
+use connection::SqliteWriteConnection;
 
 /// How long a connection waits for SQLite's write lock (held by another process) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -123,38 +124,6 @@ impl SqliteStore {
     }
 }
 
-impl SqliteStore {
-    /// The page with each TALK's reactions, read in one query.
-    async fn with_reactions(
-        &self,
-        room_id: RoomId,
-        mut events: Vec<Event>,
-    ) -> Result<Vec<Event>, StoreError> {
-        let Some((first, last)) = talk_span(&events) else {
-            return Ok(events);
-        };
-        let rows = sqlx::query(REACTIONS_BETWEEN)
-            .bind(room_id.to_string())
-            .bind(first.get())
-            .bind(last.get())
-            .fetch_all(&self.pool)
-            .await?;
-        let rows = rows
-            .iter()
-            .map(|row| {
-                Ok((
-                    parse_seq(row.try_get("target_seq")?)?,
-                    row.try_get("emoji")?,
-                    row.try_get("sender")?,
-                    row.try_get("total")?,
-                ))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        attach_reactions(&mut events, rows);
-        Ok(events)
-    }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
@@ -183,84 +152,6 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(room_from_row).collect()
-    }
-
-    async fn events(&self, room_id: RoomId, range: EventRange) -> Result<Vec<Event>, StoreError> {
-        let query = match range {
-            EventRange::Forward {
-                after,
-                before,
-                limit,
-            } => sqlx::query(
-                "SELECT * FROM events WHERE room_id = ? AND seq > ? AND seq < ? \
-                 ORDER BY seq ASC LIMIT ?",
-            )
-            .bind(room_id.to_string())
-            .bind(after.get())
-            .bind(before.get())
-            .bind(limit),
-            EventRange::Backward { before, limit } => sqlx::query(
-                "SELECT * FROM (SELECT * FROM events WHERE room_id = ? AND seq < ? \
-                 ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC",
-            )
-            .bind(room_id.to_string())
-            .bind(before.get())
-            .bind(limit),
-        };
-        let rows = query.fetch_all(&self.pool).await?;
-        let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
-        self.with_reactions(room_id, events).await
-    }
-
-    async fn replies(
-        &self,
-        room_id: RoomId,
-        reply_to: Seq,
-        range: EventRange,
-    ) -> Result<Vec<Event>, StoreError> {
-        let query = match range {
-            EventRange::Forward {
-                after,
-                before,
-                limit,
-            } => sqlx::query(
-                "SELECT * FROM events WHERE room_id = ? AND reply_to = ? AND seq > ? AND seq < ? \
-                 ORDER BY seq ASC LIMIT ?",
-            )
-            .bind(room_id.to_string())
-            .bind(reply_to.get())
-            .bind(after.get())
-            .bind(before.get())
-            .bind(limit),
-            EventRange::Backward { before, limit } => sqlx::query(
-                "SELECT * FROM (SELECT * FROM events WHERE room_id = ? AND reply_to = ? AND seq < ? \
-                 ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC",
-            )
-            .bind(room_id.to_string())
-            .bind(reply_to.get())
-            .bind(before.get())
-            .bind(limit),
-        };
-        let rows = query.fetch_all(&self.pool).await?;
-        let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
-        self.with_reactions(room_id, events).await
-    }
-
-    async fn page_after(
-        &self,
-        room_id: RoomId,
-        after: Seq,
-        limit: PageLimit,
-    ) -> Result<Vec<Event>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM events WHERE room_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
-        )
-        .bind(room_id.to_string())
-        .bind(after.get())
-        .bind(limit.events)
-        .fetch(&self.pool);
-        let events = read_page(rows, limit, event_from_row).await?;
-        self.with_reactions(room_id, events).await
     }
 
     async fn unread_counts(

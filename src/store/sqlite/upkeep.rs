@@ -146,15 +146,7 @@ impl Upkeep for SqliteTx<'_> {
         .bind(now.millis())
         .fetch_optional(&mut *self.conn)
         .await?;
-        row.map(|row| {
-            Ok(Erasable {
-                room_id: parse_room_id(row.try_get("room_id")?)?,
-                last_seq: parse_seq(row.try_get("last_seq")?)?,
-                erased_through: parse_seq(row.try_get("erased_through")?)?,
-                retention: read_retention(&row, "max_age")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(erasable).transpose()
     }
 
     async fn sent_times(
@@ -198,4 +190,14 @@ impl Upkeep for SqliteTx<'_> {
 /// A retention age as SQL computes with it.
 fn age(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX)
+}
+
+/// A room [`Upkeep::next_erasure`] found, with its limits as they apply.
+fn erasable(row: &sqlx::sqlite::SqliteRow) -> Result<Erasable, StoreError> {
+    Ok(Erasable {
+        room_id: parse_room_id(row.try_get("room_id")?)?,
+        last_seq: parse_seq(row.try_get("last_seq")?)?,
+        erased_through: parse_seq(row.try_get("erased_through")?)?,
+        retention: read_retention(row, "max_age")?,
+    })
 }

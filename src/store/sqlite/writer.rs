@@ -7,102 +7,17 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::rows::{event_from_row, in_list, parse_room_id, room_from_row};
-use crate::domain::{Event, InstanceId, ReadMarker, Retention, RoomId, RoomName, Seq, Timestamp};
-use crate::store::{
-    Entered, Membership, ResendKey, RoomRecord, StoreError, WriteConnection, WriteTx, parse_seq,
-};
+use super::rows::{event_from_row, in_list, parse_room_id};
+use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq, Timestamp};
+use crate::store::{Entered, Membership, ResendKey, StoreError, WriteTx, parse_seq};
 
 /// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
 const ROWS_PER_STATEMENT: usize = 1000;
 /// SQLite's primary result code for a violated constraint (including a trigger's RAISE).
 const SQLITE_CONSTRAINT: i32 = 19;
-
-pub struct SqliteWriteConnection {
-    options: SqliteConnectOptions,
-    connection: Option<SqliteConnection>,
-}
-
-impl SqliteWriteConnection {
-    pub(super) fn new(options: SqliteConnectOptions, connection: SqliteConnection) -> Self {
-        Self {
-            options,
-            connection: Some(connection),
-        }
-    }
-
-    async fn connection(&mut self) -> Result<&mut SqliteConnection, StoreError> {
-        if self.connection.is_none() {
-            self.connection = Some(SqliteConnection::connect_with(&self.options).await?);
-        }
-        self.connection
-            .as_mut()
-            .ok_or_else(|| StoreError::Corrupt("no write connection".into()))
-    }
-
-    async fn transaction(&mut self) -> Result<SqliteTx<'_>, StoreError> {
-        let conn = self.connection().await?;
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        Ok(SqliteTx { conn })
-    }
-}
-
-#[async_trait]
-impl WriteConnection for SqliteWriteConnection {
-    async fn begin(&mut self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
-        Ok(Box::new(self.transaction().await?))
-    }
-
-    fn discard(&mut self) {
-        self.connection = None;
-    }
-
-    async fn create_room(
-        &mut self,
-        name: &RoomName,
-        now: Timestamp,
-    ) -> Result<RoomRecord, StoreError> {
-        let row = sqlx::query(concat!(
-            "INSERT INTO rooms (room_id, name, created_at) VALUES (?1, ?2, \
-             MAX(?3, COALESCE((SELECT created_at FROM rooms ORDER BY position DESC LIMIT 1), ?3))) \
-             RETURNING ",
-            room_columns!()
-        ))
-        .bind(RoomId::random().to_string())
-        .bind(name.as_str())
-        .bind(now.millis())
-        .fetch_one(self.connection().await?)
-        .await?;
-        room_from_row(&row)
-    }
-
-    async fn ping(&mut self) -> Result<(), StoreError> {
-        self.connection().await?.ping().await?;
-        Ok(())
-    }
-
-    async fn set_retention(
-        &mut self,
-        room_id: RoomId,
-        retention: Retention,
-    ) -> Result<Option<RoomRecord>, StoreError> {
-        let row = sqlx::query(concat!(
-            "UPDATE rooms SET retention_max_age = ?, retention_max_events = ? WHERE room_id = ? \
-             RETURNING ",
-            room_columns!()
-        ))
-        .bind(retention.max_age_seconds.map(limit))
-        .bind(retention.max_events.map(limit))
-        .bind(room_id.to_string())
-        .fetch_optional(self.connection().await?)
-        .await?;
-        row.as_ref().map(room_from_row).transpose()
-    }
-}
 
 /// A transaction on the writer's connection, holding SQLite's write lock.
 pub(super) struct SqliteTx<'c> {
@@ -303,9 +218,4 @@ impl WriteTx for SqliteTx<'_> {
 /// An event's text as stored: none (NULL) for the kinds that carry none.
 pub(super) fn text(message: &str) -> Option<String> {
     (!message.is_empty()).then(|| message.to_owned())
-}
-
-/// A retention limit as stored (SQL has no unsigned 64-bit integer; limits fit in 63 bits).
-fn limit(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }

@@ -35,17 +35,7 @@ impl Targets {
         if keys.is_empty() {
             return Ok(targets);
         }
-        for Target {
-            room_id,
-            seq,
-            kind,
-            sender,
-            deleted,
-        } in tx.find_targets(&keys).await?
-        {
-            let talk = (kind == EventKind::Talk && !deleted).then_some(sender);
-            targets.talks.insert((room_id, seq), talk);
-        }
+        targets.load_talks(tx, &keys).await?;
         let reacted: Vec<(RoomId, Seq)> = batch
             .iter()
             .filter(|p| matches!(p.event.kind, EventKind::React | EventKind::Unreact))
@@ -55,6 +45,19 @@ impl Targets {
             targets.load_reactions(tx, batch, &reacted).await?;
         }
         Ok(targets)
+    }
+
+    async fn load_talks(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        keys: &[(RoomId, Seq)],
+    ) -> Result<(), StoreError> {
+        for target in tx.find_targets(keys).await? {
+            let Target { kind, deleted, .. } = target;
+            let talk = (kind == EventKind::Talk && !deleted).then_some(target.sender);
+            self.talks.insert((target.room_id, target.seq), talk);
+        }
+        Ok(())
     }
 
     async fn load_reactions(
@@ -178,6 +181,11 @@ impl Targets {
         if !self.erased.is_empty() {
             tx.erase_talks(&self.erased).await?;
         }
+        self.apply_reactions(tx).await
+    }
+
+    /// Stores the batch's reactions as it leaves them, but on the TALKs it deleted.
+    async fn apply_reactions(self, tx: &mut dyn WriteTx) -> Result<(), StoreError> {
         let erased: HashSet<(RoomId, Seq)> = self.erased.iter().copied().collect();
         let gone = |key: &ReactionKey| erased.contains(&(key.0, key.1));
         // A reaction taken back and made again moves to its new REACT: out, then in.

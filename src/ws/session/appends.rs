@@ -8,7 +8,7 @@ use std::pin::Pin;
 use super::in_flight::{Outcome, Settled};
 use super::intake::{Append, Effect, Plan, plan};
 use super::{Dialect, Session};
-use crate::domain::{Emoji, Event, EventKind, ReadMarker, RoomId};
+use crate::domain::{Event, EventKind, ReadMarker, RoomId};
 use crate::metrics::Stage;
 use crate::writer::{AppendError, AppendSlot, Appended, Stored, WriteError};
 use crate::ws::dialect::chat::{ClientFrame, Echo, Refusal, WsError, ack_frame, duplicate_frame};
@@ -143,14 +143,7 @@ impl Session {
                 self.presence.remove(room_id);
                 None
             }
-            Err(AppendError::RoomNotFound(room_id)) => Some(WsError::RoomNotFound(room_id)),
-            Err(AppendError::TargetNotFound(seq)) => Some(WsError::TargetNotFound(seq)),
-            Err(AppendError::Forbidden(why)) => Some(WsError::Forbidden(why)),
-            Err(AppendError::NoChange(why)) => Some(WsError::NoChange(why)),
-            Err(AppendError::TooManyReactions) => {
-                Some(WsError::TooManyReactions(Emoji::MAX_PER_TALK))
-            }
-            Err(AppendError::Unavailable) => Some(WsError::Unavailable),
+            Err(refused) => Some(WsError::from(refused)),
         };
         let Some(error) = error else {
             self.receipt(echo.receipt);

@@ -8,7 +8,7 @@ use bytestring::ByteString;
 use serde_json::json;
 
 use crate::domain::{ClientMsgId, DomainError, Emoji, Event, MessageText, RoomId, Sender, Seq};
-use crate::writer::Stored;
+use crate::writer::{AppendError, Stored};
 
 pub use self::parse::parse;
 
@@ -151,6 +151,21 @@ impl From<DomainError> for WsError {
                 max,
             } => Self::MessageTooLong(max),
             other => Self::InvalidMessage(other.to_string()),
+        }
+    }
+}
+
+/// Why the writer did not store an append, as the client is told.
+impl From<AppendError> for WsError {
+    fn from(refused: AppendError) -> Self {
+        match refused {
+            AppendError::RoomNotFound(room_id) => Self::RoomNotFound(room_id),
+            AppendError::NotMember(room_id) => Self::NotInRoom(room_id, "LEAVE"),
+            AppendError::TargetNotFound(seq) => Self::TargetNotFound(seq),
+            AppendError::Forbidden(why) => Self::Forbidden(why),
+            AppendError::NoChange(why) => Self::NoChange(why),
+            AppendError::TooManyReactions => Self::TooManyReactions(Emoji::MAX_PER_TALK),
+            AppendError::Unavailable => Self::Unavailable,
         }
     }
 }

@@ -1,0 +1,60 @@
+//! What the writer task is asked to do, through its queue.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::{AppendSender, ReadSender, WriteError};
+use crate::domain::{InstanceId, NewEvent, ReadMarker, Retention, RoomId, RoomName};
+use crate::store::RoomRecord;
+
+/// One request to the writer task, with where its answer goes.
+pub(super) enum Command {
+    Append {
+        event: NewEvent,
+        reply: AppendSender,
+        /// When it entered the queue, for the `committed` stage.
+        queued: Instant,
+    },
+    /// Raise a read marker (stored with the next batch), and tell the room when it rose.
+    Read {
+        marker: ReadMarker,
+        reply: ReadSender,
+    },
+    CreateRoom {
+        name: RoomName,
+        reply: oneshot::Sender<Result<RoomRecord, WriteError>>,
+    },
+    DeleteRoom {
+        room_id: RoomId,
+        reply: oneshot::Sender<Result<bool, WriteError>>,
+    },
+    SetRetention {
+        room_id: RoomId,
+        retention: Retention,
+        reply: oneshot::Sender<Result<Option<RoomRecord>, WriteError>>,
+    },
+    Ping {
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
+    Reap {
+        instance: InstanceId,
+        silence: Option<Duration>,
+        reply: oneshot::Sender<Result<usize, WriteError>>,
+    },
+}
+
+impl Command {
+    /// Its name in metrics.
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Self::Append { .. } => "append",
+            Self::Read { .. } => "read",
+            Self::CreateRoom { .. } => "create_room",
+            Self::DeleteRoom { .. } => "delete_room",
+            Self::SetRetention { .. } => "set_retention",
+            Self::Ping { .. } => "ping",
+            Self::Reap { .. } => "reap",
+        }
+    }
+}

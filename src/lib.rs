@@ -76,6 +76,11 @@
 //!    after a gap (`ws/session/catch_up.rs`, one bounded page at a time, as a resume with
 //!    `lastSeq` does); the dialect frames it (the JSON itself, or a STOMP MESSAGE), and what
 //!    one turn of the loop gathered goes out in one write (`ws/transport/websocket/mod.rs`).
+//!
+//! An EDIT, DELETE, REACT or UNREACT takes the same path as a TALK; in its transaction,
+//! `store/transaction/changes.rs` checks it against the TALK it names and writes what it
+//! changes (the TALK's text, its erasure, its reactions). `store/transaction/retention.rs`
+//! erases what rooms keep no longer, between the writer's batches.
 
 pub mod clients;
 pub mod cluster;

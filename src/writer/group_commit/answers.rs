@@ -6,7 +6,7 @@ use std::time::Instant;
 use tokio::time::Instant as TokioInstant;
 
 use super::GroupCommit;
-use crate::domain::{Event, NewEvent, Notice, ReadMarker, Seq};
+use crate::domain::{Event, NewEvent, Notice, ReadMarker, RoomId, Seq};
 use crate::metrics::{Metrics, Stage};
 use crate::store::{Refused, Unwritten, Written};
 use crate::writer::batch::{Answers, Batch, Reply};
@@ -74,7 +74,7 @@ impl GroupCommit {
     ) -> Vec<Event> {
         let mut stored = Vec::with_capacity(events.len());
         for (result, reply) in events.into_iter().zip(replies) {
-            let (refusal, reason) = match result {
+            let refused = match result {
                 Ok(event) => {
                     self.metrics.event_stored(event.kind.as_str());
                     self.metrics.stage(Stage::Committed, reply.queued);
@@ -82,15 +82,18 @@ impl GroupCommit {
                     stored.push(event);
                     continue;
                 }
-                Err(Refused::Duplicate(first)) => {
+                Err(refused) => refused,
+            };
+            match refusal(refused, reply.room_id) {
+                Ok((refusal, reason)) => {
+                    self.metrics.append_failed(reason);
+                    self.orphans.keep(reply.failed(refusal));
+                }
+                Err(first) => {
                     self.metrics.resends.inc();
                     reply.duplicate(first);
-                    continue;
                 }
-                Err(refused) => refusal(refused, &reply),
-            };
-            self.metrics.append_failed(reason);
-            self.orphans.keep(reply.failed(refusal));
+            }
         }
         stored
     }
@@ -157,16 +160,17 @@ pub(super) fn refuse(command: Command, metrics: &Metrics, orphans: &mut Orphans)
     fail(batch.answers, metrics, orphans);
 }
 
-/// What an append the store refused is told, and the reason it is counted under.
-fn refusal(refused: Refused, reply: &Reply) -> (AppendError, &'static str) {
-    match refused {
-        Refused::RoomGone => (AppendError::RoomNotFound(reply.room_id), "room_gone"),
-        Refused::NotMember => (AppendError::NotMember(reply.room_id), "not_member"),
+/// What an append the store refused is told, and the reason it is counted under; for a
+/// resend, the first copy it gets instead.
+fn refusal(refused: Refused, room_id: RoomId) -> Result<(AppendError, &'static str), Box<Event>> {
+    Ok(match refused {
+        Refused::Duplicate(first) => return Err(first),
+        Refused::RoomGone => (AppendError::RoomNotFound(room_id), "room_gone"),
+        Refused::NotMember => (AppendError::NotMember(room_id), "not_member"),
         Refused::Rejected => (AppendError::Unavailable, "rejected"),
         Refused::TargetNotFound(seq) => (AppendError::TargetNotFound(seq), "target_not_found"),
         Refused::Forbidden(why) => (AppendError::Forbidden(why), "forbidden"),
         Refused::NoChange(why) => (AppendError::NoChange(why), "no_change"),
         Refused::TooManyReactions => (AppendError::TooManyReactions, "too_many_reactions"),
-        Refused::Duplicate(_) => (AppendError::Unavailable, "duplicate"),
-    }
+    })
 }

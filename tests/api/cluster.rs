@@ -17,10 +17,11 @@ use crate::process::ChatProcess;
 use crate::suite::stomp_client::StompClient;
 use crate::test_database::TestDatabase;
 
-/// Heartbeats every 200 ms; 1 s of silence means death.
-const FAST_LIVENESS: [(&str, &str); 2] = [
+/// Heartbeats every 200 ms; 1 s of silence means death; retention looked at every 50 ms.
+const FAST_LIVENESS: [(&str, &str); 3] = [
     ("CHAT_HEARTBEAT_MS", "200"),
     ("CHAT_INSTANCE_TIMEOUT_MS", "1000"),
+    ("CHAT_RETENTION_CHECK_MS", "50"),
 ];
 
 struct Pair {
@@ -1129,4 +1130,36 @@ async fn changes_reach_the_other_instance_in_order_and_storage_answers_the_same_
         now["reactions"],
         json!([{"emoji": "👍", "count": 2, "senders": ["alice", "bob"]}])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_set_on_one_instance_erases_for_both_and_a_resume_on_the_other_is_told() {
+    let pair = two_instances().await;
+    let (room_id, mut alice, _bob) = pair.alice_on_a_and_bob_on_b().await;
+    alice
+        .talk_and_await(&room_id, "alice", "old news", 30)
+        .await;
+    let last = pair.room(&pair.a, &room_id).await["lastSeq"]
+        .as_u64()
+        .unwrap();
+
+    let url = pair.b.url(&format!("/api/rooms/{room_id}"));
+    let body = json!({"retention": {"maxEvents": 5}});
+    let patched = pair.http.patch(url).json(&body).send().await.unwrap();
+    assert_eq!(patched.status(), 200);
+
+    let first = last - 4;
+    let started = Instant::now();
+    while pair.room(&pair.a, &room_id).await["firstSeq"] != first {
+        assert!(started.elapsed() < WAIT, "retention did not run");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pair.history(&room_id).await.len(), 5);
+    let mut carol = connect(pair.b.port).await;
+    carol.enter_after(&room_id, "carol", 0).await;
+    assert_eq!(
+        carol.next_json().await,
+        json!({"type": "TRUNCATED", "roomId": room_id, "firstSeq": first})
+    );
+    assert_eq!(carol.next_json().await["seq"], first);
 }

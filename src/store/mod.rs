@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use crate::domain::{Event, InstanceId, Retention, RoomId, Seq, Timestamp};
 
 pub(crate) use rows::{
-    REACTIONS_BETWEEN, attach_reactions, members_page, parse_seq, reaction_row, read_changes,
+    REACTIONS_BETWEEN, attach_reactions, members_page, parse_seq, reaction_row, read_event,
     read_page, read_retention, read_room, talk_span,
 };
 pub use transaction::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};

@@ -4,7 +4,9 @@
 use futures_util::{Stream, TryStreamExt};
 
 use super::{MemberRecord, MembersPage, PageLimit, StoreError};
-use crate::domain::{Event, EventKind, Reaction, Retention, Seq, Timestamp};
+use uuid::Uuid;
+
+use crate::domain::{Event, EventKind, Reaction, Retention, RoomId, Seq, Timestamp};
 
 /// Reads events from `rows` (ascending) until the page is full by `limit`: a page holds at
 /// least one event, and ends with the one whose text reaches the byte bound.
@@ -154,12 +156,20 @@ where
     })
 }
 
-/// Reads what messages that change added to an event's row, the same on either backend: the
-/// latest text (none once erased), the target, emoji and reply, and the edit and delete marks.
-pub(crate) fn read_changes<'r, R>(row: &'r R, event: &mut Event) -> Result<(), StoreError>
+/// Reads an event's row, the same on either backend but for how each stores its ids: its
+/// kind, seq, sender and times, and what messages that change added (the latest text, none
+/// once erased; the target, emoji and reply; the edit and delete marks).
+pub(crate) fn read_event<'r, R>(
+    row: &'r R,
+    room_id: RoomId,
+    message_id: Uuid,
+) -> Result<Event, StoreError>
 where
     R: sqlx::Row,
     &'static str: sqlx::ColumnIndex<R>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -169,17 +179,28 @@ where
             .map(parse_seq)
             .transpose()
     };
-    event.message = row
-        .try_get::<Option<String>, _>("message")?
-        .unwrap_or_default();
-    event.target_seq = seq("target_seq")?;
-    event.reply_to = seq("reply_to")?;
-    event.emoji = row.try_get("emoji")?;
-    event.edited_at = row
-        .try_get::<Option<i64>, _>("edited_at")?
-        .map(Timestamp::from_millis);
-    event.deleted = row.try_get("deleted")?;
-    Ok(())
+    let kind: &str = row.try_get("kind")?;
+    Ok(Event {
+        kind: EventKind::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
+        room_id,
+        seq: parse_seq(row.try_get("seq")?)?,
+        message_id,
+        sender: row.try_get("sender")?,
+        message: row
+            .try_get::<Option<String>, _>("message")?
+            .unwrap_or_default(),
+        sent_at: Timestamp::from_millis(row.try_get("sent_at")?),
+        client_msg_id: row.try_get("client_msg_id")?,
+        target_seq: seq("target_seq")?,
+        emoji: row.try_get("emoji")?,
+        reply_to: seq("reply_to")?,
+        edited_at: row
+            .try_get::<Option<i64>, _>("edited_at")?
+            .map(Timestamp::from_millis),
+        deleted: row.try_get("deleted")?,
+        reactions: Vec::new(),
+    })
 }
 
 pub(crate) fn parse_seq(raw: i64) -> Result<Seq, StoreError> {

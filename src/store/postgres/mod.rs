@@ -29,9 +29,9 @@ use self::liveness::PgLiveness;
 use super::deadline::Deadlined;
 use super::{
     MemberCursor, MembersPage, RoomRecord, Storage, Store, StoreError, StoreWriter, members_page,
-    parse_seq, read_changes, read_room,
+    parse_seq, read_event, read_room,
 };
-use crate::domain::{Event, EventKind, InstanceId, RoomId, Seq, Timestamp};
+use crate::domain::{Event, InstanceId, RoomId, Seq, Timestamp};
 
 use connection::PgWriteConnection;
 
@@ -125,26 +125,8 @@ fn room_seq_from_row(row: &PgRow) -> Result<(RoomId, Seq), StoreError> {
 }
 
 fn event_from_row(row: &PgRow) -> Result<Event, StoreError> {
-    let kind: &str = row.try_get("kind")?;
-    let mut event = Event {
-        kind: EventKind::parse(kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
-        room_id: RoomId::from_uuid(row.try_get("room_id")?),
-        seq: parse_seq(row.try_get("seq")?)?,
-        message_id: row.try_get("message_id")?,
-        sender: row.try_get("sender")?,
-        message: String::new(),
-        sent_at: Timestamp::from_millis(row.try_get("sent_at")?),
-        client_msg_id: row.try_get("client_msg_id")?,
-        target_seq: None,
-        emoji: None,
-        reply_to: None,
-        edited_at: None,
-        deleted: false,
-        reactions: Vec::new(),
-    };
-    read_changes(row, &mut event)?;
-    Ok(event)
+    let room_id = RoomId::from_uuid(row.try_get("room_id")?);
+    read_event(row, room_id, row.try_get("message_id")?)
 }
 
 /// One value of each item, as an array for `UNNEST` (a statement's shape stays fixed

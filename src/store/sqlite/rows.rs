@@ -4,8 +4,8 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
-use crate::domain::{Event, EventKind, RoomId, Timestamp};
-use crate::store::{RoomRecord, StoreError, parse_seq, read_changes, read_room};
+use crate::domain::{Event, RoomId, Timestamp};
+use crate::store::{RoomRecord, StoreError, parse_seq, read_event, read_room};
 
 pub(super) fn room_from_row(row: &SqliteRow) -> Result<RoomRecord, StoreError> {
     let (retention, first_seq) = read_room(row)?;
@@ -21,28 +21,10 @@ pub(super) fn room_from_row(row: &SqliteRow) -> Result<RoomRecord, StoreError> {
 }
 
 pub(super) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
-    let kind: &str = row.try_get("kind")?;
     let message_id: &str = row.try_get("message_id")?;
-    let mut event = Event {
-        kind: EventKind::parse(kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
-        room_id: parse_room_id(row.try_get("room_id")?)?,
-        seq: parse_seq(row.try_get("seq")?)?,
-        message_id: Uuid::try_parse(message_id)
-            .map_err(|_| StoreError::Corrupt(format!("message id {message_id:?}")))?,
-        sender: row.try_get("sender")?,
-        message: String::new(),
-        sent_at: Timestamp::from_millis(row.try_get("sent_at")?),
-        client_msg_id: row.try_get("client_msg_id")?,
-        target_seq: None,
-        emoji: None,
-        reply_to: None,
-        edited_at: None,
-        deleted: false,
-        reactions: Vec::new(),
-    };
-    read_changes(row, &mut event)?;
-    Ok(event)
+    let message_id = Uuid::try_parse(message_id)
+        .map_err(|_| StoreError::Corrupt(format!("message id {message_id:?}")))?;
+    read_event(row, parse_room_id(row.try_get("room_id")?)?, message_id)
 }
 
 /// Completes a query ending in `IN ` with a list of values (an empty list matches nothing).

@@ -2,45 +2,39 @@
 //! PATCH, or the server's default, erase its oldest events within the check interval (never the
 //! newest); the Room and history say `firstSeq`; a resume below it gets `TRUNCATED` first.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
-use super::identity::{admin_token, connect_as, create_room_as, identity_mode, token_for};
+use super::identity::{admin_token, connect_as, create_room_as, get_as, identity_mode, token_for};
 use super::stomp_client::StompClient;
 use crate::helpers::{TestApp, spawn_app_with};
 
-/// How long a test waits for retention to run (it runs every 50 ms here).
-const WAIT: Duration = Duration::from_secs(10);
-
+/// Retention looks for work every 50 ms.
 fn fast_checks(settings: &mut chat::config::Settings) {
     settings.retention_check_ms = 50;
 }
 
 async fn patch(app: &TestApp, room_id: &str, body: Value) -> reqwest::Response {
-    app.http
-        .patch(app.url(&format!("/api/rooms/{room_id}")))
-        .json(&body)
-        .send()
-        .await
-        .expect("PATCH")
+    patch_as(app, room_id, body, None).await
+}
+
+/// A PATCH of the room, with this bearer token when given.
+async fn patch_as(
+    app: &TestApp,
+    room_id: &str,
+    body: Value,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let request = app.http.patch(app.url(&format!("/api/rooms/{room_id}")));
+    let request = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    request.json(&body).send().await.expect("PATCH")
 }
 
 /// Waits until the room's `firstSeq` is `first`, as the Room says.
 async fn first_seq_becomes(app: &TestApp, room_id: &str, first: u64) {
-    let started = Instant::now();
-    loop {
-        let room = app.room(room_id).await;
-        if room["firstSeq"] == first {
-            return;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "firstSeq stayed {}",
-            room["firstSeq"]
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_for_room_field(room_id, "firstSeq", first).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,13 +234,8 @@ async fn with_identity_only_an_admin_sets_retention_and_rooms_carry_the_callers_
     bob.send_json(delete).await;
     while alice.next_json().await["type"] != "DELETE" {}
 
-    let rooms: Value = app
-        .http
-        .get(app.url("/api/rooms"))
-        .bearer_auth(&alice_token)
-        .send()
+    let rooms: Value = get_as(&app, "/api/rooms", &alice_token)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -265,35 +254,17 @@ async fn with_identity_only_an_admin_sets_retention_and_rooms_carry_the_callers_
         "bob's two TALKs not deleted after alice's marker"
     );
     assert_eq!(unread(&quiet), Value::Null, "no marker there: absent");
-    let one_room: Value = app
-        .http
-        .get(app.url(&format!("/api/rooms/{room_id}")))
-        .bearer_auth(&alice_token)
-        .send()
+    let path = format!("/api/rooms/{room_id}");
+    let one_room: Value = get_as(&app, &path, &alice_token)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(one_room["unreadCount"], 2);
 
     let body = json!({"retention": {"maxEvents": 5}});
-    let refused = app
-        .http
-        .patch(app.url(&format!("/api/rooms/{room_id}")))
-        .bearer_auth(&alice_token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let refused = patch_as(&app, &room_id, body.clone(), Some(&alice_token)).await;
     assert_eq!(refused.status(), 403);
-    let allowed = app
-        .http
-        .patch(app.url(&format!("/api/rooms/{room_id}")))
-        .bearer_auth(admin_token())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let allowed = patch_as(&app, &room_id, body, Some(&admin_token())).await;
     assert_eq!(allowed.status(), 200);
 }

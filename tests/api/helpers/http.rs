@@ -146,15 +146,21 @@ impl TestApp {
 
     /// Polls a room until its member count is `expected` (membership changes are async).
     pub async fn wait_for_member_count(&self, room_id: &str, expected: u64) {
+        self.wait_for_room_field(room_id, "memberCount", expected)
+            .await;
+    }
+
+    /// Polls a room until `field` of the Room is `expected` (a background step changes it).
+    pub async fn wait_for_room_field(&self, room_id: &str, field: &str, expected: u64) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let count = self.room(room_id).await["memberCount"].as_u64();
-            if count == Some(expected) {
+            let value = self.room(room_id).await[field].as_u64();
+            if value == Some(expected) {
                 return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "memberCount stayed {count:?}, expected {expected}"
+                "{field} stayed {value:?}, expected {expected}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -554,3 +554,28 @@ async fn as_stored_as(app: &TestApp, room_id: &str, seq: &Value) -> Value {
         .unwrap();
     at_seq(page["items"].as_array().expect("items"), seq)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_lists_its_first_100_senders_and_counts_them_all() {
+    let app = spawn_app().await;
+    let (room_id, _alice, _bob, talk) = a_talk(&app).await;
+    let target = talk["seq"].as_i64().unwrap();
+    let rows: Vec<String> = (0..101)
+        .map(|n| format!("('{room_id}', {target}, '👍', 'fan-{n:03}', {})", 100 + n))
+        .collect();
+    app.sql(&format!(
+        "INSERT INTO reactions (room_id, target_seq, emoji, sender, seq) VALUES {}",
+        rows.join(", ")
+    ))
+    .await;
+
+    let now = as_stored(&app, &room_id, &talk["seq"]).await;
+    let reaction = &now["reactions"][0];
+    assert_eq!(reaction["count"], 101);
+    let senders = reaction["senders"].as_array().unwrap();
+    assert_eq!(senders.len(), 100);
+    assert_eq!(
+        (&senders[0], &senders[99]),
+        (&json!("fan-000"), &json!("fan-099"))
+    );
+}

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::domain::RoomId;
 use crate::identity::Refused;
 use crate::store::StoreError;
-use crate::writer::WriteError;
+use crate::writer::{AppendError, WriteError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -23,12 +23,15 @@ pub enum ApiError {
     /// 401: identity is on and the request carries no valid token.
     #[error("{0}")]
     Unauthorized(Refused),
-    /// 403: the caller's token lacks the role this needs.
-    #[error("{0} needs the admin role")]
-    Forbidden(&'static str),
+    /// 403: the caller may not do this (the detail says who may).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: the room does not exist (or was deleted).
     #[error("room {0} does not exist")]
     RoomNotFound(RoomId),
+    /// 409: a revoke or grant that would leave a room without an owner.
+    #[error("the room must keep at least one owner")]
+    LastOwner,
     /// 404: no route matches the path.
     #[error("no resource at {0}")]
     NoRoute(String),
@@ -63,6 +66,7 @@ impl ApiError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::RoomNotFound(_) => "ROOM_NOT_FOUND",
             Self::NoRoute(_) => "NOT_FOUND",
+            Self::LastOwner => "LAST_OWNER",
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -83,6 +87,20 @@ impl From<WriteError> for ApiError {
     fn from(error: WriteError) -> Self {
         match error {
             WriteError::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
+/// Why a moderation action was not stored, as the caller is told (a `NO_CHANGE` is no
+/// failure: whoever asks for it is answered with the state as it is).
+impl From<AppendError> for ApiError {
+    fn from(refused: AppendError) -> Self {
+        match refused {
+            AppendError::RoomNotFound(room_id) => Self::RoomNotFound(room_id),
+            AppendError::Forbidden(why) => Self::Forbidden(why.to_owned()),
+            AppendError::LastOwner => Self::LastOwner,
+            AppendError::Unavailable => Self::Unavailable,
+            other => Self::InvalidRequest(other.to_string()),
         }
     }
 }
@@ -114,6 +132,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RoomNotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
+            Self::LastOwner => StatusCode::CONFLICT,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

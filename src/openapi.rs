@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::domain::{Event, EventKind};
 use crate::error::Problem;
-use crate::http::{docs, health, members, messages, page, room_settings, rooms};
+use crate::http::{docs, health, members, messages, moderation, page, room_settings, rooms};
 use crate::ws;
 
 #[derive(OpenApi)]
@@ -20,6 +20,16 @@ use crate::ws;
         rooms::delete_room,
         messages::history,
         members::list_members,
+        moderation::list_roles,
+        moderation::grant_role,
+        moderation::revoke_role,
+        moderation::kick,
+        moderation::list_bans,
+        moderation::ban,
+        moderation::unban,
+        moderation::list_mutes,
+        moderation::mute,
+        moderation::unmute,
         ws::chat_socket,
         ws::stomp_socket,
         docs::asyncapi_json,
@@ -32,6 +42,7 @@ use crate::ws;
     modifiers(&TokenSchemes),
     tags(
         (name = "rooms", description = "Create, list, inspect, change and delete rooms; read their history"),
+        (name = "moderation", description = "Identity mode: a room's roles, kicks, bans and mutes; each change is also a MODERATION event of the room"),
         (name = "websocket", description = "Live chat: ENTER, TALK and LEAVE over one WebSocket"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "web", description = "The chat page a person opens in a browser"),

@@ -4,14 +4,17 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Whose TALKs the sender of a DELETE may take back. (Only a TALK's author may edit it.)
+/// Who sends a frame, as far as the rooms' rules go: what a DELETE may take back (only a
+/// TALK's author may edit it), and whether private rooms, bans and roles apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Authority {
-    /// Its own.
+    /// Identity is off: no room has rules, and a DELETE takes back only its sender's TALKs.
     #[default]
-    Author,
-    /// Anyone's: an `admin` (and, with room roles, the room's owners and moderators).
-    Moderator,
+    Anyone,
+    /// A signed-in identity: the room's rules apply, and its role there says what it may.
+    Signed,
+    /// An identity with the `admin` role: above every room's rules.
+    Admin,
 }
 
 /// One emoji's reactions on a TALK, as storage answers: how many, and who (the first 100).

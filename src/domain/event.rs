@@ -3,7 +3,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    Authority, ClientMsgId, Emoji, MessageText, Reaction, RoomId, Sender, Seq, SessionId, Timestamp,
+    Authority, ClientMsgId, Emoji, MessageText, Moderation, Reaction, RoomId, Sender, Seq,
+    SessionId, Timestamp,
 };
 
 /// What happened in a room. Every kind takes the next `seq` of its room. Its name on the wire,
@@ -20,10 +21,12 @@ pub enum EventKind {
     Delete,
     React,
     Unreact,
+    /// A role granted or revoked, a kick, a ban, a mute, or one lifted (identity mode).
+    Moderation,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Enter,
         Self::Talk,
         Self::Leave,
@@ -31,6 +34,7 @@ impl EventKind {
         Self::Delete,
         Self::React,
         Self::Unreact,
+        Self::Moderation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +46,7 @@ impl EventKind {
             Self::Delete => "DELETE",
             Self::React => "REACT",
             Self::Unreact => "UNREACT",
+            Self::Moderation => "MODERATION",
         }
     }
 
@@ -82,8 +87,10 @@ pub struct NewEvent {
     pub emoji: Option<Emoji>,
     /// The TALK a TALK answers.
     pub reply_to: Option<Seq>,
-    /// Whose TALK a DELETE may take back.
+    /// Who sent it, as the room's rules see them.
     pub authority: Authority,
+    /// What a MODERATION event does.
+    pub moderation: Option<Box<Moderation>>,
 }
 
 impl NewEvent {
@@ -104,12 +111,25 @@ impl NewEvent {
         }
     }
 
-    /// Takes back the TALK at `target`, as one who may take back what `authority` says.
-    pub fn delete(room_id: RoomId, sender: Sender, target: Seq, authority: Authority) -> Self {
+    /// Takes back the TALK at `target` (whose, the sender's authority and role say).
+    pub fn delete(room_id: RoomId, sender: Sender, target: Seq) -> Self {
         Self {
             target_seq: Some(target),
-            authority,
             ..Self::new(room_id, EventKind::Delete, sender, String::new())
+        }
+    }
+
+    /// A role granted or revoked, a kick, a ban or a mute (or one lifted), by `by`.
+    pub fn moderation(
+        room_id: RoomId,
+        by: Sender,
+        moderation: Moderation,
+        authority: Authority,
+    ) -> Self {
+        Self {
+            moderation: Some(Box::new(moderation)),
+            authority,
+            ..Self::new(room_id, EventKind::Moderation, by, String::new())
         }
     }
 
@@ -151,6 +171,11 @@ impl NewEvent {
         Self::new(room_id, EventKind::Leave, sender, message)
     }
 
+    /// Sent by one the room's rules see as `authority`.
+    pub fn acting_as(self, authority: Authority) -> Self {
+        Self { authority, ..self }
+    }
+
     /// Echoes the `clientMsgId` of the frame that caused this event.
     pub fn correlated(self, client_msg_id: Option<ClientMsgId>) -> Self {
         Self {
@@ -180,7 +205,8 @@ impl NewEvent {
             target_seq: None,
             emoji: None,
             reply_to: None,
-            authority: Authority::Author,
+            authority: Authority::Anyone,
+            moderation: None,
         }
     }
 }
@@ -233,6 +259,10 @@ pub struct Event {
     /// Read from storage: a TALK's reactions, in the order each emoji was first used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// A MODERATION event's `action`, `target`, `by` and, as they apply, `role`, `until`
+    /// and `reason`. Boxed: few events carry it, and every event's size counts.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<Box<Moderation>>,
 }
 
 impl Event {
@@ -253,6 +283,7 @@ impl Event {
             edited_at: None,
             deleted: false,
             reactions: Vec::new(),
+            moderation: new.moderation,
         }
     }
 

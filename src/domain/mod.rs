@@ -4,6 +4,7 @@
 mod change;
 mod event;
 mod instance;
+mod moderation;
 mod notice;
 mod room;
 mod seq;
@@ -13,8 +14,11 @@ mod time;
 pub use change::{Authority, Reaction};
 pub use event::{Event, EventKind, NewEvent};
 pub use instance::{InstanceId, SessionId};
+pub use moderation::{
+    Action, Moderation, Reason, Removal, Role, Sanction, Standing, Visibility,
+};
 pub use notice::{Notice, ReadMarker};
-pub use room::{Retention, RoomId, RoomName};
+pub use room::{NewRoom, Retention, RoomId, RoomName};
 pub use seq::Seq;
 pub use text::{ClientMsgId, Emoji, MessageText, Sender};
 pub use time::Timestamp;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::DomainError;
+use super::{DomainError, Sender, Visibility};
 use super::text::bounded;
 
 /// A room's identity: a UUID, always shown in its lowercase hyphenated form.
@@ -38,6 +38,25 @@ impl RoomId {
 impl fmt::Display for RoomId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A room to create: its name, who may see it, and (identity mode) its first owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRoom {
+    pub name: RoomName,
+    pub visibility: Visibility,
+    pub owner: Option<Sender>,
+}
+
+impl NewRoom {
+    /// A public room with no owner, as identity off makes them.
+    pub fn public(name: RoomName) -> Self {
+        Self {
+            name,
+            visibility: Visibility::Public,
+            owner: None,
+        }
     }
 }
 

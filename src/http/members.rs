@@ -5,7 +5,9 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::seen;
 use super::rooms::{room_id, valid_limit};
+use crate::identity::Caller;
 use crate::domain::{Seq, Timestamp};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -106,10 +108,14 @@ fn parse_cursor(raw: &str) -> Result<MemberCursor, ApiError> {
     ))]
 pub async fn list_members(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<ListMembers>,
 ) -> Result<HttpResponse, ApiError> {
     let room_id = room_id(&path)?;
+    if caller.viewer().is_some() {
+        seen(&state, &caller, room_id).await?;
+    }
     let limit = valid_limit(query.limit)?;
     let after = query
         .cursor

@@ -4,7 +4,9 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::seen;
 use super::rooms::room_id;
+use crate::identity::Caller;
 use crate::domain::{Event, Seq};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -101,15 +103,14 @@ fn invalid(detail: &str) -> ApiError {
     ))]
 pub async fn history(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let room_id = room_id(&path)?;
     let range = query.range()?;
     let replies_to = query.replies_to()?;
-    let Some(room) = state.store.room(room_id).await? else {
-        return Err(ApiError::RoomNotFound(room_id));
-    };
+    let room = seen(&state, &caller, room_id).await?.record;
     let items = match replies_to {
         Some(reply_to) => state.store.replies(room_id, reply_to, range).await?,
         None => state.store.events(room_id, range).await?,

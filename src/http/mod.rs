@@ -1,11 +1,13 @@
 //! The HTTP surface: one module per resource, each owning its handlers and OpenAPI
 //! annotations; [`routes`] only composes them.
 
+pub mod access;
 pub mod docs;
 pub mod health;
 pub mod members;
 pub mod messages;
 pub mod middleware;
+pub mod moderation;
 pub mod page;
 pub mod request_span;
 pub mod room_settings;
@@ -36,6 +38,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(
             resource("/rooms/{roomId}/members", "GET").route(web::get().to(members::list_members)),
+        )
+        .service(
+            resource("/rooms/{roomId}/members/{name}", "DELETE")
+                .route(web::delete().to(moderation::kick)),
+        )
+        .service(
+            resource("/rooms/{roomId}/roles", "GET").route(web::get().to(moderation::list_roles)),
+        )
+        .service(
+            resource("/rooms/{roomId}/roles/{name}", "PUT, DELETE")
+                .route(web::put().to(moderation::grant_role))
+                .route(web::delete().to(moderation::revoke_role)),
+        )
+        .service(
+            resource("/rooms/{roomId}/bans", "GET").route(web::get().to(moderation::list_bans)),
+        )
+        .service(
+            resource("/rooms/{roomId}/bans/{name}", "PUT, DELETE")
+                .route(web::put().to(moderation::ban))
+                .route(web::delete().to(moderation::unban)),
+        )
+        .service(
+            resource("/rooms/{roomId}/mutes", "GET").route(web::get().to(moderation::list_mutes)),
+        )
+        .service(
+            resource("/rooms/{roomId}/mutes/{name}", "PUT, DELETE")
+                .route(web::put().to(moderation::mute))
+                .route(web::delete().to(moderation::unmute)),
         );
     cfg.service(api)
         .service(resource("/ws/chat", "GET").route(web::get().to(ws::chat_socket)))

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::access::seen;
 use super::rooms::{Room, room_id, rooms};
 use crate::domain::Retention;
 use crate::error::{ApiError, Problem};
@@ -38,7 +39,7 @@ where
         (status = 200, description = "The room as changed", body = Room),
         (status = 400, description = "Bad id, JSON or limit", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Identity mode: no valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Identity mode: the token lacks the admin role", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Identity mode: neither the room's owner nor an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such room", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
@@ -55,12 +56,15 @@ pub async fn update_room(
         .map(|retention| retention.unwrap_or_default().validated())
         .transpose()
         .map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
-    if !caller.may_set_retention() {
-        return Err(ApiError::Forbidden("changing a room's retention"));
+    let seen = seen(&state, &caller, room_id).await?;
+    if !caller.may_manage(seen.place.role) {
+        return Err(ApiError::Forbidden(
+            "only the room's owners and admins may change its retention".to_owned(),
+        ));
     }
     let record = match retention {
         Some(retention) => state.writer.set_retention(room_id, retention).await?,
-        None => state.store.room(room_id).await?,
+        None => Some(seen.record),
     };
     let record = record.ok_or(ApiError::RoomNotFound(room_id))?;
     let room = rooms(&state, &caller, vec![record]).await?.pop();

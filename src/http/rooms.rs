@@ -5,7 +5,8 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{Retention, RoomId, RoomName, Seq, Timestamp};
+use super::access::seen;
+use crate::domain::{NewRoom, Retention, Role, RoomId, RoomName, Seq, Timestamp, Visibility};
 use crate::error::{ApiError, Problem};
 use crate::identity::Caller;
 use crate::state::AppState;
@@ -19,6 +20,10 @@ pub struct CreateRoom {
     /// Trimmed; 1 to 100 characters.
     #[schema(example = "general", min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
+    /// `public` (the default) or, identity mode only, `private`: seen only by those with a
+    /// role in it (and `admin`s). The creator becomes its owner.
+    #[serde(default)]
+    pub visibility: Visibility,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,6 +47,10 @@ pub struct Room {
     /// (if any; else all is kept).
     #[schema(required = true)]
     pub retention: Option<Retention>,
+    pub visibility: Visibility,
+    /// Identity mode: the caller's role in the room; null when none.
+    #[schema(required = true)]
+    pub role: Option<Role>,
     /// Identity mode: TALKs after the caller's read marker, neither deleted nor the caller's
     /// own. Absent where the caller has no read marker in the room.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +68,8 @@ impl Room {
             last_seq: record.last_seq,
             first_seq: record.first_seq,
             retention: (!record.retention.keeps_all()).then_some(record.retention),
+            visibility: record.visibility,
+            role: None,
             unread_count: None,
         }
     }
@@ -116,7 +127,7 @@ fn parse_cursor(raw: &str) -> Result<i64, ApiError> {
     responses(
         (status = 201, description = "Created", body = Room,
             headers(("Location" = String, description = "/api/rooms/{roomId}"))),
-        (status = 400, description = "Bad JSON or name", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad JSON, name or visibility (private without identity)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Identity mode: no valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
@@ -124,12 +135,28 @@ fn parse_cursor(raw: &str) -> Result<i64, ApiError> {
     ))]
 pub async fn create_room(
     state: web::Data<AppState>,
+    caller: Caller,
     body: web::Json<CreateRoom>,
 ) -> Result<HttpResponse, ApiError> {
     let name =
         RoomName::parse(&body.name).map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
-    let record = state.writer.create_room(name).await?;
-    let room = Room::from_record(record, 0);
+    let owner = caller.name().cloned();
+    if body.visibility == Visibility::Private && owner.is_none() {
+        return Err(ApiError::InvalidRequest(
+            "private rooms need identity mode (CHAT_JWT_SECRET)".to_owned(),
+        ));
+    }
+    let new = NewRoom {
+        name,
+        visibility: body.visibility,
+        owner,
+    };
+    let record = state.writer.create_room(new).await?;
+    let owned = caller.name().map(|_| Role::Owner);
+    let room = Room {
+        role: owned,
+        ..Room::from_record(record, 0)
+    };
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/rooms/{}", room.room_id)))
         .json(room))
@@ -156,7 +183,11 @@ pub async fn list_rooms(
         .filter(|cursor| !cursor.is_empty())
         .map(parse_cursor)
         .transpose()?;
-    let mut records = state.store.rooms(before, limit + 1).await?;
+    let viewer = caller.viewer();
+    let mut records = state
+        .store
+        .visible_rooms(before, limit + 1, viewer)
+        .await?;
     let next_cursor = if records.len() > limit as usize {
         records.truncate(limit as usize);
         records.last().map(|last| last.position.to_string())
@@ -184,17 +215,13 @@ pub async fn get_room(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let room_id = room_id(&path)?;
-    let record = state
-        .store
-        .room(room_id)
-        .await?
-        .ok_or(ApiError::RoomNotFound(room_id))?;
-    let room = rooms(&state, &caller, vec![record]).await?.pop();
+    let seen = seen(&state, &caller, room_id).await?;
+    let room = rooms(&state, &caller, vec![seen.record]).await?.pop();
     Ok(HttpResponse::Ok().json(room))
 }
 
 /// Rooms as a caller sees them: with their member counts (one query) and, in identity mode,
-/// the caller's unread counts (one more).
+/// the caller's unread counts and roles (two more).
 pub(super) async fn rooms(
     state: &AppState,
     caller: &Caller,
@@ -202,12 +229,12 @@ pub(super) async fn rooms(
 ) -> Result<Vec<Room>, ApiError> {
     let ids: Vec<RoomId> = records.iter().map(|record| record.room_id).collect();
     let members = state.store.member_counts(&ids).await?;
-    let unread = match caller {
-        Caller::Signed(identity) => {
-            let name = identity.name().as_str();
-            state.store.unread_counts(&ids, name).await?
-        }
-        Caller::Anyone => Default::default(),
+    let (unread, roles) = match caller.name() {
+        Some(name) => (
+            state.store.unread_counts(&ids, name.as_str()).await?,
+            state.store.roles_in(&ids, name.as_str()).await?,
+        ),
+        None => Default::default(),
     };
     Ok(records
         .into_iter()
@@ -216,6 +243,7 @@ pub(super) async fn rooms(
             let count = members.get(&room_id).copied().unwrap_or(0);
             Room {
                 unread_count: unread.get(&room_id).copied(),
+                role: roles.get(&room_id).copied(),
                 ..Room::from_record(record, count)
             }
         })
@@ -230,7 +258,7 @@ pub(super) async fn rooms(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Identity mode: no valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Identity mode: the token lacks the admin role", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Identity mode: neither the room's owner nor an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such room", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -239,10 +267,13 @@ pub async fn delete_room(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !caller.may_delete_rooms() {
-        return Err(ApiError::Forbidden("deleting a room"));
-    }
     let room_id = room_id(&path)?;
+    let seen = seen(&state, &caller, room_id).await?;
+    if !caller.may_manage(seen.place.role) {
+        return Err(ApiError::Forbidden(
+            "only the room's owners and admins may delete it".to_owned(),
+        ));
+    }
     if state.writer.delete_room(room_id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {

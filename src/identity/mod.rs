@@ -9,7 +9,7 @@ mod verifier;
 
 use std::time::SystemTime;
 
-use crate::domain::Sender;
+use crate::domain::{Authority, Role, Sender};
 
 pub use token::{bearer, upgrade_token};
 pub use verifier::{IdentityConfigError, Verifier};
@@ -53,19 +53,38 @@ pub enum Caller {
 }
 
 impl Caller {
-    pub fn may_delete_rooms(&self) -> bool {
-        self.is_admin_or_anyone()
-    }
-
-    /// With identity, an `admin` (a room's owners too, once rooms have owners).
-    pub fn may_set_retention(&self) -> bool {
-        self.is_admin_or_anyone()
-    }
-
-    fn is_admin_or_anyone(&self) -> bool {
+    /// The signed-in name; None when identity is off.
+    pub fn name(&self) -> Option<&Sender> {
         match self {
-            Self::Anyone => true,
-            Self::Signed(identity) => identity.is_admin(),
+            Self::Anyone => None,
+            Self::Signed(identity) => Some(identity.name()),
+        }
+    }
+
+    /// How the rooms' rules see the caller.
+    pub fn authority(&self) -> Authority {
+        match self {
+            Self::Anyone => Authority::Anyone,
+            Self::Signed(identity) if identity.is_admin() => Authority::Admin,
+            Self::Signed(_) => Authority::Signed,
+        }
+    }
+
+    /// Whose view of the rooms private ones hide from: a signed-in name that is no `admin`
+    /// (None: it sees every room).
+    pub fn viewer(&self) -> Option<&str> {
+        match self {
+            Self::Signed(identity) if !identity.is_admin() => Some(identity.name().as_str()),
+            _ => None,
+        }
+    }
+
+    /// Whether it may change a room (delete it, set its retention) where it holds `role`:
+    /// anyone with identity off, else an `admin` or the room's owner.
+    pub fn may_manage(&self, role: Option<Role>) -> bool {
+        match self.authority() {
+            Authority::Anyone | Authority::Admin => true,
+            Authority::Signed => role == Some(Role::Owner),
         }
     }
 }

@@ -85,6 +85,16 @@ impl Metrics {
             self.events_stored.clone(),
         );
         r.register(
+            "chat_moderation_actions",
+            "MODERATION events stored, by action (grant, revoke, kick, ban, unban, mute, unmute)",
+            self.moderation_actions.clone(),
+        );
+        r.register(
+            "chat_removals",
+            "Sessions removed from a room by a kick, a ban or a revoked role, by reason",
+            self.removals.clone(),
+        );
+        r.register(
             "chat_append_failures",
             "Appends the writer could not store, by reason",
             self.append_failures.clone(),

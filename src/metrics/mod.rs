@@ -12,6 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::domain::{Event, Removal};
+
 type Labels = [(&'static str, &'static str); 1];
 type StageHistograms = Family<Labels, Histogram, fn() -> Histogram>;
 
@@ -55,6 +57,8 @@ pub struct Metrics {
     pub ordered_rooms: Gauge,
     frames_in: Family<Labels, Counter>,
     events_stored: Family<Labels, Counter>,
+    moderation_actions: Family<Labels, Counter>,
+    removals: Family<Labels, Counter>,
     append_failures: Family<Labels, Counter>,
     heartbeats: Family<Labels, Counter>,
     broker_pings: Family<Labels, Counter>,
@@ -95,6 +99,8 @@ impl Metrics {
             ordered_rooms: Gauge::default(),
             frames_in: Family::default(),
             events_stored: Family::default(),
+            moderation_actions: Family::default(),
+            removals: Family::default(),
             append_failures: Family::default(),
             heartbeats: Family::default(),
             broker_pings: Family::default(),
@@ -125,8 +131,22 @@ impl Metrics {
         self.frames_in.get_or_create(&[("type", kind)]).inc();
     }
 
-    pub fn event_stored(&self, kind: &'static str) {
+    /// An event stored, by type (and a MODERATION event by its action too).
+    pub fn event_stored(&self, event: &Event) {
+        let kind = event.kind.as_str();
         self.events_stored.get_or_create(&[("type", kind)]).inc();
+        if let Some(moderation) = &event.moderation {
+            let action = moderation.action.as_str();
+            self.moderation_actions
+                .get_or_create(&[("action", action)])
+                .inc();
+        }
+    }
+
+    /// A session removed from a room (`reason`: kicked, banned, revoked).
+    pub fn removed(&self, reason: Removal) {
+        let reason = reason.as_str();
+        self.removals.get_or_create(&[("reason", reason)]).inc();
     }
 
     /// `reason`: `unavailable` (the batch failed), `rejected` (the database refused the

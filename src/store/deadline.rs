@@ -9,9 +9,10 @@ use async_trait::async_trait;
 
 use super::transaction::within;
 use super::{
-    EventRange, History, MemberCursor, MembersPage, PageLimit, RoomRecord, Store, StoreError,
+    Admission, EventRange, History, MemberCursor, MembersPage, PageLimit, RoleRecord, RoomRecord,
+    Rules, SanctionKind, SanctionRecord, Store, StoreError,
 };
-use crate::domain::{Event, RoomId, Seq};
+use crate::domain::{Event, Role, RoomId, Seq, Timestamp};
 
 /// A store whose every read gives up after [`super::transaction::DEADLINE`].
 pub struct Deadlined<S>(pub S);
@@ -42,13 +43,50 @@ impl<S: Store> History for Deadlined<S> {
 }
 
 #[async_trait]
+impl<S: Store> Rules for Deadlined<S> {
+    async fn admission(
+        &self,
+        room_id: RoomId,
+        name: &str,
+    ) -> Result<Option<(RoomRecord, Admission)>, StoreError> {
+        within(self.0.admission(room_id, name)).await
+    }
+
+    async fn roles_in(
+        &self,
+        rooms: &[RoomId],
+        name: &str,
+    ) -> Result<HashMap<RoomId, Role>, StoreError> {
+        within(self.0.roles_in(rooms, name)).await
+    }
+
+    async fn visible_rooms(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+        viewer: Option<&str>,
+    ) -> Result<Vec<RoomRecord>, StoreError> {
+        within(self.0.visible_rooms(before, limit, viewer)).await
+    }
+
+    async fn roles(&self, room_id: RoomId) -> Result<Vec<RoleRecord>, StoreError> {
+        within(self.0.roles(room_id)).await
+    }
+
+    async fn sanctions(
+        &self,
+        room_id: RoomId,
+        kind: SanctionKind,
+        now: Timestamp,
+    ) -> Result<Vec<SanctionRecord>, StoreError> {
+        within(self.0.sanctions(room_id, kind, now)).await
+    }
+}
+
+#[async_trait]
 impl<S: Store> Store for Deadlined<S> {
     async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError> {
         within(self.0.room(room_id)).await
-    }
-
-    async fn rooms(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoomRecord>, StoreError> {
-        within(self.0.rooms(before, limit)).await
     }
 
     async fn unread_counts(

@@ -16,13 +16,14 @@
 macro_rules! room_columns {
     () => {
         "room_id, name, created_at, last_seq, position, retention_max_age, \
-         retention_max_events, erased_through"
+         retention_max_events, erased_through, visibility"
     };
 }
 
 mod deadline;
 mod postgres;
 mod rows;
+pub(crate) mod rules;
 mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -35,12 +36,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{Event, InstanceId, Retention, RoomId, Seq, Timestamp};
+use crate::domain::{Event, InstanceId, Retention, RoomId, Seq, Timestamp, Visibility};
 
 pub(crate) use rows::{
-    REACTIONS_BETWEEN, attach_reactions, members_page, parse_seq, reaction_row, read_event,
+    REACTIONS_BETWEEN, attach_reactions, members_page, moderation_column, parse_seq, reaction_row, read_event,
     read_page, read_retention, read_room, talk_span,
 };
+pub use rules::{Admission, RoleRecord, Rules, SanctionKind, SanctionRecord};
 pub use transaction::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};
 pub(crate) use write::{
     Changes, Entered, Erasable, Membership, NextPurge, ReactionKey, ResendKey, Target, Upkeep,
@@ -59,6 +61,7 @@ pub struct RoomRecord {
     pub retention: Retention,
     /// The oldest seq still stored (`last_seq + 1` when none is).
     pub first_seq: Seq,
+    pub visibility: Visibility,
 }
 
 /// Which of a room's events to read; results always come back in ascending `seq`.
@@ -125,6 +128,10 @@ pub enum Refused {
     NoChange(&'static str),
     /// A REACT with a new emoji on a TALK that has as many as it may.
     TooManyReactions,
+    /// An ENTER of a name banned from the room.
+    Banned,
+    /// A revoke, or a grant of a lesser role, that would leave the room without an owner.
+    LastOwner,
 }
 
 /// A storage failure. Its text is for logs only: it may hold SQL or paths.
@@ -179,11 +186,8 @@ pub trait History: Send + Sync + 'static {
 
 /// Reads, on a pool of connections.
 #[async_trait]
-pub trait Store: History + Send + Sync + 'static {
+pub trait Store: History + Rules + Send + Sync + 'static {
     async fn room(&self, room_id: RoomId) -> Result<Option<RoomRecord>, StoreError>;
-
-    /// Up to `limit` rooms created before `before` (a position), newest first.
-    async fn rooms(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoomRecord>, StoreError>;
 
     /// How many sessions, on every instance, are members of each room (rooms with none are
     /// left out).

@@ -6,7 +6,9 @@ use futures_util::{Stream, TryStreamExt};
 use super::{MemberRecord, MembersPage, PageLimit, StoreError};
 use uuid::Uuid;
 
-use crate::domain::{Event, EventKind, Reaction, Retention, RoomId, Seq, Timestamp};
+use crate::domain::{
+    Event, EventKind, Moderation, Reaction, Retention, RoomId, Seq, Timestamp, Visibility,
+};
 
 /// Reads events from `rows` (ascending) until the page is full by `limit`: a page holds at
 /// least one event, and ends with the one whose text reaches the byte bound.
@@ -118,20 +120,25 @@ where
     Ok(Some(MembersPage { as_of_seq, items }))
 }
 
-/// Reads a room's retention and first seq from its row, the same on either backend.
-pub(crate) fn read_room<'r, R>(row: &'r R) -> Result<(Retention, Seq), StoreError>
+/// Reads a room's retention, first seq and visibility from its row, the same on either
+/// backend.
+pub(crate) fn read_room<'r, R>(row: &'r R) -> Result<(Retention, Seq, Visibility), StoreError>
 where
     R: sqlx::Row,
     &'static str: sqlx::ColumnIndex<R>,
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let retention = read_retention(row, "retention_max_age")?;
     let erased_through = parse_seq(row.try_get("erased_through")?)?;
     let first_seq = erased_through
         .next()
         .ok_or_else(|| StoreError::Corrupt("erased_through".to_owned()))?;
-    Ok((retention, first_seq))
+    let visibility: &str = row.try_get("visibility")?;
+    let visibility = Visibility::parse(visibility)
+        .ok_or_else(|| StoreError::Corrupt(format!("visibility {visibility:?}")))?;
+    Ok((retention, first_seq, visibility))
 }
 
 /// Reads a retention from a row: its age in seconds from `age_column`, and
@@ -200,7 +207,24 @@ where
             .map(Timestamp::from_millis),
         deleted: row.try_get("deleted")?,
         reactions: Vec::new(),
+        moderation: row
+            .try_get::<Option<String>, _>("moderation")?
+            .map(|json| read_moderation(&json))
+            .transpose()?,
     })
+}
+
+/// A MODERATION event's details, as its row keeps them (JSON).
+fn read_moderation(json: &str) -> Result<Box<Moderation>, StoreError> {
+    serde_json::from_str(json)
+        .map(Box::new)
+        .map_err(|_| StoreError::Corrupt(format!("moderation {json:?}")))
+}
+
+/// A MODERATION event's details as its row keeps them; None for any other event.
+pub(crate) fn moderation_column(event: &Event) -> Option<String> {
+    let moderation = event.moderation.as_deref()?;
+    serde_json::to_string(moderation).ok()
 }
 
 pub(crate) fn parse_seq(raw: i64) -> Result<Seq, StoreError> {

@@ -7,10 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::rules::RulesTx;
 use super::{RoomRecord, StoreError};
 use crate::domain::{
-    Event, EventKind, InstanceId, ReadMarker, Retention, RoomId, RoomName, Seq, SessionId,
-    Timestamp,
+    Event, EventKind, InstanceId, NewRoom, ReadMarker, Retention, RoomId, Seq, SessionId, Timestamp,
 };
 
 /// The deleted room a purge step takes next.
@@ -39,12 +39,10 @@ pub(crate) trait WriteConnection: Send {
     /// Drops the connection; the next call opens a new one.
     fn discard(&mut self);
 
-    /// Creates a room stamped `now`, or later: never before the newest room.
-    async fn create_room(
-        &mut self,
-        name: &RoomName,
-        now: Timestamp,
-    ) -> Result<RoomRecord, StoreError>;
+    /// Creates a room stamped `now`, or later: never before the newest room; its owner (if
+    /// any) gets the role in the same transaction.
+    async fn create_room(&mut self, room: &NewRoom, now: Timestamp)
+    -> Result<RoomRecord, StoreError>;
 
     async fn ping(&mut self) -> Result<(), StoreError>;
 
@@ -60,7 +58,7 @@ pub(crate) trait WriteConnection: Send {
 /// without [`WriteTx::commit`] or [`WriteTx::rollback`], the connection is left inside the
 /// transaction: the caller then discards it.
 #[async_trait]
-pub(crate) trait WriteTx: Upkeep + Changes {
+pub(crate) trait WriteTx: Upkeep + Changes + RulesTx {
     /// Takes the write lock of each room that exists, in sorted order (so writers that touch
     /// the same rooms wait for each other and never deadlock), and returns its newest seq.
     async fn lock_rooms(&mut self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError>;

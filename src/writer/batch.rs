@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::domain::{Event, EventKind, NewEvent, ReadMarker, RoomId};
+use crate::domain::{Event, EventKind, NewEvent, ReadMarker, RoomId, Standing};
 
 use super::{AppendError, AppendSender, Appended, ReadSender, Stored};
 
@@ -41,11 +41,13 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn stored(self, event: &Event) {
+    /// Tells the session its event was stored (an ENTER's, with the sender's standing).
+    pub fn stored(self, event: &Event, standing: Option<Standing>) {
         let _ = self.sender.send(Ok(Appended::Stored(Stored {
             seq: event.seq,
             message_id: event.message_id,
             sent_at: event.sent_at,
+            standing,
         })));
     }
 

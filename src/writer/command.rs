@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::{AppendSender, ReadSender, WriteError};
-use crate::domain::{InstanceId, NewEvent, ReadMarker, Retention, RoomId, RoomName};
+use crate::domain::{InstanceId, NewEvent, NewRoom, ReadMarker, Retention, RoomId};
 use crate::store::RoomRecord;
 
 /// One request to the writer task, with where its answer goes.
@@ -22,7 +22,7 @@ pub(super) enum Command {
         reply: ReadSender,
     },
     CreateRoom {
-        name: RoomName,
+        room: NewRoom,
         reply: oneshot::Sender<Result<RoomRecord, WriteError>>,
     },
     DeleteRoom {

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::domain::{
-    Event, InstanceId, NewEvent, ReadMarker, Retention, RoomId, RoomName, Seq, Timestamp,
+    Event, InstanceId, NewEvent, NewRoom, ReadMarker, Retention, RoomId, Seq, Standing, Timestamp,
 };
 use crate::hub::Fanout;
 use crate::metrics::Metrics;
@@ -78,6 +78,10 @@ pub enum AppendError {
     NoChange(&'static str),
     #[error("too many different reactions")]
     TooManyReactions,
+    #[error("you are banned from room {0}")]
+    Banned(RoomId),
+    #[error("the room must keep at least one owner")]
+    LastOwner,
     #[error("storage is unavailable, try again")]
     Unavailable,
 }
@@ -88,6 +92,8 @@ pub struct Stored {
     pub seq: Seq,
     pub message_id: Uuid,
     pub sent_at: Timestamp,
+    /// A signed-in sender's ENTER: its standing in the room as of this seq.
+    pub standing: Option<Standing>,
 }
 
 /// What became of an append that did not fail.
@@ -201,8 +207,8 @@ impl Writer {
         }
     }
 
-    pub async fn create_room(&self, name: RoomName) -> Result<RoomRecord, WriteError> {
-        self.ask(|reply| Command::CreateRoom { name, reply })
+    pub async fn create_room(&self, room: NewRoom) -> Result<RoomRecord, WriteError> {
+        self.ask(|reply| Command::CreateRoom { room, reply })
             .await?
     }
 

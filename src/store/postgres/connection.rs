@@ -7,7 +7,8 @@ use sqlx::{Connection, PgConnection};
 
 use super::writer::PgTx;
 use super::{CONNECT_TIMEOUT, room_from_row};
-use crate::domain::{Retention, RoomId, RoomName, Timestamp};
+use crate::domain::{Moderation, NewRoom, Retention, RoomId, Timestamp};
+use crate::store::rules::RulesTx;
 use crate::store::{RoomRecord, StoreError, WriteConnection, WriteTx};
 
 /// The advisory lock rooms are created under, so each is stamped no earlier than the one
@@ -59,26 +60,32 @@ impl WriteConnection for PgWriteConnection {
 
     async fn create_room(
         &mut self,
-        name: &RoomName,
+        room: &NewRoom,
         now: Timestamp,
     ) -> Result<RoomRecord, StoreError> {
-        let tx = self.transaction().await?;
+        let mut tx = self.transaction().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(ROOM_CREATION_LOCK)
             .execute(&mut *tx.conn)
             .await?;
         let row = sqlx::query(
-            concat!("INSERT INTO rooms (room_id, name, created_at) VALUES ($1, $2, \
-             GREATEST($3, COALESCE((SELECT created_at FROM rooms ORDER BY position DESC LIMIT 1), $3))) \
-             RETURNING ", room_columns!()),
+            concat!("INSERT INTO rooms (room_id, name, created_at, visibility) VALUES ($1, $2, \
+             GREATEST($3, COALESCE((SELECT created_at FROM rooms ORDER BY position DESC LIMIT 1), $3)), \
+             $4) RETURNING ", room_columns!()),
         )
         .bind(RoomId::random().uuid())
-        .bind(name.as_str())
+        .bind(room.name.as_str())
         .bind(now.millis())
+        .bind(room.visibility.as_str())
         .fetch_one(&mut *tx.conn)
         .await?;
+        let record = room_from_row(&row)?;
+        if let Some(owner) = &room.owner {
+            let grant = Moderation::owner(owner);
+            tx.moderate(record.room_id, &grant, record.created_at).await?;
+        }
         Box::new(tx).commit().await?;
-        room_from_row(&row)
+        Ok(record)
     }
 
     async fn ping(&mut self) -> Result<(), StoreError> {

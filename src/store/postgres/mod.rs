@@ -12,6 +12,7 @@ mod changes;
 mod connection;
 mod history;
 mod liveness;
+mod rules;
 mod upkeep;
 mod writer;
 
@@ -106,7 +107,7 @@ pub struct PgStore {
 }
 
 fn room_from_row(row: &PgRow) -> Result<RoomRecord, StoreError> {
-    let (retention, first_seq) = read_room(row)?;
+    let (retention, first_seq, visibility) = read_room(row)?;
     Ok(RoomRecord {
         room_id: RoomId::from_uuid(row.try_get("room_id")?),
         name: row.try_get("name")?,
@@ -115,6 +116,7 @@ fn room_from_row(row: &PgRow) -> Result<RoomRecord, StoreError> {
         position: row.try_get("position")?,
         retention,
         first_seq,
+        visibility,
     })
 }
 
@@ -153,20 +155,6 @@ impl Store for PgStore {
         .as_ref()
         .map(room_from_row)
         .transpose()
-    }
-
-    async fn rooms(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoomRecord>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            room_columns!(),
-            " FROM rooms \
-             WHERE position < $1 ORDER BY position DESC LIMIT $2"
-        ))
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(room_from_row).collect()
     }
 
     async fn unread_counts(

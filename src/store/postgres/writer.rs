@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use super::{array, event_from_row, room_seq_from_row, uuids};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq};
-use crate::store::{Entered, Membership, ResendKey, StoreError, WriteTx, parse_seq};
+use crate::store::{
+    Entered, Membership, ResendKey, StoreError, WriteTx, moderation_column, parse_seq,
+};
 
 /// A transaction on the writer's connection.
 pub(super) struct PgTx<'c> {
@@ -72,10 +74,10 @@ impl WriteTx for PgTx<'_> {
         }
         sqlx::query(
             "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
-                                 sent_at, target_seq, emoji, reply_to) \
+                                 sent_at, target_seq, emoji, reply_to, moderation) \
              SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], \
                                   $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
-                                  $11::bigint[])",
+                                  $11::bigint[], $12::text[])",
         )
         .bind(array(events, |e| e.room_id.uuid()))
         .bind(array(events, |e| e.seq.get()))
@@ -88,6 +90,7 @@ impl WriteTx for PgTx<'_> {
         .bind(array(events, |e| e.target_seq.map(Seq::get)))
         .bind(array(events, |e| e.emoji.as_deref()))
         .bind(array(events, |e| e.reply_to.map(Seq::get)))
+        .bind(array(events, |e| moderation_column(e)))
         .execute(&mut *self.conn)
         .await?;
         Ok(())

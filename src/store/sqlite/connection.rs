@@ -7,7 +7,8 @@ use sqlx::{Connection, SqliteConnection};
 
 use super::rows::room_from_row;
 use super::writer::SqliteTx;
-use crate::domain::{Retention, RoomId, RoomName, Timestamp};
+use crate::domain::{Moderation, NewRoom, Retention, RoomId, Timestamp};
+use crate::store::rules::RulesTx;
 use crate::store::{RoomRecord, StoreError, WriteConnection, WriteTx};
 
 pub struct SqliteWriteConnection {
@@ -51,21 +52,29 @@ impl WriteConnection for SqliteWriteConnection {
 
     async fn create_room(
         &mut self,
-        name: &RoomName,
+        room: &NewRoom,
         now: Timestamp,
     ) -> Result<RoomRecord, StoreError> {
+        let mut tx = self.transaction().await?;
         let row = sqlx::query(concat!(
-            "INSERT INTO rooms (room_id, name, created_at) VALUES (?1, ?2, \
-             MAX(?3, COALESCE((SELECT created_at FROM rooms ORDER BY position DESC LIMIT 1), ?3))) \
-             RETURNING ",
+            "INSERT INTO rooms (room_id, name, created_at, visibility) VALUES (?1, ?2, \
+             MAX(?3, COALESCE((SELECT created_at FROM rooms ORDER BY position DESC LIMIT 1), ?3)), \
+             ?4) RETURNING ",
             room_columns!()
         ))
         .bind(RoomId::random().to_string())
-        .bind(name.as_str())
+        .bind(room.name.as_str())
         .bind(now.millis())
-        .fetch_one(self.connection().await?)
+        .bind(room.visibility.as_str())
+        .fetch_one(&mut *tx.conn)
         .await?;
-        room_from_row(&row)
+        let record = room_from_row(&row)?;
+        if let Some(owner) = &room.owner {
+            let grant = Moderation::owner(owner);
+            tx.moderate(record.room_id, &grant, record.created_at).await?;
+        }
+        Box::new(tx).commit().await?;
+        Ok(record)
     }
 
     async fn ping(&mut self) -> Result<(), StoreError> {

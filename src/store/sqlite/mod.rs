@@ -7,6 +7,7 @@ mod changes;
 mod connection;
 mod history;
 mod liveness;
+mod rules;
 mod rows;
 mod upkeep;
 mod writer;
@@ -138,20 +139,6 @@ impl Store for SqliteStore {
         .as_ref()
         .map(room_from_row)
         .transpose()
-    }
-
-    async fn rooms(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoomRecord>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            room_columns!(),
-            " FROM rooms \
-             WHERE position < ? ORDER BY position DESC LIMIT ?"
-        ))
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(room_from_row).collect()
     }
 
     async fn unread_counts(

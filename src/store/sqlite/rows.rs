@@ -8,7 +8,7 @@ use crate::domain::{Event, RoomId, Timestamp};
 use crate::store::{RoomRecord, StoreError, parse_seq, read_event, read_room};
 
 pub(super) fn room_from_row(row: &SqliteRow) -> Result<RoomRecord, StoreError> {
-    let (retention, first_seq) = read_room(row)?;
+    let (retention, first_seq, visibility) = read_room(row)?;
     Ok(RoomRecord {
         room_id: parse_room_id(row.try_get("room_id")?)?,
         name: row.try_get("name")?,
@@ -17,6 +17,7 @@ pub(super) fn room_from_row(row: &SqliteRow) -> Result<RoomRecord, StoreError> {
         position: row.try_get("position")?,
         retention,
         first_seq,
+        visibility,
     })
 }
 

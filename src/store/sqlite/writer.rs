@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::rows::{event_from_row, in_list, parse_room_id};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq, Timestamp};
-use crate::store::{Entered, Membership, ResendKey, StoreError, WriteTx, parse_seq};
+use crate::store::{
+    Entered, Membership, ResendKey, StoreError, WriteTx, moderation_column, parse_seq,
+};
 
 /// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -83,7 +85,7 @@ impl WriteTx for SqliteTx<'_> {
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
-                 sent_at, target_seq, emoji, reply_to) ",
+                 sent_at, target_seq, emoji, reply_to, moderation) ",
             );
             insert.push_values(chunk, |mut row, event| {
                 row.push_bind(event.room_id.to_string())
@@ -96,7 +98,8 @@ impl WriteTx for SqliteTx<'_> {
                     .push_bind(event.sent_at.millis())
                     .push_bind(event.target_seq.map(Seq::get))
                     .push_bind(event.emoji.clone())
-                    .push_bind(event.reply_to.map(Seq::get));
+                    .push_bind(event.reply_to.map(Seq::get))
+                    .push_bind(moderation_column(event));
             });
             insert.build().execute(&mut *self.conn).await?;
         }

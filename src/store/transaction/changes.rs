@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Pending;
-use crate::domain::{Authority, Emoji, Event, EventKind, RoomId, Seq};
+use crate::domain::{Emoji, Event, EventKind, RoomId, Seq};
 use crate::store::{ReactionKey, Refused, StoreError, Target, WriteTx};
 
 /// The TALKs a batch names, and their reactions, as each event of the batch finds them.
@@ -83,8 +83,9 @@ impl Targets {
         Ok(())
     }
 
-    /// Whether the event may be stored, given what came before it.
-    pub fn check(&self, event: &Event, authority: Authority) -> Result<(), Refused> {
+    /// Whether the event may be stored, given what came before it; a sender who `moderates`
+    /// may take back anyone's TALK.
+    pub fn check(&self, event: &Event, moderates: bool) -> Result<(), Refused> {
         let Some(at) = named(event) else {
             return Ok(());
         };
@@ -95,7 +96,7 @@ impl Targets {
             EventKind::Edit if !own => {
                 Err(Refused::Forbidden("only its author may edit a message"))
             }
-            EventKind::Delete if !own && authority == Authority::Author => Err(Refused::Forbidden(
+            EventKind::Delete if !own && !moderates => Err(Refused::Forbidden(
                 "only its author, the room's moderators and admins may delete a message",
             )),
             EventKind::React | EventKind::Unreact => self.check_reaction(event, at),
@@ -142,7 +143,7 @@ impl Targets {
                 self.erased.push(at);
             }
             EventKind::React | EventKind::Unreact => self.record_reaction(event, at),
-            EventKind::Enter | EventKind::Leave => {}
+            EventKind::Enter | EventKind::Leave | EventKind::Moderation => {}
         }
     }
 

@@ -20,6 +20,7 @@
 mod changes;
 mod commit;
 mod retention;
+mod rules;
 mod steps;
 
 use std::time::Duration;
@@ -29,7 +30,7 @@ pub(super) use self::commit::within;
 use self::steps::{message_id, stored_events};
 use super::{Membership, NextPurge, Purge, Refused, RoomRecord, StoreError, WriteConnection};
 use crate::domain::{
-    Authority, Event, InstanceId, NewEvent, ReadMarker, RoomId, RoomName, Seq, Timestamp,
+    Authority, Event, InstanceId, NewEvent, NewRoom, ReadMarker, RoomId, Seq, Standing, Timestamp,
 };
 
 /// The longest a transaction's statements, and then its COMMIT, may take before the
@@ -50,8 +51,10 @@ pub struct StoreWriter {
 struct Pending {
     event: Event,
     member: Option<Membership>,
-    /// Whose TALKs a DELETE may take back.
+    /// Who sent it, as the room's rules see them.
     authority: Authority,
+    /// An accepted ENTER's: its sender's standing in the room.
+    standing: Option<Standing>,
 }
 
 /// What to do in one transaction.
@@ -74,11 +77,12 @@ type Outcomes = Vec<Result<(), Refused>>;
 /// The new value of each read marker that rose.
 type Risen = Vec<Option<Seq>>;
 
-/// What a batch came to: each event as stored, or why it was not; and the new value of each
-/// read marker that rose.
+/// What a batch came to: each event as stored, or why it was not (and, for a signed-in
+/// sender's ENTER, its standing in the room); and the new value of each read marker that rose.
 #[derive(Debug)]
 pub struct Written {
     pub events: Vec<Result<Event, Refused>>,
+    pub standings: Vec<Option<Standing>>,
     pub reads: Vec<Option<Seq>>,
 }
 
@@ -206,12 +210,14 @@ impl StoreWriter {
         }
     }
 
+    /// Creates a room stamped `now` (or later: never before the newest room), with its owner's
+    /// role, in one transaction.
     pub async fn create_room(
         &mut self,
-        name: &RoomName,
+        room: &NewRoom,
         now: Timestamp,
     ) -> Result<RoomRecord, StoreError> {
-        let created = within(self.connection.create_room(name, now)).await;
+        let created = within(self.connection.create_room(room, now)).await;
         self.kept_if_ok(created)
     }
 
@@ -276,6 +282,7 @@ impl StoreWriter {
         Pending {
             member,
             authority: new.authority,
+            standing: None,
             event: Event::stored(new, Seq::ZERO, message_id(), Timestamp::now()),
         }
     }
@@ -291,6 +298,7 @@ impl StoreWriter {
 
 fn written(batch: Vec<Pending>, outcomes: Outcomes, risen: Risen) -> Written {
     Written {
+        standings: batch.iter().map(|pending| pending.standing).collect(),
         events: stored_events(batch, outcomes),
         reads: risen,
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::changes::Targets;
+use super::rules::Rulebook;
 use super::{Outcomes, Pending};
 use crate::domain::{
     Authority, Event, EventKind, InstanceId, NewEvent, RoomId, Sender, Seq, Timestamp,
@@ -25,11 +26,18 @@ pub(super) async fn store_batch(
     let mut outcomes = refuse_non_members(batch, &present);
     let firsts = stored_firsts(tx, batch).await?;
     let mut targets = Targets::load(tx, batch).await?;
-    let taken = number(batch, &mut outcomes, &mut last, firsts, &mut targets)?;
+    let mut rules = Rulebook::load(tx, batch).await?;
+    let mut checks = Checks {
+        targets: &mut targets,
+        rules: &mut rules,
+    };
+    let taken = number(batch, &mut outcomes, &mut last, firsts, &mut checks)?;
     tx.set_last_seqs(&taken).await?;
-    tx.insert_events(&accepted(batch, &outcomes)).await?;
+    let stored = accepted(batch, &outcomes);
+    tx.insert_events(&stored).await?;
     tx.add_memberships(&entering(batch, &outcomes)).await?;
     targets.apply(tx).await?;
+    Rulebook::apply(tx, &stored).await?;
     Ok(outcomes)
 }
 
@@ -50,15 +58,35 @@ async fn stored_firsts(
         .collect())
 }
 
+/// What each event is checked against as the batch is numbered.
+struct Checks<'a> {
+    targets: &'a mut Targets,
+    rules: &'a mut Rulebook,
+}
+
+impl Checks<'_> {
+    /// Whether the event may be stored; an ENTER's standing goes with it.
+    fn check(&self, pending: &mut Pending) -> Result<(), Refused> {
+        pending.standing = self.rules.check(pending)?;
+        let moderates = self.rules.moderates(pending);
+        self.targets.check(&pending.event, moderates)
+    }
+
+    fn record(&mut self, event: &mut Event) {
+        self.targets.record(event);
+        self.rules.record(event);
+    }
+}
+
 /// Gives each event still accepted its room's next seq, refusing a resend (of a stored event
-/// or one earlier in the batch), an event whose room is gone, and a change or reply its
-/// target does not allow. Returns each room's new last seq.
+/// or one earlier in the batch), an event whose room is gone, a change or reply its target
+/// does not allow, and what the room's rules do not. Returns each room's new last seq.
 fn number(
     batch: &mut [Pending],
     outcomes: &mut [Result<(), Refused>],
     last: &mut HashMap<RoomId, Seq>,
     mut firsts: HashMap<OwnedKey, Event>,
-    targets: &mut Targets,
+    checks: &mut Checks,
 ) -> Result<Vec<(RoomId, Seq)>, StoreError> {
     let mut taken = HashMap::new();
     for (pending, outcome) in batch.iter_mut().zip(outcomes.iter_mut()) {
@@ -75,14 +103,14 @@ fn number(
             *outcome = Err(Refused::RoomGone);
             continue;
         };
-        if let Err(refused) = targets.check(&pending.event, pending.authority) {
+        if let Err(refused) = checks.check(pending) {
             *outcome = Err(refused);
             continue;
         }
         *seq = seq.next().ok_or_else(|| exhausted(room_id))?;
         pending.event.seq = *seq;
         taken.insert(room_id, *seq);
-        targets.record(&pending.event);
+        checks.record(&mut pending.event);
         if let Some(key) = key {
             firsts.insert(key, pending.event.clone());
         }
@@ -176,7 +204,8 @@ pub(super) async fn reap(
             .map_err(|_| StoreError::Corrupt(format!("member name {name:?}")))?;
         leaves.push(Pending {
             member: Some(member),
-            authority: Authority::Author,
+            authority: Authority::Anyone,
+            standing: None,
             event: Event::stored(
                 NewEvent::departure(member.room_id, sender),
                 Seq::ZERO,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use tokio::time::Instant as TokioInstant;
 
 use super::GroupCommit;
-use crate::domain::{Event, NewEvent, Notice, ReadMarker, RoomId, Seq};
+use crate::domain::{Event, NewEvent, Notice, ReadMarker, RoomId, Seq, Standing};
 use crate::metrics::{Metrics, Stage};
 use crate::store::{Refused, Unwritten, Written};
 use crate::writer::batch::{Answers, Batch, Reply};
@@ -54,8 +54,12 @@ impl GroupCommit {
                 return;
             }
         };
-        let Written { events, reads } = written;
-        let stored = self.answer_appends(events, answers.replies);
+        let Written {
+            events,
+            standings,
+            reads,
+        } = written;
+        let stored = self.answer_appends(events, standings, answers.replies);
         let notices = answer_reads(answers.reads, reads, answers.read_replies);
         for event in &stored {
             self.fanout.publish(event);
@@ -70,15 +74,16 @@ impl GroupCommit {
     pub(super) fn answer_appends(
         &mut self,
         events: Vec<Result<Event, Refused>>,
+        standings: Vec<Option<Standing>>,
         replies: Vec<Reply>,
     ) -> Vec<Event> {
         let mut stored = Vec::with_capacity(events.len());
-        for (result, reply) in events.into_iter().zip(replies) {
+        for ((result, standing), reply) in events.into_iter().zip(standings).zip(replies) {
             let refused = match result {
                 Ok(event) => {
-                    self.metrics.event_stored(event.kind.as_str());
+                    self.metrics.event_stored(&event);
                     self.metrics.stage(Stage::Committed, reply.queued);
-                    reply.stored(&event);
+                    reply.stored(&event, standing);
                     stored.push(event);
                     continue;
                 }
@@ -172,5 +177,7 @@ fn refusal(refused: Refused, room_id: RoomId) -> Result<(AppendError, &'static s
         Refused::Forbidden(why) => (AppendError::Forbidden(why), "forbidden"),
         Refused::NoChange(why) => (AppendError::NoChange(why), "no_change"),
         Refused::TooManyReactions => (AppendError::TooManyReactions, "too_many_reactions"),
+        Refused::Banned => (AppendError::Banned(room_id), "banned"),
+        Refused::LastOwner => (AppendError::LastOwner, "last_owner"),
     })
 }

@@ -162,8 +162,8 @@ impl GroupCommit {
     /// Runs a command that is not stored with a batch.
     async fn run_alone(&mut self, command: Command) {
         match command {
-            Command::CreateRoom { name, reply } => {
-                let created = self.store.create_room(&name, Timestamp::now()).await;
+            Command::CreateRoom { room, reply } => {
+                let created = self.store.create_room(&room, Timestamp::now()).await;
                 let _ = reply.send(created.map_err(unavailable("creating a room")));
             }
             Command::DeleteRoom { room_id, reply } => {

@@ -60,7 +60,7 @@ impl GroupCommit {
                 .map_err(unavailable("reaping an instance"))?;
             reaped += leaves.len();
             for event in &leaves {
-                self.metrics.event_stored(event.kind.as_str());
+                self.metrics.event_stored(event);
                 self.fanout.publish(event);
             }
             if !more {

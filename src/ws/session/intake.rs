@@ -23,7 +23,7 @@ impl Speaker {
         Self {
             session,
             signed_as: None,
-            authority: Authority::Author,
+            authority: Authority::Anyone,
         }
     }
 }
@@ -85,7 +85,7 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
         }
         Action::Change(change) => {
             rooms.check(room_id, &sender, change.name())?;
-            (self::change(room_id, sender, change, speaker), Effect::None)
+            (self::change(room_id, sender, change), Effect::None)
         }
         Action::Leave => {
             rooms.check(room_id, &sender, "LEAVE")?;
@@ -106,21 +106,21 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
             }));
         }
     };
-    let event = event.correlated(client_msg_id);
+    let event = event
+        .correlated(client_msg_id)
+        .acting_as(speaker.authority);
     Ok(Plan::Append(Append { event, effect }))
 }
 
 /// The event an EDIT, DELETE, REACT or UNREACT frame asks for; whether the TALK it names
 /// exists and whose it is, storage checks under the room's lock.
-fn change(room_id: RoomId, sender: Sender, change: Change, speaker: &Speaker) -> NewEvent {
+fn change(room_id: RoomId, sender: Sender, change: Change) -> NewEvent {
     match change {
         Change::Edit {
             target_seq,
             message,
         } => NewEvent::edit(room_id, sender, target_seq, message),
-        Change::Delete { target_seq } => {
-            NewEvent::delete(room_id, sender, target_seq, speaker.authority)
-        }
+        Change::Delete { target_seq } => NewEvent::delete(room_id, sender, target_seq),
         Change::React { target_seq, emoji } => {
             NewEvent::reaction(room_id, EventKind::React, sender, target_seq, emoji)
         }

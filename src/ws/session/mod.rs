@@ -170,9 +170,10 @@ impl Session {
         );
         self.timers.expiry = identity.as_ref().map(expiry_of);
         self.speaker.signed_as = identity.as_ref().map(|identity| identity.name().clone());
-        self.speaker.authority = match identity.as_ref().is_some_and(Identity::is_admin) {
-            true => Authority::Moderator,
-            false => Authority::Author,
+        self.speaker.authority = match &identity {
+            None => Authority::Anyone,
+            Some(identity) if identity.is_admin() => Authority::Admin,
+            Some(_) => Authority::Signed,
         };
         self.identity = identity;
     }

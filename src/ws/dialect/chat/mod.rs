@@ -7,7 +7,9 @@ mod parse;
 use bytestring::ByteString;
 use serde_json::json;
 
-use crate::domain::{ClientMsgId, DomainError, Emoji, Event, MessageText, RoomId, Sender, Seq};
+use crate::domain::{
+    ClientMsgId, DomainError, Emoji, Event, MessageText, Removal, RoomId, Sender, Seq,
+};
 use crate::writer::{AppendError, Stored};
 
 pub use self::parse::parse;
@@ -120,6 +122,10 @@ pub enum WsError {
     NoChange(&'static str),
     #[error("a message has at most {0} different reactions")]
     TooManyReactions(usize),
+    #[error("you are banned from room {0}")]
+    Banned(RoomId),
+    #[error("you are muted in room {0}: you may read, not talk")]
+    Muted(RoomId),
     #[error("storage is unavailable, try again")]
     Unavailable,
 }
@@ -138,6 +144,8 @@ impl WsError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NoChange(_) => "NO_CHANGE",
             Self::TooManyReactions(_) => "TOO_MANY_REACTIONS",
+            Self::Banned(_) => "BANNED",
+            Self::Muted(_) => "MUTED",
             Self::Unavailable => "UNAVAILABLE",
         }
     }
@@ -165,6 +173,8 @@ impl From<AppendError> for WsError {
             AppendError::Forbidden(why) => Self::Forbidden(why),
             AppendError::NoChange(why) => Self::NoChange(why),
             AppendError::TooManyReactions => Self::TooManyReactions(Emoji::MAX_PER_TALK),
+            AppendError::Banned(room_id) => Self::Banned(room_id),
+            AppendError::LastOwner => Self::Forbidden("the room must keep at least one owner"),
             AppendError::Unavailable => Self::Unavailable,
         }
     }
@@ -226,6 +236,13 @@ pub fn truncated_frame(room_id: RoomId, first_seq: Seq) -> ByteString {
         .into()
 }
 
+/// What a session removed from a room by a kick, a ban or a revoked role is told.
+pub fn removed_frame(room_id: RoomId, reason: Removal) -> ByteString {
+    json!({"type": "REMOVED", "roomId": room_id, "reason": reason.as_str()})
+        .to_string()
+        .into()
+}
+
 pub fn closed_frame(room_id: RoomId) -> ByteString {
     json!({"type": "CLOSED", "roomId": room_id})
         .to_string()
@@ -261,6 +278,7 @@ pub fn duplicate_frame(first: &Event, echo: bool) -> ByteString {
                 seq: first.seq,
                 message_id: first.message_id,
                 sent_at: first.sent_at,
+                standing: None,
             };
             ack(first.room_id, &stored, first.client_msg_id.as_deref())
         }

@@ -1,0 +1,228 @@
+//! The SQL of the rooms' rules on PostgreSQL: reads on the pool, and the steps of a write
+//! transaction, which holds the locks of the rooms it changes.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::writer::PgTx;
+use super::{PgStore, room_from_row, uuids};
+use crate::domain::{Action, Moderation, Role, RoomId, Timestamp, Visibility};
+use crate::store::rules::{
+    Admission, RoleRecord, Rules, RulesTx, SanctionKind, SanctionRecord, admission_columns,
+    read_admission, read_role, read_role_record, read_sanction,
+};
+use crate::store::{RoomRecord, StoreError};
+
+const ROLES: &str = "SELECT name, role, granted_by, granted_at FROM room_roles WHERE room_id = $1 \
+     ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'moderator' THEN 1 ELSE 2 END, name";
+const BANS: &str = "SELECT name, until, reason, banned_by AS by_name, banned_at AS at \
+     FROM room_bans WHERE room_id = $1 AND (until IS NULL OR until > $2) ORDER BY name";
+const MUTES: &str = "SELECT name, until, NULL::text AS reason, muted_by AS by_name, \
+            muted_at AS at \
+     FROM room_mutes WHERE room_id = $1 AND (until IS NULL OR until > $2) ORDER BY name";
+
+#[async_trait]
+impl Rules for PgStore {
+    async fn admission(
+        &self,
+        room_id: RoomId,
+        name: &str,
+    ) -> Result<Option<(RoomRecord, Admission)>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            ", ",
+            admission_columns!("$2"),
+            " FROM rooms WHERE room_id = $1"
+        ))
+        .bind(room_id.uuid())
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((room_from_row(&row)?, read_admission(&row)?)))
+            .transpose()
+    }
+
+    async fn roles_in(
+        &self,
+        rooms: &[RoomId],
+        name: &str,
+    ) -> Result<HashMap<RoomId, Role>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT room_id, role FROM room_roles WHERE name = $1 AND room_id = ANY($2)",
+        )
+        .bind(name)
+        .bind(uuids(rooms))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut roles = HashMap::with_capacity(rows.len());
+        for row in rows {
+            if let Some(role) = read_role(row.try_get("role")?)? {
+                roles.insert(RoomId::from_uuid(row.try_get("room_id")?), role);
+            }
+        }
+        Ok(roles)
+    }
+
+    async fn visible_rooms(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+        viewer: Option<&str>,
+    ) -> Result<Vec<RoomRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms WHERE position < $1 AND (visibility = 'public' OR $3::text IS NULL \
+               OR EXISTS (SELECT 1 FROM room_roles AS g \
+                          WHERE g.room_id = rooms.room_id AND g.name = $3)) \
+             ORDER BY position DESC LIMIT $2"
+        ))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .bind(viewer)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(room_from_row).collect()
+    }
+
+    async fn roles(&self, room_id: RoomId) -> Result<Vec<RoleRecord>, StoreError> {
+        let rows = sqlx::query(ROLES)
+            .bind(room_id.uuid())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(read_role_record).collect()
+    }
+
+    async fn sanctions(
+        &self,
+        room_id: RoomId,
+        kind: SanctionKind,
+        now: Timestamp,
+    ) -> Result<Vec<SanctionRecord>, StoreError> {
+        let query = match kind {
+            SanctionKind::Ban => BANS,
+            SanctionKind::Mute => MUTES,
+        };
+        let rows = sqlx::query(query)
+            .bind(room_id.uuid())
+            .bind(now.millis())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(read_sanction).collect()
+    }
+}
+
+#[async_trait]
+impl RulesTx for PgTx<'_> {
+    async fn room_rules(
+        &mut self,
+        rooms: &[RoomId],
+    ) -> Result<HashMap<RoomId, (Visibility, u32)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT room_id, visibility, (SELECT COUNT(*) FROM room_roles AS g \
+               WHERE g.room_id = rooms.room_id AND g.role = 'owner') AS owners \
+             FROM rooms WHERE room_id = ANY($1)",
+        )
+        .bind(uuids(rooms))
+        .fetch_all(&mut *self.conn)
+        .await?;
+        let mut rules = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let visibility: &str = row.try_get("visibility")?;
+            let visibility = Visibility::parse(visibility)
+                .ok_or_else(|| StoreError::Corrupt(format!("visibility {visibility:?}")))?;
+            let owners: i64 = row.try_get("owners")?;
+            let room_id = RoomId::from_uuid(row.try_get("room_id")?);
+            rules.insert(room_id, (visibility, u32::try_from(owners).unwrap_or(0)));
+        }
+        Ok(rules)
+    }
+
+    async fn admissions(
+        &mut self,
+        keys: &[(RoomId, String)],
+    ) -> Result<HashMap<(RoomId, String), Admission>, StoreError> {
+        let mut found = HashMap::with_capacity(keys.len());
+        for (room_id, name) in keys {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                admission_columns!("$2"),
+                " FROM rooms WHERE room_id = $1"
+            ))
+            .bind(room_id.uuid())
+            .bind(name)
+            .fetch_optional(&mut *self.conn)
+            .await?;
+            if let Some(row) = row {
+                found.insert((*room_id, name.clone()), read_admission(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn moderate(
+        &mut self,
+        room_id: RoomId,
+        moderation: &Moderation,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (room_id, target) = (room_id.uuid(), moderation.target.as_str());
+        let (by, at) = (moderation.by.as_str(), at.millis());
+        let until = moderation.until.map(Timestamp::millis);
+        let query = match moderation.action {
+            Action::Grant => sqlx::query(
+                "INSERT INTO room_roles (room_id, name, role, granted_by, granted_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id, name) DO UPDATE \
+                 SET role = excluded.role, granted_by = excluded.granted_by, \
+                     granted_at = excluded.granted_at",
+            )
+            .bind(room_id)
+            .bind(target)
+            .bind(moderation.role.map(Role::as_str))
+            .bind(by)
+            .bind(at),
+            Action::Ban => sqlx::query(
+                "INSERT INTO room_bans (room_id, name, until, reason, banned_by, banned_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room_id, name) DO UPDATE \
+                 SET until = excluded.until, reason = excluded.reason, \
+                     banned_by = excluded.banned_by, banned_at = excluded.banned_at",
+            )
+            .bind(room_id)
+            .bind(target)
+            .bind(until)
+            .bind(moderation.reason.as_deref())
+            .bind(by)
+            .bind(at),
+            Action::Mute => sqlx::query(
+                "INSERT INTO room_mutes (room_id, name, until, muted_by, muted_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id, name) DO UPDATE \
+                 SET until = excluded.until, muted_by = excluded.muted_by, \
+                     muted_at = excluded.muted_at",
+            )
+            .bind(room_id)
+            .bind(target)
+            .bind(until)
+            .bind(by)
+            .bind(at),
+            Action::Revoke => {
+                sqlx::query("DELETE FROM room_roles WHERE room_id = $1 AND name = $2")
+                    .bind(room_id)
+                    .bind(target)
+            }
+            Action::Unban => sqlx::query("DELETE FROM room_bans WHERE room_id = $1 AND name = $2")
+                .bind(room_id)
+                .bind(target),
+            Action::Unmute => {
+                sqlx::query("DELETE FROM room_mutes WHERE room_id = $1 AND name = $2")
+                    .bind(room_id)
+                    .bind(target)
+            }
+            Action::Kick => return Ok(()),
+        };
+        query.execute(&mut *self.conn).await?;
+        Ok(())
+    }
+}

@@ -14,9 +14,7 @@ mod time;
 pub use change::{Authority, Reaction};
 pub use event::{Event, EventKind, NewEvent};
 pub use instance::{InstanceId, SessionId};
-pub use moderation::{
-    Action, Moderation, Reason, Removal, Role, Sanction, Standing, Visibility,
-};
+pub use moderation::{Action, Moderation, Reason, Removal, Role, Sanction, Standing, Visibility};
 pub use notice::{Notice, ReadMarker};
 pub use room::{NewRoom, Retention, RoomId, RoomName};
 pub use seq::Seq;

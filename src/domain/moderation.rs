@@ -240,7 +240,10 @@ mod tests {
     use crate::domain::Sender;
 
     fn moderation(action: Action) -> Moderation {
-        let (bob, alice) = (Sender::parse("bob").unwrap(), Sender::parse("alice").unwrap());
+        let (bob, alice) = (
+            Sender::parse("bob").unwrap(),
+            Sender::parse("alice").unwrap(),
+        );
         Moderation::new(action, &bob, &alice)
     }
 

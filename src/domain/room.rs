@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{DomainError, Sender, Visibility};
 use super::text::bounded;
+use super::{DomainError, Sender, Visibility};
 
 /// A room's identity: a UUID, always shown in its lowercase hyphenated form.
 #[derive(

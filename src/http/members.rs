@@ -7,9 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::seen;
 use super::rooms::{room_id, valid_limit};
-use crate::identity::Caller;
 use crate::domain::{Seq, Timestamp};
 use crate::error::{ApiError, Problem};
+use crate::identity::Caller;
 use crate::state::AppState;
 use crate::store::{MemberCursor, MemberRecord};
 

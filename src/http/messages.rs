@@ -6,9 +6,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::seen;
 use super::rooms::room_id;
-use crate::identity::Caller;
 use crate::domain::{Event, Seq};
 use crate::error::{ApiError, Problem};
+use crate::identity::Caller;
 use crate::state::AppState;
 use crate::store::EventRange;
 

@@ -12,9 +12,7 @@ use utoipa::ToSchema;
 
 use super::access::{Seen, seen};
 use super::rooms::room_id;
-use crate::domain::{
-    Action, Moderation, NewEvent, Reason, Role, RoomId, Sender, Timestamp,
-};
+use crate::domain::{Action, Moderation, NewEvent, Reason, Role, RoomId, Sender, Timestamp};
 use crate::error::{ApiError, Problem};
 use crate::identity::Caller;
 use crate::state::AppState;
@@ -438,7 +436,10 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let room_id = room_id(raw)?;
     seen(state, caller, room_id).await?;
-    let items = state.store.sanctions(room_id, kind, Timestamp::now()).await?;
+    let items = state
+        .store
+        .sanctions(room_id, kind, Timestamp::now())
+        .await?;
     let items = items.into_iter().map(SanctionItem::from).collect();
     Ok(HttpResponse::Ok().json(SanctionList { items }))
 }
@@ -450,7 +451,10 @@ async fn in_force(
     kind: SanctionKind,
     name: &Sender,
 ) -> Result<HttpResponse, ApiError> {
-    let items = state.store.sanctions(room_id, kind, Timestamp::now()).await?;
+    let items = state
+        .store
+        .sanctions(room_id, kind, Timestamp::now())
+        .await?;
     let item = items
         .into_iter()
         .find(|record| record.name == name.as_str())

@@ -184,10 +184,7 @@ pub async fn list_rooms(
         .map(parse_cursor)
         .transpose()?;
     let viewer = caller.viewer();
-    let mut records = state
-        .store
-        .visible_rooms(before, limit + 1, viewer)
-        .await?;
+    let mut records = state.store.visible_rooms(before, limit + 1, viewer).await?;
     let next_cursor = if records.len() > limit as usize {
         records.truncate(limit as usize);
         records.last().map(|last| last.position.to_string())

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use uuid::Uuid;
 
-use crate::domain::{Event, RoomId, Seq};
+use crate::domain::{Event, Moderation, RoomId, Seq};
 
 /// What a `CLOSED` notice counts for against the byte bound.
 const CLOSED_BYTES: usize = 64;
@@ -31,6 +31,8 @@ pub struct SharedEvent {
     pub json: ByteString,
     /// When fan-out made it, for the `written` stage.
     pub fanned_out: Instant,
+    /// A MODERATION event's details, for the sessions it is about.
+    pub moderation: Option<Box<Moderation>>,
     stomp_tail: OnceLock<ByteString>,
 }
 
@@ -43,6 +45,7 @@ impl SharedEvent {
             message_id: event.message_id,
             json: event.to_json()?.into(),
             fanned_out: Instant::now(),
+            moderation: event.moderation.clone(),
             stomp_tail: OnceLock::new(),
         }))
     }
@@ -197,6 +200,7 @@ mod tests {
             message_id: Uuid::nil(),
             json: "x".repeat(bytes).into(),
             fanned_out: Instant::now(),
+            moderation: None,
             stomp_tail: OnceLock::new(),
         }))
     }

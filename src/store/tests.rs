@@ -8,8 +8,8 @@ use sqlx::Connection;
 
 use super::{EventRange, MemberCursor, PageLimit, Purge, Refused, Storage, connect};
 use crate::domain::{
-    ClientMsgId, Event, EventKind, InstanceId, MessageText, NewEvent, ReadMarker, RoomId, RoomName,
-    Sender, Seq, Timestamp,
+    ClientMsgId, Event, EventKind, InstanceId, MessageText, NewEvent, NewRoom, ReadMarker, RoomId,
+    RoomName, Sender, Seq, Timestamp,
 };
 
 #[path = "../../tests/support/postgres.rs"]
@@ -67,10 +67,10 @@ impl Db {
     }
 
     async fn room(&mut self, name: &str) -> RoomId {
-        let name = RoomName::parse(name).unwrap();
+        let room = NewRoom::public(RoomName::parse(name).unwrap());
         let writer = &mut self.storage.writer;
         writer
-            .create_room(&name, Timestamp::now())
+            .create_room(&room, Timestamp::now())
             .await
             .unwrap()
             .room_id
@@ -292,11 +292,11 @@ async fn a_deleted_room_is_gone_at_once_and_its_events_after_a_delay_in_steps_ev
 }
 
 async fn a_room_is_never_stamped_before_the_newest_room(mut db: Db) {
-    let name = RoomName::parse("r").unwrap();
+    let new = NewRoom::public(RoomName::parse("r").unwrap());
     let mut create = async |millis| {
         let writer = &mut db.storage.writer;
         let room = writer
-            .create_room(&name, Timestamp::from_millis(millis))
+            .create_room(&new, Timestamp::from_millis(millis))
             .await
             .unwrap();
         room.created_at.millis()

@@ -41,8 +41,11 @@ pub(crate) trait WriteConnection: Send {
 
     /// Creates a room stamped `now`, or later: never before the newest room; its owner (if
     /// any) gets the role in the same transaction.
-    async fn create_room(&mut self, room: &NewRoom, now: Timestamp)
-    -> Result<RoomRecord, StoreError>;
+    async fn create_room(
+        &mut self,
+        room: &NewRoom,
+        now: Timestamp,
+    ) -> Result<RoomRecord, StoreError>;
 
     async fn ping(&mut self) -> Result<(), StoreError>;
 

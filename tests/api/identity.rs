@@ -286,10 +286,10 @@ async fn a_valid_token_lets_in_by_header_and_by_query_and_public_routes_need_non
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_room_needs_the_admin_role() {
+async fn deleting_a_room_needs_its_owner_or_the_admin_role() {
     let app = spawn_app_with(identity_mode).await;
     let alice = token_for("alice");
-    let room_id = create_room_as(&app, &alice).await;
+    let room_id = create_room_as(&app, &token_for("olga")).await;
     let delete = |token: String, room: String| {
         app.http
             .delete(app.url(&format!("/api/rooms/{room}")))
@@ -302,7 +302,7 @@ async fn deleting_a_room_needs_the_admin_role() {
     let unknown = delete(alice.clone(), uuid::Uuid::new_v4().to_string())
         .await
         .unwrap();
-    assert_problem(unknown, 403, "FORBIDDEN").await;
+    assert_problem(unknown, 404, "ROOM_NOT_FOUND").await;
     assert_eq!(
         get_as(&app, &format!("/api/rooms/{room_id}"), &alice)
             .await

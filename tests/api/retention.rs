@@ -203,7 +203,7 @@ async fn a_resume_below_first_seq_is_told_truncated_then_gets_every_event_from_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_identity_only_an_admin_sets_retention_and_rooms_carry_the_callers_unread_count() {
+async fn with_identity_only_an_owner_or_admin_sets_retention_and_rooms_carry_unread_counts() {
     let app = spawn_app_with(identity_mode).await;
     let (alice_token, bob_token) = (token_for("alice"), token_for("bob"));
     let room_id = create_room_as(&app, &alice_token).await;
@@ -263,8 +263,10 @@ async fn with_identity_only_an_admin_sets_retention_and_rooms_carry_the_callers_
     assert_eq!(one_room["unreadCount"], 2);
 
     let body = json!({"retention": {"maxEvents": 5}});
-    let refused = patch_as(&app, &room_id, body.clone(), Some(&alice_token)).await;
-    assert_eq!(refused.status(), 403);
+    let refused = patch_as(&app, &room_id, body.clone(), Some(&bob_token)).await;
+    assert_eq!(refused.status(), 403, "bob holds no role in alice's room");
+    let owner = patch_as(&app, &room_id, body.clone(), Some(&alice_token)).await;
+    assert_eq!(owner.status(), 200, "alice created it: she owns it");
     let allowed = patch_as(&app, &room_id, body, Some(&admin_token())).await;
     assert_eq!(allowed.status(), 200);
 }

@@ -30,6 +30,8 @@ pub mod identity;
 pub mod members;
 #[path = "membership_failures.rs"]
 pub mod membership_failures;
+#[path = "moderation.rs"]
+pub mod moderation;
 #[path = "operations.rs"]
 pub mod operations;
 #[path = "persistence.rs"]

@@ -82,7 +82,8 @@ impl WriteConnection for PgWriteConnection {
         let record = room_from_row(&row)?;
         if let Some(owner) = &room.owner {
             let grant = Moderation::owner(owner);
-            tx.moderate(record.room_id, &grant, record.created_at).await?;
+            tx.moderate(record.room_id, &grant, record.created_at)
+                .await?;
         }
         Box::new(tx).commit().await?;
         Ok(record)

@@ -71,7 +71,8 @@ impl WriteConnection for SqliteWriteConnection {
         let record = room_from_row(&row)?;
         if let Some(owner) = &room.owner {
             let grant = Moderation::owner(owner);
-            tx.moderate(record.room_id, &grant, record.created_at).await?;
+            tx.moderate(record.room_id, &grant, record.created_at)
+                .await?;
         }
         Box::new(tx).commit().await?;
         Ok(record)

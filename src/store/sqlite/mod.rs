@@ -7,8 +7,8 @@ mod changes;
 mod connection;
 mod history;
 mod liveness;
-mod rules;
 mod rows;
+mod rules;
 mod upkeep;
 mod writer;
 

@@ -51,9 +51,12 @@ impl Rules for SqliteStore {
         rooms: &[RoomId],
         name: &str,
     ) -> Result<HashMap<RoomId, Role>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new("SELECT room_id, role FROM room_roles WHERE name = ");
+        let mut query =
+            QueryBuilder::<Sqlite>::new("SELECT room_id, role FROM room_roles WHERE name = ");
         query.push_bind(name).push(" AND room_id IN ");
-        let rows = in_rooms(&mut query, rooms, "").fetch_all(&self.pool).await?;
+        let rows = in_rooms(&mut query, rooms, "")
+            .fetch_all(&self.pool)
+            .await?;
         let mut roles = HashMap::with_capacity(rows.len());
         for row in rows {
             if let Some(role) = read_role(row.try_get("role")?)? {

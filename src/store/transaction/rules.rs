@@ -41,7 +41,11 @@ impl Rulebook {
             names: HashMap::new(),
             now: Timestamp::now(),
         };
-        let ruled: Vec<&Event> = batch.iter().filter(|p| ruled(p)).map(|p| &p.event).collect();
+        let ruled: Vec<&Event> = batch
+            .iter()
+            .filter(|p| ruled(p))
+            .map(|p| &p.event)
+            .collect();
         if ruled.is_empty() {
             return Ok(book);
         }
@@ -106,7 +110,12 @@ impl Rulebook {
         }
     }
 
-    fn enter(&self, event: &Event, visibility: Visibility, admin: bool) -> Result<Standing, Refused> {
+    fn enter(
+        &self,
+        event: &Event,
+        visibility: Visibility,
+        admin: bool,
+    ) -> Result<Standing, Refused> {
         let place = self.place(event.room_id, &event.sender);
         let private = visibility == Visibility::Private;
         if !admin && private && place.role.is_none() {
@@ -122,7 +131,12 @@ impl Rulebook {
     }
 
     /// Whether the action changes anything, and keeps the room an owner.
-    fn changes(&self, moderation: &Moderation, target: &Admission, owners: u32) -> Result<(), Refused> {
+    fn changes(
+        &self,
+        moderation: &Moderation,
+        target: &Admission,
+        owners: u32,
+    ) -> Result<(), Refused> {
         let last_owner = target.role == Some(Role::Owner) && owners <= 1;
         match moderation.action {
             Action::Grant if target.role == moderation.role => {
@@ -230,7 +244,10 @@ mod tests {
     use crate::domain::Sender;
 
     fn moderation(action: Action, role: Option<Role>) -> Moderation {
-        let (bob, alice) = (Sender::parse("bob").unwrap(), Sender::parse("alice").unwrap());
+        let (bob, alice) = (
+            Sender::parse("bob").unwrap(),
+            Sender::parse("alice").unwrap(),
+        );
         Moderation {
             role,
             ..Moderation::new(action, &bob, &alice)
@@ -250,8 +267,18 @@ mod tests {
             (grant(Member), Some(Moderator), Some(Moderator), false),
             (grant(Member), Some(Member), None, false),
             (grant(Member), None, None, false),
-            (moderation(Action::Revoke, None), Some(Moderator), Some(Member), true),
-            (moderation(Action::Revoke, None), Some(Moderator), Some(Owner), false),
+            (
+                moderation(Action::Revoke, None),
+                Some(Moderator),
+                Some(Member),
+                true,
+            ),
+            (
+                moderation(Action::Revoke, None),
+                Some(Moderator),
+                Some(Owner),
+                false,
+            ),
             (kick.clone(), Some(Owner), Some(Moderator), true),
             (kick.clone(), Some(Owner), Some(Owner), false),
             (kick.clone(), Some(Moderator), None, true),

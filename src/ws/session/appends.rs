@@ -160,7 +160,12 @@ impl Session {
     fn stored(&mut self, kind: EventKind, room_id: RoomId, stored: &Stored, echo: &Echo) {
         let table = self.presence.table_mut();
         match kind {
-            EventKind::Enter => table.entered(room_id, stored.seq),
+            EventKind::Enter => {
+                table.entered(room_id, stored.seq);
+                if let Some(standing) = stored.standing {
+                    table.stand(room_id, standing, stored.seq);
+                }
+            }
             EventKind::Leave => table.left(room_id, stored.seq),
             EventKind::Talk => {
                 if table.talked(room_id, stored.seq) {

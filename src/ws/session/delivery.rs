@@ -13,7 +13,7 @@ use super::{Dialect, Session};
 use crate::domain::{Event, RoomId, Seq};
 use crate::hub::{Outbound, SharedEvent, SharedNotice};
 use crate::store::StoreError;
-use crate::ws::dialect::chat::{closed_frame, duplicate_frame, truncated_frame};
+use crate::ws::dialect::chat::{closed_frame, duplicate_frame, removed_frame, truncated_frame};
 use crate::ws::dialect::stomp::message_tail;
 use crate::ws::transport::close::End;
 
@@ -59,6 +59,7 @@ impl Session {
                 if self.presence.table_mut().live(room_id, seq) == Decision::Deliver {
                     let targets = self.presence.table_mut().targets(room_id, seq);
                     self.send_event(&event, targets);
+                    self.obey(&event);
                     self.done_with(room_id);
                 }
             }
@@ -128,16 +129,47 @@ impl Session {
                 self.send_unnumbered(&readers, &truncated_frame(room_id, event.seq));
             }
             next = event.seq.next();
-            if targets.is_empty() {
+            if targets.is_empty() && event.moderation.is_none() {
                 continue;
             }
             if let Some(shared) = SharedEvent::new(&event) {
                 self.send_event(&shared, targets);
+                self.obey(&shared);
             }
         }
         self.done_with(room_id);
         self.send_resent();
         Ok(())
+    }
+
+    /// A MODERATION event about this session's identity, once delivered: its standing in the
+    /// room follows it, and a kick, a ban or a revoke in a private room takes the session out
+    /// of the room at once (`REMOVED`, then a stored LEAVE).
+    fn obey(&mut self, event: &SharedEvent) {
+        let Some(moderation) = event.moderation.as_deref() else {
+            return;
+        };
+        let about_me = self
+            .speaker
+            .signed_as
+            .as_ref()
+            .is_some_and(|name| name.as_str() == moderation.target);
+        if !about_me {
+            return;
+        }
+        let table = self.presence.table_mut();
+        let Some(removal) = table.ruled(event.room_id, event.seq, moderation) else {
+            return;
+        };
+        let room_id = event.room_id;
+        let readers = self.presence.evict(room_id);
+        let frame = removed_frame(room_id, removal);
+        match &self.dialect {
+            Dialect::Chat => self.socket.text(frame),
+            Dialect::Stomp(_) => self.send_unnumbered(&readers, &frame),
+        }
+        self.state.metrics.removed(removal);
+        tracing::info!(%room_id, reason = removal.as_str(), "session removed from a room");
     }
 
     /// One event for its readers, each framed as the dialect says: the event's JSON itself, or

@@ -79,12 +79,15 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
             }
         }
         Action::Talk { message, reply_to } => {
-            rooms.check(room_id, &sender, "TALK")?;
+            rooms.check_voice(room_id, &sender, "TALK")?;
             let talk = NewEvent::talk(room_id, sender, message).reply(reply_to);
             (talk, Effect::None)
         }
         Action::Change(change) => {
-            rooms.check(room_id, &sender, change.name())?;
+            match change.speaks() {
+                true => rooms.check_voice(room_id, &sender, change.name())?,
+                false => rooms.check(room_id, &sender, change.name())?,
+            }
             (self::change(room_id, sender, change), Effect::None)
         }
         Action::Leave => {
@@ -93,7 +96,7 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
             (leave, Effect::Leave)
         }
         Action::Typing => {
-            rooms.check(room_id, &sender, "TYPING")?;
+            rooms.check_voice(room_id, &sender, "TYPING")?;
             let sender = sender.into_string();
             return Ok(Plan::Notice(Notice::Typing { room_id, sender }));
         }
@@ -106,9 +109,7 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
             }));
         }
     };
-    let event = event
-        .correlated(client_msg_id)
-        .acting_as(speaker.authority);
+    let event = event.correlated(client_msg_id).acting_as(speaker.authority);
     Ok(Plan::Append(Append { event, effect }))
 }
 

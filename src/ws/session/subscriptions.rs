@@ -9,15 +9,17 @@ use std::pin::Pin;
 use super::rooms::Reader;
 use super::timers::every;
 use super::{Dialect, Session};
+use crate::domain::{Authority, Standing, Timestamp, Visibility};
 use crate::identity::Refused;
-use crate::store::{RoomRecord, StoreError};
+use crate::store::{Admission, RoomRecord, StoreError};
 use crate::ws::dialect::stomp::{Command, Fatal, Frame, Stomp, Subscription};
 use crate::ws::transport::close::End;
 
-/// A subscription whose room was being looked up, and what storage said of the room.
+/// A subscription whose room was being looked up, and what storage said of the room (and of
+/// the session's identity in it).
 pub struct Looked {
     subscription: Subscription,
-    room: Result<Option<RoomRecord>, StoreError>,
+    room: Result<Option<(RoomRecord, Admission)>, StoreError>,
 }
 
 /// A DISCONNECT waiting for what the frames before it asked to take effect.
@@ -156,8 +158,15 @@ impl Session {
         // Listening before the room's newest seq is read: what is stored meanwhile waits.
         self.presence.listen(room_id);
         let store = self.state.store.clone();
+        let name = self.speaker.signed_as.clone();
         self.lookup = Some(Box::pin(async move {
-            let room = store.room(room_id).await;
+            let room = match name {
+                Some(name) => store.admission(room_id, name.as_str()).await,
+                None => store
+                    .room(room_id)
+                    .await
+                    .map(|room| room.map(|record| (record, Admission::default()))),
+            };
             Looked { subscription, room }
         }));
         Ok(())
@@ -168,8 +177,8 @@ impl Session {
     pub(super) fn subscribed(&mut self, looked: Looked) -> Result<(), End> {
         let Looked { subscription, room } = looked;
         let room_id = subscription.room_id;
-        let record = match room {
-            Ok(Some(record)) => record,
+        let (record, place) = match room {
+            Ok(Some(found)) => found,
             Ok(None) => {
                 self.presence.remove(room_id);
                 let fatal = Fatal::unknown_room(room_id, subscription.receipt);
@@ -180,11 +189,41 @@ impl Session {
                 return Err(End::Unavailable);
             }
         };
-        self.presence
-            .table_mut()
-            .watch_from(room_id, record.last_seq);
+        if let Err(fatal) = self.admit(&record, &place, &subscription) {
+            self.presence.remove(room_id);
+            return self.fatal(&fatal);
+        }
+        let standing = Standing {
+            private: record.visibility == Visibility::Private,
+            muted: place.mute,
+        };
+        let table = self.presence.table_mut();
+        table.watch_from(room_id, record.last_seq);
+        table.stand(room_id, standing, record.last_seq);
         self.add_subscription(subscription);
         Ok(())
+    }
+
+    /// Whether the room's rules let this session's identity read it: a private room without a
+    /// role is refused as a room that does not exist, a ban as such (an `admin` is above both).
+    fn admit(
+        &self,
+        record: &RoomRecord,
+        place: &Admission,
+        subscription: &Subscription,
+    ) -> Result<(), Fatal> {
+        let (room_id, receipt) = (record.room_id, subscription.receipt.clone());
+        match self.speaker.authority {
+            Authority::Signed
+                if record.visibility == Visibility::Private && place.role.is_none() =>
+            {
+                Err(Fatal::unknown_room(room_id, receipt))
+            }
+            Authority::Signed if place.banned_at(Timestamp::now()) => {
+                Err(Fatal::banned(room_id, receipt))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn add_subscription(&mut self, subscription: Subscription) {

@@ -85,6 +85,12 @@ impl Action {
 }
 
 impl Change {
+    /// Whether it says something (an EDIT, a REACT), which a muted sender may not; taking
+    /// back one's own message or reaction it may.
+    pub fn speaks(&self) -> bool {
+        matches!(self, Self::Edit { .. } | Self::React { .. })
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Edit { .. } => "EDIT",

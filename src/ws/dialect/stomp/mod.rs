@@ -123,6 +123,10 @@ impl Fatal {
     pub fn unknown_room(room_id: RoomId, receipt: Option<String>) -> Self {
         Self::new("ROOM_NOT_FOUND", format!("room {room_id} does not exist")).answering(receipt)
     }
+
+    pub fn banned(room_id: RoomId, receipt: Option<String>) -> Self {
+        Self::new("BANNED", format!("you are banned from room {room_id}")).answering(receipt)
+    }
 }
 
 /// A connection's STOMP state.

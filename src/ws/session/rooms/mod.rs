@@ -5,6 +5,7 @@ mod cursor;
 #[cfg(test)]
 mod interleavings;
 mod room;
+mod standing;
 mod table;
 
 use std::sync::Arc;
@@ -71,6 +72,19 @@ impl Presence {
         self.table.remove(room_id);
     }
 
+    /// Takes the session out of a room now (a kick, a ban, a revoked role): it reads nothing
+    /// more of it, and a LEAVE is queued if it is a member. Returns who on the connection
+    /// read the room.
+    pub fn evict(&mut self, room_id: RoomId) -> Vec<Reader> {
+        self.hub.leave(room_id, self.id);
+        let (readers, sender) = self.table.take(room_id);
+        if let Some(sender) = sender {
+            self.writer
+                .append_detached(NewEvent::leave(room_id, sender, self.id));
+        }
+        readers
+    }
+
     /// Leaves every room, queueing a LEAVE for each whose LEAVE is not stored yet, without waiting
     /// for anything.
     pub fn leave_all(&mut self) {
@@ -93,7 +107,7 @@ impl Drop for Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{EventKind, InstanceId, RoomName};
+    use crate::domain::{EventKind, InstanceId, NewRoom, RoomName};
     use crate::hub::member_queue;
     use crate::metrics::Metrics;
     use crate::store::{EventRange, Store};
@@ -126,7 +140,7 @@ mod tests {
         };
         let (writer, _) = Writer::start(storage.writer, hub.clone(), metrics, options);
         let room = writer
-            .create_room(RoomName::parse("r").unwrap())
+            .create_room(NewRoom::public(RoomName::parse("r").unwrap()))
             .await
             .unwrap();
         World {

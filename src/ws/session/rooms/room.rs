@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use bytestring::ByteString;
 
 use super::cursor::Cursor;
+use super::standing::Ruled;
 use crate::domain::{Sender, Seq};
 
 /// Who on the connection reads a room's events.
@@ -100,6 +101,8 @@ pub(super) struct Room {
     /// The room was deleted after this seq: `CLOSED` follows once every event through it has
     /// been sent.
     pub(super) closing: Option<Seq>,
+    /// Where the session's identity stands under the room's rules.
+    pub(super) ruled: Ruled,
 }
 
 impl Room {
@@ -109,6 +112,7 @@ impl Room {
             feeds: Vec::new(),
             cursor: Cursor::unanchored(),
             closing: None,
+            ruled: Ruled::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::room::{Feed, Member, Phase, Room};
 pub use super::room::{Reader, Reading, Target};
-use crate::domain::{RoomId, Sender, Seq};
+use crate::domain::{Moderation, Removal, RoomId, Sender, Seq, Standing, Timestamp};
 use crate::ws::dialect::chat::WsError;
 
 /// Whether the session is done with a room.
@@ -242,6 +242,48 @@ impl RoomTable {
         self.rooms.remove(&room_id);
     }
 
+    /// Takes a room out: who on the connection read it, and the sender its LEAVE must be
+    /// stored under (as [`RoomTable::drain`] says).
+    pub(super) fn take(&mut self, room_id: RoomId) -> (Vec<Reader>, Option<Sender>) {
+        let Some(room) = self.rooms.remove(&room_id) else {
+            return (Vec::new(), None);
+        };
+        let readers = room.feeds.iter().map(|feed| feed.reader.clone()).collect();
+        (readers, leaver(room))
+    }
+
+    /// Learns where the session's identity stands in a room, as of `as_of`.
+    pub fn stand(&mut self, room_id: RoomId, standing: Standing, as_of: Seq) {
+        if let Some(room) = self.rooms.get_mut(&room_id) {
+            room.ruled.learn(standing, as_of);
+        }
+    }
+
+    /// A MODERATION event about the session's identity, delivered at `seq`: whether it removes
+    /// the session from the room.
+    pub fn ruled(&mut self, room_id: RoomId, seq: Seq, moderation: &Moderation) -> Option<Removal> {
+        self.rooms.get_mut(&room_id)?.ruled.apply(seq, moderation)
+    }
+
+    /// Checks that the session may talk in the room (TALK, EDIT, REACT, TYPING): a member,
+    /// under this sender, and not muted.
+    pub fn check_voice(
+        &self,
+        room_id: RoomId,
+        sender: &Sender,
+        action: &'static str,
+    ) -> Result<(), WsError> {
+        self.check(room_id, sender, action)?;
+        let muted = self.rooms.get(&room_id).is_some_and(|room| {
+            let standing = room.ruled.standing();
+            standing.muted.is_some() && standing.muted_at(Timestamp::now())
+        });
+        match muted {
+            true => Err(WsError::Muted(room_id)),
+            false => Ok(()),
+        }
+    }
+
     /// Empties the table; each room comes with the sender its LEAVE must be stored under, or
     /// None when the session is no member, its LEAVE is stored already, or the room was
     /// deleted. A LEAVE still being stored gets another: the first may fail with nobody left
@@ -250,15 +292,18 @@ impl RoomTable {
     pub(super) fn drain(&mut self) -> Vec<(RoomId, Option<Sender>)> {
         self.rooms
             .drain()
-            .map(|(room_id, room)| {
-                let sender = room
-                    .member
-                    .filter(|member| member.phase != Phase::Left && room.closing.is_none())
-                    .map(|member| member.sender);
-                (room_id, sender)
-            })
+            .map(|(room_id, room)| (room_id, leaver(room)))
             .collect()
     }
+}
+
+/// The sender a room's LEAVE must be stored under, as the session lets go of it: None when it
+/// is no member, its LEAVE is stored already, or the room was deleted.
+fn leaver(room: Room) -> Option<Sender> {
+    let closing = room.closing.is_some();
+    room.member
+        .filter(|member| member.phase != Phase::Left && !closing)
+        .map(|member| member.sender)
 }
 
 #[cfg(test)]

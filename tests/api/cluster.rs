@@ -1163,3 +1163,145 @@ async fn retention_set_on_one_instance_erases_for_both_and_a_resume_on_the_other
     );
     assert_eq!(carol.next_json().await["seq"], first);
 }
+
+/// Two instances in identity mode over one database and one Redis, both ready.
+async fn two_signed_instances() -> Pair {
+    use crate::suite::identity::{AUDIENCE, ISSUER, SECRET};
+    let database = TestDatabase::create().await;
+    let redis = RedisServer::start();
+    let signed = |database_url: &str| {
+        let mut env = vec![
+            ("DATABASE_URL", database_url),
+            ("CHAT_JWT_SECRET", SECRET),
+            ("CHAT_JWT_ISSUER", ISSUER),
+            ("CHAT_JWT_AUDIENCE", AUDIENCE),
+        ];
+        let redis_url = redis.url();
+        env.push(("REDIS_URL", redis_url.as_str()));
+        env.extend(FAST_LIVENESS);
+        ChatProcess::start(&env)
+    };
+    let pair = Pair {
+        a: signed(&database.url),
+        b: signed(&database.url),
+        redis,
+        http: reqwest::Client::new(),
+        database,
+    };
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+    pair
+}
+
+/// A WebSocket on `process` signed in as `name`, entered in the room.
+async fn signed_member(process: &ChatProcess, room_id: &str, name: &str) -> WsClient {
+    let bearer = format!("Bearer {}", crate::suite::identity::token_for(name));
+    let here = std::net::IpAddr::from([127, 0, 0, 1]);
+    let headers = [("authorization", bearer.as_str())];
+    let mut client = crate::helpers::try_upgrade(process.port, here, "/ws/chat", &headers)
+        .await
+        .expect("the upgrade is accepted");
+    client.join(room_id, name).await;
+    client
+}
+
+/// Reads until a frame of this type arrives.
+async fn next_frame_of(client: &mut WsClient, kind: &str) -> Value {
+    loop {
+        let frame = client.next_json().await;
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_through_one_instance_takes_effect_on_the_other_within_a_second() {
+    let pair = two_signed_instances().await;
+    let alice = crate::suite::identity::token_for("alice");
+    let as_alice = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let request = pair
+            .http
+            .request(method, pair.a.url(&path))
+            .bearer_auth(&alice);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let created: Value = pair
+        .http
+        .post(pair.a.url("/api/rooms"))
+        .bearer_auth(&alice)
+        .json(&json!({"name": "team", "visibility": "private"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let room_id = created["roomId"].as_str().unwrap().to_owned();
+    let roles = format!("/api/rooms/{room_id}/roles/bob");
+    let member_role = Some(json!({"role": "member"}));
+    assert_eq!(
+        as_alice(reqwest::Method::PUT, roles.clone(), member_role.clone()).await,
+        200
+    );
+    let mut owner = signed_member(&pair.a, &room_id, "alice").await;
+    let mut bob = signed_member(&pair.b, &room_id, "bob").await;
+    next_frame_of(&mut owner, "ENTER").await;
+
+    let mute = format!("/api/rooms/{room_id}/mutes/bob");
+    assert_eq!(as_alice(reqwest::Method::PUT, mute, None).await, 200);
+    let answered = Instant::now();
+    assert_eq!(
+        next_frame_of(&mut bob, "MODERATION").await["action"],
+        "mute"
+    );
+    assert!(
+        answered.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        answered.elapsed()
+    );
+    bob.talk(&room_id, "bob", "let me speak").await;
+    bob.next_error("MUTED").await;
+
+    let kick = format!("/api/rooms/{room_id}/members/bob");
+    assert_eq!(as_alice(reqwest::Method::DELETE, kick, None).await, 204);
+    let answered = Instant::now();
+    let removed = next_frame_of(&mut bob, "REMOVED").await;
+    assert!(
+        answered.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        answered.elapsed()
+    );
+    assert_eq!(removed["reason"], "kicked");
+    let leave = next_frame_of(&mut owner, "LEAVE").await;
+    assert_eq!(
+        leave["sender"], "bob",
+        "the LEAVE is stored and reaches the other instance"
+    );
+
+    bob.join(&room_id, "bob").await;
+    assert_eq!(as_alice(reqwest::Method::DELETE, roles, None).await, 204);
+    let answered = Instant::now();
+    let removed = next_frame_of(&mut bob, "REMOVED").await;
+    assert!(
+        answered.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        answered.elapsed()
+    );
+    assert_eq!(removed["reason"], "revoked");
+    bob.enter(&room_id, "bob").await;
+    bob.next_error("ROOM_NOT_FOUND").await;
+    let hidden = pair
+        .http
+        .get(pair.b.url(&format!("/api/rooms/{room_id}")))
+        .bearer_auth(crate::suite::identity::token_for("bob"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), 404);
+}

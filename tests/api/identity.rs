@@ -17,8 +17,8 @@ use crate::helpers::{
 use crate::process::ChatProcess;
 
 pub const SECRET: &str = "an-integration-test-secret-of-32+";
-const ISSUER: &str = "https://id.example";
-const AUDIENCE: &str = "chat";
+pub const ISSUER: &str = "https://id.example";
+pub const AUDIENCE: &str = "chat";
 const HERE: [u8; 4] = [127, 0, 0, 1];
 
 pub fn identity_mode(s: &mut Settings) {

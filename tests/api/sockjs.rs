@@ -30,8 +30,17 @@ pub struct SockJs {
 impl SockJs {
     /// Opens `<base>/{server}/{session}/websocket` and reads the `o`.
     pub async fn open(port: u16, base: &str) -> SockJs {
+        Self::open_at(port, base, "").await
+    }
+
+    /// Opens it signed in with a token in its address, as a browser's sockjs-client is.
+    pub async fn open_as(port: u16, base: &str, token: &str) -> SockJs {
+        Self::open_at(port, base, &format!("?access_token={token}")).await
+    }
+
+    async fn open_at(port: u16, base: &str, query: &str) -> SockJs {
         let session = uuid::Uuid::new_v4().simple().to_string();
-        let url = format!("ws://127.0.0.1:{port}{base}/042/{session}/websocket");
+        let url = format!("ws://127.0.0.1:{port}{base}/042/{session}/websocket{query}");
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("the SockJS WebSocket opens");
@@ -384,4 +393,36 @@ async fn changes_travel_over_sockjs_as_on_the_plain_endpoint() {
     assert_eq!(seqs, [3, 4, 5]);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["code"], "TARGET_NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kick_reaches_a_sockjs_session_as_on_the_plain_endpoint() {
+    let app = crate::helpers::spawn_app_with(super::identity::identity_mode).await;
+    let alice = super::identity::token_for("alice");
+    let room_id = super::identity::create_room_as(&app, &alice).await;
+    let mut bob = SockJs::open_as(app.port, "/ws/chat", &super::identity::token_for("bob")).await;
+    let enter = json!({"type": "ENTER", "roomId": room_id, "sender": "bob"});
+    bob.send(&[enter.to_string()]).await;
+    assert_eq!(bob.next_json(1).await[0]["type"], "ENTER");
+
+    let kicked = app
+        .http
+        .delete(app.url(&format!("/api/rooms/{room_id}/members/bob")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kicked.status(), 204);
+    let frames = bob.next_json(2).await;
+    assert_eq!(
+        (&frames[0]["type"], &frames[0]["action"]),
+        (&json!("MODERATION"), &json!("kick"))
+    );
+    assert_eq!(
+        frames[1],
+        json!({"type": "REMOVED", "roomId": room_id, "reason": "kicked"})
+    );
+    let talk = json!({"type": "TALK", "roomId": room_id, "sender": "bob", "message": "hi"});
+    bob.send(&[talk.to_string()]).await;
+    assert_eq!(bob.next_json(1).await[0]["code"], "NOT_IN_ROOM");
 }

@@ -42,5 +42,6 @@ mod framing;
 mod handshake;
 mod identity;
 mod lifecycle;
+mod moderation;
 mod sending;
 mod subscriptions;

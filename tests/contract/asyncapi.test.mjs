@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -20,11 +21,16 @@ const HERE = import.meta.dirname;
 const DOCUMENT = path.resolve(HERE, "../../asyncapi/asyncapi.json");
 const CHAT_BIN = process.env.CHAT_BIN ?? path.resolve(HERE, "../../target/debug/chat");
 
+/** The identity server's HS256 secret. */
+const SECRET = "the-contract-tests-secret-of-32-bytes+";
+
 let server;
+let signed;
 let parsed;
 
 before(async () => {
   server = await start();
+  signed = await start({ CHAT_JWT_SECRET: SECRET });
   const { document, diagnostics } = await new Parser().parse(readFileSync(DOCUMENT, "utf8"));
   const errors = diagnostics.filter((diagnostic) => diagnostic.severity === 0);
   assert.deepEqual(errors, [], "the AsyncAPI parser finds no error");
@@ -32,12 +38,23 @@ before(async () => {
 });
 
 after(async () => {
-  server?.child.kill("SIGKILL");
-  if (server) rmSync(server.dir, { recursive: true, force: true });
+  for (const each of [server, signed]) {
+    each?.child.kill("SIGKILL");
+    if (each) rmSync(each.dir, { recursive: true, force: true });
+  }
 });
 
-/** The chat binary on a free port over a fresh SQLite file. */
-async function start() {
+/** A token the identity server accepts, for `name`. */
+function token(name) {
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const head = encode({ alg: "HS256", typ: "JWT" });
+  const claims = encode({ sub: name, exp: Math.floor(Date.now() / 1000) + 600 });
+  const signature = createHmac("sha256", SECRET).update(`${head}.${claims}`).digest("base64url");
+  return `${head}.${claims}.${signature}`;
+}
+
+/** The chat binary on a free port over a fresh SQLite file, with these variables too. */
+async function start(extra = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "chat-contract-"));
   const child = spawn(CHAT_BIN, [], {
     env: {
@@ -48,6 +65,7 @@ async function start() {
       CHAT_RATE_LIMIT: "off",
       CHAT_RETENTION_CHECK_MS: "50",
       RUST_LOG: "info",
+      ...extra,
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -65,19 +83,22 @@ async function start() {
   return { child, dir, base: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
 }
 
-async function api(method, pathname, body) {
-  const response = await fetch(server.base + pathname, {
+async function api(method, pathname, body, as) {
+  const headers = body ? { "content-type": "application/json" } : {};
+  if (as) headers.authorization = `Bearer ${token(as)}`;
+  const response = await fetch((as ? signed : server).base + pathname, {
     method,
-    headers: body ? { "content-type": "application/json" } : {},
+    headers,
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
-/** A WebSocket whose incoming messages can be awaited one at a time. */
-async function socket(pathname, protocols) {
-  const ws = new WebSocket(server.ws + pathname, protocols);
+/** A WebSocket whose incoming messages can be awaited one at a time (signed in as `as`, on the identity server). */
+async function socket(pathname, protocols, as) {
+  const address = as ? `${signed.ws}${pathname}?access_token=${token(as)}` : server.ws + pathname;
+  const ws = new WebSocket(address, protocols);
   const inbox = [];
   const waiting = [];
   ws.on("message", (data) => {
@@ -189,6 +210,7 @@ async function capture() {
   keep("stompRefusal", refused.body, refused.headers);
 
   await captureTruncated(keep);
+  await captureModeration(keep);
   assert.equal((await api("DELETE", `/api/rooms/${roomId}`)).status, 204);
   keep("closed", await until(alice, (f) => f.type === "CLOSED"));
   const closed = await untilMessage(stompClient, (b) => b.type === "CLOSED");
@@ -254,6 +276,36 @@ async function captureTruncated(keep) {
   const truncated = await untilMessage(stompReader, (b) => b.type === "TRUNCATED");
   keep("stompTruncated", truncated.body, truncated.headers);
   stompReader.close();
+}
+
+/** Identity mode: a mute, a kick and a ban, seen by their target on /ws/chat and STOMP. */
+async function captureModeration(keep) {
+  const roomId = (await api("POST", "/api/rooms", { name: "team", visibility: "private" }, "alice")).body.roomId;
+  for (const name of ["bob", "carol"]) {
+    assert.equal((await api("PUT", `/api/rooms/${roomId}/roles/${name}`, { role: "member" }, "alice")).status, 200);
+  }
+  const bob = await socket("/ws/chat", undefined, "bob");
+  bob.send(JSON.stringify({ type: "ENTER", roomId, sender: "bob" }));
+  await until(bob, (f) => f.type === "ENTER");
+  const carol = await socket("/ws/stomp", ["v12.stomp"], "carol");
+  carol.send(stomp("CONNECT", { "accept-version": "1.2" }));
+  carol.send(stomp("SUBSCRIBE", { id: "room", destination: `/topic/rooms/${roomId}` }));
+  carol.send(stomp("SEND", { destination: `/app/rooms/${roomId}` }, JSON.stringify({ type: "ENTER" })));
+  await untilMessage(carol, (b) => b.type === "ENTER" && b.sender === "carol");
+
+  assert.equal((await api("PUT", `/api/rooms/${roomId}/mutes/bob`, { until: new Date(Date.now() + 60_000).toISOString() }, "alice")).status, 200);
+  keep("event", await until(bob, (f) => f.type === "MODERATION"));
+  bob.send(JSON.stringify({ type: "TALK", roomId, sender: "bob", message: "hush" }));
+  keep("error", await until(bob, (f) => f.type === "ERROR"));
+  assert.equal((await api("DELETE", `/api/rooms/${roomId}/members/carol`, undefined, "alice")).status, 204);
+  const kicked = await untilMessage(carol, (b) => b.type === "REMOVED");
+  keep("stompRemoved", kicked.body, kicked.headers);
+  assert.equal((await api("PUT", `/api/rooms/${roomId}/bans/bob`, { reason: "spam" }, "alice")).status, 200);
+  keep("event", await until(bob, (f) => f.type === "MODERATION" && f.action === "ban"));
+  keep("removed", await until(bob, (f) => f.type === "REMOVED"));
+  bob.send(JSON.stringify({ type: "ENTER", roomId, sender: "bob" }));
+  keep("error", await until(bob, (f) => f.type === "ERROR"));
+  for (const client of [bob, carol]) client.close();
 }
 
 test("the server serves the committed document at /asyncapi.json", async () => {

@@ -11,7 +11,10 @@ const ERROR_TEXT = {
   RATE_LIMITED: "You are sending too fast. Wait a moment, then retry.",
   UNAVAILABLE: "The server could not store that just now. Retry in a moment.",
   UNAUTHORIZED: "The server needs a valid sign-in token.",
-  FORBIDDEN: "Only an admin may do that.",
+  FORBIDDEN: "You may not do that here.",
+  BANNED: "You are banned from this room.",
+  MUTED: "You are muted in this room: you can read, but not talk.",
+  LAST_OWNER: "A room must keep at least one owner: make someone else an owner first.",
 };
 
 export function plainError(code, detail) {

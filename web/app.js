@@ -11,6 +11,7 @@ import { reportRead, typed } from "./presence.js";
 import { resizeComposer, sendMessage } from "./outbox.js";
 import { renderRoom } from "./header.js";
 import { cancelCompose } from "./changes.js";
+import { grantFromForm } from "./moderation.js";
 
 function wire() {
   ui.nickname.value = localStorage.getItem(NICKNAME_KEY) ?? "";
@@ -34,6 +35,7 @@ function wire() {
     ui.tokenInput.focus();
   });
   ui.composer.addEventListener("submit", sendMessage);
+  ui.grantForm.addEventListener("submit", grantFromForm);
   ui.composeCancel.addEventListener("click", cancelCompose);
   ui.message.addEventListener("input", () => {
     resizeComposer();

@@ -5,6 +5,7 @@
 import { element, newId, showNotice, state, ui } from "./page.js";
 import { connection } from "./link.js";
 import { resizeComposer } from "./outbox.js";
+import { mayModerate } from "./moderation.js";
 
 export const CHANGES = new Set(["EDIT", "DELETE", "REACT", "UNREACT"]);
 // A small fixed palette; the field beside it takes whatever the keyboard types.
@@ -54,8 +55,8 @@ function actions(item, event, me) {
   const bar = element("div", "actions");
   bar.append(action("Reply", "reply-button", () => compose("reply", event)));
   bar.append(action("React", "react-button", () => togglePalette(item)));
-  if (event.sender === me) {
-    bar.append(action("Edit", "edit-button", () => compose("edit", event, item)));
+  if (event.sender === me) bar.append(action("Edit", "edit-button", () => compose("edit", event, item)));
+  if (event.sender === me || mayModerate()) {
     bar.append(action("Delete", "delete-button", () => change({ type: "DELETE", targetSeq: event.seq })));
   }
   return bar;

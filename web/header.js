@@ -4,6 +4,7 @@ import { state, ui } from "./page.js";
 import { connection } from "./link.js";
 import { renderRooms } from "./rooms.js";
 import { nameFromToken } from "./signin.js";
+import { renderRules } from "./moderation.js";
 
 export function renderStatus(kind, seconds) {
   const text = {
@@ -50,6 +51,7 @@ export function renderRoom() {
   ui.send.disabled = !room;
   ui.message.placeholder = room ? `Message ${room.name}` : "Enter a room to talk";
   renderRooms();
+  renderRules();
 }
 
 export function roomSubtitle(room) {

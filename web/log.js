@@ -16,10 +16,12 @@ import {
 import { flushOutbox, renderOutbox } from "./outbox.js";
 import { renderRoom } from "./header.js";
 import { CHANGES, applyChange, decorateTalk } from "./changes.js";
+import { describe, loadRules, removedText } from "./moderation.js";
 
 export function receiveFrame(frame) {
   if (frame.type === "ERROR") return receiveError(frame);
   if (frame.type === "CLOSED") return roomClosed(frame.roomId);
+  if (frame.type === "REMOVED") return removed(frame);
   if (frame.type === "TYPING") return someoneTyping(frame);
   if (frame.type === "READ" && frame.roomId === state.room?.id) return someoneRead(frame.sender, frame.seq);
   if (typeof frame.seq === "number") receiveEvent(frame);
@@ -35,7 +37,9 @@ function receiveEvent(event) {
     flushOutbox();
     renderRoom();
     loadMembers(room);
+    loadRules(room);
   }
+  if (event.type === "MODERATION" && room.phase === "joined") loadRules(room);
   if (event.type === "ENTER" || event.type === "LEAVE") scheduleRoomRefresh();
   reportRead();
 }
@@ -59,6 +63,15 @@ function receiveError(frame) {
     return;
   }
   showNotice(text);
+}
+
+function removed(frame) {
+  const room = state.room;
+  if (!room || room.id !== frame.roomId) return;
+  ui.log.replaceChildren();
+  showNotice(removedText(frame.reason, room.name));
+  endVisit("you were removed from the room.");
+  scheduleRoomRefresh();
 }
 
 function roomClosed(roomId) {
@@ -108,7 +121,8 @@ function eventItem(event, me) {
       fillReadBy(readBy, event.seq);
     }
   } else {
-    item.append(element("span", "text", event.message), time);
+    const text = event.type === "MODERATION" ? describe(event) : event.message;
+    item.append(element("span", "text", text), time);
   }
   return item;
 }

@@ -12,6 +12,7 @@ import {
   ui,
 } from "./page.js";
 import { connection } from "./link.js";
+import { memberControls } from "./moderation.js";
 
 // Lists the room's members (every page), then applies the ENTER and LEAVE events shown
 // meanwhile that the list does not reflect yet (those after its asOfSeq).
@@ -129,7 +130,7 @@ export function renderPresence() {
   renderReadBy();
 }
 
-function renderMembers() {
+export function renderMembers() {
   const room = state.room;
   const members = room?.members
     ? [...room.members].sort(([a, x], [b, y]) => (x.since === y.since ? (a < b ? -1 : 1) : x.since < y.since ? -1 : 1))
@@ -140,6 +141,7 @@ function renderMembers() {
       item.dataset.sender = sender;
       item.append(element("span", "name", sender === room.sender ? `${sender} (you)` : sender));
       if (member.sessions > 1) item.append(element("span", "sessions", `×${member.sessions}`));
+      item.append(memberControls(sender));
       item.title = `In the room since ${new Date(member.since).toLocaleString()}`;
       return item;
     }),

@@ -79,7 +79,9 @@ function fillRoomItem(item, room) {
   item.classList.toggle("selected", selected);
   item.classList.toggle("inside", inside);
   button.setAttribute("aria-pressed", String(selected));
-  button.querySelector(".room-name").textContent = room.name;
+  const locked = room.visibility === "private";
+  button.querySelector(".room-name").textContent = locked ? `🔒 ${room.name}` : room.name;
+  item.dataset.visibility = room.visibility ?? "public";
   const count = room.memberCount === 1 ? "1 online" : `${room.memberCount} online`;
   button.querySelector(".room-count").textContent = count;
   button.title = inside ? `${room.name} (you are here)` : room.name;
@@ -103,7 +105,7 @@ export async function createRoom(event) {
     const room = await api("/api/rooms", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ name }),
+      body: JSON.stringify(ui.visibilityInput.hidden ? { name } : { name, visibility: ui.visibilityInput.value }),
     });
     ui.roomName.value = "";
     hideNotice();

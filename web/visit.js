@@ -41,6 +41,10 @@ export async function enterSelectedRoom() {
     // Who is typing: sender -> the timer that hides their notice.
     typing: new Map(),
     typingSent: 0,
+    // Identity mode: who holds which role, and who is muted until when ("" or null: until
+    // lifted); null until listed.
+    roles: null,
+    mutes: null,
   };
   state.room = room;
   ui.log.replaceChildren();

@@ -144,7 +144,7 @@ pub(crate) trait Upkeep: Send {
     /// Deletes a room's row, returning its last seq; None when there is no such room.
     async fn delete_room_row(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError>;
 
-    /// Forgets a deleted room's memberships and read markers.
+    /// Forgets a deleted room's memberships, read markers, reactions, roles, bans and mutes.
     async fn forget_room(&mut self, room_id: RoomId) -> Result<(), StoreError>;
 
     /// Records that a deleted room's events, through `last`, are to be purged.

@@ -30,6 +30,9 @@ impl Upkeep for PgTx<'_> {
             "DELETE FROM members WHERE room_id = $1",
             "DELETE FROM read_markers WHERE room_id = $1",
             "DELETE FROM reactions WHERE room_id = $1",
+            "DELETE FROM room_roles WHERE room_id = $1",
+            "DELETE FROM room_bans WHERE room_id = $1",
+            "DELETE FROM room_mutes WHERE room_id = $1",
         ] {
             sqlx::query(forget)
                 .bind(room_id.uuid())

@@ -28,6 +28,9 @@ impl Upkeep for SqliteTx<'_> {
             "DELETE FROM members WHERE room_id = ?",
             "DELETE FROM read_markers WHERE room_id = ?",
             "DELETE FROM reactions WHERE room_id = ?",
+            "DELETE FROM room_roles WHERE room_id = ?",
+            "DELETE FROM room_bans WHERE room_id = ?",
+            "DELETE FROM room_mutes WHERE room_id = ?",
         ] {
             sqlx::query(forget)
                 .bind(room_id.to_string())

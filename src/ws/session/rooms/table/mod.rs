@@ -65,9 +65,18 @@ impl RoomTable {
         sender: &Sender,
         action: &'static str,
     ) -> Result<(), WsError> {
-        let member = self
-            .rooms
-            .get(&room_id)
+        self.present(room_id, sender, action).map(drop)
+    }
+
+    /// The room, when the session is in it under this sender.
+    fn present(
+        &self,
+        room_id: RoomId,
+        sender: &Sender,
+        action: &'static str,
+    ) -> Result<&Room, WsError> {
+        let room = self.rooms.get(&room_id);
+        let member = room
             .and_then(|room| room.member.as_ref())
             .filter(|member| member.phase == Phase::Present)
             .ok_or(WsError::NotInRoom(room_id, action))?;
@@ -77,7 +86,7 @@ impl RoomTable {
                 entered: member.sender.as_str().to_owned(),
             });
         }
-        Ok(())
+        room.ok_or(WsError::NotInRoom(room_id, action))
     }
 
     /// Whether an ENTER or LEAVE is under way; the session reads no frame until it is done.
@@ -273,12 +282,9 @@ impl RoomTable {
         sender: &Sender,
         action: &'static str,
     ) -> Result<(), WsError> {
-        self.check(room_id, sender, action)?;
-        let muted = self.rooms.get(&room_id).is_some_and(|room| {
-            let standing = room.ruled.standing();
-            standing.muted.is_some() && standing.muted_at(Timestamp::now())
-        });
-        match muted {
+        let standing = self.present(room_id, sender, action)?.ruled.standing();
+        // The clock is read only for a session that is muted at all.
+        match standing.muted.is_some() && standing.muted_at(Timestamp::now()) {
             true => Err(WsError::Muted(room_id)),
             false => Ok(()),
         }

@@ -22,51 +22,8 @@ use crate::ws;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let api = web::scope("/api")
         .wrap(from_fn(middleware::guard))
-        .service(
-            resource("/rooms", "GET, POST")
-                .route(web::post().to(rooms::create_room))
-                .route(web::get().to(rooms::list_rooms)),
-        )
-        .service(
-            resource("/rooms/{roomId}", "GET, PATCH, DELETE")
-                .route(web::get().to(rooms::get_room))
-                .route(web::patch().to(room_settings::update_room))
-                .route(web::delete().to(rooms::delete_room)),
-        )
-        .service(
-            resource("/rooms/{roomId}/messages", "GET").route(web::get().to(messages::history)),
-        )
-        .service(
-            resource("/rooms/{roomId}/members", "GET").route(web::get().to(members::list_members)),
-        )
-        .service(
-            resource("/rooms/{roomId}/members/{name}", "DELETE")
-                .route(web::delete().to(moderation::kick)),
-        )
-        .service(
-            resource("/rooms/{roomId}/roles", "GET").route(web::get().to(moderation::list_roles)),
-        )
-        .service(
-            resource("/rooms/{roomId}/roles/{name}", "PUT, DELETE")
-                .route(web::put().to(moderation::grant_role))
-                .route(web::delete().to(moderation::revoke_role)),
-        )
-        .service(
-            resource("/rooms/{roomId}/bans", "GET").route(web::get().to(moderation::list_bans)),
-        )
-        .service(
-            resource("/rooms/{roomId}/bans/{name}", "PUT, DELETE")
-                .route(web::put().to(moderation::ban))
-                .route(web::delete().to(moderation::unban)),
-        )
-        .service(
-            resource("/rooms/{roomId}/mutes", "GET").route(web::get().to(moderation::list_mutes)),
-        )
-        .service(
-            resource("/rooms/{roomId}/mutes/{name}", "PUT, DELETE")
-                .route(web::put().to(moderation::mute))
-                .route(web::delete().to(moderation::unmute)),
-        );
+        .configure(room_routes)
+        .configure(moderation_routes);
     cfg.service(api)
         .service(resource("/ws/chat", "GET").route(web::get().to(ws::chat_socket)))
         .service(resource("/ws/stomp", "GET").route(web::get().to(ws::stomp_socket)))
@@ -81,6 +38,51 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(docs::swagger_ui())
         .service(resource("/", "GET").route(web::get().to(page::index)))
         .service(resource("/assets/{name}", "GET").route(web::get().to(page::asset)));
+}
+
+/// Rooms, their history and their members.
+fn room_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/rooms", "GET, POST")
+            .route(web::post().to(rooms::create_room))
+            .route(web::get().to(rooms::list_rooms)),
+    )
+    .service(
+        resource("/rooms/{roomId}", "GET, PATCH, DELETE")
+            .route(web::get().to(rooms::get_room))
+            .route(web::patch().to(room_settings::update_room))
+            .route(web::delete().to(rooms::delete_room)),
+    )
+    .service(resource("/rooms/{roomId}/messages", "GET").route(web::get().to(messages::history)))
+    .service(
+        resource("/rooms/{roomId}/members", "GET").route(web::get().to(members::list_members)),
+    );
+}
+
+/// A room's roles, kicks, bans and mutes.
+fn moderation_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/rooms/{roomId}/members/{name}", "DELETE")
+            .route(web::delete().to(moderation::kick)),
+    )
+    .service(resource("/rooms/{roomId}/roles", "GET").route(web::get().to(moderation::list_roles)))
+    .service(
+        resource("/rooms/{roomId}/roles/{name}", "PUT, DELETE")
+            .route(web::put().to(moderation::grant_role))
+            .route(web::delete().to(moderation::revoke_role)),
+    )
+    .service(resource("/rooms/{roomId}/bans", "GET").route(web::get().to(moderation::list_bans)))
+    .service(
+        resource("/rooms/{roomId}/bans/{name}", "PUT, DELETE")
+            .route(web::put().to(moderation::ban))
+            .route(web::delete().to(moderation::unban)),
+    )
+    .service(resource("/rooms/{roomId}/mutes", "GET").route(web::get().to(moderation::list_mutes)))
+    .service(
+        resource("/rooms/{roomId}/mutes/{name}", "PUT, DELETE")
+            .route(web::put().to(moderation::mute))
+            .route(web::delete().to(moderation::unmute)),
+    );
 }
 
 /// A resource that answers every method it does not serve with 405 and `Allow`.

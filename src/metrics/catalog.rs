@@ -7,6 +7,7 @@ impl Metrics {
         self.register_sessions();
         self.register_frames();
         self.register_storage();
+        self.register_moderation();
         self.register_cluster();
         self.register_latency();
     }
@@ -76,14 +77,9 @@ impl Metrics {
         );
     }
 
-    /// The writer and what it stores.
-    fn register_storage(&mut self) {
+    /// Room rules: what moderators did, and whom it removed.
+    fn register_moderation(&mut self) {
         let r = &mut self.registry;
-        r.register(
-            "chat_events_stored",
-            "Events stored, by type",
-            self.events_stored.clone(),
-        );
         r.register(
             "chat_moderation_actions",
             "MODERATION events stored, by action (grant, revoke, kick, ban, unban, mute, unmute)",
@@ -93,6 +89,16 @@ impl Metrics {
             "chat_removals",
             "Sessions removed from a room by a kick, a ban or a revoked role, by reason",
             self.removals.clone(),
+        );
+    }
+
+    /// The writer and what it stores.
+    fn register_storage(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "chat_events_stored",
+            "Events stored, by type",
+            self.events_stored.clone(),
         );
         r.register(
             "chat_append_failures",

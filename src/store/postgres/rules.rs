@@ -23,6 +23,30 @@ const MUTES: &str = "SELECT name, until, NULL::text AS reason, muted_by AS by_na
             muted_at AS at \
      FROM room_mutes WHERE room_id = $1 AND (until IS NULL OR until > $2) ORDER BY name";
 
+/// A role granted: (room, name, role, by, at).
+const GRANT: &str = "INSERT INTO room_roles (room_id, name, role, granted_by, granted_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id, name) DO UPDATE \
+     SET role = excluded.role, granted_by = excluded.granted_by, granted_at = excluded.granted_at";
+/// A ban set: (room, name, until, reason, by, at).
+const BAN: &str = "INSERT INTO room_bans (room_id, name, until, reason, banned_by, banned_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room_id, name) DO UPDATE \
+     SET until = excluded.until, reason = excluded.reason, banned_by = excluded.banned_by, \
+         banned_at = excluded.banned_at";
+/// A mute set: (room, name, until, by, at).
+const MUTE: &str = "INSERT INTO room_mutes (room_id, name, until, muted_by, muted_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id, name) DO UPDATE \
+     SET until = excluded.until, muted_by = excluded.muted_by, muted_at = excluded.muted_at";
+
+/// What a revoke, an unban or an unmute deletes: (room, name).
+fn lifting(action: Action) -> Option<&'static str> {
+    match action {
+        Action::Revoke => Some("DELETE FROM room_roles WHERE room_id = $1 AND name = $2"),
+        Action::Unban => Some("DELETE FROM room_bans WHERE room_id = $1 AND name = $2"),
+        Action::Unmute => Some("DELETE FROM room_mutes WHERE room_id = $1 AND name = $2"),
+        _ => None,
+    }
+}
+
 #[async_trait]
 impl Rules for PgStore {
     async fn admission(
@@ -173,56 +197,29 @@ impl RulesTx for PgTx<'_> {
         let (by, at) = (moderation.by.as_str(), at.millis());
         let until = moderation.until.map(Timestamp::millis);
         let query = match moderation.action {
-            Action::Grant => sqlx::query(
-                "INSERT INTO room_roles (room_id, name, role, granted_by, granted_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id, name) DO UPDATE \
-                 SET role = excluded.role, granted_by = excluded.granted_by, \
-                     granted_at = excluded.granted_at",
-            )
-            .bind(room_id)
-            .bind(target)
-            .bind(moderation.role.map(Role::as_str))
-            .bind(by)
-            .bind(at),
-            Action::Ban => sqlx::query(
-                "INSERT INTO room_bans (room_id, name, until, reason, banned_by, banned_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room_id, name) DO UPDATE \
-                 SET until = excluded.until, reason = excluded.reason, \
-                     banned_by = excluded.banned_by, banned_at = excluded.banned_at",
-            )
-            .bind(room_id)
-            .bind(target)
-            .bind(until)
-            .bind(moderation.reason.as_deref())
-            .bind(by)
-            .bind(at),
-            Action::Mute => sqlx::query(
-                "INSERT INTO room_mutes (room_id, name, until, muted_by, muted_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id, name) DO UPDATE \
-                 SET until = excluded.until, muted_by = excluded.muted_by, \
-                     muted_at = excluded.muted_at",
-            )
-            .bind(room_id)
-            .bind(target)
-            .bind(until)
-            .bind(by)
-            .bind(at),
-            Action::Revoke => {
-                sqlx::query("DELETE FROM room_roles WHERE room_id = $1 AND name = $2")
-                    .bind(room_id)
-                    .bind(target)
-            }
-            Action::Unban => sqlx::query("DELETE FROM room_bans WHERE room_id = $1 AND name = $2")
+            Action::Grant => sqlx::query(GRANT)
                 .bind(room_id)
-                .bind(target),
-            Action::Unmute => {
-                sqlx::query("DELETE FROM room_mutes WHERE room_id = $1 AND name = $2")
-                    .bind(room_id)
-                    .bind(target)
-            }
-            Action::Kick => return Ok(()),
+                .bind(target)
+                .bind(moderation.role.map(Role::as_str)),
+            Action::Ban => sqlx::query(BAN)
+                .bind(room_id)
+                .bind(target)
+                .bind(until)
+                .bind(moderation.reason.as_deref()),
+            Action::Mute => sqlx::query(MUTE).bind(room_id).bind(target).bind(until),
+            action => match lifting(action) {
+                Some(lift) => {
+                    sqlx::query(lift)
+                        .bind(room_id)
+                        .bind(target)
+                        .execute(&mut *self.conn)
+                        .await?;
+                    return Ok(());
+                }
+                None => return Ok(()),
+            },
         };
-        query.execute(&mut *self.conn).await?;
+        query.bind(by).bind(at).execute(&mut *self.conn).await?;
         Ok(())
     }
 }

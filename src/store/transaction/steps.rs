@@ -6,6 +6,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::changes::Targets;
+use super::checks::Checks;
 use super::rules::Rulebook;
 use super::{Outcomes, Pending};
 use crate::domain::{
@@ -56,26 +57,6 @@ async fn stored_firsts(
         .into_iter()
         .filter_map(keyed)
         .collect())
-}
-
-/// What each event is checked against as the batch is numbered.
-struct Checks<'a> {
-    targets: &'a mut Targets,
-    rules: &'a mut Rulebook,
-}
-
-impl Checks<'_> {
-    /// Whether the event may be stored; an ENTER's standing goes with it.
-    fn check(&self, pending: &mut Pending) -> Result<(), Refused> {
-        pending.standing = self.rules.check(pending)?;
-        let moderates = self.rules.moderates(pending);
-        self.targets.check(&pending.event, moderates)
-    }
-
-    fn record(&mut self, event: &mut Event) {
-        self.targets.record(event);
-        self.rules.record(event);
-    }
 }
 
 /// Gives each event still accepted its room's next seq, refusing a resend (of a stored event

@@ -84,10 +84,7 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
             (talk, Effect::None)
         }
         Action::Change(change) => {
-            match change.speaks() {
-                true => rooms.check_voice(room_id, &sender, change.name())?,
-                false => rooms.check(room_id, &sender, change.name())?,
-            }
+            may_change(rooms, room_id, &sender, &change)?;
             (self::change(room_id, sender, change), Effect::None)
         }
         Action::Leave => {
@@ -111,6 +108,20 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
     };
     let event = event.correlated(client_msg_id).acting_as(speaker.authority);
     Ok(Plan::Append(Append { event, effect }))
+}
+
+/// Whether the session may make this change in the room: a member under this sender, and
+/// not muted when it says something (EDIT, REACT).
+fn may_change(
+    rooms: &RoomTable,
+    room_id: RoomId,
+    sender: &Sender,
+    change: &Change,
+) -> Result<(), WsError> {
+    match change.speaks() {
+        true => rooms.check_voice(room_id, sender, change.name()),
+        false => rooms.check(room_id, sender, change.name()),
+    }
 }
 
 /// The event an EDIT, DELETE, REACT or UNREACT frame asks for; whether the TALK it names

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::{RoomRecord, StoreError};
-use crate::domain::{Moderation, Role, RoomId, Sanction, Timestamp, Visibility};
+use crate::domain::{Action, Moderation, Role, RoomId, Sanction, Timestamp, Visibility};
 
 /// One name's place in a room as stored: its role, and its ban and mute (expired or not).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -209,3 +209,54 @@ macro_rules! admission_columns {
     };
 }
 pub(crate) use admission_columns;
+
+/// Each backend's spelling of the statements [`moderation_query`] binds.
+pub(crate) struct ModerationSql {
+    /// (room, name, role, by, at)
+    pub grant: &'static str,
+    /// (room, name, until, reason, by, at)
+    pub ban: &'static str,
+    /// (room, name, until, by, at)
+    pub mute: &'static str,
+    /// (room, name), each
+    pub revoke: &'static str,
+    pub unban: &'static str,
+    pub unmute: &'static str,
+}
+
+/// The statement that makes the change a MODERATION event records, stamped `at`, its values
+/// bound in the order both backends' statements take them; None for a kick, which changes
+/// nothing stored.
+pub(crate) fn moderation_query<'a, DB, R>(
+    sql: &ModerationSql,
+    room_id: R,
+    moderation: &Moderation,
+    at: Timestamp,
+) -> Option<sqlx::query::Query<'a, DB, <DB as sqlx::Database>::Arguments>>
+where
+    DB: sqlx::Database,
+    R: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    Option<String>: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    Option<i64>: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let named = |statement: &'static str| {
+        sqlx::query(statement)
+            .bind(room_id)
+            .bind(moderation.target.clone())
+    };
+    let until = moderation.until.map(Timestamp::millis);
+    let query = match moderation.action {
+        Action::Grant => {
+            named(sql.grant).bind(moderation.role.map(|role| role.as_str().to_owned()))
+        }
+        Action::Ban => named(sql.ban).bind(until).bind(moderation.reason.clone()),
+        Action::Mute => named(sql.mute).bind(until),
+        Action::Revoke => return Some(named(sql.revoke)),
+        Action::Unban => return Some(named(sql.unban)),
+        Action::Unmute => return Some(named(sql.unmute)),
+        Action::Kick => return None,
+    };
+    Some(query.bind(moderation.by.clone()).bind(at.millis()))
+}

@@ -14,14 +14,14 @@ pub use sanctions::{
 };
 pub use sanctions::{ban, kick, list_bans, list_mutes, mute, unban, unmute};
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 
 use super::access::{Seen, seen};
 use super::rooms::room_id;
-use crate::domain::{Moderation, NewEvent, RoomId, Sender, Timestamp};
+use crate::domain::{Action, Moderation, NewEvent, RoomId, Sender, Timestamp};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::AppState;
@@ -92,3 +92,19 @@ pub(super) async fn moderate(
 
 pub(super) const NEEDS: &str =
     "Identity mode: the caller may not (see the rules of who may do what)";
+
+/// A kick, or a role, ban or mute taken away: `204` once stored (or when there was nothing
+/// to take away).
+pub(super) async fn undo(
+    state: &AppState,
+    caller: &Caller,
+    path: &(String, String),
+    action: Action,
+) -> Result<HttpResponse, ApiError> {
+    let (room_id, name) = room_and_name(path)?;
+    moderate(state, caller, room_id, |by| {
+        Moderation::new(action, &name, by)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

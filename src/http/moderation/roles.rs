@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{NEEDS, moderate, room_and_name};
+use super::{NEEDS, moderate, room_and_name, undo};
 use crate::domain::{Action, Moderation, Role, Timestamp};
 use crate::error::{ApiError, Problem};
 use crate::http::access::seen;
@@ -121,10 +121,5 @@ pub async fn revoke_role(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room_id, name) = room_and_name(&path)?;
-    moderate(&state, &caller, room_id, |by| {
-        Moderation::new(Action::Revoke, &name, by)
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    undo(&state, &caller, &path, Action::Revoke).await
 }

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{NEEDS, moderate, optional_body, room_and_name, until};
+use super::{NEEDS, moderate, optional_body, room_and_name, undo, until};
 use crate::domain::{Action, Moderation, Reason, RoomId, Sender, Timestamp};
 use crate::error::{ApiError, Problem};
 use crate::http::access::seen;
@@ -82,12 +82,7 @@ pub async fn kick(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room_id, name) = room_and_name(&path)?;
-    moderate(&state, &caller, room_id, |by| {
-        Moderation::new(Action::Kick, &name, by)
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    undo(&state, &caller, &path, Action::Kick).await
 }
 
 /// Ban: kicked, and refused ENTER and SUBSCRIBE until `until` or until lifted.
@@ -143,12 +138,7 @@ pub async fn unban(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room_id, name) = room_and_name(&path)?;
-    moderate(&state, &caller, room_id, |by| {
-        Moderation::new(Action::Unban, &name, by)
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    undo(&state, &caller, &path, Action::Unban).await
 }
 
 /// Mute: stays and reads, but TALK, EDIT, REACT and TYPING get `ERROR MUTED`.
@@ -198,12 +188,7 @@ pub async fn unmute(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room_id, name) = room_and_name(&path)?;
-    moderate(&state, &caller, room_id, |by| {
-        Moderation::new(Action::Unmute, &name, by)
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    undo(&state, &caller, &path, Action::Unmute).await
 }
 
 /// A room's bans in force.

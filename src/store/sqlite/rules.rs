@@ -10,10 +10,11 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::SqliteStore;
 use super::rows::{in_rooms, parse_room_id, room_from_row};
 use super::writer::SqliteTx;
-use crate::domain::{Action, Moderation, Role, RoomId, Timestamp, Visibility};
+use crate::domain::{Moderation, Role, RoomId, Timestamp, Visibility};
 use crate::store::rules::{
-    Admission, RoleRecord, Rules, RulesTx, SanctionKind, SanctionRecord, admission_columns,
-    read_admission, read_role, read_role_record, read_sanction,
+    Admission, ModerationSql, RoleRecord, Rules, RulesTx, SanctionKind, SanctionRecord,
+    admission_columns, moderation_query, read_admission, read_role, read_role_record,
+    read_sanction,
 };
 use crate::store::{RoomRecord, StoreError};
 
@@ -24,29 +25,23 @@ const BANS: &str = "SELECT name, until, reason, banned_by AS by_name, banned_at 
 const MUTES: &str = "SELECT name, until, NULL AS reason, muted_by AS by_name, muted_at AS at \
      FROM room_mutes WHERE room_id = ? AND (until IS NULL OR until > ?) ORDER BY name";
 
-/// A role granted: (room, name, role, by, at).
-const GRANT: &str = "INSERT INTO room_roles (room_id, name, role, granted_by, granted_at) \
-     VALUES (?, ?, ?, ?, ?) ON CONFLICT (room_id, name) DO UPDATE \
-     SET role = excluded.role, granted_by = excluded.granted_by, granted_at = excluded.granted_at";
-/// A ban set: (room, name, until, reason, by, at).
-const BAN: &str = "INSERT INTO room_bans (room_id, name, until, reason, banned_by, banned_at) \
-     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (room_id, name) DO UPDATE \
-     SET until = excluded.until, reason = excluded.reason, banned_by = excluded.banned_by, \
-         banned_at = excluded.banned_at";
-/// A mute set: (room, name, until, by, at).
-const MUTE: &str = "INSERT INTO room_mutes (room_id, name, until, muted_by, muted_at) \
-     VALUES (?, ?, ?, ?, ?) ON CONFLICT (room_id, name) DO UPDATE \
-     SET until = excluded.until, muted_by = excluded.muted_by, muted_at = excluded.muted_at";
-
-/// What a revoke, an unban or an unmute deletes: (room, name).
-fn lifting(action: Action) -> Option<&'static str> {
-    match action {
-        Action::Revoke => Some("DELETE FROM room_roles WHERE room_id = ? AND name = ?"),
-        Action::Unban => Some("DELETE FROM room_bans WHERE room_id = ? AND name = ?"),
-        Action::Unmute => Some("DELETE FROM room_mutes WHERE room_id = ? AND name = ?"),
-        _ => None,
-    }
-}
+/// The statements of each MODERATION event's change.
+const MODERATION: ModerationSql = ModerationSql {
+    grant: "INSERT INTO room_roles (room_id, name, role, granted_by, granted_at) \
+            VALUES (?, ?, ?, ?, ?) ON CONFLICT (room_id, name) DO UPDATE \
+            SET role = excluded.role, granted_by = excluded.granted_by, \
+                granted_at = excluded.granted_at",
+    ban: "INSERT INTO room_bans (room_id, name, until, reason, banned_by, banned_at) \
+          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (room_id, name) DO UPDATE \
+          SET until = excluded.until, reason = excluded.reason, \
+              banned_by = excluded.banned_by, banned_at = excluded.banned_at",
+    mute: "INSERT INTO room_mutes (room_id, name, until, muted_by, muted_at) \
+           VALUES (?, ?, ?, ?, ?) ON CONFLICT (room_id, name) DO UPDATE \
+           SET until = excluded.until, muted_by = excluded.muted_by, muted_at = excluded.muted_at",
+    revoke: "DELETE FROM room_roles WHERE room_id = ? AND name = ?",
+    unban: "DELETE FROM room_bans WHERE room_id = ? AND name = ?",
+    unmute: "DELETE FROM room_mutes WHERE room_id = ? AND name = ?",
+};
 
 #[async_trait]
 impl Rules for SqliteStore {
@@ -193,33 +188,9 @@ impl RulesTx for SqliteTx<'_> {
         moderation: &Moderation,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        let (room_id, target) = (room_id.to_string(), moderation.target.as_str());
-        let (by, at) = (moderation.by.as_str(), at.millis());
-        let until = moderation.until.map(Timestamp::millis);
-        let query = match moderation.action {
-            Action::Grant => sqlx::query(GRANT)
-                .bind(room_id)
-                .bind(target)
-                .bind(moderation.role.map(Role::as_str)),
-            Action::Ban => sqlx::query(BAN)
-                .bind(room_id)
-                .bind(target)
-                .bind(until)
-                .bind(moderation.reason.as_deref()),
-            Action::Mute => sqlx::query(MUTE).bind(room_id).bind(target).bind(until),
-            action => match lifting(action) {
-                Some(lift) => {
-                    sqlx::query(lift)
-                        .bind(room_id)
-                        .bind(target)
-                        .execute(&mut *self.conn)
-                        .await?;
-                    return Ok(());
-                }
-                None => return Ok(()),
-            },
-        };
-        query.bind(by).bind(at).execute(&mut *self.conn).await?;
+        if let Some(query) = moderation_query(&MODERATION, room_id.to_string(), moderation, at) {
+            query.execute(&mut *self.conn).await?;
+        }
         Ok(())
     }
 }

@@ -143,6 +143,13 @@ impl Event {
         }
     }
 
+    /// A MODERATION event's action, as it is spelt.
+    pub fn action(&self) -> Option<&'static str> {
+        self.moderation
+            .as_ref()
+            .map(|moderation| moderation.action.as_str())
+    }
+
     /// The bytes of text it carries, a lower bound of its size on the wire.
     pub fn text_bytes(&self) -> usize {
         let id = self.client_msg_id.as_ref().map_or(0, String::len);

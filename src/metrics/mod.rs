@@ -12,8 +12,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::domain::{Event, Removal};
-
 type Labels = [(&'static str, &'static str); 1];
 type StageHistograms = Family<Labels, Histogram, fn() -> Histogram>;
 
@@ -131,12 +129,10 @@ impl Metrics {
         self.frames_in.get_or_create(&[("type", kind)]).inc();
     }
 
-    /// An event stored, by type (and a MODERATION event by its action too).
-    pub fn event_stored(&self, event: &Event) {
-        let kind = event.kind.as_str();
+    /// An event stored, by type; a MODERATION event by its `action` too.
+    pub fn event_stored(&self, kind: &'static str, action: Option<&'static str>) {
         self.events_stored.get_or_create(&[("type", kind)]).inc();
-        if let Some(moderation) = &event.moderation {
-            let action = moderation.action.as_str();
+        if let Some(action) = action {
             self.moderation_actions
                 .get_or_create(&[("action", action)])
                 .inc();
@@ -144,8 +140,7 @@ impl Metrics {
     }
 
     /// A session removed from a room (`reason`: kicked, banned, revoked).
-    pub fn removed(&self, reason: Removal) {
-        let reason = reason.as_str();
+    pub fn removed(&self, reason: &'static str) {
         self.removals.get_or_create(&[("reason", reason)]).inc();
     }
 

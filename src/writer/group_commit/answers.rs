@@ -81,7 +81,8 @@ impl GroupCommit {
         for ((result, standing), reply) in events.into_iter().zip(standings).zip(replies) {
             let refused = match result {
                 Ok(event) => {
-                    self.metrics.event_stored(&event);
+                    self.metrics
+                        .event_stored(event.kind.as_str(), event.action());
                     self.metrics.stage(Stage::Committed, reply.queued);
                     reply.stored(&event, standing);
                     stored.push(event);

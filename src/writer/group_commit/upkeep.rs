@@ -60,7 +60,8 @@ impl GroupCommit {
                 .map_err(unavailable("reaping an instance"))?;
             reaped += leaves.len();
             for event in &leaves {
-                self.metrics.event_stored(event);
+                self.metrics
+                    .event_stored(event.kind.as_str(), event.action());
                 self.fanout.publish(event);
             }
             if !more {

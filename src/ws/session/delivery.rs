@@ -168,7 +168,7 @@ impl Session {
             Dialect::Chat => self.socket.text(frame),
             Dialect::Stomp(_) => self.send_unnumbered(&readers, &frame),
         }
-        self.state.metrics.removed(removal);
+        self.state.metrics.removed(removal.as_str());
         tracing::info!(%room_id, reason = removal.as_str(), "session removed from a room");
     }
 

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::RoomId;
+use crate::domain::{RoomId, Seq};
 use crate::identity::Refused;
 use crate::store::StoreError;
 use crate::writer::{AppendError, WriteError};
@@ -26,6 +26,21 @@ pub enum ApiError {
     /// 403: the caller may not do this (the detail says who may).
     #[error("{0}")]
     Forbidden(String),
+    /// 403: identity mode, a `sender` that is not the identity's name.
+    #[error("this request is signed in as {0:?}: sender must be that name (or left out)")]
+    SenderMismatch(String),
+    /// 403: a name banned from the room.
+    #[error("you are banned from room {0}")]
+    Banned(RoomId),
+    /// 403: a name muted in the room.
+    #[error("you are muted in room {0}: you may read, not talk")]
+    Muted(RoomId),
+    /// 400: a message over the limit.
+    #[error("message must be at most {0} characters")]
+    MessageTooLong(usize),
+    /// 400: a `replyTo` (or `targetSeq`) naming no TALK of the room that is not deleted.
+    #[error("no message at seq {0} in this room (or it was deleted)")]
+    TargetNotFound(Seq),
     /// 404: the room does not exist (or was deleted).
     #[error("room {0} does not exist")]
     RoomNotFound(RoomId),
@@ -64,6 +79,11 @@ impl ApiError {
             Self::InvalidRequest(_) => "INVALID_REQUEST",
             Self::Unauthorized(_) => "UNAUTHORIZED",
             Self::Forbidden(_) => "FORBIDDEN",
+            Self::SenderMismatch(_) => "SENDER_MISMATCH",
+            Self::Banned(_) => "BANNED",
+            Self::Muted(_) => "MUTED",
+            Self::MessageTooLong(_) => "MESSAGE_TOO_LONG",
+            Self::TargetNotFound(_) => "TARGET_NOT_FOUND",
             Self::RoomNotFound(_) => "ROOM_NOT_FOUND",
             Self::NoRoute(_) => "NOT_FOUND",
             Self::LastOwner => "LAST_OWNER",
@@ -99,6 +119,8 @@ impl From<AppendError> for ApiError {
             AppendError::RoomNotFound(room_id) => Self::RoomNotFound(room_id),
             AppendError::Forbidden(why) => Self::Forbidden(why.to_owned()),
             AppendError::LastOwner => Self::LastOwner,
+            AppendError::TargetNotFound(seq) => Self::TargetNotFound(seq),
+            AppendError::Banned(room_id) => Self::Banned(room_id),
             AppendError::Unavailable => Self::Unavailable,
             other => Self::InvalidRequest(other.to_string()),
         }
@@ -128,9 +150,13 @@ pub struct ProblemCode(pub &'static str);
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest(_) | Self::MessageTooLong(_) | Self::TargetNotFound(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::SenderMismatch(_) | Self::Banned(_) | Self::Muted(_) => {
+                StatusCode::FORBIDDEN
+            }
             Self::RoomNotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::LastOwner => StatusCode::CONFLICT,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,

@@ -6,7 +6,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::domain::{Event, EventKind};
 use crate::error::Problem;
-use crate::http::{docs, health, members, messages, moderation, page, room_settings, rooms};
+use crate::http::{
+    docs, health, members, messages, moderation, page, publish, room_settings, rooms,
+};
 use crate::ws;
 
 #[derive(OpenApi)]
@@ -19,6 +21,7 @@ use crate::ws;
         room_settings::update_room,
         rooms::delete_room,
         messages::history,
+        publish::publish,
         members::list_members,
         moderation::list_roles,
         moderation::grant_role,

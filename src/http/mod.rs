@@ -9,6 +9,7 @@ pub mod messages;
 pub mod middleware;
 pub mod moderation;
 pub mod page;
+pub mod publish;
 pub mod request_span;
 pub mod room_settings;
 pub mod rooms;
@@ -53,7 +54,11 @@ fn room_routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(room_settings::update_room))
             .route(web::delete().to(rooms::delete_room)),
     )
-    .service(resource("/rooms/{roomId}/messages", "GET").route(web::get().to(messages::history)))
+    .service(
+        resource("/rooms/{roomId}/messages", "GET, POST")
+            .route(web::get().to(messages::history))
+            .route(web::post().to(publish::publish)),
+    )
     .service(
         resource("/rooms/{roomId}/members", "GET").route(web::get().to(members::list_members)),
     );

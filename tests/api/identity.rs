@@ -136,6 +136,21 @@ pub async fn create_room_as(app: &TestApp, token: &str) -> String {
     room["roomId"].as_str().unwrap().to_owned()
 }
 
+/// Creates a room as `token`'s identity with this visibility (`public` or `private`); its id.
+pub async fn create_visible_as(app: &TestApp, token: &str, visibility: &str) -> String {
+    let response = app
+        .http
+        .post(app.url("/api/rooms"))
+        .bearer_auth(token)
+        .json(&json!({"name": "team", "visibility": visibility}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let room: Value = response.json().await.unwrap();
+    room["roomId"].as_str().unwrap().to_owned()
+}
+
 pub async fn get_as(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
     app.http
         .get(app.url(path))

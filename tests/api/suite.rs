@@ -40,6 +40,8 @@ pub mod persistence;
 pub mod presence;
 #[path = "process.rs"]
 pub mod process;
+#[path = "publish.rs"]
+pub mod publish;
 #[path = "rate_limits.rs"]
 pub mod rate_limits;
 #[path = "read_markers.rs"]

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{QUIET, topic};
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::suite::identity::{identity_mode, token_for};
+use crate::suite::identity::{create_visible_as, identity_mode, token_for};
 use crate::suite::stomp_client::{Next, StompClient, open};
 
 /// A STOMP connection signed in as `name` by its upgrade's token.
@@ -37,18 +37,7 @@ async fn as_alice(app: &TestApp, method: Method, path: &str, body: Option<Value>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribes_follow_the_rooms_rules_and_a_kick_ends_every_subscription() {
     let app = spawn_app_with(identity_mode).await;
-    let created: Value = app
-        .http
-        .post(app.url("/api/rooms"))
-        .bearer_auth(token_for("alice"))
-        .json(&json!({"name": "team", "visibility": "private"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let room_id = created["roomId"].as_str().unwrap().to_owned();
+    let room_id = create_visible_as(&app, &token_for("alice"), "private").await;
     let unknown = uuid::Uuid::new_v4().to_string();
 
     let mut answers = Vec::new();

@@ -119,6 +119,9 @@ pub struct Event {
     /// and `reason`. Boxed: few events carry it, and every event's size counts.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub moderation: Option<Box<Moderation>>,
+    /// Sent by an identity whose token's roles include `bot` (absent otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
 }
 
 impl Event {
@@ -140,6 +143,7 @@ impl Event {
             deleted: false,
             reactions: Vec::new(),
             moderation: new.moderation,
+            bot: new.bot,
         }
     }
 

@@ -26,6 +26,8 @@ pub struct NewEvent {
     pub authority: Authority,
     /// What a MODERATION event does.
     pub moderation: Option<Box<Moderation>>,
+    /// Sent by an identity whose token's roles include `bot`.
+    pub bot: bool,
 }
 
 impl NewEvent {
@@ -111,6 +113,11 @@ impl NewEvent {
         Self { authority, ..self }
     }
 
+    /// Sent by a bot, or not.
+    pub fn by_bot(self, bot: bool) -> Self {
+        Self { bot, ..self }
+    }
+
     /// Echoes the `clientMsgId` of the frame that caused this event.
     pub fn correlated(self, client_msg_id: Option<ClientMsgId>) -> Self {
         Self {
@@ -142,6 +149,7 @@ impl NewEvent {
             reply_to: None,
             authority: Authority::Anyone,
             moderation: None,
+            bot: false,
         }
     }
 }

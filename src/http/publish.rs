@@ -75,7 +75,8 @@ fn talk(room_id: RoomId, body: Publish, caller: &Caller) -> Result<NewEvent, Api
     Ok(NewEvent::talk(room_id, sender, message)
         .reply(reply_to)
         .correlated(client_msg_id)
-        .acting_as(caller.authority()))
+        .acting_as(caller.authority())
+        .by_bot(caller.is_bot()))
 }
 
 /// Publish a TALK to a room, as a WebSocket TALK would.

@@ -20,6 +20,8 @@ pub struct Identity {
     subject: String,
     name: Sender,
     admin: bool,
+    /// Its token's `roles` include `bot`: its events say `"bot": true`.
+    bot: bool,
     expires_at: SystemTime,
 }
 
@@ -36,6 +38,10 @@ impl Identity {
 
     pub fn is_admin(&self) -> bool {
         self.admin
+    }
+
+    pub fn is_bot(&self) -> bool {
+        self.bot
     }
 
     /// When the token stops being valid: a session signed in with it is closed then.
@@ -59,6 +65,11 @@ impl Caller {
             Self::Anyone => None,
             Self::Signed(identity) => Some(identity.name()),
         }
+    }
+
+    /// Whether the caller is a bot: its events say so.
+    pub fn is_bot(&self) -> bool {
+        matches!(self, Self::Signed(identity) if identity.is_bot())
     }
 
     /// How the rooms' rules see the caller.

@@ -19,6 +19,7 @@ pub const CLOCK_SKEW_SECS: u64 = 5;
 const MIN_SECRET_BYTES: usize = 32;
 /// The role that may delete rooms.
 const ADMIN_ROLE: &str = "admin";
+const BOT_ROLE: &str = "bot";
 
 /// Settings that cannot turn identity on, naming the one to change.
 #[derive(Debug, thiserror::Error)]
@@ -180,10 +181,12 @@ fn identity(claims: &Map<String, Value>) -> Result<Identity, Refused> {
             "{field} must be 1 to {max} characters to be a name"
         ))
     })?;
+    let roles = roles(claims)?;
     Ok(Identity {
         subject: subject.to_owned(),
         name,
-        admin: roles(claims)?.contains(&ADMIN_ROLE),
+        admin: roles.contains(&ADMIN_ROLE),
+        bot: roles.contains(&BOT_ROLE),
         expires_at: expiry(claims)?,
     })
 }
@@ -270,11 +273,11 @@ mod tests {
     fn a_valid_token_names_its_identity() {
         let verifier = hs256(|_| {});
         let claims =
-            json!({"sub": "u-1", "name": " alice ", "exp": now() + 60, "roles": ["admin"]});
+            json!({"sub": "u-1", "name": " alice ", "exp": now() + 60, "roles": ["admin", "bot"]});
         let identity = verifier.verify(Some(&hs(claims))).unwrap();
         assert_eq!(identity.subject(), "u-1");
         assert_eq!(identity.name().as_str(), "alice");
-        assert!(identity.is_admin());
+        assert!(identity.is_admin() && identity.is_bot());
         let without_name = verifier
             .verify(Some(&hs(
                 json!({"sub": "bob", "exp": now() + 60, "roles": ["reader"]}),
@@ -285,7 +288,7 @@ mod tests {
             "bob",
             "the name falls back to sub"
         );
-        assert!(!without_name.is_admin());
+        assert!(!without_name.is_admin() && !without_name.is_bot());
     }
 
     #[test]

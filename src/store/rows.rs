@@ -211,6 +211,7 @@ where
             .try_get::<Option<String>, _>("moderation")?
             .map(|json| read_moderation(&json))
             .transpose()?,
+        bot: row.try_get("bot")?,
     })
 }
 

@@ -140,7 +140,7 @@ on_both_backends!(
     a_room_is_never_stamped_before_the_newest_room,
     a_replay_page_ends_once_its_text_reaches_the_byte_bound,
     memberships_follow_enter_and_leave_and_nobody_leaves_twice,
-    a_dead_instance_is_reaped_once_with_a_leave_for_each_member,
+    a_dead_instance_is_reaped_once_with_a_leave_for_each_member_a_bots_marked,
     two_instances_appending_to_the_same_rooms_share_one_gap_free_order,
     newest_seqs_are_given_for_rooms_that_exist,
     a_deleted_rooms_last_seq_is_kept_while_its_events_are,
@@ -373,14 +373,14 @@ async fn memberships_follow_enter_and_leave_and_nobody_leaves_twice(mut db: Db) 
     assert_eq!(db.members(&[a, b]).await, HashMap::from([(a, 1)]));
 }
 
-async fn a_dead_instance_is_reaped_once_with_a_leave_for_each_member(mut db: Db) {
+async fn a_dead_instance_is_reaped_once_with_a_leave_for_each_member_a_bots_marked(mut db: Db) {
     let room = db.room("r").await;
     let mut dead = db.instance().await;
     dead.liveness.register().await.unwrap();
     dead.writer
         .append(vec![
             NewEvent::enter(room, name("alice"), 1),
-            NewEvent::enter(room, name("bob"), 2),
+            NewEvent::enter(room, name("bob"), 2).by_bot(true),
         ])
         .await
         .unwrap();
@@ -412,14 +412,18 @@ async fn a_dead_instance_is_reaped_once_with_a_leave_for_each_member(mut db: Db)
         .await
         .unwrap();
 
-    let left: Vec<(EventKind, &str, i64)> = first
+    let left: Vec<(EventKind, &str, i64, bool)> = first
         .iter()
         .chain(&second)
-        .map(|e| (e.kind, e.sender.as_str(), e.seq.get()))
+        .map(|e| (e.kind, e.sender.as_str(), e.seq.get(), e.bot))
         .collect();
     assert_eq!(
         left,
-        [(EventKind::Leave, "alice", 3), (EventKind::Leave, "bob", 4)]
+        [
+            (EventKind::Leave, "alice", 3, false),
+            (EventKind::Leave, "bob", 4, true)
+        ],
+        "a bot's LEAVE says so: its membership remembered"
     );
     assert!(db.members(&[room]).await.is_empty());
     assert!(

@@ -134,12 +134,12 @@ pub(crate) trait Upkeep: Send {
         silence: Option<Duration>,
     ) -> Result<bool, StoreError>;
 
-    /// Up to `limit` memberships of an instance, with their names.
+    /// Up to `limit` memberships of an instance, with their names and whether each is a bot's.
     async fn members_of(
         &mut self,
         instance: InstanceId,
         limit: usize,
-    ) -> Result<Vec<(Membership, String)>, StoreError>;
+    ) -> Result<Vec<(Membership, String, bool)>, StoreError>;
 
     /// Deletes a room's row, returning its last seq; None when there is no such room.
     async fn delete_room_row(&mut self, room_id: RoomId) -> Result<Option<Seq>, StoreError>;
@@ -245,6 +245,8 @@ pub(crate) struct Entered<'a> {
     pub member: Membership,
     pub sender: &'a str,
     pub at: Timestamp,
+    /// A bot's: the LEAVE stored for it if its instance dies says so too.
+    pub bot: bool,
 }
 
 /// What makes a TALK the same message sent again: its room, sender and `clientMsgId`.

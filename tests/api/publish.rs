@@ -5,7 +5,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::identity::{admin_token, connect_as, create_visible_as, identity_mode, token_for};
+use super::identity::{
+    admin_token, claims, connect_as, create_visible_as, get_as, identity_mode, mint, token_for,
+};
 use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 
 async fn publish(
@@ -239,4 +241,50 @@ async fn with_identity_the_sender_is_the_identity_and_the_rooms_rules_apply() {
     .await;
     let admin = publish(&app, &room_id, hello, Some(&admin_token())).await;
     assert_eq!(admin.status(), 201, "an admin is above the room's rules");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bots_events_say_so_on_every_door_and_in_history() {
+    let app = spawn_app_with(identity_mode).await;
+    let alice = token_for("alice");
+    let room_id = create_visible_as(&app, &alice, "public").await;
+    let mut bot_claims = claims("deploy-bot");
+    bot_claims["roles"] = json!(["bot"]);
+    let bot = mint(&bot_claims);
+    let mut member = connect_as(&app, &alice).await;
+    member.join(&room_id, "alice").await;
+
+    let published = publish(&app, &room_id, json!({"message": "deployed"}), Some(&bot)).await;
+    let published: Value = published.json().await.unwrap();
+    assert_eq!(published["bot"], true);
+    let mut session = connect_as(&app, &bot).await;
+    session.join(&room_id, "deploy-bot").await;
+    session
+        .talk(&room_id, "deploy-bot", "over the socket")
+        .await;
+    drop(session);
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let event = member.next_json().await;
+        seen.push((event["type"].clone(), event["bot"].clone()));
+    }
+    let yes = json!(true);
+    assert_eq!(
+        seen,
+        [
+            (json!("TALK"), yes.clone()),
+            (json!("ENTER"), yes.clone()),
+            (json!("TALK"), yes.clone()),
+            (json!("LEAVE"), yes.clone()),
+        ],
+        "a LEAVE on hanging up too"
+    );
+    member.talk(&room_id, "alice", "thanks").await;
+    let mine = member.next_of_type("TALK").await;
+    assert!(mine.get("bot").is_none(), "absent for people: {mine}");
+    let path = format!("/api/rooms/{room_id}/messages");
+    let history: Value = get_as(&app, &path, &alice).await.json().await.unwrap();
+    let items = history["items"].as_array().unwrap();
+    let bots = items.iter().filter(|event| event["bot"] == true).count();
+    assert_eq!(bots, 4, "storage keeps it");
 }

@@ -44,11 +44,12 @@ after(async () => {
   }
 });
 
-/** A token the identity server accepts, for `name`. */
+/** A token the identity server accepts, for `name` (a bot's when its name ends in "-bot"). */
 function token(name) {
   const encode = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
   const head = encode({ alg: "HS256", typ: "JWT" });
-  const claims = encode({ sub: name, exp: Math.floor(Date.now() / 1000) + 600 });
+  const roles = name.endsWith("-bot") ? ["bot"] : [];
+  const claims = encode({ sub: name, roles, exp: Math.floor(Date.now() / 1000) + 600 });
   const signature = createHmac("sha256", SECRET).update(`${head}.${claims}`).digest("base64url");
   return `${head}.${claims}.${signature}`;
 }
@@ -293,6 +294,10 @@ async function captureModeration(keep) {
   carol.send(stomp("SEND", { destination: `/app/rooms/${roomId}` }, JSON.stringify({ type: "ENTER" })));
   await untilMessage(carol, (b) => b.type === "ENTER" && b.sender === "carol");
 
+  assert.equal((await api("POST", `/api/rooms/${roomId}/messages`, { message: "deployed" }, "deploy-bot")).status, 404, "a bot with no role is an outsider");
+  assert.equal((await api("PUT", `/api/rooms/${roomId}/roles/deploy-bot`, { role: "member" }, "alice")).status, 200);
+  assert.equal((await api("POST", `/api/rooms/${roomId}/messages`, { message: "deployed" }, "deploy-bot")).status, 201);
+  keep("event", await until(bob, (f) => f.type === "TALK" && f.bot === true));
   assert.equal((await api("PUT", `/api/rooms/${roomId}/mutes/bob`, { until: new Date(Date.now() + 60_000).toISOString() }, "alice")).status, 200);
   keep("event", await until(bob, (f) => f.type === "MODERATION"));
   bob.send(JSON.stringify({ type: "TALK", roomId, sender: "bob", message: "hush" }));

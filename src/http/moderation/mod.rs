@@ -80,7 +80,8 @@ pub(super) async fn moderate(
     };
     let seen = seen(state, caller, room_id).await?;
     let moderation = build(by);
-    let event = NewEvent::moderation(room_id, by.clone(), moderation, caller.authority());
+    let event = NewEvent::moderation(room_id, by.clone(), moderation, caller.authority())
+        .by_bot(caller.is_bot());
     let slot = state.writer.reserve().await?;
     match slot.append(event).await {
         Ok(Ok(Appended::Stored(_) | Appended::Duplicate(_))) => Ok(seen),

@@ -120,9 +120,9 @@ impl Upkeep for PgTx<'_> {
         &mut self,
         instance: InstanceId,
         limit: usize,
-    ) -> Result<Vec<(Membership, String)>, StoreError> {
+    ) -> Result<Vec<(Membership, String, bool)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT instance_id, session_id, room_id, sender FROM members WHERE instance_id = $1 \
+            "SELECT instance_id, session_id, room_id, sender, bot FROM members WHERE instance_id = $1 \
              ORDER BY session_id, room_id LIMIT $2",
         )
         .bind(instance.uuid())
@@ -130,7 +130,10 @@ impl Upkeep for PgTx<'_> {
         .fetch_all(&mut *self.conn)
         .await?;
         rows.iter()
-            .map(|row| Ok((membership_from_row(row)?, row.try_get("sender")?)))
+            .map(|row| {
+                let sender = row.try_get("sender")?;
+                Ok((membership_from_row(row)?, sender, row.try_get("bot")?))
+            })
             .collect()
     }
 

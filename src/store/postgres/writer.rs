@@ -74,10 +74,10 @@ impl WriteTx for PgTx<'_> {
         }
         sqlx::query(
             "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
-                                 sent_at, target_seq, emoji, reply_to, moderation) \
+                                 sent_at, target_seq, emoji, reply_to, moderation, bot) \
              SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], \
                                   $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
-                                  $11::bigint[], $12::text[])",
+                                  $11::bigint[], $12::text[], $13::boolean[])",
         )
         .bind(array(events, |e| e.room_id.uuid()))
         .bind(array(events, |e| e.seq.get()))
@@ -91,6 +91,7 @@ impl WriteTx for PgTx<'_> {
         .bind(array(events, |e| e.emoji.as_deref()))
         .bind(array(events, |e| e.reply_to.map(Seq::get)))
         .bind(array(events, |e| moderation_column(e)))
+        .bind(array(events, |e| e.bot))
         .execute(&mut *self.conn)
         .await?;
         Ok(())
@@ -123,8 +124,9 @@ impl WriteTx for PgTx<'_> {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO members (instance_id, session_id, room_id, sender, entered_at) \
-             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[]) \
+            "INSERT INTO members (instance_id, session_id, room_id, sender, entered_at, bot) \
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], \
+                                  $6::boolean[]) \
              ON CONFLICT DO NOTHING",
         )
         .bind(array(members, |entered| entered.member.instance.uuid()))
@@ -132,6 +134,7 @@ impl WriteTx for PgTx<'_> {
         .bind(uuids(members.iter().map(|e| &e.member.room_id)))
         .bind(array(members, |e| e.sender))
         .bind(array(members, |e| e.at.millis()))
+        .bind(array(members, |e| e.bot))
         .execute(&mut *self.conn)
         .await?;
         Ok(())

@@ -113,9 +113,9 @@ impl Upkeep for SqliteTx<'_> {
         &mut self,
         instance: InstanceId,
         limit: usize,
-    ) -> Result<Vec<(Membership, String)>, StoreError> {
+    ) -> Result<Vec<(Membership, String, bool)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT instance_id, session_id, room_id, sender FROM members WHERE instance_id = ? \
+            "SELECT instance_id, session_id, room_id, sender, bot FROM members WHERE instance_id = ? \
              ORDER BY session_id, room_id LIMIT ?",
         )
         .bind(instance.to_string())
@@ -123,7 +123,10 @@ impl Upkeep for SqliteTx<'_> {
         .fetch_all(&mut *self.conn)
         .await?;
         rows.iter()
-            .map(|row| Ok((membership_from_row(row)?, row.try_get("sender")?)))
+            .map(|row| {
+                let sender = row.try_get("sender")?;
+                Ok((membership_from_row(row)?, sender, row.try_get("bot")?))
+            })
             .collect()
     }
 

@@ -85,7 +85,7 @@ impl WriteTx for SqliteTx<'_> {
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
-                 sent_at, target_seq, emoji, reply_to, moderation) ",
+                 sent_at, target_seq, emoji, reply_to, moderation, bot) ",
             );
             insert.push_values(chunk, |mut row, event| {
                 row.push_bind(event.room_id.to_string())
@@ -99,7 +99,8 @@ impl WriteTx for SqliteTx<'_> {
                     .push_bind(event.target_seq.map(Seq::get))
                     .push_bind(event.emoji.clone())
                     .push_bind(event.reply_to.map(Seq::get))
-                    .push_bind(moderation_column(event));
+                    .push_bind(moderation_column(event))
+                    .push_bind(event.bot);
             });
             insert.build().execute(&mut *self.conn).await?;
         }
@@ -130,14 +131,16 @@ impl WriteTx for SqliteTx<'_> {
     async fn add_memberships(&mut self, members: &[Entered<'_>]) -> Result<(), StoreError> {
         for chunk in members.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT OR IGNORE INTO members (instance_id, session_id, room_id, sender, entered_at) ",
+                "INSERT OR IGNORE INTO members \
+                 (instance_id, session_id, room_id, sender, entered_at, bot) ",
             );
             insert.push_values(chunk, |mut row, entered| {
                 row.push_bind(entered.member.instance.to_string())
                     .push_bind(entered.member.session)
                     .push_bind(entered.member.room_id.to_string())
                     .push_bind(entered.sender.to_owned())
-                    .push_bind(entered.at.millis());
+                    .push_bind(entered.at.millis())
+                    .push_bind(entered.bot);
             });
             insert.build().execute(&mut *self.conn).await?;
         }

@@ -180,7 +180,7 @@ pub(super) async fn reap(
     }
     let mut members = tx.members_of(instance, limit).await?;
     members.sort();
-    for (member, name) in members {
+    for (member, name, bot) in members {
         let sender = Sender::parse(&name)
             .map_err(|_| StoreError::Corrupt(format!("member name {name:?}")))?;
         leaves.push(Pending {
@@ -188,7 +188,7 @@ pub(super) async fn reap(
             authority: Authority::Anyone,
             standing: None,
             event: Event::stored(
-                NewEvent::departure(member.room_id, sender),
+                NewEvent::departure(member.room_id, sender).by_bot(bot),
                 Seq::ZERO,
                 message_id(),
                 Timestamp::now(),
@@ -273,6 +273,7 @@ fn entering<'a>(batch: &'a [Pending], outcomes: &[Result<(), Refused>]) -> Vec<E
                 member,
                 sender: pending.event.sender.as_str(),
                 at: pending.event.sent_at,
+                bot: pending.event.bot,
             }),
             EventKind::Leave => rows.retain(|entered| entered.member != member),
             _ => {}

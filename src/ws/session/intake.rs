@@ -15,6 +15,8 @@ pub struct Speaker {
     pub signed_as: Option<Sender>,
     /// Whose TALKs it may delete: an `admin`'s identity may delete anyone's.
     pub authority: Authority,
+    /// Its identity is a bot's: its events say so.
+    pub bot: bool,
 }
 
 impl Speaker {
@@ -24,6 +26,7 @@ impl Speaker {
             session,
             signed_as: None,
             authority: Authority::Anyone,
+            bot: false,
         }
     }
 }
@@ -106,7 +109,10 @@ pub fn plan(frame: ClientFrame, rooms: &mut RoomTable, speaker: &Speaker) -> Res
             }));
         }
     };
-    let event = event.correlated(client_msg_id).acting_as(speaker.authority);
+    let event = event
+        .correlated(client_msg_id)
+        .acting_as(speaker.authority)
+        .by_bot(speaker.bot);
     Ok(Plan::Append(Append { event, effect }))
 }
 

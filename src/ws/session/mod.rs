@@ -170,6 +170,9 @@ impl Session {
         );
         self.timers.expiry = identity.as_ref().map(expiry_of);
         self.speaker.signed_as = identity.as_ref().map(|identity| identity.name().clone());
+        let bot = identity.as_ref().is_some_and(Identity::is_bot);
+        self.speaker.bot = bot;
+        self.presence.bot = bot;
         self.speaker.authority = match &identity {
             None => Authority::Anyone,
             Some(identity) if identity.is_admin() => Authority::Admin,

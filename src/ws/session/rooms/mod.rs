@@ -27,6 +27,8 @@ pub struct Presence {
     writer: Writer,
     member: MemberHandle,
     table: RoomTable,
+    /// The session's identity is a bot's: the LEAVEs stored for it say so.
+    pub bot: bool,
 }
 
 impl Presence {
@@ -43,6 +45,7 @@ impl Presence {
             writer,
             member,
             table: RoomTable::new(reading),
+            bot: false,
         }
     }
 
@@ -80,7 +83,7 @@ impl Presence {
         let (readers, sender) = self.table.take(room_id);
         if let Some(sender) = sender {
             self.writer
-                .append_detached(NewEvent::leave(room_id, sender, self.id));
+                .append_detached(NewEvent::leave(room_id, sender, self.id).by_bot(self.bot));
         }
         readers
     }
@@ -92,7 +95,7 @@ impl Presence {
             self.hub.leave(room_id, self.id);
             if let Some(sender) = sender {
                 self.writer
-                    .append_detached(NewEvent::leave(room_id, sender, self.id));
+                    .append_detached(NewEvent::leave(room_id, sender, self.id).by_bot(self.bot));
             }
         }
     }

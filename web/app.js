@@ -2,18 +2,31 @@
 // wrote is put on the page with textContent, never as HTML. This module wires the page's
 // controls to the parts in the other modules and starts it.
 
-import { hideNotice, nickname, NICKNAME_KEY, ROOM_POLL_MS, state, ui } from "./page.js";
-import { connection } from "./link.js";
+import {
+  hideNotice,
+  nickname,
+  NICKNAME_KEY,
+  resizeComposer,
+  ROOM_POLL_MS,
+  state,
+  ui,
+  view,
+} from "./page.js";
+import { connection, listen } from "./link.js";
 import { createRoom, refreshRooms } from "./rooms.js";
-import { enterSelectedRoom, leaveRoom } from "./visit.js";
-import { admit, renderIdentity, signIn } from "./signin.js";
+import { connectionLost, enterSelectedRoom, leaveRoom, resumeRoom } from "./visit.js";
+import { admit, signIn } from "./signin.js";
+import { renderIdentity } from "./access.js";
 import { reportRead, typed } from "./presence.js";
-import { resizeComposer, sendMessage } from "./outbox.js";
-import { renderRoom } from "./header.js";
+import { sendMessage } from "./outbox.js";
+import { renderRoom, renderStatus } from "./header.js";
+import { receiveFrame } from "./log.js";
 import { cancelCompose } from "./changes.js";
 import { grantFromForm } from "./moderation.js";
 
 function wire() {
+  view.render = renderRoom;
+  listen({ onStatus: renderStatus, onOpen: resumeRoom, onClose: connectionLost, onFrame: receiveFrame });
   ui.nickname.value = localStorage.getItem(NICKNAME_KEY) ?? "";
   ui.nickname.addEventListener("input", () => localStorage.setItem(NICKNAME_KEY, nickname()));
   ui.nickname.addEventListener("keydown", (event) => {

@@ -2,9 +2,8 @@
 // reactions and the buttons that change it; EDIT, DELETE, REACT and UNREACT events update the
 // TALK they name in place (history and replays already show each TALK as it is now).
 
-import { element, newId, showNotice, state, ui } from "./page.js";
+import { element, newId, resizeComposer, showNotice, state, ui } from "./page.js";
 import { connection } from "./link.js";
-import { resizeComposer } from "./outbox.js";
 import { mayModerate } from "./moderation.js";
 
 export const CHANGES = new Set(["EDIT", "DELETE", "REACT", "UNREACT"]);

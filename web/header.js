@@ -3,7 +3,7 @@
 import { state, ui } from "./page.js";
 import { connection } from "./link.js";
 import { renderRooms } from "./rooms.js";
-import { nameFromToken } from "./signin.js";
+import { nameFromToken } from "./access.js";
 import { renderRules } from "./moderation.js";
 
 export function renderStatus(kind, seconds) {

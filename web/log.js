@@ -1,22 +1,14 @@
-// Frames from the server, and the log of the room's events.
+// Frames from the server: events for the log, notices, refusals, and the ends of a visit.
 
 import { plainError } from "./api.js";
-import { element, formatTime, showNotice, state, ui } from "./page.js";
+import { showNotice, state, ui } from "./page.js";
 import { scheduleRoomRefresh } from "./rooms.js";
 import { endVisit } from "./visit.js";
-import {
-  fillReadBy,
-  loadMembers,
-  memberEvent,
-  reportRead,
-  someoneRead,
-  someoneTyping,
-  stopTyping,
-} from "./presence.js";
+import { loadMembers, renderPresence, reportRead, someoneRead, someoneTyping } from "./presence.js";
 import { flushOutbox, renderOutbox } from "./outbox.js";
 import { renderRoom } from "./header.js";
-import { CHANGES, applyChange, decorateTalk } from "./changes.js";
-import { describe, loadRules, removedText } from "./moderation.js";
+import { loadRules, removedText } from "./moderation.js";
+import { showEvent } from "./events.js";
 
 export function receiveFrame(frame) {
   if (frame.type === "ERROR") return receiveError(frame);
@@ -37,11 +29,16 @@ function receiveEvent(event) {
     flushOutbox();
     renderRoom();
     loadMembers(room);
-    loadRules(room);
+    showRules(room);
   }
-  if (event.type === "MODERATION" && room.phase === "joined") loadRules(room);
+  if (event.type === "MODERATION" && room.phase === "joined") showRules(room);
   if (event.type === "ENTER" || event.type === "LEAVE") scheduleRoomRefresh();
   reportRead();
+}
+
+/** The room's rules, and the member list that shows them. */
+async function showRules(room) {
+  if (await loadRules(room)) renderPresence();
 }
 
 function receiveError(frame) {
@@ -80,49 +77,4 @@ function roomClosed(roomId) {
   showNotice(`The room “${room.name}” was deleted.`);
   if (state.selectedRoomId === roomId) state.selectedRoomId = null;
   endVisit("the room was deleted.");
-}
-
-// Shows each seq once, in order: anything at or below the last seq shown is already on screen.
-export function showEvent(event) {
-  const room = state.room;
-  // The acknowledgement of a message, or of a resend of one (`duplicate`), empties its slot.
-  const acknowledged = state.outbox.findIndex((item) => item.id === event.clientMsgId);
-  if (acknowledged >= 0) {
-    state.outbox.splice(acknowledged, 1);
-    renderOutbox();
-  }
-  if (event.seq <= room.lastSeq) return;
-  room.lastSeq = event.seq;
-  if (CHANGES.has(event.type)) return applyChange(event, room.sender);
-  const stick = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
-  ui.log.append(eventItem(event, room.sender));
-  if (stick) ui.log.scrollTop = ui.log.scrollHeight;
-  if (event.type === "TALK") stopTyping(event.sender);
-  else memberEvent(event);
-}
-
-function eventItem(event, me) {
-  const kind = String(event.type).toLowerCase();
-  const item = element("li", `event ${kind}`);
-  item.dataset.seq = String(event.seq);
-  const time = element("time", "time", formatTime(event.sentAt));
-  time.dateTime = event.sentAt;
-  time.title = new Date(event.sentAt).toLocaleString();
-  if (event.type === "TALK") {
-    const meta = element("div", "meta");
-    meta.append(element("span", "sender", event.sender), time);
-    item.append(meta);
-    decorateTalk(item, event, me);
-    if (event.sender === me) {
-      item.classList.add("mine");
-      const readBy = element("p", "read-by");
-      readBy.dataset.testid = "read-by";
-      item.append(readBy);
-      fillReadBy(readBy, event.seq);
-    }
-  } else {
-    const text = event.type === "MODERATION" ? describe(event) : event.message;
-    item.append(element("span", "text", text), time);
-  }
-  return item;
 }

@@ -5,27 +5,27 @@
 
 import { api } from "./api.js";
 import { element, formatTime, identity, showNotice, state, ui } from "./page.js";
-import { renderMembers } from "./presence.js";
 
 const ROLE_WORDS = { owner: "owner", moderator: "moderator", member: "member" };
 
-/** The rules as this page knows them for the room it is in; reloaded after each MODERATION. */
+/** The rules as this page knows them for the room it is in; reloaded after each MODERATION.
+ * Resolves true when they changed (the member list is then the caller's to show again). */
 export async function loadRules(room) {
-  if (state.access !== "signed") return;
+  if (state.access !== "signed") return false;
   try {
     const [roles, mutes] = await Promise.all([
       api(`/api/rooms/${room.id}/roles`),
       api(`/api/rooms/${room.id}/mutes`),
     ]);
-    if (state.room !== room) return;
+    if (state.room !== room) return false;
     room.roles = new Map(roles.items.map((item) => [item.name, item.role]));
     room.mutes = new Map(mutes.items.map((item) => [item.name, item.until]));
   } catch {
     // Shown again on the next MODERATION event or visit; the chat works meanwhile.
-    return;
+    return false;
   }
   renderRules();
-  renderMembers();
+  return true;
 }
 
 /** My role in the room, as the room list or the roles list says. */
@@ -182,7 +182,6 @@ async function act(method, path, done, body) {
     if (done) showNotice(done);
   } catch (error) {
     showNotice(error.message);
-    loadRules(room);
   }
 }
 

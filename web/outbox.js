@@ -1,7 +1,7 @@
 // Sending: messages wait in the outbox until the server acknowledges them, and are resent
 // under the same clientMsgId after a reconnect.
 
-import { element, newId, state, ui } from "./page.js";
+import { element, newId, resizeComposer, state, ui } from "./page.js";
 import { connection } from "./link.js";
 import { reportRead } from "./presence.js";
 import { cancelCompose } from "./changes.js";
@@ -83,9 +83,4 @@ function discard(item) {
   state.outbox = state.outbox.filter((entry) => entry !== item);
   renderOutbox();
   reportRead();
-}
-
-export function resizeComposer() {
-  ui.message.style.height = "auto";
-  ui.message.style.height = `${Math.min(ui.message.scrollHeight, 160)}px`;
 }

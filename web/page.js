@@ -3,7 +3,6 @@
 
 import { authorize } from "./api.js";
 import { Identity } from "./identity.js";
-import { roomSubtitle } from "./header.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -83,6 +82,10 @@ export const state = {
 };
 
 export const identity = new Identity();
+
+// What the parts low down (the rooms list, the sign-in state) ask the page's header to do once
+// they change something it shows; app.js points it at the header, which sits above them.
+export const view = { render() {} };
 authorize(identity.headers);
 
 export function newId(prefix) {
@@ -112,6 +115,12 @@ export function formatTime(iso) {
   return Number.isNaN(date.getTime())
     ? ""
     : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/** The message box grows with what is typed in it, up to a few lines. */
+export function resizeComposer() {
+  ui.message.style.height = "auto";
+  ui.message.style.height = `${Math.min(ui.message.scrollHeight, 160)}px`;
 }
 
 export function nickname() {

@@ -1,9 +1,8 @@
 // The rooms list: refreshed by polling and on demand, updated in place, and room creation.
 
 import { api, Unauthorized } from "./api.js";
-import { element, hideNotice, ROOM_PAGE, showNotice, state, ui } from "./page.js";
-import { admitted, needToken } from "./signin.js";
-import { renderRoom } from "./header.js";
+import { element, hideNotice, ROOM_PAGE, showNotice, state, ui, view } from "./page.js";
+import { admitted, needToken } from "./access.js";
 
 // Each refresh takes a ticket; only the newest may apply its answer, so a slow poll that left
 // before a room was created cannot remove that room from the list.
@@ -33,7 +32,7 @@ export async function refreshRooms() {
   state.rooms = new Map(rooms.map((room) => [room.roomId, room]));
   if (!state.rooms.has(state.selectedRoomId)) state.selectedRoomId = null;
   ui.moreRooms.hidden = !cursor;
-  renderRoom();
+  view.render();
 }
 
 let refreshSoon = null;
@@ -89,7 +88,7 @@ function fillRoomItem(item, room) {
 
 function selectRoom(roomId) {
   state.selectedRoomId = roomId;
-  renderRoom();
+  view.render();
 }
 
 export async function createRoom(event) {

@@ -26,7 +26,7 @@ macro_rules! script {
 
 /// The files under `/assets/`: name, content type, body. The page's scripts are ES modules
 /// that import each other by these names (no build step).
-const ASSETS: [(&str, &str, &str); 17] = [
+const ASSETS: [(&str, &str, &str); 19] = [
     script!("app.js"),
     script!("page.js"),
     script!("link.js"),
@@ -39,6 +39,8 @@ const ASSETS: [(&str, &str, &str); 17] = [
     script!("header.js"),
     script!("changes.js"),
     script!("moderation.js"),
+    script!("events.js"),
+    script!("access.js"),
     script!("api.js"),
     script!("identity.js"),
     script!("connection.js"),

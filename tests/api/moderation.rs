@@ -796,3 +796,75 @@ impl WsClient {
             .expect("the TALK is stored")
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_owners_revoking_each_other_at_once_leave_the_room_one_owner() {
+    let app = spawn_app_with(identity_mode).await;
+    let (alice, bob) = (token_for("alice"), token_for("bob"));
+    for round in 0..10 {
+        let room_id = create_as(&app, &alice, "public").await["roomId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(grant(&app, &room_id, "bob", "owner", &alice).await, 200);
+        let (first, second) = tokio::join!(
+            revoke(&app, &room_id, "bob", &alice),
+            revoke(&app, &room_id, "alice", &bob)
+        );
+        let mut answers = [first, second];
+        answers.sort_unstable();
+        assert!(
+            answers == [204, 403] || answers == [204, 409],
+            "round {round}: one wins, the other is no owner any more or the last: {answers:?}"
+        );
+        let path = format!("/api/rooms/{room_id}/roles");
+        let roles: Value = get_as(&app, &path, &admin_token())
+            .await
+            .json()
+            .await
+            .unwrap();
+        let owners = roles["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| item["role"] == "owner")
+            .count();
+        assert_eq!(owners, 1, "round {round}: {roles}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_racing_an_enter_leaves_the_name_out_whichever_is_stored_first() {
+    let app = spawn_app_with(identity_mode).await;
+    let alice = token_for("alice");
+    for round in 0..10 {
+        let room_id = create_as(&app, &alice, "public").await["roomId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut bob = connect_as(&app, &token_for("bob")).await;
+        let (_, banned) = tokio::join!(
+            bob.enter(&room_id, "bob"),
+            sanction(&app, &room_id, "bans", "bob", &alice, None)
+        );
+        assert_eq!(banned.status(), 200);
+        let outcome = loop {
+            let frame = bob.next_json().await;
+            match frame["type"].as_str() {
+                Some("REMOVED") => break "removed",
+                Some("ERROR") => {
+                    assert_eq!(frame["code"], "BANNED", "{frame}");
+                    break "refused";
+                }
+                _ => {}
+            }
+        };
+        members_become(&app, &room_id, 0).await;
+        bob.talk(&room_id, "bob", "still here?").await;
+        assert_eq!(
+            until_type(&mut bob, "ERROR").await["code"],
+            "NOT_IN_ROOM",
+            "round {round}: {outcome}, and out"
+        );
+    }
+}

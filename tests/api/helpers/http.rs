@@ -152,15 +152,34 @@ impl TestApp {
 
     /// Polls a room until `field` of the Room is `expected` (a background step changes it).
     pub async fn wait_for_room_field(&self, room_id: &str, field: &str, expected: u64) {
+        let path = format!("/api/rooms/{room_id}");
+        self.wait_for_json(&path, None, |room| room[field].as_u64() == Some(expected))
+            .await;
+    }
+
+    /// Polls a JSON resource (with this bearer token, when given) until `ready` holds of it,
+    /// and returns it; fails with the last answer after [`WAIT`].
+    pub async fn wait_for_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let value = self.room(room_id).await[field].as_u64();
-            if value == Some(expected) {
-                return;
+            let request = self.http.get(self.url(path));
+            let request = match token {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            };
+            let response = request.send().await.expect("a response");
+            let body: Value = response.json().await.expect("JSON");
+            if ready(&body) {
+                return body;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{field} stayed {value:?}, expected {expected}"
+                "{path} never became as awaited: {body}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -9,17 +9,19 @@ mod new_event;
 mod notice;
 mod room;
 mod seq;
+mod standing;
 mod text;
 mod time;
 
 pub use change::{Authority, Reaction};
 pub use event::{Event, EventKind};
 pub use instance::{InstanceId, SessionId};
-pub use moderation::{Action, Moderation, Reason, Removal, Role, Sanction, Standing, Visibility};
+pub use moderation::{Action, Moderation, Reason, Removal, Role, Visibility};
 pub use new_event::NewEvent;
 pub use notice::{Notice, ReadMarker};
 pub use room::{NewRoom, Retention, RoomId, RoomName};
 pub use seq::Seq;
+pub use standing::{Sanction, Standing};
 pub use text::{ClientMsgId, Emoji, MessageText, Sender};
 pub use time::Timestamp;
 

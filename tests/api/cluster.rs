@@ -1155,6 +1155,12 @@ async fn retention_set_on_one_instance_erases_for_both_and_a_resume_on_the_other
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(pair.history(&room_id).await.len(), 5);
+    // A wider limit holds firstSeq here: with 5, carol's own ENTER would push `first` out too,
+    // within 50 ms, while she is being told where the room starts.
+    let body = json!({"retention": {"maxEvents": 1000}});
+    let url = pair.b.url(&format!("/api/rooms/{room_id}"));
+    let widened = pair.http.patch(url).json(&body).send().await.unwrap();
+    assert_eq!(widened.status(), 200);
     let mut carol = connect(pair.b.port).await;
     carol.enter_after(&room_id, "carol", 0).await;
     assert_eq!(

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{RoomId, Seq};
+use crate::domain::{RoomId, Seq, WebhookId};
 use crate::identity::Refused;
 use crate::store::StoreError;
 use crate::writer::{AppendError, WriteError};
@@ -44,6 +44,9 @@ pub enum ApiError {
     /// 404: the room does not exist (or was deleted).
     #[error("room {0} does not exist")]
     RoomNotFound(RoomId),
+    /// 404: no webhook has this id (or it was deleted).
+    #[error("webhook {0} does not exist")]
+    WebhookNotFound(WebhookId),
     /// 409: a revoke or grant that would leave a room without an owner.
     #[error("the room must keep at least one owner")]
     LastOwner,
@@ -86,6 +89,7 @@ impl ApiError {
             Self::TargetNotFound(_) => "TARGET_NOT_FOUND",
             Self::RoomNotFound(_) => "ROOM_NOT_FOUND",
             Self::NoRoute(_) => "NOT_FOUND",
+            Self::WebhookNotFound(_) => "WEBHOOK_NOT_FOUND",
             Self::LastOwner => "LAST_OWNER",
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
@@ -157,7 +161,9 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) | Self::SenderMismatch(_) | Self::Banned(_) | Self::Muted(_) => {
                 StatusCode::FORBIDDEN
             }
-            Self::RoomNotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
+            Self::RoomNotFound(_) | Self::NoRoute(_) | Self::WebhookNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::LastOwner => StatusCode::CONFLICT,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -25,6 +25,8 @@
 //!   hands them to fan-out.
 //! - [`cluster`]: several instances over Redis: what each stores reaches the members of every
 //!   instance, each room's events put back in `seq` order, gaps filled from storage.
+//! - [`webhooks`]: stored events posted to admins' URLs, per room in `seq` order, signed as
+//!   Standard Webhooks, from a stored position, by the one instance holding each one's lease.
 //! - [`liveness`]: this instance's heartbeat, and the LEAVEs of instances that died.
 //! - [`store`]: reads on a pool, writes on the writer's own connection with deadlines, the
 //!   heartbeat on a connection of its own; how a batch is stored is written once, and each
@@ -39,7 +41,7 @@
 //!
 //! 1. `domain`, `config`, `shutdown`, `metrics`: they use nothing else of the crate.
 //! 2. `store`, `hub`, `identity`, `telemetry`, `memory`
-//! 3. `clients`, `writer`, `cluster`
+//! 3. `clients`, `writer`, `cluster`, `webhooks`
 //! 4. `liveness`, `state`, `error`
 //! 5. `ws`
 //! 6. `http`
@@ -99,5 +101,6 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 pub mod writer;
 pub mod ws;

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::domain::{Event, EventKind};
 use crate::error::Problem;
 use crate::http::{
-    docs, health, members, messages, moderation, page, publish, room_settings, rooms,
+    docs, health, members, messages, moderation, page, publish, room_settings, rooms, webhooks,
 };
 use crate::ws;
 
@@ -33,6 +33,10 @@ use crate::ws;
         moderation::list_mutes,
         moderation::mute,
         moderation::unmute,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::get_webhook,
+        webhooks::delete_webhook,
         ws::chat_socket,
         ws::stomp_socket,
         docs::asyncapi_json,
@@ -46,6 +50,7 @@ use crate::ws;
     tags(
         (name = "rooms", description = "Create, list, inspect, change and delete rooms; read their history"),
         (name = "moderation", description = "Identity mode: a room's roles, kicks, bans and mutes; each change is also a MODERATION event of the room"),
+        (name = "webhooks", description = "Identity mode, admins: webhooks that receive the events of their rooms, signed as Standard Webhooks, in seq order per room, never skipping one"),
         (name = "websocket", description = "Live chat: ENTER, TALK and LEAVE over one WebSocket"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "web", description = "The chat page a person opens in a browser"),

@@ -18,7 +18,8 @@ use crate::domain::InstanceId;
 use crate::hub::{Fanout, Hub, SessionId};
 use crate::identity::{self, Caller, Identity, Refused, Verifier};
 use crate::metrics::Metrics;
-use crate::store::{Liveness, Store};
+use crate::store::{Liveness, Store, WebhookStore};
+use crate::webhooks::Sealer;
 use crate::writer::Writer;
 
 pub type HttpLimiter = DefaultKeyedRateLimiter<ClientKey>;
@@ -31,6 +32,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// This instance's heartbeat, on a connection of its own.
     pub liveness: Arc<dyn Liveness>,
+    /// Webhooks and their delivery positions, on the reading pool.
+    pub webhooks: Arc<dyn WebhookStore>,
+    /// Seals webhook secrets; None when no key is set (webhooks cannot be created then).
+    pub sealer: Option<Arc<Sealer>>,
     pub hub: Arc<Hub>,
     pub writer: Writer,
     /// Fan-out across instances; None when this instance is alone (no `REDIS_URL`).

@@ -12,6 +12,7 @@ mod seq;
 mod standing;
 mod text;
 mod time;
+mod webhook;
 
 pub use change::{Authority, Reaction};
 pub use event::{Event, EventKind};
@@ -24,6 +25,7 @@ pub use seq::Seq;
 pub use standing::{Sanction, Standing};
 pub use text::{ClientMsgId, Emoji, MessageText, Sender};
 pub use time::Timestamp;
+pub use webhook::{EventFilter, MAX_WEBHOOK_ROOMS, WebhookId, WebhookUrl, is_public};
 
 /// Why a value was refused; the message is written for the client that sent it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -13,6 +13,7 @@ pub mod publish;
 pub mod request_span;
 pub mod room_settings;
 pub mod rooms;
+pub mod webhooks;
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
@@ -24,7 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let api = web::scope("/api")
         .wrap(from_fn(middleware::guard))
         .configure(room_routes)
-        .configure(moderation_routes);
+        .configure(moderation_routes)
+        .configure(webhook_routes);
     cfg.service(api)
         .service(resource("/ws/chat", "GET").route(web::get().to(ws::chat_socket)))
         .service(resource("/ws/stomp", "GET").route(web::get().to(ws::stomp_socket)))
@@ -87,6 +89,20 @@ fn moderation_routes(cfg: &mut web::ServiceConfig) {
         resource("/rooms/{roomId}/mutes/{name}", "PUT, DELETE")
             .route(web::put().to(moderation::mute))
             .route(web::delete().to(moderation::unmute)),
+    );
+}
+
+/// An admin's webhooks.
+fn webhook_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/webhooks", "GET, POST")
+            .route(web::post().to(webhooks::create_webhook))
+            .route(web::get().to(webhooks::list_webhooks)),
+    )
+    .service(
+        resource("/webhooks/{webhookId}", "GET, DELETE")
+            .route(web::get().to(webhooks::get_webhook))
+            .route(web::delete().to(webhooks::delete_webhook)),
     );
 }
 

@@ -10,6 +10,7 @@ impl Metrics {
         self.register_moderation();
         self.register_cluster();
         self.register_latency();
+        self.webhooks.register(&mut self.registry);
     }
 
     /// Sessions: how many, how they end.

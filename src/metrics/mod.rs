@@ -2,6 +2,7 @@
 //! client input can create new series.
 
 mod catalog;
+mod webhooks;
 
 use std::time::Instant;
 
@@ -11,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+pub use webhooks::WebhookMetrics;
 
 type Labels = [(&'static str, &'static str); 1];
 type StageHistograms = Family<Labels, Histogram, fn() -> Histogram>;
@@ -78,6 +81,7 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     pub batch_size: Histogram,
     stages: StageHistograms,
+    pub webhooks: WebhookMetrics,
 }
 
 impl Default for Metrics {
@@ -120,6 +124,7 @@ impl Metrics {
             commit_seconds: Histogram::new(exponential_buckets(1e-5, 3.0, 14)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             stages: Family::new_with_constructor(stage_histogram),
+            webhooks: WebhookMetrics::default(),
         };
         metrics.register_all();
         metrics

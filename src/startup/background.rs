@@ -1,5 +1,6 @@
 //! What runs beside the server until shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
@@ -8,13 +9,14 @@ use tokio_util::sync::CancellationToken;
 use crate::liveness;
 use crate::memory;
 use crate::state::AppState;
+use crate::webhooks::{self, Sender};
 
 /// How often idle entries are swept from the per-client rate limiters.
 const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What runs beside the server until shutdown: the limiters' sweep, giving memory back after
-/// bursts, and this instance's heartbeat.
-pub(super) fn spawn(state: &web::Data<AppState>) {
+/// bursts, this instance's heartbeat, and (with identity and a webhook key) webhook delivery.
+pub(super) fn spawn(state: &web::Data<AppState>, sender: Arc<Sender>) {
     let shutdown = state.shutdown.clone();
     tokio::spawn(sweep_limiters(state.clone(), shutdown.clone()));
     let metrics = state.metrics.clone();
@@ -26,7 +28,21 @@ pub(super) fn spawn(state: &web::Data<AppState>) {
         evictions: state.evictions.clone(),
         metrics: state.metrics.clone(),
     };
-    tokio::spawn(liveness::run(heartbeat, shutdown));
+    tokio::spawn(liveness::run(heartbeat, shutdown.clone()));
+    if let (Some(sealer), Some(_)) = (&state.sealer, &state.identity) {
+        let settings = state.settings.webhooks.clone();
+        let parts = webhooks::Parts {
+            instance: state.instance,
+            webhooks: state.webhooks.clone(),
+            history: state.store.clone(),
+            sealer: sealer.clone(),
+            sender,
+            settings,
+            metrics: state.metrics.clone(),
+        };
+        // Tracked, so the drain waits for its leases to be given up.
+        state.tasks.spawn(webhooks::run(parts, shutdown));
+    }
 }
 
 /// Forgets clients whose quotas have fully refilled, so the limiters' memory stays bounded.

@@ -31,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::openapi;
 use crate::state::{AppState, HttpLimiter};
 use crate::store::{self, StoreError};
+use crate::webhooks::{Sealer, Sender};
 use crate::writer::{self, BatchLimits, Writer};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,10 @@ pub enum StartupError {
     Register(#[from] liveness::RegisterError),
     #[error("cannot render the OpenAPI document: {0}")]
     OpenApi(#[from] serde_json::Error),
+    #[error("{0}")]
+    WebhookKey(#[from] crate::webhooks::SecretError),
+    #[error("cannot start the webhook client: {0}")]
+    WebhookClient(#[from] reqwest::Error),
     #[error("cannot start the HTTP server: {0}")]
     Server(#[from] io::Error),
 }
@@ -65,11 +70,15 @@ pub struct Application {
     writer: JoinHandle<()>,
     /// With several instances: ends once what was stored last is published.
     publisher: Option<JoinHandle<()>>,
+    /// Posts webhook deliveries.
+    sender: Arc<Sender>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let (identity, redis, shared) = checked(&settings)?;
+        let sealer = Sealer::from_settings(&settings)?.map(Arc::new);
+        let sender = Arc::new(webhook_sender(&settings)?);
         let addr = settings.listen_addr();
         let listener = server::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
         let local = listener.local_addr()?;
@@ -88,6 +97,8 @@ impl Application {
             identity,
             store: storage.store,
             liveness: storage.liveness,
+            webhooks: storage.webhooks,
+            sealer,
             writer,
         };
         let state = web::Data::new(app_state(settings, parts, pipeline.shared)?);
@@ -99,6 +110,7 @@ impl Application {
             state,
             writer: writer_task,
             publisher: pipeline.publisher,
+            sender,
         })
     }
 
@@ -117,12 +129,13 @@ impl Application {
             state,
             writer,
             publisher,
+            sender,
             ..
         } = self;
         let handle = server.handle();
         let mut running = tokio::spawn(server);
         let shutdown = state.shutdown.clone();
-        background::spawn(&state);
+        background::spawn(&state, sender);
         let early = tokio::select! {
             served = &mut running => Some(served),
             () = shutdown.cancelled() => None,
@@ -190,6 +203,8 @@ struct Parts {
     identity: Option<Verifier>,
     store: Arc<dyn store::Store>,
     liveness: Arc<dyn store::Liveness>,
+    webhooks: Arc<dyn store::WebhookStore>,
+    sealer: Option<Arc<Sealer>>,
     writer: Writer,
 }
 
@@ -211,6 +226,8 @@ fn app_state(settings: Settings, parts: Parts, shared: Shared) -> Result<AppStat
         next_session: AtomicU64::new(1),
         store: parts.store,
         liveness: parts.liveness,
+        webhooks: parts.webhooks,
+        sealer: parts.sealer,
         settings,
         hub: shared.hub,
         writer: parts.writer,
@@ -271,4 +288,20 @@ fn writer_options(settings: &Settings) -> writer::Options {
         default_retention: settings.retention_max_age,
         retention_check: settings.retention_check(),
     }
+}
+
+/// The webhook client, its TLS on ring (the crypto provider sqlx and redis already use).
+fn webhook_sender(settings: &Settings) -> Result<Sender, StartupError> {
+    // Installed once per process; a second Application in the same process finds it there.
+    // rustls 0.23.48 deprecates ring's provider for lacking post-quantum key exchange; the
+    // other provider (aws-lc-rs) would add a C and CMake build to every build, and sqlx and
+    // redis reach their servers over ring already.
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let _ = provider.install_default();
+    let webhooks = &settings.webhooks;
+    Ok(Sender::new(
+        webhooks.timeout(),
+        webhooks.webhook_allow_private,
+    )?)
 }

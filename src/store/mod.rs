@@ -28,6 +28,7 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 mod transaction;
+pub(crate) mod webhooks;
 mod write;
 
 use std::collections::HashMap;
@@ -44,6 +45,7 @@ pub(crate) use rows::{
 };
 pub use rules::{Admission, RoleRecord, Rules, SanctionKind, SanctionRecord};
 pub use transaction::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};
+pub use webhooks::{RoomPosition, WebhookRecord, WebhookStore};
 pub(crate) use write::{
     Changes, Entered, Erasable, Membership, NextPurge, ReactionKey, ResendKey, Target, Upkeep,
     WriteConnection, WriteTx,
@@ -241,9 +243,11 @@ pub trait Liveness: Send + Sync + 'static {
     async fn dead_instances(&self, silence: Duration) -> Result<Vec<InstanceId>, StoreError>;
 }
 
-/// A backend: its reading pool, its writer and its heartbeat.
+/// A backend: its reading pool, its writer, its heartbeat, and its webhooks (on the reading
+/// pool).
 pub struct Storage {
     pub store: Arc<dyn Store>,
+    pub webhooks: Arc<dyn WebhookStore>,
     pub writer: StoreWriter,
     pub liveness: Arc<dyn Liveness>,
 }

@@ -72,6 +72,8 @@ pub mod test_database;
 pub mod typing;
 #[path = "web_page.rs"]
 pub mod web_page;
+#[path = "webhooks.rs"]
+pub mod webhooks;
 #[path = "ws_connection.rs"]
 pub mod ws_connection;
 #[path = "ws_errors.rs"]

@@ -14,6 +14,7 @@ mod history;
 mod liveness;
 mod rules;
 mod upkeep;
+mod webhooks;
 mod writer;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use uuid::Uuid;
 
 use self::liveness::PgLiveness;
+use self::webhooks::PgWebhooks;
 use super::deadline::Deadlined;
 use super::{
     MemberCursor, MembersPage, RoomRecord, Storage, Store, StoreError, StoreWriter, members_page,
@@ -77,7 +79,10 @@ pub async fn connect(
     let reads = pool(max_connections).connect_with(options.clone()).await?;
     let heartbeats = pool(1).connect_lazy_with(options.clone());
     Ok(Storage {
-        store: Arc::new(Deadlined(PgStore { pool: reads })),
+        store: Arc::new(Deadlined(PgStore {
+            pool: reads.clone(),
+        })),
+        webhooks: Arc::new(PgWebhooks { pool: reads }),
         writer: StoreWriter::new(Box::new(PgWriteConnection::new(options)), instance),
         liveness: Arc::new(PgLiveness {
             pool: heartbeats,

@@ -10,6 +10,7 @@ mod liveness;
 mod rows;
 mod rules;
 mod upkeep;
+mod webhooks;
 mod writer;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use self::liveness::SqliteLiveness;
 use self::rows::{in_rooms, parse_room_id, room_from_row};
+use self::webhooks::SqliteWebhooks;
 use super::deadline::Deadlined;
 use super::{
     MemberCursor, MembersPage, RoomRecord, Storage, Store, StoreError, StoreWriter, members_page,
@@ -69,6 +71,9 @@ pub async fn connect(
             Box::new(SqliteWriteConnection::new(options, writes)),
             instance,
         ),
+        webhooks: Arc::new(SqliteWebhooks {
+            pool: reads.clone(),
+        }),
         liveness: Arc::new(SqliteLiveness {
             pool: reads,
             instance: instance.to_string(),

@@ -117,13 +117,19 @@ impl TestApp {
 
     /// Stops this instance and starts a new one on the same storage.
     pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops this instance and starts a new one on the same storage with these settings.
+    pub async fn restart_with(self, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let data = self.stop().await;
-        spawn_app_on(data, |_| {}).await
+        spawn_app_on(data, configure).await
     }
 }
 
 mod client;
 mod http;
+pub mod receiver;
 mod storage;
 
 pub use client::*;

@@ -1,0 +1,159 @@
+//! One webhook's delivery on the instance holding its lease: every poll it asks storage which
+//! rooms have events after its position, and sends up to [`PARALLEL_ROOMS`] of them at once,
+//! each room one event at a time. A room that fails waits (1 s, doubling to 5 min) and is
+//! tried again from the same event; the other rooms go on meanwhile.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Parts;
+use super::room::{Outcome, RoomDelivery};
+use super::secret::SigningKey;
+use super::sender::Sender;
+use crate::domain::{EventFilter, RoomId, Timestamp, WebhookId, WebhookUrl};
+use crate::metrics::Metrics;
+use crate::store::{RoomPosition, Store, WebhookRecord, WebhookStore};
+
+/// Rooms of one webhook sent at once.
+pub const PARALLEL_ROOMS: usize = 8;
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const LAST_RETRY: Duration = Duration::from_secs(300);
+
+/// What every room's delivery of one webhook shares.
+pub(super) struct Context {
+    pub id: WebhookId,
+    pub url: WebhookUrl,
+    pub filter: EventFilter,
+    pub key: SigningKey,
+    pub sender: Arc<Sender>,
+    pub webhooks: Arc<dyn WebhookStore>,
+    pub history: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    /// Per room: when the event it is trying to send was stored (for the lag in seconds).
+    pub oldest: DashMap<RoomId, Timestamp>,
+}
+
+/// A room that failed: when it is tried again, and how long it waited last.
+struct Backoff {
+    next: Instant,
+    delay: Duration,
+}
+
+pub(super) struct Worker {
+    context: Arc<Context>,
+    poll: Duration,
+    busy: HashSet<RoomId>,
+    waiting: HashMap<RoomId, Backoff>,
+    running: JoinSet<(RoomId, Outcome)>,
+}
+
+impl Worker {
+    /// None when the stored URL no longer parses (it did when it was stored).
+    pub fn new(parts: &Parts, record: WebhookRecord, key: SigningKey) -> Option<Self> {
+        let url = WebhookUrl::parse(&record.url).ok()?;
+        let context = Context {
+            id: record.webhook_id,
+            url,
+            filter: record.filter,
+            key,
+            sender: parts.sender.clone(),
+            webhooks: parts.webhooks.clone(),
+            history: parts.history.clone(),
+            metrics: parts.metrics.clone(),
+            oldest: DashMap::new(),
+        };
+        Some(Self {
+            context: Arc::new(context),
+            poll: parts.settings.poll(),
+            busy: HashSet::new(),
+            waiting: HashMap::new(),
+            running: JoinSet::new(),
+        })
+    }
+
+    /// Delivers until `stop`; what is in flight then is dropped, to be sent again by whoever
+    /// holds the lease next.
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut ticks = tokio::time::interval(self.poll);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = ticks.tick() => self.look().await,
+                Some(done) = self.running.join_next() => {
+                    if let Ok((room_id, outcome)) = done {
+                        self.finished(room_id, outcome);
+                    }
+                }
+            }
+        }
+        self.context
+            .metrics
+            .webhooks
+            .forget(self.context.id.to_string());
+    }
+
+    /// Starts the rooms that are behind, not being sent and not waiting, as slots allow.
+    async fn look(&mut self) {
+        let behind = match self.context.webhooks.behind(self.context.id).await {
+            Ok(behind) => behind,
+            Err(error) => {
+                tracing::warn!(%error, webhook = %self.context.id, "webhook positions unreadable");
+                return;
+            }
+        };
+        self.report_lag(&behind);
+        let now = Instant::now();
+        for position in behind {
+            let room_id = position.room_id;
+            let ready = self
+                .waiting
+                .get(&room_id)
+                .is_none_or(|wait| wait.next <= now);
+            if self.busy.contains(&room_id) || !ready {
+                continue;
+            }
+            if self.running.len() >= PARALLEL_ROOMS {
+                break;
+            }
+            self.busy.insert(room_id);
+            let delivery = RoomDelivery::new(self.context.clone(), position);
+            self.running
+                .spawn(async move { (room_id, delivery.run().await) });
+        }
+    }
+
+    fn finished(&mut self, room_id: RoomId, outcome: Outcome) {
+        self.busy.remove(&room_id);
+        match outcome {
+            Outcome::CaughtUp => {
+                self.waiting.remove(&room_id);
+            }
+            Outcome::Failed => {
+                let delay = self
+                    .waiting
+                    .get(&room_id)
+                    .map_or(FIRST_RETRY, |wait| (wait.delay * 2).min(LAST_RETRY));
+                let next = Instant::now() + delay;
+                self.waiting.insert(room_id, Backoff { next, delay });
+            }
+        }
+    }
+
+    fn report_lag(&self, behind: &[RoomPosition]) {
+        let events = behind
+            .iter()
+            .map(|position| position.last_seq.get() - position.delivered_seq.get())
+            .sum();
+        let now = Timestamp::now().millis();
+        let oldest = self.context.oldest.iter().map(|entry| entry.millis()).min();
+        let seconds = oldest.map_or(0.0, |oldest| (now - oldest).max(0) as f64 / 1000.0);
+        let id = self.context.id.to_string();
+        self.context.metrics.webhooks.lag(id, events, seconds);
+    }
+}

@@ -115,7 +115,7 @@ fn report(label: &str, mut round_trips: Vec<Duration>) {
 #[tokio::main]
 async fn main() {
     let (base, events) = options();
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let big = create_room(&http, &base, "big").await;
     let started = Instant::now();
     fill(&base, &big, events).await;

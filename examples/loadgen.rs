@@ -462,7 +462,7 @@ async fn connect_storm(
 #[tokio::main]
 async fn main() {
     let o = options();
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let url = match o.protocol {
         Protocol::Chat => ws_url,
         Protocol::Stomp => stomp_url,

@@ -18,3 +18,12 @@ pub async fn create_room(http: &reqwest::Client, base: &str, name: &str) -> Stri
 pub fn ws_url(base: &str) -> String {
     format!("{}/ws/chat", base.replacen("http", "ws", 1))
 }
+
+/// A plain HTTP client. reqwest is built for the server without a TLS crypto provider of its
+/// own, so the process gets ring's (the server's) before any client is built.
+pub fn http_client() -> reqwest::Client {
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let _ = provider.install_default();
+    reqwest::Client::new()
+}

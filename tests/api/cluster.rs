@@ -55,7 +55,7 @@ async fn two_instances_via(a: Option<&Proxy>, b: Option<&Proxy>) -> Pair {
         a: instance(&url(a), &redis.url()),
         b: instance(&url(b), &redis.url()),
         redis,
-        http: reqwest::Client::new(),
+        http: crate::helpers::http_client(),
         database,
     };
     for process in [&pair.a, &pair.b] {
@@ -307,7 +307,7 @@ async fn the_leaves_of_a_crowd_on_a_dead_instance_never_overflow_a_member_elsewh
         a: crowded,
         b: watching,
         redis,
-        http: reqwest::Client::new(),
+        http: crate::helpers::http_client(),
         database,
     };
     for process in [&pair.a, &pair.b] {
@@ -807,7 +807,7 @@ async fn redis_over_tls_with_a_password_and_postgres_over_tls_carry_the_cluster(
         a: ChatProcess::start(&env),
         b: ChatProcess::start(&env),
         redis,
-        http: reqwest::Client::new(),
+        http: crate::helpers::http_client(),
         database,
     };
     for process in [&pair.a, &pair.b] {
@@ -869,7 +869,7 @@ async fn a_wrong_redis_password_is_not_ready() {
         b: ChatProcess::start(&[("DATABASE_URL", database.url.as_str())]),
         a: process,
         redis,
-        http: reqwest::Client::new(),
+        http: crate::helpers::http_client(),
         database,
     };
     pair.wait_for_readiness(&pair.b, 200).await;
@@ -1172,6 +1172,11 @@ async fn retention_set_on_one_instance_erases_for_both_and_a_resume_on_the_other
 
 /// Two instances in identity mode over one database and one Redis, both ready.
 async fn two_signed_instances() -> Pair {
+    two_signed_instances_with(&[]).await
+}
+
+/// Like [`two_signed_instances`], with these variables too.
+async fn two_signed_instances_with(extra: &[(&str, &str)]) -> Pair {
     use crate::suite::identity::{AUDIENCE, ISSUER, SECRET};
     let database = TestDatabase::create().await;
     let redis = RedisServer::start();
@@ -1185,13 +1190,14 @@ async fn two_signed_instances() -> Pair {
         let redis_url = redis.url();
         env.push(("REDIS_URL", redis_url.as_str()));
         env.extend(FAST_LIVENESS);
+        env.extend(extra);
         ChatProcess::start(&env)
     };
     let pair = Pair {
         a: signed(&database.url),
         b: signed(&database.url),
         redis,
-        http: reqwest::Client::new(),
+        http: crate::helpers::http_client(),
         database,
     };
     for process in [&pair.a, &pair.b] {
@@ -1310,4 +1316,100 @@ async fn moderation_through_one_instance_takes_effect_on_the_other_within_a_seco
         .await
         .unwrap();
     assert_eq!(hidden.status(), 404);
+}
+
+/// The instance holding the webhook's lease, as storage says.
+async fn lease_holder(pair: &Pair) -> String {
+    let mut db = sqlx::PgConnection::connect(&pair.database_url())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let holder: Option<String> =
+            sqlx::query_scalar("SELECT lease_instance::text FROM webhooks")
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+        if let Some(holder) = holder {
+            return holder;
+        }
+        assert!(started.elapsed() < WAIT, "nobody took the webhook's lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_delivers_a_webhook_and_a_killed_deliverer_is_replaced_without_a_gap() {
+    use crate::suite::helpers::receiver::{Answer, Receiver};
+    use crate::suite::identity::{admin_token, token_for};
+    let webhooks = [
+        ("CHAT_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("CHAT_WEBHOOK_LEASE_MS", "1000"),
+        ("CHAT_WEBHOOK_POLL_MS", "20"),
+        ("CHAT_WEBHOOK_TIMEOUT_MS", "60000"),
+    ];
+    let mut pair = two_signed_instances_with(&webhooks).await;
+    let mut receiver = Receiver::start();
+    let room_id = pair.a.create_room(Some(&admin_token())).await;
+    let hook = pair
+        .http
+        .post(pair.b.url("/api/webhooks"))
+        .bearer_auth(admin_token())
+        .json(&json!({"url": receiver.url()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hook.status(), 201);
+    let publish = |on: &ChatProcess, message: String| {
+        let request = pair
+            .http
+            .post(on.url(&format!("/api/rooms/{room_id}/messages")))
+            .bearer_auth(token_for("alice"))
+            .json(&json!({"message": message}));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 201);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let mut sent = Vec::new();
+    for n in 0..20 {
+        let on = if n % 2 == 0 { &pair.a } else { &pair.b };
+        sent.push(publish(on, format!("m{n}")).await);
+    }
+    let last = sent.last().unwrap()["seq"].clone();
+    let got = receiver.until(|d| d.event["seq"] == last).await;
+    let ids: Vec<&str> = got.iter().map(|d| d.id.as_str()).collect();
+    let expected: Vec<&str> = sent
+        .iter()
+        .map(|e| e["messageId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids, expected,
+        "each once, in order, whichever instance stored it"
+    );
+
+    receiver.answer(|_| Answer::Stall);
+    let stalled = publish(&pair.a, "in flight".into()).await;
+    assert_eq!(receiver.next().await.event, stalled);
+    let holder = lease_holder(&pair).await;
+    let (deliverer, survivor) = match pair.a.log().contains(&holder) {
+        true => (&mut pair.a, &pair.b),
+        false => (&mut pair.b, &pair.a),
+    };
+    receiver.answer(|_| Answer::Status(200));
+    deliverer.kill();
+    let mut after = Vec::new();
+    for n in 0..3 {
+        after.push(publish(survivor, format!("after {n}")).await);
+    }
+    let last = after.last().unwrap()["seq"].clone();
+    let got = receiver.until(|d| d.event["seq"] == last).await;
+    let ids: Vec<&str> = got.iter().map(|d| d.id.as_str()).collect();
+    let mut expected = vec![stalled["messageId"].as_str().unwrap()];
+    expected.extend(after.iter().map(|e| e["messageId"].as_str().unwrap()));
+    assert_eq!(
+        ids, expected,
+        "the one in flight again (same webhook-id), then the rest"
+    );
 }

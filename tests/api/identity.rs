@@ -579,7 +579,7 @@ async fn no_token_and_no_secret_ever_reach_the_logs() {
         ("RUST_LOG", "debug"),
     ]);
     let (base, port) = (server.url(""), server.port);
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http_client();
     let valid = token_for("alice");
     let expired = mint(&with(claims("bob"), "exp", json!(now() - 60)));
     let forged = sign(Algorithm::HS256, &claims("eve"), &"f".repeat(32));

@@ -62,7 +62,7 @@ impl ChatProcess {
 
     /// Creates a room through its API (with a bearer token, in identity mode) and returns its id.
     pub async fn create_room(&self, bearer: Option<&str>) -> String {
-        let mut request = reqwest::Client::new().post(self.url("/api/rooms"));
+        let mut request = crate::helpers::http_client().post(self.url("/api/rooms"));
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }

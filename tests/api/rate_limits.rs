@@ -94,6 +94,7 @@ async fn an_address_over_its_request_rate_gets_429_with_retry_after() {
         200,
         "operations are not limited"
     );
+    crate::helpers::tls_ready();
     let other_address = reqwest::Client::builder()
         .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
         .build()

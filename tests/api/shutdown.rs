@@ -26,7 +26,7 @@ async fn json(request: reqwest::RequestBuilder) -> serde_json::Value {
 async fn history_after_restart(data: &Data, room_id: &str) -> Vec<serde_json::Value> {
     let mut restarted = start_binary(data);
     let url = restarted.url(&format!("/api/rooms/{room_id}/messages?limit=500"));
-    let page = json(reqwest::Client::new().get(url)).await;
+    let page = json(crate::helpers::http_client().get(url)).await;
     restarted.sigterm();
     assert!(restarted.wait().success());
     page["items"].as_array().expect("items").clone()

@@ -3,6 +3,20 @@
 
 use super::*;
 
+/// Gives the process's TLS the crypto provider the server uses (ring): reqwest, built for the
+/// server without a provider of its own, needs one installed before any client is built.
+pub fn tls_ready() {
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let _ = provider.install_default();
+}
+
+/// A plain HTTP client, with TLS ready.
+pub fn http_client() -> reqwest::Client {
+    tls_ready();
+    reqwest::Client::new()
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)

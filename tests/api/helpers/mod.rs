@@ -96,7 +96,7 @@ pub async fn spawn_app_on(data: Arc<Data>, configure: impl FnOnce(&mut Settings)
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
-        http: reqwest::Client::new(),
+        http: http_client(),
         shutdown,
         server,
         data,

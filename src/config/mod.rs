@@ -2,8 +2,10 @@
 //! (`chat --help` lists them). Secrets in URLs are redacted from `Debug`. A leaf: nothing of
 //! the crate is needed to read the settings.
 
+mod identity;
 mod proxies;
 mod secret;
+mod webhooks;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -11,8 +13,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use identity::IdentitySettings;
 pub use proxies::{ForwardedHeader, TrustedProxies};
 pub use secret::{Secret, SecretUrl, redact};
+pub use webhooks::WebhookSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,58 +47,6 @@ pub enum Toggle {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// Optional sign-in with JSON Web Tokens; with neither key set, anyone may use any name.
-#[derive(Debug, Clone, Default, Args)]
-pub struct IdentitySettings {
-    /// HS256 secret (at least 32 bytes) that turns identity on
-    #[arg(long, env = "CHAT_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<Secret>,
-    /// PEM public key that turns identity on: RSA for RS256, EC P-256 for ES256
-    #[arg(long, env = "CHAT_JWT_PUBLIC_KEY_FILE")]
-    pub jwt_public_key_file: Option<PathBuf>,
-    /// Required `iss` of every token (default: not checked)
-    #[arg(long, env = "CHAT_JWT_ISSUER")]
-    pub jwt_issuer: Option<String>,
-    /// Required `aud` of every token (default: not checked)
-    #[arg(long, env = "CHAT_JWT_AUDIENCE")]
-    pub jwt_audience: Option<String>,
-}
-
-/// Webhooks (identity mode): how their secrets are sealed and how delivery behaves.
-#[derive(Debug, Clone, Args)]
-pub struct WebhookSettings {
-    /// Key that seals webhook secrets in storage, at least 32 bytes (default: derived from
-    /// CHAT_JWT_SECRET; with a public key and no CHAT_WEBHOOK_KEY, webhooks cannot be created)
-    #[arg(long, env = "CHAT_WEBHOOK_KEY", hide_env_values = true)]
-    pub webhook_key: Option<Secret>,
-    /// Allow webhook URLs that reach loopback or private addresses
-    #[arg(long, env = "CHAT_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
-    pub webhook_allow_private: bool,
-    /// Milliseconds an instance holds a webhook's delivery before another may take it over
-    #[arg(long, env = "CHAT_WEBHOOK_LEASE_MS", value_parser = clap::value_parser!(u64).range(1000..=600_000), default_value_t = 15_000)]
-    pub webhook_lease_ms: u64,
-    /// Milliseconds between looks for events a webhook has not been sent yet
-    #[arg(long, env = "CHAT_WEBHOOK_POLL_MS", value_parser = clap::value_parser!(u64).range(10..=60_000), default_value_t = 500)]
-    pub webhook_poll_ms: u64,
-    /// Milliseconds a receiver has to answer a delivery
-    #[arg(long, env = "CHAT_WEBHOOK_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(100..=60_000), default_value_t = 10_000)]
-    pub webhook_timeout_ms: u64,
-}
-
-impl WebhookSettings {
-    pub fn lease(&self) -> Duration {
-        Duration::from_millis(self.webhook_lease_ms)
-    }
-
-    pub fn poll(&self) -> Duration {
-        Duration::from_millis(self.webhook_poll_ms)
-    }
-
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.webhook_timeout_ms)
-    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -78,7 +78,9 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let (identity, redis, shared) = checked(&settings)?;
         let sealer = Sealer::from_settings(&settings)?.map(Arc::new);
-        let sender = Arc::new(webhook_sender(&settings)?);
+        let webhooks = &settings.webhooks;
+        let sender = Sender::new(webhooks.timeout(), webhooks.webhook_allow_private)?;
+        let sender = Arc::new(sender);
         let addr = settings.listen_addr();
         let listener = server::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
         let local = listener.local_addr()?;
@@ -288,20 +290,4 @@ fn writer_options(settings: &Settings) -> writer::Options {
         default_retention: settings.retention_max_age,
         retention_check: settings.retention_check(),
     }
-}
-
-/// The webhook client, its TLS on ring (the crypto provider sqlx and redis already use).
-fn webhook_sender(settings: &Settings) -> Result<Sender, StartupError> {
-    // Installed once per process; a second Application in the same process finds it there.
-    // rustls 0.23.48 deprecates ring's provider for lacking post-quantum key exchange; the
-    // other provider (aws-lc-rs) would add a C and CMake build to every build, and sqlx and
-    // redis reach their servers over ring already.
-    #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let _ = provider.install_default();
-    let webhooks = &settings.webhooks;
-    Ok(Sender::new(
-        webhooks.timeout(),
-        webhooks.webhook_allow_private,
-    )?)
 }

@@ -4,15 +4,33 @@
 
 use std::sync::Arc;
 
-use super::worker::Context;
-use crate::domain::{Event, Seq, Timestamp};
-use crate::store::{PageLimit, RoomPosition, StoreError};
+use dashmap::DashMap;
+
+use super::secret::SigningKey;
+use super::sender::Sender;
+use crate::domain::{Event, EventFilter, RoomId, Seq, Timestamp, WebhookId, WebhookUrl};
+use crate::metrics::Metrics;
+use crate::store::{PageLimit, RoomPosition, Store, StoreError, WebhookStore};
 
 /// Events read from storage at once: what one room's delivery holds in memory.
 const PAGE: PageLimit = PageLimit {
     events: 100,
     bytes: 1024 * 1024,
 };
+
+/// What every room's delivery of one webhook shares.
+pub(super) struct Context {
+    pub id: WebhookId,
+    pub url: WebhookUrl,
+    pub filter: EventFilter,
+    pub key: SigningKey,
+    pub sender: Arc<Sender>,
+    pub webhooks: Arc<dyn WebhookStore>,
+    pub history: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    /// Per room: when the event it is trying to send was stored (for the lag in seconds).
+    pub oldest: DashMap<RoomId, Timestamp>,
+}
 
 pub(super) enum Outcome {
     /// Every event stored when it looked was sent.

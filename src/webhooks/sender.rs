@@ -47,6 +47,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(timeout: Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
+        install_ring();
         let client = reqwest::Client::builder()
             .redirect(Policy::none())
             .timeout(timeout)
@@ -106,4 +107,14 @@ impl Sender {
             false => Failure::Broken,
         }
     }
+}
+
+/// Gives the process's TLS ring as its crypto provider (once; later calls find it there):
+/// reqwest is built without a provider of its own. rustls 0.23.48 deprecates ring's for
+/// lacking post-quantum key exchange; the other provider (aws-lc-rs) would add a C and CMake
+/// build to every build, and sqlx and redis reach their servers over ring already.
+fn install_ring() {
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let _ = provider.install_default();
 }

@@ -13,31 +13,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Parts;
-use super::room::{Outcome, RoomDelivery};
+use super::room::{Context, Outcome, RoomDelivery};
 use super::secret::SigningKey;
-use super::sender::Sender;
-use crate::domain::{EventFilter, RoomId, Timestamp, WebhookId, WebhookUrl};
-use crate::metrics::Metrics;
-use crate::store::{RoomPosition, Store, WebhookRecord, WebhookStore};
+use crate::domain::{RoomId, Timestamp, WebhookUrl};
+use crate::store::{RoomPosition, WebhookRecord};
 
 /// Rooms of one webhook sent at once.
 pub const PARALLEL_ROOMS: usize = 8;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(300);
-
-/// What every room's delivery of one webhook shares.
-pub(super) struct Context {
-    pub id: WebhookId,
-    pub url: WebhookUrl,
-    pub filter: EventFilter,
-    pub key: SigningKey,
-    pub sender: Arc<Sender>,
-    pub webhooks: Arc<dyn WebhookStore>,
-    pub history: Arc<dyn Store>,
-    pub metrics: Arc<Metrics>,
-    /// Per room: when the event it is trying to send was stored (for the lag in seconds).
-    pub oldest: DashMap<RoomId, Timestamp>,
-}
 
 /// A room that failed: when it is tried again, and how long it waited last.
 struct Backoff {

@@ -18,7 +18,7 @@ use crate::domain::InstanceId;
 use crate::hub::{Fanout, Hub, SessionId};
 use crate::identity::{self, Caller, Identity, Refused, Verifier};
 use crate::metrics::Metrics;
-use crate::store::{Liveness, Store, WebhookStore};
+use crate::store::{Liveness, Store, Webhooks};
 use crate::webhooks::Sealer;
 use crate::writer::Writer;
 
@@ -32,8 +32,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// This instance's heartbeat, on a connection of its own.
     pub liveness: Arc<dyn Liveness>,
-    /// Webhooks and their delivery positions, on the reading pool.
-    pub webhooks: Arc<dyn WebhookStore>,
+    /// Webhooks, their delivery positions and the events they send, on their own pool.
+    pub webhooks: Webhooks,
     /// Seals webhook secrets; None when no key is set (webhooks cannot be created then).
     pub sealer: Option<Arc<Sealer>>,
     pub hub: Arc<Hub>,

@@ -178,7 +178,7 @@ pub async fn create_webhook(
         sealed_secret: secret.sealed,
         created_at: Timestamp::now(),
     };
-    state.webhooks.create_webhook(&record).await?;
+    state.webhooks.store.create_webhook(&record).await?;
     let mut webhook = Webhook::of(record);
     webhook.secret = Some(secret.shown);
     Ok(HttpResponse::Created()
@@ -198,7 +198,7 @@ pub async fn list_webhooks(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     admin(&state, &caller)?;
-    let items = state.webhooks.webhooks().await?;
+    let items = state.webhooks.store.webhooks().await?;
     let items = items.into_iter().map(Webhook::of).collect();
     Ok(HttpResponse::Ok().json(WebhookList { items }))
 }
@@ -220,9 +220,9 @@ pub async fn get_webhook(
 ) -> Result<HttpResponse, ApiError> {
     admin(&state, &caller)?;
     let id = webhook_id(&path)?;
-    let record = state.webhooks.webhook(id).await?;
+    let record = state.webhooks.store.webhook(id).await?;
     let mut webhook = Webhook::of(record.ok_or(ApiError::WebhookNotFound(id))?);
-    let positions = state.webhooks.positions(id).await?;
+    let positions = state.webhooks.store.positions(id).await?;
     webhook.positions = Some(positions.into_iter().map(Position::from).collect());
     Ok(HttpResponse::Ok().json(webhook))
 }
@@ -244,7 +244,7 @@ pub async fn delete_webhook(
 ) -> Result<HttpResponse, ApiError> {
     admin(&state, &caller)?;
     let id = webhook_id(&path)?;
-    match state.webhooks.delete_webhook(id).await? {
+    match state.webhooks.store.delete_webhook(id).await? {
         true => Ok(HttpResponse::NoContent().finish()),
         false => Err(ApiError::WebhookNotFound(id)),
     }

@@ -33,8 +33,8 @@ pub(super) fn spawn(state: &web::Data<AppState>, sender: Arc<Sender>) {
         let settings = state.settings.webhooks.clone();
         let parts = webhooks::Parts {
             instance: state.instance,
-            webhooks: state.webhooks.clone(),
-            history: state.store.clone(),
+            webhooks: state.webhooks.store.clone(),
+            history: state.webhooks.history.clone(),
             sealer: sealer.clone(),
             sender,
             settings,

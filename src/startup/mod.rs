@@ -205,7 +205,7 @@ struct Parts {
     identity: Option<Verifier>,
     store: Arc<dyn store::Store>,
     liveness: Arc<dyn store::Liveness>,
-    webhooks: Arc<dyn store::WebhookStore>,
+    webhooks: store::Webhooks,
     sealer: Option<Arc<Sealer>>,
     writer: Writer,
 }

@@ -243,14 +243,25 @@ pub trait Liveness: Send + Sync + 'static {
     async fn dead_instances(&self, silence: Duration) -> Result<Vec<InstanceId>, StoreError>;
 }
 
-/// A backend: its reading pool, its writer, its heartbeat, and its webhooks (on the reading
-/// pool).
+/// A backend: its reading pool, its writer, its heartbeat, and its webhooks.
 pub struct Storage {
     pub store: Arc<dyn Store>,
-    pub webhooks: Arc<dyn WebhookStore>,
+    pub webhooks: Webhooks,
     pub writer: StoreWriter,
     pub liveness: Arc<dyn Liveness>,
 }
+
+/// Webhooks and the events they send, on a small pool of their own: however many webhooks
+/// are behind, and however slowly their receivers answer, they never take a connection that
+/// chat's reads are waiting for.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub store: Arc<dyn WebhookStore>,
+    pub history: Arc<dyn History>,
+}
+
+/// Connections in the webhooks' pool.
+pub(crate) const WEBHOOK_CONNECTIONS: u32 = 2;
 
 /// Opens the backend named by the URL's scheme and brings its schema up to date; the writer
 /// and the heartbeat are `instance`'s.

@@ -4,10 +4,14 @@
 //! rebinding) is refused too.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use crate::domain::{WebhookUrl, is_public};
+
+/// How long creating a webhook waits for its host's addresses.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -16,8 +20,8 @@ use crate::domain::{WebhookUrl, is_public};
 pub struct PrivateAddress;
 
 /// Whether the URL may be used: its literal address, or every address its host resolves to
-/// now, must be public. A host that does not resolve now is let through: it may later, and
-/// each delivery checks again.
+/// now, must be public. A host that does not resolve now (or not within 2 s) is let through:
+/// it may later, and each delivery checks again.
 pub async fn check(url: &WebhookUrl, allow_private: bool) -> Result<(), PrivateAddress> {
     if allow_private {
         return Ok(());
@@ -28,9 +32,9 @@ pub async fn check(url: &WebhookUrl, allow_private: bool) -> Result<(), PrivateA
     let (Some(host), Some(port)) = (url.url().host_str(), url.url().port_or_known_default()) else {
         return Ok(());
     };
-    match tokio::net::lookup_host((host, port)).await {
-        Ok(mut addrs) => addrs.try_for_each(|addr| public(addr.ip())),
-        Err(_) => Ok(()),
+    match tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(mut addrs)) => addrs.try_for_each(|addr| public(addr.ip())),
+        Ok(Err(_)) | Err(_) => Ok(()),
     }
 }
 

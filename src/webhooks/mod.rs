@@ -16,7 +16,7 @@ pub mod secret;
 mod sender;
 mod worker;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::WebhookSettings;
 use crate::domain::{InstanceId, WebhookId};
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError, WebhookRecord, WebhookStore};
+use crate::store::{History, StoreError, WebhookRecord, WebhookStore};
 
 pub use secret::{NewSecret, Sealer, SecretError};
 pub use sender::Sender;
@@ -35,7 +35,7 @@ pub use sender::Sender;
 pub struct Parts {
     pub instance: InstanceId,
     pub webhooks: Arc<dyn WebhookStore>,
-    pub history: Arc<dyn Store>,
+    pub history: Arc<dyn History>,
     pub sealer: Arc<Sealer>,
     pub sender: Arc<Sender>,
     pub settings: WebhookSettings,
@@ -49,64 +49,106 @@ struct Held {
     until: Instant,
 }
 
+/// The leases this instance holds, and the webhooks it cannot deliver.
+struct Dispatcher {
+    parts: Parts,
+    held: HashMap<WebhookId, Held>,
+    /// Webhooks whose secret does not open with this instance's key: never claimed here (an
+    /// instance with the right key may deliver them), reported once.
+    unopened: HashSet<WebhookId>,
+}
+
 /// Takes and renews leases three times per lease, delivering the webhooks it holds, until
 /// `shutdown`; then stops them and gives their leases up.
 pub async fn run(parts: Parts, shutdown: CancellationToken) {
-    let mut held: HashMap<WebhookId, Held> = HashMap::new();
     let mut ticks = tokio::time::interval(parts.settings.lease() / 3);
+    let mut dispatcher = Dispatcher {
+        parts,
+        held: HashMap::new(),
+        unopened: HashSet::new(),
+    };
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = ticks.tick() => {
-                if let Err(error) = round(&parts, &mut held).await {
-                    tracing::warn!(%error, "webhook leases could not be renewed");
-                }
-                // Stops a quarter lease before it runs out unrenewed, so another instance
-                // that takes it over does not find this one still sending.
-                let cutoff = Instant::now() + parts.settings.lease() / 4;
-                held.retain(|id, webhook| keep(*id, webhook, webhook.until > cutoff));
-            }
+            _ = ticks.tick() => dispatcher.tick().await,
         }
     }
-    for (id, webhook) in held {
-        webhook.stop.cancel();
-        let _ = webhook.task.await;
-        if let Err(error) = parts.webhooks.release(id, parts.instance).await {
-            tracing::warn!(%error, webhook = %id, "a webhook lease could not be given up");
-        }
-    }
+    dispatcher.stop().await;
 }
 
-/// One look at every webhook: those deleted stop, those whose lease this instance takes or
-/// renews run.
-async fn round(parts: &Parts, held: &mut HashMap<WebhookId, Held>) -> Result<(), StoreError> {
-    let webhooks = parts.webhooks.webhooks().await?;
-    held.retain(|id, webhook| {
-        let exists = webhooks.iter().any(|record| record.webhook_id == *id);
-        keep(*id, webhook, exists)
-    });
-    for record in webhooks {
-        let id = record.webhook_id;
-        let asked = Instant::now();
-        let claimed = parts
-            .webhooks
-            .claim(id, parts.instance, parts.settings.lease())
-            .await?;
-        match (claimed, held.get_mut(&id)) {
-            (true, Some(webhook)) => webhook.until = asked + parts.settings.lease(),
-            (true, None) => {
-                if let Some(webhook) = start(parts, record, asked) {
-                    held.insert(id, webhook);
+impl Dispatcher {
+    async fn tick(&mut self) {
+        if let Err(error) = self.round().await {
+            tracing::warn!(%error, "webhook leases could not be renewed");
+        }
+        // Stops a quarter lease before it runs out unrenewed, so another instance that takes
+        // it over does not find this one still sending.
+        let cutoff = Instant::now() + self.parts.settings.lease() / 4;
+        self.held
+            .retain(|id, webhook| keep(*id, webhook, webhook.until > cutoff));
+    }
+
+    /// One look at every webhook: those deleted stop, those whose lease this instance takes
+    /// or renews run.
+    async fn round(&mut self) -> Result<(), StoreError> {
+        let webhooks = self.parts.webhooks.webhooks().await?;
+        self.held.retain(|id, webhook| {
+            let exists = webhooks.iter().any(|record| record.webhook_id == *id);
+            keep(*id, webhook, exists)
+        });
+        for record in webhooks {
+            let id = record.webhook_id;
+            if self.unopened.contains(&id) {
+                continue;
+            }
+            let asked = Instant::now();
+            let lease = self.parts.settings.lease();
+            let claimed = self.parts.webhooks.claim(id, self.parts.instance, lease);
+            match (claimed.await?, self.held.get_mut(&id)) {
+                (true, Some(webhook)) => webhook.until = asked + lease,
+                (true, None) => self.start(record, asked + lease).await?,
+                (false, Some(webhook)) => {
+                    keep(id, webhook, false);
+                    self.held.remove(&id);
                 }
+                (false, None) => {}
             }
-            (false, Some(webhook)) => {
-                keep(id, webhook, false);
-                held.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// Starts delivering a webhook whose lease holds until `until`; one whose secret does not
+    /// open with this server's key is given back and left to others.
+    async fn start(&mut self, record: WebhookRecord, until: Instant) -> Result<(), StoreError> {
+        let id = record.webhook_id;
+        let key = match self.parts.sealer.open(id, &record.sealed_secret) {
+            Ok(key) => key,
+            Err(error) => {
+                tracing::error!(%error, webhook = %id, "webhook not delivered by this instance");
+                self.unopened.insert(id);
+                return self.parts.webhooks.release(id, self.parts.instance).await;
             }
-            (false, None) => {}
+        };
+        let Some(worker) = worker::Worker::new(&self.parts, record, key) else {
+            tracing::error!(webhook = %id, "webhook not delivered: its stored url does not parse");
+            self.unopened.insert(id);
+            return self.parts.webhooks.release(id, self.parts.instance).await;
+        };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(worker.run(stop.clone()));
+        self.held.insert(id, Held { stop, task, until });
+        Ok(())
+    }
+
+    async fn stop(self) {
+        for (id, webhook) in self.held {
+            webhook.stop.cancel();
+            let _ = webhook.task.await;
+            if let Err(error) = self.parts.webhooks.release(id, self.parts.instance).await {
+                tracing::warn!(%error, webhook = %id, "a webhook lease could not be given up");
+            }
         }
     }
-    Ok(())
 }
 
 /// Whether to keep delivering; a webhook that is not kept is stopped.
@@ -116,25 +158,4 @@ fn keep(id: WebhookId, webhook: &Held, kept: bool) -> bool {
         webhook.stop.cancel();
     }
     kept
-}
-
-/// Starts delivering a webhook whose lease was taken at `asked`; None when its secret does
-/// not open with this server's key (it stays undelivered, and says so in the log).
-fn start(parts: &Parts, record: WebhookRecord, asked: Instant) -> Option<Held> {
-    let id = record.webhook_id;
-    let key = match parts.sealer.open(id, &record.sealed_secret) {
-        Ok(key) => key,
-        Err(error) => {
-            tracing::error!(%error, webhook = %id, "webhook not delivered");
-            return None;
-        }
-    };
-    let stop = CancellationToken::new();
-    let worker = worker::Worker::new(parts, record, key)?;
-    let task = tokio::spawn(worker.run(stop.clone()));
-    Some(Held {
-        stop,
-        task,
-        until: asked + parts.settings.lease(),
-    })
 }

@@ -10,7 +10,7 @@ use super::secret::SigningKey;
 use super::sender::Sender;
 use crate::domain::{Event, EventFilter, RoomId, Seq, Timestamp, WebhookId, WebhookUrl};
 use crate::metrics::Metrics;
-use crate::store::{PageLimit, RoomPosition, Store, StoreError, WebhookStore};
+use crate::store::{History, PageLimit, RoomPosition, StoreError, WebhookStore};
 
 /// Events read from storage at once: what one room's delivery holds in memory.
 const PAGE: PageLimit = PageLimit {
@@ -26,7 +26,7 @@ pub(super) struct Context {
     pub key: SigningKey,
     pub sender: Arc<Sender>,
     pub webhooks: Arc<dyn WebhookStore>,
-    pub history: Arc<dyn Store>,
+    pub history: Arc<dyn History>,
     pub metrics: Arc<Metrics>,
     /// Per room: when the event it is trying to send was stored (for the lag in seconds).
     pub oldest: DashMap<RoomId, Timestamp>,

@@ -160,6 +160,27 @@ mod tests {
         assert!(sealer.open(id, &secret.sealed[..10]).is_err());
     }
 
+    #[test]
+    fn the_key_comes_from_chat_webhook_key_else_the_jwt_secret_and_is_never_short() {
+        let mut settings = crate::config::Settings::from_env().unwrap();
+        settings.identity.jwt_secret = None;
+        settings.webhooks.webhook_key = None;
+        assert!(matches!(Sealer::from_settings(&settings), Ok(None)));
+        settings.identity.jwt_secret = Some("j".repeat(32).parse().unwrap());
+        let from_jwt = Sealer::from_settings(&settings).unwrap().unwrap();
+        settings.webhooks.webhook_key = Some("k".repeat(32).parse().unwrap());
+        let from_key = Sealer::from_settings(&settings).unwrap().unwrap();
+        let id = WebhookId::random();
+        let sealed = from_key.generate(id).unwrap().sealed;
+        assert!(from_key.open(id, &sealed).is_ok());
+        assert!(from_jwt.open(id, &sealed).is_err(), "two keys, not one");
+        settings.webhooks.webhook_key = Some("k".repeat(31).parse().unwrap());
+        assert!(matches!(
+            Sealer::from_settings(&settings),
+            Err(SecretError::ShortKey)
+        ));
+    }
+
     /// The example of the Standard Webhooks specification's reference libraries.
     #[test]
     fn signatures_match_the_specifications_example() {

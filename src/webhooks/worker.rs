@@ -3,12 +3,12 @@
 //! each room one event at a time. A room that fails waits (1 s, doubling to 5 min) and is
 //! tried again from the same event; the other rooms go on meanwhile.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::task::JoinSet;
+use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -32,9 +32,10 @@ struct Backoff {
 pub(super) struct Worker {
     context: Arc<Context>,
     poll: Duration,
-    busy: HashSet<RoomId>,
+    /// The rooms being sent, by their task (so a task that panicked frees its room too).
+    busy: HashMap<Id, RoomId>,
     waiting: HashMap<RoomId, Backoff>,
-    running: JoinSet<(RoomId, Outcome)>,
+    running: JoinSet<Outcome>,
 }
 
 impl Worker {
@@ -55,7 +56,7 @@ impl Worker {
         Some(Self {
             context: Arc::new(context),
             poll: parts.settings.poll(),
-            busy: HashSet::new(),
+            busy: HashMap::new(),
             waiting: HashMap::new(),
             running: JoinSet::new(),
         })
@@ -69,11 +70,10 @@ impl Worker {
             tokio::select! {
                 () = stop.cancelled() => break,
                 _ = ticks.tick() => self.look().await,
-                Some(done) = self.running.join_next() => {
-                    if let Ok((room_id, outcome)) = done {
-                        self.finished(room_id, outcome);
-                    }
-                }
+                Some(done) = self.running.join_next_with_id() => match done {
+                    Ok((task, outcome)) => self.finished(task, outcome),
+                    Err(error) => self.finished(error.id(), Outcome::Failed),
+                },
             }
         }
         self.context
@@ -99,21 +99,22 @@ impl Worker {
                 .waiting
                 .get(&room_id)
                 .is_none_or(|wait| wait.next <= now);
-            if self.busy.contains(&room_id) || !ready {
+            if self.busy.values().any(|busy| *busy == room_id) || !ready {
                 continue;
             }
             if self.running.len() >= PARALLEL_ROOMS {
                 break;
             }
-            self.busy.insert(room_id);
             let delivery = RoomDelivery::new(self.context.clone(), position);
-            self.running
-                .spawn(async move { (room_id, delivery.run().await) });
+            let task = self.running.spawn(delivery.run());
+            self.busy.insert(task.id(), room_id);
         }
     }
 
-    fn finished(&mut self, room_id: RoomId, outcome: Outcome) {
-        self.busy.remove(&room_id);
+    fn finished(&mut self, task: Id, outcome: Outcome) {
+        let Some(room_id) = self.busy.remove(&task) else {
+            return;
+        };
         match outcome {
             Outcome::CaughtUp => {
                 self.waiting.remove(&room_id);

@@ -1341,7 +1341,8 @@ async fn lease_holder(pair: &Pair) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_instance_delivers_a_webhook_and_a_killed_deliverer_is_replaced_without_a_gap() {
     use crate::suite::helpers::receiver::{Answer, Receiver};
-    use crate::suite::identity::{admin_token, token_for};
+    use crate::suite::identity::admin_token;
+    use crate::suite::webhooks::{create_webhook_on, publish_on};
     let webhooks = [
         ("CHAT_WEBHOOK_ALLOW_PRIVATE", "true"),
         ("CHAT_WEBHOOK_LEASE_MS", "1000"),
@@ -1351,31 +1352,11 @@ async fn one_instance_delivers_a_webhook_and_a_killed_deliverer_is_replaced_with
     let mut pair = two_signed_instances_with(&webhooks).await;
     let mut receiver = Receiver::start();
     let room_id = pair.a.create_room(Some(&admin_token())).await;
-    let hook = pair
-        .http
-        .post(pair.b.url("/api/webhooks"))
-        .bearer_auth(admin_token())
-        .json(&json!({"url": receiver.url()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(hook.status(), 201);
-    let publish = |on: &ChatProcess, message: String| {
-        let request = pair
-            .http
-            .post(on.url(&format!("/api/rooms/{room_id}/messages")))
-            .bearer_auth(token_for("alice"))
-            .json(&json!({"message": message}));
-        async move {
-            let response = request.send().await.unwrap();
-            assert_eq!(response.status(), 201);
-            response.json::<Value>().await.unwrap()
-        }
-    };
+    create_webhook_on(&pair.b, &receiver.url()).await;
     let mut sent = Vec::new();
     for n in 0..20 {
         let on = if n % 2 == 0 { &pair.a } else { &pair.b };
-        sent.push(publish(on, format!("m{n}")).await);
+        sent.push(publish_on(on, &room_id, &format!("m{n}")).await);
     }
     let last = sent.last().unwrap()["seq"].clone();
     let got = receiver.until(|d| d.event["seq"] == last).await;
@@ -1390,7 +1371,7 @@ async fn one_instance_delivers_a_webhook_and_a_killed_deliverer_is_replaced_with
     );
 
     receiver.answer(|_| Answer::Stall);
-    let stalled = publish(&pair.a, "in flight".into()).await;
+    let stalled = publish_on(&pair.a, &room_id, "in flight").await;
     assert_eq!(receiver.next().await.event, stalled);
     let holder = lease_holder(&pair).await;
     let (deliverer, survivor) = match pair.a.log().contains(&holder) {
@@ -1401,7 +1382,7 @@ async fn one_instance_delivers_a_webhook_and_a_killed_deliverer_is_replaced_with
     deliverer.kill();
     let mut after = Vec::new();
     for n in 0..3 {
-        after.push(publish(survivor, format!("after {n}")).await);
+        after.push(publish_on(survivor, &room_id, &format!("after {n}")).await);
     }
     let last = after.last().unwrap()["seq"].clone();
     let got = receiver.until(|d| d.event["seq"] == last).await;

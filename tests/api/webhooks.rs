@@ -42,16 +42,7 @@ async fn create_webhook(app: &TestApp, body: Value) -> (String, String) {
 
 /// A TALK published by alice; its Event.
 async fn talk(app: &TestApp, room_id: &str, message: &str) -> Value {
-    let response = app
-        .http
-        .post(app.url(&format!("/api/rooms/{room_id}/messages")))
-        .bearer_auth(token_for("alice"))
-        .json(&json!({"message": message}))
-        .send()
-        .await
-        .expect("publish");
-    assert_eq!(response.status(), 201);
-    response.json().await.expect("JSON")
+    publish_at(&app.url(""), room_id, message).await
 }
 
 /// Waits until the webhook's position in the room passes `check`; the webhook as read then.
@@ -486,4 +477,125 @@ async fn metrics(app: &TestApp) -> String {
         .await
         .expect("metrics");
     response.text().await.expect("text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_9_the_next_run_sends_the_event_in_flight_again_and_goes_on() {
+    use super::identity::{AUDIENCE, ISSUER, SECRET};
+    use crate::helpers::Data;
+    use crate::process::ChatProcess;
+
+    let data = Data::new().await;
+    let url = data.url();
+    // The default lease (15 s) is longer than a test waits: on SQLite a new run takes over at
+    // once, and on PostgreSQL a restart that waited for it would fail the wait.
+    let lease = match crate::BACKEND {
+        crate::helpers::Backend::Sqlite => "15000",
+        crate::helpers::Backend::Postgres => "1000",
+    };
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("CHAT_JWT_SECRET", SECRET),
+        ("CHAT_JWT_ISSUER", ISSUER),
+        ("CHAT_JWT_AUDIENCE", AUDIENCE),
+        ("CHAT_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("CHAT_WEBHOOK_POLL_MS", "20"),
+        ("CHAT_WEBHOOK_LEASE_MS", lease),
+    ];
+    let mut first = ChatProcess::start(&env);
+    let mut receiver = Receiver::start();
+    let room_id = first.create_room(Some(&admin_token())).await;
+    let secret = create_webhook_on(&first, &receiver.url()).await;
+    let one = publish_on(&first, &room_id, "one").await;
+    assert_eq!(receiver.next().await.event, one);
+
+    receiver.answer(|_| Answer::Stall);
+    let two = publish_on(&first, &room_id, "two").await;
+    assert_eq!(receiver.next().await.event, two);
+    receiver.answer(|_| Answer::Status(200));
+    first.kill();
+
+    let second = ChatProcess::start(&env);
+    let again = receiver.next().await;
+    assert_eq!(
+        again.id,
+        two["messageId"].as_str().unwrap(),
+        "the one in flight, same id"
+    );
+    let three = publish_on(&second, &room_id, "three").await;
+    let next = receiver.next().await;
+    assert_eq!(
+        next.event, three,
+        "then on, with nothing acknowledged sent again"
+    );
+    verify_with_standardwebhooks(&secret, &[again, next]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_key_identity_needs_chat_webhook_key_for_webhooks() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/identity");
+    let private = std::fs::read(format!("{fixtures}/ec-private.pem")).unwrap();
+    let key = EncodingKey::from_ec_pem(&private).unwrap();
+    let claims = json!({"sub": "root", "exp": super::identity::now() + 60, "roles": ["admin"]});
+    let admin = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).unwrap();
+    let public_key = |s: &mut Settings| {
+        s.identity.jwt_public_key_file = Some(format!("{fixtures}/ec-public.pem").into());
+    };
+    let body = json!({"url": "https://example.com/hook"});
+
+    let keyless = spawn_app_with(public_key).await;
+    let refused = post_webhook(&keyless, Some(&admin), body.clone()).await;
+    assert_eq!(refused.status(), 403);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("CHAT_WEBHOOK_KEY"),
+        "{problem}"
+    );
+
+    let keyed = spawn_app_with(|s| {
+        public_key(s);
+        s.webhooks.webhook_key = Some("a-webhook-key-of-at-least-32-bytes!".parse().unwrap());
+    })
+    .await;
+    assert_eq!(post_webhook(&keyed, Some(&admin), body).await.status(), 201);
+}
+
+/// A webhook to `url` created by an admin through a running process; its secret.
+pub async fn create_webhook_on(process: &crate::process::ChatProcess, url: &str) -> String {
+    let created = crate::helpers::http_client()
+        .post(process.url("/api/webhooks"))
+        .bearer_auth(admin_token())
+        .json(&json!({"url": url}))
+        .send()
+        .await
+        .expect("POST /api/webhooks");
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.expect("JSON");
+    created["secret"].as_str().expect("a secret").to_owned()
+}
+
+/// A TALK alice publishes through a running process; its Event.
+pub async fn publish_on(
+    process: &crate::process::ChatProcess,
+    room_id: &str,
+    message: &str,
+) -> Value {
+    publish_at(&process.url(""), room_id, message).await
+}
+
+/// A TALK alice publishes through the server at `base`; its Event.
+async fn publish_at(base: &str, room_id: &str, message: &str) -> Value {
+    let response = crate::helpers::http_client()
+        .post(format!("{base}/api/rooms/{room_id}/messages"))
+        .bearer_auth(token_for("alice"))
+        .json(&json!({"message": message}))
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(response.status(), 201);
+    response.json().await.expect("JSON")
 }

@@ -31,8 +31,8 @@ use self::liveness::PgLiveness;
 use self::webhooks::PgWebhooks;
 use super::deadline::Deadlined;
 use super::{
-    MemberCursor, MembersPage, RoomRecord, Storage, Store, StoreError, StoreWriter, members_page,
-    parse_seq, read_event, read_room,
+    MemberCursor, MembersPage, RoomRecord, Storage, Store, StoreError, StoreWriter,
+    WEBHOOK_CONNECTIONS, Webhooks, members_page, parse_seq, read_event, read_room,
 };
 use crate::domain::{Event, InstanceId, RoomId, Seq, Timestamp};
 
@@ -78,11 +78,15 @@ pub async fn connect(
     let options = base.options(SERVER_LIMITS);
     let reads = pool(max_connections).connect_with(options.clone()).await?;
     let heartbeats = pool(1).connect_lazy_with(options.clone());
+    let hooks = pool(WEBHOOK_CONNECTIONS).connect_lazy_with(options.clone());
     Ok(Storage {
-        store: Arc::new(Deadlined(PgStore {
-            pool: reads.clone(),
-        })),
-        webhooks: Arc::new(PgWebhooks { pool: reads }),
+        store: Arc::new(Deadlined(PgStore { pool: reads })),
+        webhooks: Webhooks {
+            store: Arc::new(PgWebhooks {
+                pool: hooks.clone(),
+            }),
+            history: Arc::new(Deadlined(PgStore { pool: hooks })),
+        },
         writer: StoreWriter::new(Box::new(PgWriteConnection::new(options)), instance),
         liveness: Arc::new(PgLiveness {
             pool: heartbeats,

@@ -29,8 +29,8 @@ use self::rows::{in_rooms, parse_room_id, room_from_row};
 use self::webhooks::SqliteWebhooks;
 use super::deadline::Deadlined;
 use super::{
-    MemberCursor, MembersPage, RoomRecord, Storage, Store, StoreError, StoreWriter, members_page,
-    parse_seq,
+    MemberCursor, MembersPage, RoomRecord, Storage, Store, StoreError, StoreWriter,
+    WEBHOOK_CONNECTIONS, Webhooks, members_page, parse_seq,
 };
 use crate::domain::{InstanceId, RoomId, Seq};
 
@@ -63,17 +63,21 @@ pub async fn connect(
         .connect_with(options.clone())
         .await?;
     sqlx::migrate!("./migrations/sqlite").run(&reads).await?;
+    let hooks = webhook_pool(&options, &reads, in_memory).await?;
     Ok(Storage {
         store: Arc::new(Deadlined(SqliteStore {
             pool: reads.clone(),
         })),
+        webhooks: Webhooks {
+            store: Arc::new(SqliteWebhooks {
+                pool: hooks.clone(),
+            }),
+            history: Arc::new(Deadlined(SqliteStore { pool: hooks })),
+        },
         writer: StoreWriter::new(
             Box::new(SqliteWriteConnection::new(options, writes)),
             instance,
         ),
-        webhooks: Arc::new(SqliteWebhooks {
-            pool: reads.clone(),
-        }),
         liveness: Arc::new(SqliteLiveness {
             pool: reads,
             instance: instance.to_string(),
@@ -93,6 +97,24 @@ fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
         // memory, not a temporary file written page by page (fan-out: 101k -> 115k events/s).
         .pragma("temp_store", "memory")
         .pragma("wal_autocheckpoint", CHECKPOINT_PAGES))
+}
+
+/// The webhooks' own connections. A delivery position needs to survive the process being
+/// killed, which WAL gives without an fsync of its own (`synchronous = NORMAL`): a position
+/// lost with the machine's power only means an event sent again, with the same `webhook-id`.
+/// An in-memory database has one pool, shared.
+async fn webhook_pool(
+    options: &SqliteConnectOptions,
+    reads: &SqlitePool,
+    in_memory: bool,
+) -> Result<SqlitePool, StoreError> {
+    if in_memory {
+        return Ok(reads.clone());
+    }
+    let options = options.clone().synchronous(SqliteSynchronous::Normal);
+    Ok(pool(WEBHOOK_CONNECTIONS, false)
+        .connect_with(options)
+        .await?)
 }
 
 fn pool(max_connections: u32, in_memory: bool) -> SqlitePoolOptions {

@@ -1,4 +1,5 @@
-//! Webhooks in the SQLite file: one process owns it, so the lease is on its own clock.
+//! Webhooks in the SQLite file, which one process owns: its lease is only a record of which
+//! run delivers.
 
 use std::time::Duration;
 
@@ -118,22 +119,23 @@ impl WebhookStore for SqliteWebhooks {
         Ok(deleted.rows_affected() == 1)
     }
 
+    /// Always taken: one process owns the file, so a lease left in it was left by an earlier
+    /// run of this one (killed before it could give it up), and delivery resumes at once.
     async fn claim(
         &self,
         id: WebhookId,
         instance: InstanceId,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        let now = Timestamp::now().millis();
-        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let until = Timestamp::now()
+            .millis()
+            .saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let claimed = sqlx::query(
-            "UPDATE webhooks SET lease_instance = ?2, lease_until = ?3 WHERE webhook_id = ?1 \
-             AND (lease_instance = ?2 OR lease_instance IS NULL OR lease_until < ?4)",
+            "UPDATE webhooks SET lease_instance = ?, lease_until = ? WHERE webhook_id = ?",
         )
-        .bind(id.to_string())
         .bind(instance.to_string())
         .bind(until)
-        .bind(now)
+        .bind(id.to_string())
         .execute(&self.pool)
         .await?;
         Ok(claimed.rows_affected() == 1)

@@ -58,10 +58,11 @@ struct Dispatcher {
     unopened: HashSet<WebhookId>,
 }
 
-/// Takes and renews leases three times per lease, delivering the webhooks it holds, until
-/// `shutdown`; then stops them and gives their leases up.
+/// Looks for webhooks to take every poll (so a new one starts within one), renews the leases
+/// it holds three times per lease, and delivers the webhooks it holds, until `shutdown`; then
+/// stops them and gives their leases up.
 pub async fn run(parts: Parts, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(parts.settings.lease() / 3);
+    let mut ticks = tokio::time::interval(parts.settings.poll().min(parts.settings.lease() / 3));
     let mut dispatcher = Dispatcher {
         parts,
         held: HashMap::new(),
@@ -103,6 +104,13 @@ impl Dispatcher {
             }
             let asked = Instant::now();
             let lease = self.parts.settings.lease();
+            let renewed_lately = self
+                .held
+                .get(&id)
+                .is_some_and(|held| held.until.saturating_duration_since(asked) > lease * 2 / 3);
+            if renewed_lately {
+                continue;
+            }
             let claimed = self.parts.webhooks.claim(id, self.parts.instance, lease);
             match (claimed.await?, self.held.get_mut(&id)) {
                 (true, Some(webhook)) => webhook.until = asked + lease,

@@ -599,3 +599,21 @@ async fn publish_at(base: &str, room_id: &str, message: &str) -> Value {
     assert_eq!(response.status(), 201);
     response.json().await.expect("JSON")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_webhook_starts_within_a_poll_however_long_the_lease() {
+    let app = spawn_app_with(|s| {
+        webhook_mode(s);
+        s.webhooks.webhook_lease_ms = 600_000;
+    })
+    .await;
+    let mut receiver = Receiver::start();
+    let room_id = create_room_as(&app, &admin_token()).await;
+    create_webhook(&app, json!({"url": receiver.url()})).await;
+    let event = talk(&app, &room_id, "soon").await;
+    assert_eq!(
+        receiver.next().await.event,
+        event,
+        "not a third of the lease later"
+    );
+}

@@ -617,3 +617,39 @@ async fn a_new_webhook_starts_within_a_poll_however_long_the_lease() {
         "not a third of the lease later"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_is_gone_is_retried_until_it_is_back() {
+    let app = spawn_app_with(webhook_mode).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let room_id = create_room_as(&app, &admin_token()).await;
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let (id, _) = create_webhook(&app, json!({"url": url})).await;
+    let first = talk(&app, &room_id, "while it is gone").await;
+    let second = talk(&app, &room_id, "and another").await;
+    position_until(&app, &id, &room_id, |p| {
+        p["lastError"] == "could not connect"
+    })
+    .await;
+    let series = format!("chat_webhook_lag_events{{webhook=\"{id}\"}} 2");
+    while !metrics(&app).await.contains(&series) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let text = metrics(&app).await;
+    assert!(
+        text.contains("chat_webhook_deliveries_total{result=\"unreachable\"}"),
+        "{text}"
+    );
+
+    let mut receiver = Receiver::start_on(port);
+    assert_eq!(
+        receiver.next().await.event,
+        first,
+        "from the event that failed"
+    );
+    assert_eq!(receiver.next().await.event, second);
+    position_until(&app, &id, &room_id, |p| p["deliveredSeq"] == second["seq"]).await;
+}

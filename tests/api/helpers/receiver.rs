@@ -47,6 +47,11 @@ pub struct Receiver {
 impl Receiver {
     /// A receiver that answers `200` to everything until told otherwise.
     pub fn start() -> Self {
+        Self::start_on(0)
+    }
+
+    /// Like [`Receiver::start`], on this port (0: a free one).
+    pub fn start_on(port: u16) -> Self {
         let (sender, deliveries) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             rule: Mutex::new(Arc::new(|_: &Value| Answer::Status(200))),
@@ -60,7 +65,7 @@ impl Receiver {
         })
         .workers(1)
         .disable_signals()
-        .bind(("127.0.0.1", 0))
+        .bind(("127.0.0.1", port))
         .expect("the receiver binds");
         let port = server.addrs()[0].port();
         let server = server.run();

@@ -14,9 +14,13 @@
 //! subscribed (after subscribing and after every reconnect), and, every [`SYNC_EVERY`], up to
 //! each room's newest seq, so nothing a lost message carried stays missing.
 //!
+//! The broker is one Redis, or the master a set of Sentinels names ([`broker`]), asked again
+//! at every connect, so a failover is followed without a restart.
+//!
 //! Publishing never holds up the writer ([`publisher`]): a bounded queue takes each message,
 //! and one that is dropped or fails to publish is recovered by the others' gap fills.
 
+mod broker;
 mod holdback;
 mod publisher;
 mod sequencer;
@@ -35,6 +39,8 @@ use crate::domain::{Event, InstanceId, Notice, RoomId, Seq, SessionId};
 use crate::hub::{Fanout, Hub};
 use crate::metrics::Metrics;
 use crate::store::Store;
+pub use broker::Broker;
+use broker::SentinelUrl;
 use publisher::{BOUNDS, Publisher};
 use sequencer::Sequencer;
 use subscriber::Subscriber;
@@ -46,8 +52,15 @@ pub const SYNC_EVERY: Duration = Duration::from_secs(2);
 /// `REDIS_URL` or what goes with it cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("REDIS_URL is not a Redis URL (redis://, or rediss:// for TLS): {0}")]
+    #[error(
+        "REDIS_URL is not a Redis URL (redis://, rediss:// for TLS, or \
+         redis+sentinel://host:port,host:port/<master name>): {0}"
+    )]
     Url(redis::RedisError),
+    #[error("REDIS_URL: {0}")]
+    SentinelUrl(&'static str),
+    #[error("CHAT_REDIS_CA_FILE is not supported with Sentinels yet (use the system's roots)")]
+    CaWithSentinel,
     #[error("CHAT_REDIS_CA_FILE cannot be read: {0}")]
     CaFile(std::io::Error),
     #[error("CHAT_REDIS_CA_FILE is set, but REDIS_URL does not use TLS (rediss://)")]
@@ -73,13 +86,21 @@ pub struct Parts {
     pub shutdown: CancellationToken,
 }
 
-/// The Redis client `REDIS_URL` names (with its credentials, and TLS for `rediss://`,
-/// verified against the system's roots or, given, the authority in `ca_file`); nothing is
-/// connected yet.
-pub fn redis_client(
-    redis_url: &str,
-    ca_file: Option<&Path>,
-) -> Result<redis::Client, ClusterError> {
+/// The broker `REDIS_URL` names: one Redis (with its credentials, and TLS for `rediss://`,
+/// verified against the system's roots or, given, the authority in `ca_file`), or the master
+/// of a set of Sentinels; nothing is connected yet.
+pub fn broker(redis_url: &str, ca_file: Option<&Path>) -> Result<Broker, ClusterError> {
+    if let Some(sentinels) = SentinelUrl::parse(redis_url) {
+        if ca_file.is_some() {
+            return Err(ClusterError::CaWithSentinel);
+        }
+        let sentinels = sentinels.map_err(ClusterError::SentinelUrl)?;
+        return sentinels.client().map_err(ClusterError::Url);
+    }
+    redis_client(redis_url, ca_file).map(|client| Broker::Single(Box::new(client)))
+}
+
+fn redis_client(redis_url: &str, ca_file: Option<&Path>) -> Result<redis::Client, ClusterError> {
     let Some(ca_file) = ca_file else {
         return redis::Client::open(redis_url).map_err(ClusterError::Url);
     };
@@ -96,7 +117,7 @@ pub fn redis_client(
 impl Cluster {
     /// Starts publishing, subscribing and syncing; Redis need not be reachable yet. The handle
     /// ends once the cluster is dropped and everything it was given is published.
-    pub fn start(client: redis::Client, parts: Parts) -> (Arc<Self>, JoinHandle<()>) {
+    pub fn start(broker: Broker, parts: Parts) -> (Arc<Self>, JoinHandle<()>) {
         let Parts {
             instance,
             hub,
@@ -108,9 +129,9 @@ impl Cluster {
         let publishing = Arc::new(AtomicBool::new(false));
         let subscribed = Arc::new(AtomicBool::new(false));
         let (publisher, flushed) =
-            Publisher::start(client.clone(), metrics.clone(), publishing.clone(), BOUNDS);
+            Publisher::start(broker.clone(), metrics.clone(), publishing.clone(), BOUNDS);
         let subscriber = Subscriber {
-            client,
+            broker,
             instance,
             hub: hub.clone(),
             sequencer: sequencer.clone(),

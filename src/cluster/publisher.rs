@@ -13,6 +13,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::task::JoinHandle;
 
+use super::broker::Broker;
 use crate::metrics::Metrics;
 
 /// What may wait to be published (or be on its way): messages, and their bytes.
@@ -60,7 +61,7 @@ impl Publisher {
     /// ends once every `Publisher` is dropped and what they queued is published, so that on
     /// shutdown the LEAVEs stored last still reach the other instances.
     pub fn start(
-        client: redis::Client,
+        broker: Broker,
         metrics: Arc<Metrics>,
         up: Arc<AtomicBool>,
         bounds: Bounds,
@@ -68,7 +69,7 @@ impl Publisher {
         let (queue, messages) = mpsc::channel(bounds.messages);
         let held = Arc::new(AtomicUsize::new(0));
         let task = Task {
-            client,
+            broker,
             connection: None,
             metrics: metrics.clone(),
             up,
@@ -107,7 +108,7 @@ impl Publisher {
 }
 
 struct Task {
-    client: redis::Client,
+    broker: Broker,
     connection: Option<ConnectionManager>,
     metrics: Arc<Metrics>,
     up: Arc<AtomicBool>,
@@ -143,6 +144,7 @@ impl Task {
             Some(mut connection) => pipe.query_async::<()>(&mut connection).await.is_ok(),
             None => false,
         };
+        self.forget_unless(sent);
         self.held.fetch_sub(bytes, Ordering::AcqRel);
         self.up.store(sent, Ordering::Relaxed);
         let counter = if sent {
@@ -153,15 +155,30 @@ impl Task {
         counter.inc_by(count);
     }
 
+    /// Whether Redis answers; behind Sentinels, whether it is still the master (a demoted
+    /// master takes PUBLISH, but its subscribers are no longer the others).
     async fn ping(&mut self) {
         let answered = match self.connection().await {
+            Some(mut connection) if self.broker.moves() => redis::cmd("ROLE")
+                .query_async::<Vec<redis::Value>>(&mut connection)
+                .await
+                .is_ok_and(|role| is_master(&role)),
             Some(mut connection) => redis::cmd("PING")
                 .query_async::<String>(&mut connection)
                 .await
                 .is_ok(),
             None => false,
         };
+        self.forget_unless(answered);
         self.up.store(answered, Ordering::Relaxed);
+    }
+
+    /// Behind Sentinels, a connection that failed is dropped, so the next one goes to the
+    /// master they name then; one Redis's connection reconnects by itself.
+    fn forget_unless(&mut self, worked: bool) {
+        if !worked && self.broker.moves() {
+            self.connection = None;
+        }
     }
 
     /// The connection, opened on first use; it reconnects by itself after that.
@@ -171,13 +188,22 @@ impl Task {
                 .set_connection_timeout(Some(REDIS_TIMEOUT))
                 .set_response_timeout(Some(REDIS_TIMEOUT))
                 .set_number_of_retries(1);
-            match self.client.get_connection_manager_with_config(config).await {
+            let opened = match self.broker.client().await {
+                Ok(client) => client.get_connection_manager_with_config(config).await,
+                Err(error) => Err(error),
+            };
+            match opened {
                 Ok(connection) => self.connection = Some(connection),
                 Err(error) => tracing::warn!(%error, "cannot connect to Redis to publish"),
             }
         }
         self.connection.clone()
     }
+}
+
+/// Whether a `ROLE` answer is a master's.
+fn is_master(role: &[redis::Value]) -> bool {
+    matches!(role.first(), Some(redis::Value::BulkString(name)) if name == b"master")
 }
 
 #[cfg(test)]
@@ -195,7 +221,7 @@ mod tests {
             bytes: 10_000,
         };
         let up = Arc::new(AtomicBool::new(false));
-        let client = redis::Client::open(url).unwrap();
+        let client = Broker::Single(Box::new(redis::Client::open(url).unwrap()));
         let (publisher, _task) = Publisher::start(client, metrics.clone(), up, bounds);
 
         for _ in 0..20 {

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio_util::sync::CancellationToken;
 
+use super::broker::Broker;
 use super::publisher::REDIS_TIMEOUT;
 use super::sequencer::Sequencer;
 use super::wire::{Body, Envelope, channel};
@@ -28,7 +29,7 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 const PING_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Subscriber {
-    pub client: redis::Client,
+    pub broker: Broker,
     pub instance: InstanceId,
     pub hub: Arc<Hub>,
     pub sequencer: Arc<Sequencer>,
@@ -44,7 +45,7 @@ impl Subscriber {
         loop {
             let connected = tokio::select! {
                 () = shutdown.cancelled() => return,
-                connected = tokio::time::timeout(REDIS_TIMEOUT, self.client.get_async_pubsub()) => connected,
+                connected = tokio::time::timeout(REDIS_TIMEOUT, self.connect()) => connected,
             };
             match connected {
                 Ok(Ok(pubsub)) => {
@@ -66,6 +67,11 @@ impl Subscriber {
             }
             retry = (retry * 2).min(RETRY_MAX);
         }
+    }
+
+    /// A subscribing connection to the Redis the broker names now.
+    async fn connect(&self) -> redis::RedisResult<redis::aio::PubSub> {
+        self.broker.client().await?.get_async_pubsub().await
     }
 
     /// Follows the active rooms and hands on what arrives, until the connection is lost.

@@ -172,7 +172,11 @@ struct Shared {
 }
 
 impl Pipeline {
-    fn start(instance: InstanceId, storage: &store::Storage, redis: Option<redis::Client>) -> Self {
+    fn start(
+        instance: InstanceId,
+        storage: &store::Storage,
+        redis: Option<cluster::Broker>,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new());
         let hub = Arc::new(Hub::new(metrics.clone()));
         let shutdown = CancellationToken::new();
@@ -241,7 +245,7 @@ fn app_state(settings: Settings, parts: Parts, shared: Shared) -> Result<AppStat
 /// client, and whether storage is shared (several instances need it to be).
 fn checked(
     settings: &Settings,
-) -> Result<(Option<Verifier>, Option<redis::Client>, bool), StartupError> {
+) -> Result<(Option<Verifier>, Option<cluster::Broker>, bool), StartupError> {
     settings.validate()?;
     let identity = Verifier::from_settings(&settings.identity)?;
     let shared = store::is_shared(settings.database_url.expose());
@@ -251,7 +255,7 @@ fn checked(
     let redis = settings
         .redis_url
         .as_ref()
-        .map(|url| cluster::redis_client(url.expose(), settings.redis_ca_file.as_deref()))
+        .map(|url| cluster::broker(url.expose(), settings.redis_ca_file.as_deref()))
         .transpose()?;
     Ok((identity, redis, shared))
 }

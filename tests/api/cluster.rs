@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::faults::{Proxy, RedisServer, postgres_server, through, tls_fixture};
+use crate::faults::{Proxy, RedisServer, SentinelSet, postgres_server, through, tls_fixture};
 use crate::helpers::{WAIT, WsClient, connect};
 use sqlx::Connection;
 
@@ -24,10 +24,25 @@ const FAST_LIVENESS: [(&str, &str); 3] = [
     ("CHAT_RETENTION_CHECK_MS", "50"),
 ];
 
+/// The Redis the instances share: one, or a master, its replica and Sentinels.
+enum Broker {
+    Single(RedisServer),
+    Sentinels(SentinelSet),
+}
+
+impl Broker {
+    fn single(&mut self) -> &mut RedisServer {
+        match self {
+            Self::Single(redis) => redis,
+            Self::Sentinels(_) => panic!("this test needs one Redis"),
+        }
+    }
+}
+
 struct Pair {
     a: ChatProcess,
     b: ChatProcess,
-    redis: RedisServer,
+    redis: Broker,
     http: reqwest::Client,
     database: TestDatabase,
 }
@@ -54,7 +69,7 @@ async fn two_instances_via(a: Option<&Proxy>, b: Option<&Proxy>) -> Pair {
     let pair = Pair {
         a: instance(&url(a), &redis.url()),
         b: instance(&url(b), &redis.url()),
-        redis,
+        redis: Broker::Single(redis),
         http: crate::helpers::http_client(),
         database,
     };
@@ -306,7 +321,7 @@ async fn the_leaves_of_a_crowd_on_a_dead_instance_never_overflow_a_member_elsewh
     let mut pair = Pair {
         a: crowded,
         b: watching,
-        redis,
+        redis: Broker::Single(redis),
         http: crate::helpers::http_client(),
         database,
     };
@@ -358,14 +373,14 @@ async fn redis_restarted_mid_burst_loses_nothing_and_readiness_says_so_meanwhile
     };
     let (alice_burst, bob_burst) = (burst(alice, "alice"), burst(bob, "bob"));
     pair.wait_for_talks_stored(10).await;
-    pair.redis.stop();
+    pair.redis.single().stop();
     pair.wait_for_readiness(&pair.a, 503).await;
     pair.wait_for_readiness(&pair.b, 503).await;
     // Some of the burst is said while Redis is away (all of what is left, if that is less).
     let before = pair.talks_stored().await;
     pair.wait_for_talks_stored((before + 10).min(2 * TALKS_EACH as u64))
         .await;
-    pair.redis.restart();
+    pair.redis.single().restart();
 
     let (_, alice_stream) = alice_burst.await.unwrap();
     let (_, bob_stream) = bob_burst.await.unwrap();
@@ -474,7 +489,7 @@ async fn a_deletion_learnt_from_storage_closes_after_the_rooms_last_event() {
     let mut pair = two_instances().await;
     let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
 
-    pair.redis.stop();
+    pair.redis.single().stop();
     pair.wait_for_readiness(&pair.b, 503).await;
     for i in 0..3 {
         alice
@@ -489,7 +504,7 @@ async fn a_deletion_learnt_from_storage_closes_after_the_rooms_last_event() {
     }
     pair.delete_room(&pair.a, &room_id).await;
     pair.a.kill();
-    pair.redis.restart();
+    pair.redis.single().restart();
 
     let seen = ids_until_closed(&mut bob).await;
     assert_eq!(
@@ -574,7 +589,7 @@ async fn what_was_said_while_redis_was_down_arrives_when_it_is_back_even_with_no
     let mut pair = two_instances().await;
     let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
 
-    pair.redis.stop();
+    pair.redis.single().stop();
     pair.wait_for_readiness(&pair.b, 503).await;
     alice
         .talk_with_id(&room_id, "alice", "while Redis was away", "c-1")
@@ -584,7 +599,7 @@ async fn what_was_said_while_redis_was_down_arrives_when_it_is_back_even_with_no
         "c-1",
         "stored and acknowledged"
     );
-    pair.redis.restart();
+    pair.redis.single().restart();
 
     let talk = bob.next_of_type("TALK").await;
     assert_eq!(talk["clientMsgId"], "c-1");
@@ -715,7 +730,7 @@ async fn a_room_that_empties_while_redis_is_down_keeps_no_ordering_state() {
     let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
     assert_eq!(metric(&pair, &pair.a, ORDERED).await, 1.0);
 
-    pair.redis.stop();
+    pair.redis.single().stop();
     pair.wait_for_readiness(&pair.a, 503).await;
     alice.leave(&room_id, "alice").await;
     assert_eq!(bob.next_of_type("LEAVE").await["sender"], "alice");
@@ -728,7 +743,7 @@ async fn a_room_that_empties_while_redis_is_down_keeps_no_ordering_state() {
         bob.talk_and_await(&room_id, "bob", "while alice is away", 1)
             .await;
     }
-    pair.redis.restart();
+    pair.redis.single().restart();
     pair.wait_for_readiness(&pair.a, 200).await;
     pair.wait_for_readiness(&pair.b, 200).await;
     let fills = metric(&pair, &pair.a, FILLS).await;
@@ -748,7 +763,7 @@ async fn a_room_that_empties_while_redis_is_down_keeps_no_ordering_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_on_redis_claiming_a_seq_storage_does_not_hold_silences_nobody() {
-    let pair = two_instances().await;
+    let mut pair = two_instances().await;
     let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
 
     let forged = json!({
@@ -760,6 +775,7 @@ async fn a_message_on_redis_claiming_a_seq_storage_does_not_hold_silences_nobody
         }
     });
     pair.redis
+        .single()
         .publish(&format!("chat:room:{room_id}"), &forged.to_string());
     // Each instance waits for the seqs before it, then reads storage for them.
     let deadline = Instant::now() + WAIT;
@@ -806,7 +822,7 @@ async fn redis_over_tls_with_a_password_and_postgres_over_tls_carry_the_cluster(
     let pair = Pair {
         a: ChatProcess::start(&env),
         b: ChatProcess::start(&env),
-        redis,
+        redis: Broker::Single(redis),
         http: crate::helpers::http_client(),
         database,
     };
@@ -868,7 +884,7 @@ async fn a_wrong_redis_password_is_not_ready() {
     let pair = Pair {
         b: ChatProcess::start(&[("DATABASE_URL", database.url.as_str())]),
         a: process,
-        redis,
+        redis: Broker::Single(redis),
         http: crate::helpers::http_client(),
         database,
     };
@@ -1196,7 +1212,7 @@ async fn two_signed_instances_with(extra: &[(&str, &str)]) -> Pair {
     let pair = Pair {
         a: signed(&database.url),
         b: signed(&database.url),
-        redis,
+        redis: Broker::Single(redis),
         http: crate::helpers::http_client(),
         database,
     };
@@ -1393,4 +1409,91 @@ async fn one_instance_delivers_a_webhook_and_a_killed_deliverer_is_replaced_with
         ids, expected,
         "the one in flight again (same webhook-id), then the rest"
     );
+}
+
+/// Two instances over one database, their broker the master a set of Sentinels names.
+async fn two_instances_behind_sentinels() -> Pair {
+    let database = TestDatabase::create().await;
+    let sentinels = SentinelSet::start();
+    let url = sentinels.url();
+    let pair = Pair {
+        a: instance(&database.url, &url),
+        b: instance(&database.url, &url),
+        redis: Broker::Sentinels(sentinels),
+        http: crate::helpers::http_client(),
+        database,
+    };
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+    pair
+}
+
+/// Alice's next `count` TALKs as bob receives them: their texts, each seq one after the last.
+async fn talks_in_order(bob: &mut WsClient, count: usize) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut last: Option<u64> = None;
+    for _ in 0..count {
+        let talk = bob.next_of_type("TALK").await;
+        let seq = talk["seq"].as_u64().unwrap();
+        if let Some(last) = last {
+            assert_eq!(seq, last + 1, "in seq order, nothing missing or repeated");
+        }
+        last = Some(seq);
+        texts.push(talk["message"].as_str().unwrap().to_owned());
+    }
+    texts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_after_the_master_dies_is_followed_without_a_restart_and_loses_nothing()
+{
+    let mut pair = two_instances_behind_sentinels().await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
+    let said = |phase: &str, count: usize| {
+        (0..count)
+            .map(|n| format!("{phase} {n}"))
+            .collect::<Vec<_>>()
+    };
+    for text in said("before", 10) {
+        alice.talk(&room_id, "alice", &text).await;
+    }
+    assert_eq!(talks_in_order(&mut bob, 10).await, said("before", 10));
+
+    let Broker::Sentinels(sentinels) = &mut pair.redis else {
+        unreachable!("built behind Sentinels")
+    };
+    let promoted = sentinels.replica.port;
+    // Killed, not asked to step down: nothing is left at the old address to fall back on.
+    sentinels.master.stop();
+    for text in said("during", 20) {
+        alice.talk(&room_id, "alice", &text).await;
+    }
+    assert_eq!(talks_in_order(&mut bob, 20).await, said("during", 20));
+    let Broker::Sentinels(sentinels) = &pair.redis else {
+        unreachable!("built behind Sentinels")
+    };
+    let started = Instant::now();
+    while sentinels.master_port() != Some(promoted) {
+        assert!(started.elapsed() < WAIT, "the replica was never promoted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Through the new master, not only through storage's gap fills: b receives them by Redis.
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+    let received = metric(&pair, &pair.b, "chat_broker_received_total").await;
+    for text in said("after", 10) {
+        alice.talk(&room_id, "alice", &text).await;
+    }
+    assert_eq!(talks_in_order(&mut bob, 10).await, said("after", 10));
+    let started = Instant::now();
+    while metric(&pair, &pair.b, "chat_broker_received_total").await < received + 10.0 {
+        assert!(
+            started.elapsed() < WAIT,
+            "the new master never carried them"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -54,6 +54,8 @@ pub struct RedisServer {
     child: Option<Child>,
     /// With TLS (the test certificates) and a password, or neither.
     secured: Option<&'static str>,
+    /// The port of the master it replicates, when it is a replica.
+    replica_of: Option<u16>,
 }
 
 /// The test certificates (`tests/fixtures/tls`).
@@ -71,11 +73,24 @@ impl RedisServer {
         Self::started(Some(password))
     }
 
+    /// A replica of the Redis on `master`.
+    pub fn start_replica_of(master: u16) -> Self {
+        let mut redis = Self {
+            port: free_port(),
+            child: None,
+            secured: None,
+            replica_of: Some(master),
+        };
+        redis.restart();
+        redis
+    }
+
     fn started(secured: Option<&'static str>) -> Self {
         let mut redis = Self {
             port: free_port(),
             child: None,
             secured,
+            replica_of: None,
         };
         redis.restart();
         redis
@@ -91,7 +106,11 @@ impl RedisServer {
     fn listen_args(&self) -> Vec<String> {
         let port = self.port.to_string();
         let Some(password) = self.secured else {
-            return vec!["--port".into(), port];
+            let mut args = vec!["--port".into(), port];
+            if let Some(master) = self.replica_of {
+                args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
+            }
+            return args;
         };
         let args = [
             ("--port", "0".to_owned()),
@@ -154,6 +173,117 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A Redis master, its replica, and three Sentinels watching them as `chat` (quorum 2, a
+/// master silent for a second counts as down), each Sentinel with a config file of its own.
+pub struct SentinelSet {
+    pub master: RedisServer,
+    pub replica: RedisServer,
+    pub ports: Vec<u16>,
+    sentinels: Vec<Child>,
+    _configs: tempfile::TempDir,
+}
+
+impl SentinelSet {
+    pub fn start() -> Self {
+        let master = RedisServer::start();
+        let replica = RedisServer::start_replica_of(master.port);
+        let configs = tempfile::tempdir().expect("a directory for the Sentinels' configs");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let sentinels = ports
+            .iter()
+            .map(|port| {
+                let config = configs.path().join(format!("sentinel-{port}.conf"));
+                let text = format!(
+                    "port {port}\nbind 127.0.0.1\nsentinel resolve-hostnames no\n\
+                     sentinel monitor chat 127.0.0.1 {} 2\n\
+                     sentinel down-after-milliseconds chat 1000\n\
+                     sentinel failover-timeout chat 5000\n",
+                    master.port
+                );
+                std::fs::write(&config, text).expect("a Sentinel config");
+                let child = Command::new("redis-server")
+                    .arg(&config)
+                    .args(["--sentinel", "--loglevel", "warning"])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("redis-server runs Sentinels too");
+                wait_for_port(*port);
+                child
+            })
+            .collect();
+        let set = Self {
+            master,
+            replica,
+            ports,
+            sentinels,
+            _configs: configs,
+        };
+        set.wait_for_master(set.master.port);
+        set
+    }
+
+    /// `REDIS_URL` for the service.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+sentinel://{}/chat", hosts.join(","))
+    }
+
+    /// The master's port, as the first Sentinel says.
+    pub fn master_port(&self) -> Option<u16> {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.ports[0].to_string()])
+            .args(["SENTINEL", "get-master-addr-by-name", "chat"])
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|port| port.trim().parse().ok())
+    }
+
+    /// Waits until every Sentinel knows the replica and the first names `port` as master.
+    pub fn wait_for_master(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.master_port() != Some(port) || !self.replica_known() {
+            assert!(
+                Instant::now() < deadline,
+                "the Sentinels never agreed on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn replica_known(&self) -> bool {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.ports[0].to_string()])
+            .args(["SENTINEL", "replicas", "chat"])
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&output.stdout).contains(&self.replica.port.to_string())
+    }
+}
+
+impl Drop for SentinelSet {
+    fn drop(&mut self) {
+        for sentinel in &mut self.sentinels {
+            let _ = sentinel.kill();
+            let _ = sentinel.wait();
+        }
+    }
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

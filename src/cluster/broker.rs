@@ -3,12 +3,14 @@
 //! the master), asked again at every connect so that a failover is followed without a restart.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{RedisConnectionInfo, RedisResult, TlsMode};
 use tokio::sync::Mutex;
 
-use super::publisher::REDIS_TIMEOUT;
+/// How long connecting, or one round trip, may take before Redis counts as unreachable.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub enum Broker {

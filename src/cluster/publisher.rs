@@ -13,7 +13,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::task::JoinHandle;
 
-use super::broker::Broker;
+use super::broker::{Broker, REDIS_TIMEOUT};
 use crate::metrics::Metrics;
 
 /// What may wait to be published (or be on its way): messages, and their bytes.
@@ -23,8 +23,6 @@ pub const BOUNDS: Bounds = Bounds {
 };
 /// Most messages sent in one pipeline.
 const PIPELINE: usize = 512;
-/// How long connecting, or one round trip, may take before Redis counts as unreachable.
-pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often an idle publisher checks that Redis still answers.
 const IDLE_PING: Duration = Duration::from_secs(1);
 

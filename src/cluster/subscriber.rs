@@ -13,8 +13,7 @@ use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio_util::sync::CancellationToken;
 
-use super::broker::Broker;
-use super::publisher::REDIS_TIMEOUT;
+use super::broker::{Broker, REDIS_TIMEOUT};
 use super::sequencer::Sequencer;
 use super::wire::{Body, Envelope, channel};
 use crate::domain::{InstanceId, RoomId, Timestamp};

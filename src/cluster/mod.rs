@@ -24,6 +24,7 @@ mod broker;
 mod holdback;
 mod publisher;
 mod sequencer;
+mod sharded;
 mod subscriber;
 mod wire;
 
@@ -40,11 +41,11 @@ use crate::hub::{Fanout, Hub};
 use crate::metrics::Metrics;
 use crate::store::Store;
 pub use broker::Broker;
-use broker::SentinelUrl;
+use broker::{Nodes, SentinelUrl};
 use publisher::{BOUNDS, Publisher};
 use sequencer::Sequencer;
 use subscriber::Subscriber;
-use wire::{Body, Envelope, channel};
+use wire::{Body, Envelope};
 
 /// How often every active room is checked against storage, whatever arrived meanwhile.
 pub const SYNC_EVERY: Duration = Duration::from_secs(2);
@@ -54,13 +55,17 @@ pub const SYNC_EVERY: Duration = Duration::from_secs(2);
 pub enum ClusterError {
     #[error(
         "REDIS_URL is not a Redis URL (redis://, rediss:// for TLS, or \
-         redis+sentinel://host:port,host:port/<master name>): {0}"
+         redis+sentinel://host:port,host:port/<master name>, or redis+cluster://host:port,...): {0}"
     )]
     Url(redis::RedisError),
     #[error("REDIS_URL: {0}")]
-    SentinelUrl(&'static str),
+    BadUrl(&'static str),
     #[error("CHAT_REDIS_CA_FILE is not supported with Sentinels yet (use the system's roots)")]
     CaWithSentinel,
+    #[error(
+        "CHAT_REDIS_CA_FILE is not supported with a Redis Cluster yet (use the system's roots)"
+    )]
+    CaWithCluster,
     #[error("CHAT_REDIS_CA_FILE cannot be read: {0}")]
     CaFile(std::io::Error),
     #[error("CHAT_REDIS_CA_FILE is set, but REDIS_URL does not use TLS (rediss://)")]
@@ -70,6 +75,7 @@ pub enum ClusterError {
 /// This instance's part of the cluster: fan-out through the broker and back in order.
 pub struct Cluster {
     instance: InstanceId,
+    broker: Broker,
     hub: Arc<Hub>,
     sequencer: Arc<Sequencer>,
     publisher: Publisher,
@@ -90,11 +96,18 @@ pub struct Parts {
 /// verified against the system's roots or, given, the authority in `ca_file`), or the master
 /// of a set of Sentinels; nothing is connected yet.
 pub fn broker(redis_url: &str, ca_file: Option<&Path>) -> Result<Broker, ClusterError> {
+    if let Some(nodes) = Nodes::parse(redis_url) {
+        if ca_file.is_some() {
+            return Err(ClusterError::CaWithCluster);
+        }
+        let nodes = nodes.map_err(ClusterError::BadUrl)?;
+        return Ok(Broker::Cluster(Arc::new(nodes)));
+    }
     if let Some(sentinels) = SentinelUrl::parse(redis_url) {
         if ca_file.is_some() {
             return Err(ClusterError::CaWithSentinel);
         }
-        let sentinels = sentinels.map_err(ClusterError::SentinelUrl)?;
+        let sentinels = sentinels.map_err(ClusterError::BadUrl)?;
         return sentinels.client().map_err(ClusterError::Url);
     }
     redis_client(redis_url, ca_file).map(|client| Broker::Single(Box::new(client)))
@@ -131,7 +144,7 @@ impl Cluster {
         let (publisher, flushed) =
             Publisher::start(broker.clone(), metrics.clone(), publishing.clone(), BOUNDS);
         let subscriber = Subscriber {
-            broker,
+            broker: broker.clone(),
             instance,
             hub: hub.clone(),
             sequencer: sequencer.clone(),
@@ -142,6 +155,7 @@ impl Cluster {
         tokio::spawn(sync_now_and_then(sequencer.clone(), hub.clone(), shutdown));
         let cluster = Arc::new(Self {
             instance,
+            broker,
             hub,
             sequencer,
             publisher,
@@ -159,7 +173,9 @@ impl Cluster {
     fn publish_body(&self, body: Body) {
         let room_id = body.room_id();
         match serde_json::to_string(&Envelope::new(self.instance, body)) {
-            Ok(payload) => self.publisher.publish(channel(room_id), payload),
+            Ok(payload) => self
+                .publisher
+                .publish(self.broker.channel(room_id), payload),
             Err(error) => tracing::error!(%error, "could not encode a message for the broker"),
         }
     }

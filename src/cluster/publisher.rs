@@ -9,11 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::task::JoinHandle;
 
-use super::broker::{Broker, REDIS_TIMEOUT};
+use super::broker::{Broker, Publishing};
 use crate::metrics::Metrics;
 
 /// What may wait to be published (or be on its way): messages, and their bytes.
@@ -107,7 +106,7 @@ impl Publisher {
 
 struct Task {
     broker: Broker,
-    connection: Option<ConnectionManager>,
+    connection: Option<Publishing>,
     metrics: Arc<Metrics>,
     up: Arc<AtomicBool>,
     held: Arc<AtomicUsize>,
@@ -134,12 +133,12 @@ impl Task {
     async fn send(&mut self, batch: &mut Vec<Message>) {
         let count = batch.len() as u64;
         let bytes: usize = batch.iter().map(Message::bytes).sum();
-        let mut pipe = redis::pipe();
-        for message in batch.drain(..) {
-            pipe.publish(message.channel, message.payload).ignore();
-        }
+        let messages = batch
+            .drain(..)
+            .map(|message| (message.channel, message.payload))
+            .collect();
         let sent = match self.connection().await {
-            Some(mut connection) => pipe.query_async::<()>(&mut connection).await.is_ok(),
+            Some(mut connection) => connection.publish(messages).await,
             None => false,
         };
         self.forget_unless(sent);
@@ -156,15 +155,9 @@ impl Task {
     /// Whether Redis answers; behind Sentinels, whether it is still the master (a demoted
     /// master takes PUBLISH, but its subscribers are no longer the others).
     async fn ping(&mut self) {
+        let master = self.broker.moves();
         let answered = match self.connection().await {
-            Some(mut connection) if self.broker.moves() => redis::cmd("ROLE")
-                .query_async::<Vec<redis::Value>>(&mut connection)
-                .await
-                .is_ok_and(|role| is_master(&role)),
-            Some(mut connection) => redis::cmd("PING")
-                .query_async::<String>(&mut connection)
-                .await
-                .is_ok(),
+            Some(mut connection) => connection.answers(master).await,
             None => false,
         };
         self.forget_unless(answered);
@@ -172,36 +165,23 @@ impl Task {
     }
 
     /// Behind Sentinels, a connection that failed is dropped, so the next one goes to the
-    /// master they name then; one Redis's connection reconnects by itself.
+    /// master they name then; one Redis's, or a cluster's, reconnects by itself.
     fn forget_unless(&mut self, worked: bool) {
         if !worked && self.broker.moves() {
             self.connection = None;
         }
     }
 
-    /// The connection, opened on first use; it reconnects by itself after that.
-    async fn connection(&mut self) -> Option<ConnectionManager> {
+    /// The connection, opened on first use.
+    async fn connection(&mut self) -> Option<Publishing> {
         if self.connection.is_none() {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(REDIS_TIMEOUT))
-                .set_response_timeout(Some(REDIS_TIMEOUT))
-                .set_number_of_retries(1);
-            let opened = match self.broker.client().await {
-                Ok(client) => client.get_connection_manager_with_config(config).await,
-                Err(error) => Err(error),
-            };
-            match opened {
+            match self.broker.publishing().await {
                 Ok(connection) => self.connection = Some(connection),
                 Err(error) => tracing::warn!(%error, "cannot connect to Redis to publish"),
             }
         }
         self.connection.clone()
     }
-}
-
-/// Whether a `ROLE` answer is a master's.
-fn is_master(role: &[redis::Value]) -> bool {
-    matches!(role.first(), Some(redis::Value::BulkString(name)) if name == b"master")
 }
 
 #[cfg(test)]

@@ -21,11 +21,11 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 
 /// How long to wait before connecting again, at first and at most.
-const RETRY_FIRST: Duration = Duration::from_millis(200);
-const RETRY_MAX: Duration = Duration::from_secs(2);
+pub(super) const RETRY_FIRST: Duration = Duration::from_millis(200);
+pub(super) const RETRY_MAX: Duration = Duration::from_secs(2);
 /// How often the subscribed connection is checked: a broker that vanished without closing it
 /// would otherwise look like a quiet one.
-const PING_EVERY: Duration = Duration::from_secs(5);
+pub(super) const PING_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Subscriber {
     pub broker: Broker,
@@ -40,6 +40,10 @@ pub struct Subscriber {
 impl Subscriber {
     /// Connects, and reconnects whenever the connection is lost, until shutdown.
     pub async fn run(self, shutdown: CancellationToken) {
+        if let Broker::Cluster(nodes) = &self.broker {
+            let nodes = nodes.clone();
+            return self.run_sharded(nodes, shutdown).await;
+        }
         let mut retry = RETRY_FIRST;
         loop {
             let connected = tokio::select! {
@@ -147,7 +151,7 @@ impl Subscriber {
         Ok(())
     }
 
-    fn receive(&self, payload: &[u8]) {
+    pub(super) fn receive(&self, payload: &[u8]) {
         let envelope: Envelope = match serde_json::from_slice(payload) {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -176,6 +180,6 @@ impl Subscriber {
     }
 }
 
-fn timed_out() -> redis::RedisError {
+pub(super) fn timed_out() -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))
 }

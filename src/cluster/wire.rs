@@ -38,7 +38,22 @@ impl Body {
     }
 }
 
-/// The channel a room's messages travel on.
+/// Sharded channels' partitions: each room's channel carries one of these as its hash tag, so
+/// the channels spread over a cluster's slots evenly whatever its size, and those of one
+/// partition (one slot) are subscribed to with one command.
+pub const PARTITIONS: u128 = 128;
+
+/// A room's partition.
+pub fn partition(room_id: RoomId) -> u128 {
+    room_id.uuid().as_u128() % PARTITIONS
+}
+
+/// A room's sharded channel on a Redis Cluster: `chat:{p<partition>}:room:<roomId>`.
+pub fn sharded_channel(room_id: RoomId) -> String {
+    format!("chat:{{p{}}}:room:{room_id}", partition(room_id))
+}
+
+/// The channel a room's messages travel on, on one Redis.
 pub fn channel(room_id: RoomId) -> String {
     format!("chat:room:{room_id}")
 }

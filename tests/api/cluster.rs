@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::faults::{Proxy, RedisServer, SentinelSet, postgres_server, through, tls_fixture};
+use crate::faults::{
+    Proxy, RedisCluster, RedisServer, SentinelSet, postgres_server, through, tls_fixture,
+};
 use crate::helpers::{WAIT, WsClient, connect};
 use sqlx::Connection;
 
@@ -28,13 +30,14 @@ const FAST_LIVENESS: [(&str, &str); 3] = [
 enum Broker {
     Single(RedisServer),
     Sentinels(SentinelSet),
+    Cluster(RedisCluster),
 }
 
 impl Broker {
     fn single(&mut self) -> &mut RedisServer {
         match self {
             Self::Single(redis) => redis,
-            Self::Sentinels(_) => panic!("this test needs one Redis"),
+            Self::Sentinels(_) | Self::Cluster(_) => panic!("this test needs one Redis"),
         }
     }
 }
@@ -1494,6 +1497,61 @@ async fn a_sentinel_failover_after_the_master_dies_is_followed_without_a_restart
             started.elapsed() < WAIT,
             "the new master never carried them"
         );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two instances over one database, their broker a three-master Redis Cluster.
+async fn two_instances_on_a_redis_cluster() -> Pair {
+    let database = TestDatabase::create().await;
+    let cluster = RedisCluster::start();
+    let url = cluster.url();
+    let pair = Pair {
+        a: instance(&database.url, &url),
+        b: instance(&database.url, &url),
+        redis: Broker::Cluster(cluster),
+        http: crate::helpers::http_client(),
+        database,
+    };
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+    pair
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_rooms_spread_over_every_shard_and_every_event_arrives_in_order() {
+    let pair = two_instances_on_a_redis_cluster().await;
+    // Thirty rooms: the chance that one of three nodes carries none of them is 3 x (2/3)^30,
+    // about 1 in 70,000.
+    let mut rooms = Vec::new();
+    for _ in 0..30 {
+        rooms.push(pair.alice_on_a_and_bob_on_b().await);
+    }
+    for (room_id, alice, _) in &mut rooms {
+        for n in 0..3 {
+            alice.talk(room_id, "alice", &format!("m{n}")).await;
+        }
+    }
+    let expected: Vec<String> = (0..3).map(|n| format!("m{n}")).collect();
+    for (_, _, bob) in &mut rooms {
+        assert_eq!(talks_in_order(bob, 3).await, expected);
+    }
+
+    let Broker::Cluster(cluster) = &pair.redis else {
+        unreachable!("built on a cluster")
+    };
+    for port in &cluster.ports {
+        let channels = cluster.cli(*port, &["PUBSUB", "SHARDCHANNELS"]);
+        assert!(
+            channels.contains("chat:{p"),
+            "node {port} carries rooms too: {channels:?}"
+        );
+    }
+    // Through the shards, not only through storage's gap fills.
+    let started = Instant::now();
+    while metric(&pair, &pair.b, "chat_broker_received_total").await < 90.0 {
+        assert!(started.elapsed() < WAIT, "the shards never carried them");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -279,6 +279,96 @@ impl Drop for SentinelSet {
     }
 }
 
+/// A Redis Cluster of three masters (no replicas) on ports of the test's own, keeping nothing
+/// on disk past the test.
+pub struct RedisCluster {
+    pub ports: Vec<u16>,
+    nodes: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("a directory for the nodes' files");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let nodes = ports
+            .iter()
+            .map(|port| {
+                let child = Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--cluster-enabled", "yes"])
+                    .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                    .arg("--dir")
+                    .arg(dir.path())
+                    .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("redis-server runs cluster nodes too");
+                wait_for_port(*port);
+                child
+            })
+            .collect();
+        let cluster = Self {
+            ports,
+            nodes,
+            _dir: dir,
+        };
+        let addresses: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let status = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-yes"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.ports.iter().all(|port| cluster.ok_on(*port)) {
+            assert!(Instant::now() < deadline, "the cluster never came up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    fn ok_on(&self, port: u16) -> bool {
+        self.cli(port, &["CLUSTER", "INFO"])
+            .contains("cluster_state:ok")
+    }
+
+    /// `REDIS_URL` for the service: every node (one would do).
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    /// What `redis-cli` prints for a command on one node.
+    pub fn cli(&self, port: u16, command: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(command)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+    }
+}
+
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -95,24 +95,29 @@ impl Broker {
         Ok(Publishing::Plain(connection))
     }
 
-    /// Whether the Redis behind it may change (a failover): a connection that fails is then
-    /// opened again through [`Broker::client`], not to the same address.
+    /// Whether the Redis behind it may change (a failover, slots that move): a connection
+    /// that fails is then opened anew, through the Sentinels or the cluster's nodes, rather
+    /// than to the same address.
     pub fn moves(&self) -> bool {
-        matches!(self, Self::Sentinel(_))
+        matches!(self, Self::Sentinel(_) | Self::Cluster(_))
     }
 }
 
 impl Publishing {
-    /// Publishes each message on its channel; whether all went. One Redis takes them in one
-    /// pipeline; a cluster each on its shard, all at once.
-    pub async fn publish(&mut self, messages: Vec<(String, String)>) -> bool {
+    /// Publishes each message on its channel; how many did not go. One Redis takes them in
+    /// one pipeline (all or none); a cluster each on its shard, all at once.
+    pub async fn publish(&mut self, messages: Vec<(String, String)>) -> usize {
         match self {
             Self::Plain(connection) => {
+                let count = messages.len();
                 let mut pipe = redis::pipe();
                 for (channel, payload) in messages {
                     pipe.publish(channel, payload).ignore();
                 }
-                pipe.query_async::<()>(connection).await.is_ok()
+                match pipe.query_async::<()>(connection).await {
+                    Ok(()) => 0,
+                    Err(_) => count,
+                }
             }
             Self::Cluster(connection) => {
                 let sent = messages.into_iter().map(|(channel, payload)| {
@@ -128,12 +133,14 @@ impl Publishing {
                 futures_util::future::join_all(sent)
                     .await
                     .iter()
-                    .all(Result::is_ok)
+                    .filter(|sent| sent.is_err())
+                    .count()
             }
         }
     }
 
-    /// Whether it answers; `master`: and still talks to a master (`ROLE`).
+    /// Whether it answers; `master`: and still talks to a master (`ROLE`; a cluster's
+    /// connection finds its masters itself).
     pub async fn answers(&mut self, master: bool) -> bool {
         match self {
             Self::Plain(connection) if master => redis::cmd("ROLE")

@@ -137,19 +137,15 @@ impl Task {
             .drain(..)
             .map(|message| (message.channel, message.payload))
             .collect();
-        let sent = match self.connection().await {
-            Some(mut connection) => connection.publish(messages).await,
-            None => false,
+        let failed = match self.connection().await {
+            Some(mut connection) => connection.publish(messages).await as u64,
+            None => count,
         };
-        self.forget_unless(sent);
+        self.forget_unless(failed == 0);
         self.held.fetch_sub(bytes, Ordering::AcqRel);
-        self.up.store(sent, Ordering::Relaxed);
-        let counter = if sent {
-            &self.metrics.broker_published
-        } else {
-            &self.metrics.broker_unpublished
-        };
-        counter.inc_by(count);
+        self.up.store(failed == 0, Ordering::Relaxed);
+        self.metrics.broker_published.inc_by(count - failed);
+        self.metrics.broker_unpublished.inc_by(failed);
     }
 
     /// Whether Redis answers; behind Sentinels, whether it is still the master (a demoted
@@ -164,8 +160,8 @@ impl Task {
         self.up.store(answered, Ordering::Relaxed);
     }
 
-    /// Behind Sentinels, a connection that failed is dropped, so the next one goes to the
-    /// master they name then; one Redis's, or a cluster's, reconnects by itself.
+    /// Behind Sentinels or on a cluster, a connection that failed is dropped, so the next one
+    /// goes to the master, or the shards, as they are then; one Redis's reconnects by itself.
     fn forget_unless(&mut self, worked: bool) {
         if !worked && self.broker.moves() {
             self.connection = None;

@@ -80,10 +80,7 @@ impl Subscriber {
                     self.follow_sharded(&mut connection, &mut subscribed).await.is_ok()
                 }
                 push = pushes.recv() => match push {
-                    Some(push) => {
-                        self.pushed(push);
-                        true
-                    }
+                    Some(push) => self.pushed(push),
                     None => false,
                 },
                 _ = pings.tick() => self.ping_cluster(&mut connection).await,
@@ -94,20 +91,20 @@ impl Subscriber {
         }
     }
 
-    fn pushed(&self, push: PushInfo) {
+    /// Hands on a message; false when a node's connection dropped. The crate would subscribe
+    /// there again itself, but a failover that moves slots was seen to leave every shard's
+    /// subscriptions gone: so the whole connection is opened again, every channel subscribed
+    /// to, and what was published meanwhile read from storage.
+    fn pushed(&self, push: PushInfo) -> bool {
         match push.kind {
             PushKind::SMessage => {
                 if let Some(Value::BulkString(payload)) = push.data.get(1) {
                     self.receive(payload);
                 }
+                true
             }
-            // A node's connection dropped: the crate subscribes there again, and what was
-            // published meanwhile is read from storage.
-            PushKind::Disconnection => {
-                let rooms = self.hub.active_room_ids();
-                tokio::spawn(self.sequencer.clone().sync(rooms));
-            }
-            _ => {}
+            PushKind::Disconnection => false,
+            _ => true,
         }
     }
 

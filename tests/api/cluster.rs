@@ -1503,8 +1503,12 @@ async fn a_sentinel_failover_after_the_master_dies_is_followed_without_a_restart
 
 /// Two instances over one database, their broker a three-master Redis Cluster.
 async fn two_instances_on_a_redis_cluster() -> Pair {
+    two_instances_on(RedisCluster::start()).await
+}
+
+/// Two instances over one database, their broker this cluster.
+async fn two_instances_on(cluster: RedisCluster) -> Pair {
     let database = TestDatabase::create().await;
-    let cluster = RedisCluster::start();
     let url = cluster.url();
     let pair = Pair {
         a: instance(&database.url, &url),
@@ -1522,21 +1526,9 @@ async fn two_instances_on_a_redis_cluster() -> Pair {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_redis_cluster_rooms_spread_over_every_shard_and_every_event_arrives_in_order() {
     let pair = two_instances_on_a_redis_cluster().await;
-    // Thirty rooms: the chance that one of three nodes carries none of them is 3 x (2/3)^30,
-    // about 1 in 70,000.
-    let mut rooms = Vec::new();
-    for _ in 0..30 {
-        rooms.push(pair.alice_on_a_and_bob_on_b().await);
-    }
-    for (room_id, alice, _) in &mut rooms {
-        for n in 0..3 {
-            alice.talk(room_id, "alice", &format!("m{n}")).await;
-        }
-    }
-    let expected: Vec<String> = (0..3).map(|n| format!("m{n}")).collect();
-    for (_, _, bob) in &mut rooms {
-        assert_eq!(talks_in_order(bob, 3).await, expected);
-    }
+    let mut rooms = thirty_rooms(&pair).await;
+    let texts: Vec<String> = (0..3).map(|n| format!("m{n}")).collect();
+    said_and_heard(&mut rooms, &texts).await;
 
     let Broker::Cluster(cluster) = &pair.redis else {
         unreachable!("built on a cluster")
@@ -1549,9 +1541,78 @@ async fn on_a_redis_cluster_rooms_spread_over_every_shard_and_every_event_arrive
         );
     }
     // Through the shards, not only through storage's gap fills.
+    b_receives(&pair, 90.0).await;
+}
+
+/// Thirty rooms, alice on a and bob on b in each: with three shards, the chance that one
+/// carries none of them is 3 x (2/3)^30, about 1 in 70,000.
+async fn thirty_rooms(pair: &Pair) -> Vec<(String, WsClient, WsClient)> {
+    let mut rooms = Vec::new();
+    for _ in 0..30 {
+        rooms.push(pair.alice_on_a_and_bob_on_b().await);
+    }
+    rooms
+}
+
+/// Alice says each of `texts` in every room; bob gets them, in order, in every room.
+async fn said_and_heard(rooms: &mut [(String, WsClient, WsClient)], texts: &[String]) {
+    for (room_id, alice, _) in rooms.iter_mut() {
+        for text in texts {
+            alice.talk(room_id, "alice", text).await;
+        }
+    }
+    for (_, _, bob) in rooms.iter_mut() {
+        assert_eq!(talks_in_order(bob, texts.len()).await, texts);
+    }
+}
+
+/// Waits until instance b has received at least `count` messages from Redis.
+async fn b_receives(pair: &Pair, count: f64) {
     let started = Instant::now();
-    while metric(&pair, &pair.b, "chat_broker_received_total").await < 90.0 {
-        assert!(started.elapsed() < WAIT, "the shards never carried them");
+    loop {
+        let received = metric(pair, &pair.b, "chat_broker_received_total").await;
+        if received >= count {
+            return;
+        }
+        let unpublished = metric(pair, &pair.a, "chat_broker_unpublished_total").await;
+        assert!(
+            started.elapsed() < WAIT,
+            "Redis carried {received} of {count} to b ({unpublished} unpublished by a)"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_killed_mid_burst_loses_and_repeats_nothing_and_its_replica_carries_on() {
+    let mut pair = two_instances_on(RedisCluster::with_replicas(1)).await;
+    let mut rooms = thirty_rooms(&pair).await;
+    let texts = |phase: &str| (0..3).map(|n| format!("{phase} {n}")).collect::<Vec<_>>();
+    said_and_heard(&mut rooms, &texts("before")).await;
+
+    let Broker::Cluster(cluster) = &mut pair.redis else {
+        unreachable!("built on a cluster")
+    };
+    let victim = cluster.masters()[0];
+    cluster.kill(victim);
+    said_and_heard(&mut rooms, &texts("during")).await;
+    let started = Instant::now();
+    while cluster.masters().len() < 3
+        || !cluster
+            .ports
+            .iter()
+            .any(|p| *p != victim && cluster.ok_on(*p))
+    {
+        assert!(started.elapsed() < WAIT, "no replica took over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Every room's events come through Redis again, the promoted replica's shard's too, once
+    // both instances say they are subscribed again.
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+    let received = metric(&pair, &pair.b, "chat_broker_received_total").await;
+    said_and_heard(&mut rooms, &texts("after")).await;
+    b_receives(&pair, received + 90.0).await;
 }

@@ -279,18 +279,22 @@ impl Drop for SentinelSet {
     }
 }
 
-/// A Redis Cluster of three masters (no replicas) on ports of the test's own, keeping nothing
-/// on disk past the test.
+/// A Redis Cluster of three masters, each with `replicas` replicas, on ports of the test's
+/// own, keeping nothing on disk past the test; a node silent for a second counts as down.
 pub struct RedisCluster {
     pub ports: Vec<u16>,
-    nodes: Vec<Child>,
+    nodes: Vec<Option<Child>>,
     _dir: tempfile::TempDir,
 }
 
 impl RedisCluster {
     pub fn start() -> Self {
+        Self::with_replicas(0)
+    }
+
+    pub fn with_replicas(replicas: usize) -> Self {
         let dir = tempfile::tempdir().expect("a directory for the nodes' files");
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..3 * (1 + replicas)).map(|_| free_port()).collect();
         let nodes = ports
             .iter()
             .map(|port| {
@@ -298,6 +302,7 @@ impl RedisCluster {
                     .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                     .args(["--cluster-enabled", "yes"])
                     .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                    .args(["--cluster-node-timeout", "1000"])
                     .arg("--dir")
                     .arg(dir.path())
                     .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
@@ -305,7 +310,7 @@ impl RedisCluster {
                     .spawn()
                     .expect("redis-server runs cluster nodes too");
                 wait_for_port(*port);
-                child
+                Some(child)
             })
             .collect();
         let cluster = Self {
@@ -321,22 +326,68 @@ impl RedisCluster {
         let status = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addresses)
-            .args(["--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdout(Stdio::null())
             .status()
             .expect("redis-cli runs");
         assert!(status.success(), "redis-cli --cluster create failed");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !cluster.ports.iter().all(|port| cluster.ok_on(*port)) {
+        // Whole, and every replica in sync with its master (one that never synced would not
+        // be promoted when its master dies).
+        while !cluster
+            .ports
+            .iter()
+            .all(|port| cluster.ok_on(*port) && cluster.synced(*port))
+        {
             assert!(Instant::now() < deadline, "the cluster never came up");
             std::thread::sleep(Duration::from_millis(50));
         }
         cluster
     }
 
-    fn ok_on(&self, port: u16) -> bool {
+    fn synced(&self, port: u16) -> bool {
+        let replication = self.cli(port, &["INFO", "replication"]);
+        replication.contains("role:master") || replication.contains("master_link_status:up")
+    }
+
+    /// Whether this node says the cluster is whole.
+    pub fn ok_on(&self, port: u16) -> bool {
         self.cli(port, &["CLUSTER", "INFO"])
             .contains("cluster_state:ok")
+    }
+
+    /// The ports of the nodes that are masters now, as the first live node says.
+    pub fn masters(&self) -> Vec<u16> {
+        let live = self.live_port();
+        self.cli(live, &["CLUSTER", "NODES"])
+            .lines()
+            .filter(|line| line.contains("master") && !line.contains("fail"))
+            .filter_map(|line| {
+                let address = line.split_whitespace().nth(1)?;
+                address.split(['@', ':']).nth(1)?.parse().ok()
+            })
+            .collect()
+    }
+
+    fn live_port(&self) -> u16 {
+        self.ports
+            .iter()
+            .zip(&self.nodes)
+            .find_map(|(port, node)| node.as_ref().map(|_| *port))
+            .expect("a live node")
+    }
+
+    /// Kills one node, as a crash would.
+    pub fn kill(&mut self, port: u16) {
+        let index = self
+            .ports
+            .iter()
+            .position(|p| *p == port)
+            .expect("a node of this cluster");
+        if let Some(mut node) = self.nodes[index].take() {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
     }
 
     /// `REDIS_URL` for the service: every node (one would do).
@@ -362,7 +413,8 @@ impl RedisCluster {
 
 impl Drop for RedisCluster {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
+        for node in self.nodes.iter_mut().filter_map(Option::take) {
+            let mut node = node;
             let _ = node.kill();
             let _ = node.wait();
         }

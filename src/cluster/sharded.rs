@@ -79,9 +79,12 @@ impl Subscriber {
                 () = self.hub.rooms_changed() => {
                     self.follow_sharded(&mut connection, &mut subscribed).await.is_ok()
                 }
-                push = pushes.recv() => match push {
-                    Some(push) => self.pushed(push),
-                    None => false,
+                push = pushes.recv() => match push.map(|push| self.pushed(push)) {
+                    Some(Pushed::Handled) => true,
+                    Some(Pushed::Dropped(room_id)) => {
+                        self.subscribe_again(&mut connection, &subscribed, room_id).await.is_ok()
+                    }
+                    Some(Pushed::Lost) | None => false,
                 },
                 _ = pings.tick() => self.ping_cluster(&mut connection).await,
             };
@@ -91,21 +94,47 @@ impl Subscriber {
         }
     }
 
-    /// Hands on a message; false when a node's connection dropped. The crate would subscribe
-    /// there again itself, but a failover that moves slots was seen to leave every shard's
-    /// subscriptions gone: so the whole connection is opened again, every channel subscribed
-    /// to, and what was published meanwhile read from storage.
-    fn pushed(&self, push: PushInfo) -> bool {
+    /// Hands on a message, or says what else the push means.
+    fn pushed(&self, push: PushInfo) -> Pushed {
         match push.kind {
             PushKind::SMessage => {
                 if let Some(Value::BulkString(payload)) = push.data.get(1) {
                     self.receive(payload);
                 }
-                true
+                Pushed::Handled
             }
-            PushKind::Disconnection => false,
-            _ => true,
+            // The crate would subscribe there again itself, but a failover was seen to leave
+            // every shard's subscriptions gone: the whole connection is opened anew.
+            PushKind::Disconnection => Pushed::Lost,
+            // Ours when a room lost its members here; Redis's own when the channel's slot moved
+            // to another shard (a resharding), which the room's subscription must follow.
+            PushKind::SUnsubscribe => match push.data.first().and_then(room_of) {
+                Some(room_id) => Pushed::Dropped(room_id),
+                None => Pushed::Handled,
+            },
+            _ => Pushed::Handled,
         }
+    }
+
+    /// Subscribes to a room's channel again if it is one this instance follows (Redis dropped
+    /// it as its slot moved); what was published meanwhile is read from storage.
+    async fn subscribe_again(
+        &self,
+        connection: &mut ClusterConnection,
+        subscribed: &HashSet<RoomId>,
+        room_id: RoomId,
+    ) -> RedisResult<()> {
+        if !subscribed.contains(&room_id) || !self.hub.active_room_ids().contains(&room_id) {
+            return Ok(());
+        }
+        tokio::time::timeout(
+            REDIS_TIMEOUT,
+            connection.ssubscribe(sharded_channel(room_id)),
+        )
+        .await
+        .map_err(|_| timed_out())??;
+        tokio::spawn(self.sequencer.clone().sync(vec![room_id]));
+        Ok(())
     }
 
     async fn ping_cluster(&self, connection: &mut ClusterConnection) -> bool {
@@ -158,4 +187,24 @@ fn by_partition(rooms: &[RoomId]) -> Vec<Vec<String>> {
             .push(sharded_channel(*room_id));
     }
     groups.into_values().collect()
+}
+
+/// What a push means to the subscription.
+enum Pushed {
+    /// A message handed on, or a confirmation.
+    Handled,
+    /// This room's channel is no longer subscribed to.
+    Dropped(RoomId),
+    /// A node's connection dropped.
+    Lost,
+}
+
+/// The room a sharded channel's name (`chat:{p<n>}:room:<roomId>`) names.
+fn room_of(channel: &Value) -> Option<RoomId> {
+    let Value::BulkString(name) = channel else {
+        return None;
+    };
+    let name = std::str::from_utf8(name).ok()?;
+    let (_, room) = name.split_once(":room:")?;
+    RoomId::parse(room).ok()
 }

@@ -1616,3 +1616,33 @@ async fn a_cluster_master_killed_mid_burst_loses_and_repeats_nothing_and_its_rep
     said_and_heard(&mut rooms, &texts("after")).await;
     b_receives(&pair, received + 90.0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resharding_a_cluster_under_load_loses_and_repeats_nothing_and_channels_follow_their_slots()
+{
+    let pair = two_instances_on_a_redis_cluster().await;
+    let mut rooms = thirty_rooms(&pair).await;
+    let texts = |phase: &str| (0..3).map(|n| format!("{phase} {n}")).collect::<Vec<_>>();
+    said_and_heard(&mut rooms, &texts("before")).await;
+
+    let Broker::Cluster(cluster) = &pair.redis else {
+        unreachable!("built on a cluster")
+    };
+    let masters = cluster.masters();
+    // Every slot of one master to another while the rooms talk: each channel it carried
+    // moves, and the master is left with none.
+    let mut reshard = cluster.reshard(masters[0], masters[1], 16384);
+    let resharding = tokio::task::spawn_blocking(move || reshard.status());
+    said_and_heard(&mut rooms, &texts("during")).await;
+    let status = resharding.await.unwrap().expect("redis-cli runs");
+    assert!(status.success(), "redis-cli --cluster reshard failed");
+    let left = cluster.cli(masters[0], &["PUBSUB", "SHARDCHANNELS"]);
+    assert!(!left.contains("chat:{p"), "its channels moved: {left:?}");
+
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+    let received = metric(&pair, &pair.b, "chat_broker_received_total").await;
+    said_and_heard(&mut rooms, &texts("after")).await;
+    b_receives(&pair, received + 90.0).await;
+}

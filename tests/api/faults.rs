@@ -377,6 +377,19 @@ impl RedisCluster {
             .expect("a live node")
     }
 
+    /// The command that moves `slots` slots from the master on `from` to the master on `to`
+    /// (run it where blocking is fine).
+    pub fn reshard(&self, from: u16, to: u16, slots: u32) -> Command {
+        let id = |port: u16| self.cli(port, &["CLUSTER", "MYID"]).trim().to_owned();
+        let mut command = Command::new("redis-cli");
+        command
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
+            .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
+            .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+            .stdout(Stdio::null());
+        command
+    }
+
     /// Kills one node, as a crash would.
     pub fn kill(&mut self, port: u16) {
         let index = self

@@ -26,6 +26,7 @@ mod publisher;
 mod sequencer;
 mod sharded;
 mod subscriber;
+mod urls;
 mod wire;
 
 use std::path::Path;
@@ -41,10 +42,10 @@ use crate::hub::{Fanout, Hub};
 use crate::metrics::Metrics;
 use crate::store::Store;
 pub use broker::Broker;
-use broker::{Nodes, SentinelUrl};
 use publisher::{BOUNDS, Publisher};
 use sequencer::Sequencer;
 use subscriber::Subscriber;
+use urls::{Nodes, SentinelUrl};
 use wire::{Body, Envelope};
 
 /// How often every active room is checked against storage, whatever arrived meanwhile.
@@ -108,7 +109,8 @@ pub fn broker(redis_url: &str, ca_file: Option<&Path>) -> Result<Broker, Cluster
             return Err(ClusterError::CaWithSentinel);
         }
         let sentinels = sentinels.map_err(ClusterError::BadUrl)?;
-        return sentinels.client().map_err(ClusterError::Url);
+        let client = sentinels.client().map_err(ClusterError::Url)?;
+        return Ok(Broker::Sentinel(Arc::new(tokio::sync::Mutex::new(client))));
     }
     redis_client(redis_url, ca_file).map(|client| Broker::Single(Box::new(client)))
 }

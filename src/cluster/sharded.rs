@@ -14,8 +14,9 @@ use redis::{PushInfo, PushKind, RedisResult, Value};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
-use super::broker::{Nodes, REDIS_TIMEOUT};
+use super::broker::REDIS_TIMEOUT;
 use super::subscriber::{PING_EVERY, RETRY_FIRST, RETRY_MAX, Subscriber, timed_out};
+use super::urls::Nodes;
 use super::wire::{partition, sharded_channel};
 use crate::domain::RoomId;
 
@@ -26,7 +27,7 @@ impl Subscriber {
         loop {
             let (sender, pushes) = unbounded_channel();
             let connect = async {
-                let client = nodes.builder().push_sender(sender).build()?;
+                let client = nodes.builder(REDIS_TIMEOUT).push_sender(sender).build()?;
                 client.get_async_connection().await
             };
             let connected = tokio::select! {

@@ -1,0 +1,205 @@
+//! What a `REDIS_URL` for several Redis nodes names: Sentinels and their master's name
+//! (`redis+sentinel://`), or a cluster's nodes (`redis+cluster://`), with the credentials of
+//! the nodes that carry the messages.
+
+use std::time::Duration;
+
+use redis::cluster::ClusterClientBuilder;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{ProtocolVersion, RedisConnectionInfo, RedisResult, TlsMode};
+
+/// A `redis+cluster://` URL's nodes and credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nodes {
+    pub nodes: Vec<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls: bool,
+}
+
+impl Nodes {
+    /// `redis+cluster://[user:password@]host:port[,host:port...][/]`; None when the URL is
+    /// not one of these.
+    pub fn parse(url: &str) -> Option<Result<Self, &'static str>> {
+        let (rest, tls) = match url.split_once("://")? {
+            ("redis+cluster", rest) => (rest, false),
+            ("rediss+cluster", rest) => (rest, true),
+            _ => return None,
+        };
+        Some(Self::parse_rest(rest.trim_end_matches('/'), tls))
+    }
+
+    fn parse_rest(rest: &str, tls: bool) -> Result<Self, &'static str> {
+        let (username, password, hosts) = credentials(rest)?;
+        let nodes: Vec<String> = hosts.split(',').map(str::to_owned).collect();
+        if nodes
+            .iter()
+            .any(|host| host.is_empty() || !host.contains(':') || host.contains('/'))
+        {
+            return Err("a redis+cluster:// URL lists nodes as host:port,host:port");
+        }
+        Ok(Self {
+            nodes,
+            username,
+            password,
+            tls,
+        })
+    }
+
+    /// A cluster client's builder for these nodes: RESP3, which sharded subscriptions need,
+    /// and `timeout` to connect and for each answer.
+    pub fn builder(&self, timeout: Duration) -> ClusterClientBuilder {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        let nodes = self.nodes.iter().map(|host| format!("{scheme}://{host}/"));
+        let mut builder = ClusterClientBuilder::new(nodes)
+            .use_protocol(ProtocolVersion::RESP3)
+            .connection_timeout(timeout)
+            .response_timeout(timeout);
+        if let Some(username) = &self.username {
+            builder = builder.username(username);
+        }
+        if let Some(password) = &self.password {
+            builder = builder.password(password);
+        }
+        builder
+    }
+}
+
+/// The `user:password@` in front of a URL's hosts, and the hosts.
+fn credentials(rest: &str) -> Result<(Option<String>, Option<String>, &str), &'static str> {
+    let Some((credentials, hosts)) = rest.rsplit_once('@') else {
+        return Ok((None, None, rest));
+    };
+    let (user, password) = credentials
+        .split_once(':')
+        .ok_or("credentials in a Redis URL are user:password")?;
+    let user = Some(user.to_owned()).filter(|user| !user.is_empty());
+    Ok((user, Some(password.to_owned()), hosts))
+}
+
+/// What a `redis+sentinel://` URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelUrl {
+    pub sentinels: Vec<String>,
+    pub master: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls: bool,
+}
+
+impl SentinelUrl {
+    /// `redis+sentinel://[user:password@]host:port[,host:port...]/<master name>`, the
+    /// credentials being the master's; None when the URL is not one of these.
+    pub fn parse(url: &str) -> Option<Result<Self, &'static str>> {
+        let (rest, tls) = match url.split_once("://")? {
+            ("redis+sentinel", rest) => (rest, false),
+            ("rediss+sentinel", rest) => (rest, true),
+            _ => return None,
+        };
+        Some(Self::parse_rest(rest, tls))
+    }
+
+    fn parse_rest(rest: &str, tls: bool) -> Result<Self, &'static str> {
+        let (hosts, master) = rest
+            .split_once('/')
+            .ok_or("a redis+sentinel:// URL ends with /<master name>")?;
+        let master = master.trim_end_matches('/');
+        if master.is_empty() || master.contains('/') {
+            return Err("a redis+sentinel:// URL ends with /<master name>");
+        }
+        let (username, password, hosts) = credentials(hosts)?;
+        let sentinels: Vec<String> = hosts.split(',').map(str::to_owned).collect();
+        if sentinels
+            .iter()
+            .any(|host| host.is_empty() || !host.contains(':'))
+        {
+            return Err("a redis+sentinel:// URL lists its Sentinels as host:port,host:port");
+        }
+        Ok(Self {
+            sentinels,
+            master: master.to_owned(),
+            username,
+            password,
+            tls,
+        })
+    }
+
+    /// A client of these Sentinels for the master; nothing is connected yet.
+    pub fn client(&self) -> RedisResult<SentinelClient> {
+        let sentinels: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|host| format!("redis://{host}/"))
+            .collect();
+        let mut redis = RedisConnectionInfo::default();
+        if let Some(username) = &self.username {
+            redis = redis.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            redis = redis.set_password(password);
+        }
+        let mut node = SentinelNodeConnectionInfo::default().set_redis_connection_info(redis);
+        if self.tls {
+            node = node.set_tls_mode(TlsMode::Secure);
+        }
+        SentinelClient::build(
+            sentinels,
+            &self.master,
+            Some(node),
+            SentinelServerType::Master,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sentinel_url_names_its_sentinels_its_master_and_the_masters_credentials() {
+        let url = SentinelUrl::parse("redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26379/main")
+            .unwrap()
+            .unwrap();
+        assert_eq!(url.sentinels, ["10.0.0.1:26379", "10.0.0.2:26379"]);
+        assert_eq!(url.master, "main");
+        assert_eq!((url.username, url.password), (None, Some("s3cret".into())));
+        assert!(!url.tls);
+        let tls = SentinelUrl::parse("rediss+sentinel://app:pw@h:1/m/")
+            .unwrap()
+            .unwrap();
+        assert!(tls.tls && tls.username.as_deref() == Some("app"));
+        assert!(SentinelUrl::parse("redis://h:6379/").is_none());
+        for bad in [
+            "redis+sentinel://h:1",
+            "redis+sentinel://h:1/",
+            "redis+sentinel://h:1,/m",
+            "redis+sentinel://h/m",
+            "redis+sentinel://secret@h:1/m",
+            "redis+sentinel://h:1/m/x",
+        ] {
+            assert!(matches!(SentinelUrl::parse(bad), Some(Err(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_url_names_its_nodes_and_their_credentials() {
+        let url = Nodes::parse("redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(url.nodes, ["10.0.0.1:7000", "10.0.0.2:7001"]);
+        assert_eq!(
+            (url.username.as_deref(), url.password.as_deref()),
+            (Some("app"), Some("pw"))
+        );
+        assert!(Nodes::parse("rediss+cluster://h:1").unwrap().unwrap().tls);
+        assert!(Nodes::parse("redis+sentinel://h:1/m").is_none());
+        for bad in [
+            "redis+cluster://",
+            "redis+cluster://h",
+            "redis+cluster://h:1,",
+            "redis+cluster://h:1/x",
+        ] {
+            assert!(matches!(Nodes::parse(bad), Some(Err(_))), "{bad}");
+        }
+    }
+}

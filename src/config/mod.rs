@@ -64,7 +64,7 @@ pub struct Settings {
     #[arg(long, env = "CHAT_DB_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..), default_value_t = 8)]
     pub db_max_connections: u32,
     /// Redis for several instances sharing rooms (with a postgres:// DATABASE_URL): redis://,
-    /// rediss://, or redis+sentinel://host:port,host:port/<master name>
+    /// rediss://, redis+sentinel://host:port,.../<master name>, or redis+cluster://host:port,...
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<SecretUrl>,
     /// PEM certificate authority to trust for a rediss:// REDIS_URL (default: the system's roots)

@@ -1646,3 +1646,55 @@ async fn resharding_a_cluster_under_load_loses_and_repeats_nothing_and_channels_
     said_and_heard(&mut rooms, &texts("after")).await;
     b_receives(&pair, received + 90.0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wedged_subscription_is_noticed_in_an_idle_room_and_its_gap_filled_from_storage() {
+    let database = TestDatabase::create().await;
+    let redis = RedisServer::start();
+    let proxy = Proxy::start(("127.0.0.1".into(), redis.port)).await;
+    // b reaches Redis only through the proxy, which can go silent without closing.
+    let through_proxy = format!("redis://127.0.0.1:{}/", proxy.port);
+    let pair = Pair {
+        a: instance(&database.url, &redis.url()),
+        b: instance(&database.url, &through_proxy),
+        redis: Broker::Single(redis),
+        http: crate::helpers::http_client(),
+        database,
+    };
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
+    alice.talk(&room_id, "alice", "before").await;
+    assert_eq!(talks_in_order(&mut bob, 1).await, ["before"]);
+
+    // Open but silent from b's next PING on (its publisher checks Redis every idle second):
+    // nothing b's connections send or receive goes through any more.
+    proxy.freeze_on(b"PING");
+    let started = Instant::now();
+    while !proxy.is_frozen() {
+        assert!(started.elapsed() < WAIT, "b never pinged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let frozen = Instant::now();
+    let fills = metric(&pair, &pair.b, "chat_gap_fills_total").await;
+    alice.talk(&room_id, "alice", "while wedged").await;
+    assert_eq!(
+        talks_in_order(&mut bob, 1).await,
+        ["while wedged"],
+        "read from storage: nothing else comes to the room"
+    );
+    assert!(metric(&pair, &pair.b, "chat_gap_fills_total").await > fills, "and counted");
+    pair.wait_for_readiness(&pair.b, 503).await;
+    assert!(
+        frozen.elapsed() < Duration::from_secs(10),
+        "noticed within the bound"
+    );
+
+    proxy.thaw();
+    pair.wait_for_readiness(&pair.b, 200).await;
+    let received = metric(&pair, &pair.b, "chat_broker_received_total").await;
+    alice.talk(&room_id, "alice", "after").await;
+    assert_eq!(talks_in_order(&mut bob, 1).await, ["after"]);
+    b_receives(&pair, received + 1.0).await;
+}

@@ -1684,7 +1684,10 @@ async fn a_wedged_subscription_is_noticed_in_an_idle_room_and_its_gap_filled_fro
         ["while wedged"],
         "read from storage: nothing else comes to the room"
     );
-    assert!(metric(&pair, &pair.b, "chat_gap_fills_total").await > fills, "and counted");
+    assert!(
+        metric(&pair, &pair.b, "chat_gap_fills_total").await > fills,
+        "and counted"
+    );
     pair.wait_for_readiness(&pair.b, 503).await;
     assert!(
         frozen.elapsed() < Duration::from_secs(10),

@@ -69,10 +69,22 @@ async fn two_instances_via(a: Option<&Proxy>, b: Option<&Proxy>) -> Pair {
         None => database.url.clone(),
     };
     let redis = RedisServer::start();
+    let (a, b, redis_url) = (url(a), url(b), redis.url());
+    started(
+        database,
+        Broker::Single(redis),
+        (&a, &redis_url),
+        (&b, &redis_url),
+    )
+    .await
+}
+
+/// Two instances, each started with its (DATABASE_URL, REDIS_URL), both ready.
+async fn started(database: TestDatabase, redis: Broker, a: (&str, &str), b: (&str, &str)) -> Pair {
     let pair = Pair {
-        a: instance(&url(a), &redis.url()),
-        b: instance(&url(b), &redis.url()),
-        redis: Broker::Single(redis),
+        a: instance(a.0, a.1),
+        b: instance(b.0, b.1),
+        redis,
         http: crate::helpers::http_client(),
         database,
     };
@@ -1418,18 +1430,9 @@ async fn one_instance_delivers_a_webhook_and_a_killed_deliverer_is_replaced_with
 async fn two_instances_behind_sentinels() -> Pair {
     let database = TestDatabase::create().await;
     let sentinels = SentinelSet::start();
-    let url = sentinels.url();
-    let pair = Pair {
-        a: instance(&database.url, &url),
-        b: instance(&database.url, &url),
-        redis: Broker::Sentinels(sentinels),
-        http: crate::helpers::http_client(),
-        database,
-    };
-    for process in [&pair.a, &pair.b] {
-        pair.wait_for_readiness(process, 200).await;
-    }
-    pair
+    let urls = (database.url.clone(), sentinels.url());
+    let each = (urls.0.as_str(), urls.1.as_str());
+    started(database, Broker::Sentinels(sentinels), each, each).await
 }
 
 /// Alice's next `count` TALKs as bob receives them: their texts, each seq one after the last.
@@ -1509,18 +1512,9 @@ async fn two_instances_on_a_redis_cluster() -> Pair {
 /// Two instances over one database, their broker this cluster.
 async fn two_instances_on(cluster: RedisCluster) -> Pair {
     let database = TestDatabase::create().await;
-    let url = cluster.url();
-    let pair = Pair {
-        a: instance(&database.url, &url),
-        b: instance(&database.url, &url),
-        redis: Broker::Cluster(cluster),
-        http: crate::helpers::http_client(),
-        database,
-    };
-    for process in [&pair.a, &pair.b] {
-        pair.wait_for_readiness(process, 200).await;
-    }
-    pair
+    let urls = (database.url.clone(), cluster.url());
+    let each = (urls.0.as_str(), urls.1.as_str());
+    started(database, Broker::Cluster(cluster), each, each).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1654,16 +1648,10 @@ async fn a_wedged_subscription_is_noticed_in_an_idle_room_and_its_gap_filled_fro
     let proxy = Proxy::start(("127.0.0.1".into(), redis.port)).await;
     // b reaches Redis only through the proxy, which can go silent without closing.
     let through_proxy = format!("redis://127.0.0.1:{}/", proxy.port);
-    let pair = Pair {
-        a: instance(&database.url, &redis.url()),
-        b: instance(&database.url, &through_proxy),
-        redis: Broker::Single(redis),
-        http: crate::helpers::http_client(),
-        database,
-    };
-    for process in [&pair.a, &pair.b] {
-        pair.wait_for_readiness(process, 200).await;
-    }
+    let (database_url, redis_url) = (database.url.clone(), redis.url());
+    let a = (database_url.as_str(), redis_url.as_str());
+    let b = (database_url.as_str(), through_proxy.as_str());
+    let pair = started(database, Broker::Single(redis), a, b).await;
     let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
     alice.talk(&room_id, "alice", "before").await;
     assert_eq!(talks_in_order(&mut bob, 1).await, ["before"]);

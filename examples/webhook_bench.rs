@@ -203,8 +203,7 @@ async fn publish_all(o: &Options, rooms: &[String], http: &reqwest::Client) -> V
 async fn main() {
     let o = options();
     assert!(o.rooms >= o.publishers, "at least one room per publisher");
-    #[allow(deprecated)]
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    chat::webhooks::install_tls_provider();
     let http = reqwest::Client::new();
     let admin = token(&o.secret, "bench-admin", &["admin"]);
     let seen = Arc::new(Mutex::new(Seen::default()));

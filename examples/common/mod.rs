@@ -19,11 +19,9 @@ pub fn ws_url(base: &str) -> String {
     format!("{}/ws/chat", base.replacen("http", "ws", 1))
 }
 
-/// A plain HTTP client. reqwest is built for the server without a TLS crypto provider of its
-/// own, so the process gets ring's (the server's) before any client is built.
+/// A plain HTTP client, with the TLS crypto provider the server installs (reqwest has none
+/// of its own here).
 pub fn http_client() -> reqwest::Client {
-    #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let _ = provider.install_default();
+    chat::webhooks::install_tls_provider();
     reqwest::Client::new()
 }

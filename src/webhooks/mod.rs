@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::store::{History, StoreError, WebhookRecord, WebhookStore};
 
 pub use secret::{NewSecret, Sealer, SecretError};
-pub use sender::Sender;
+pub use sender::{Sender, install_tls_provider};
 
 /// What the dispatcher needs.
 pub struct Parts {

@@ -47,7 +47,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(timeout: Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
-        install_ring();
+        install_tls_provider();
         let client = reqwest::Client::builder()
             .redirect(Policy::none())
             .timeout(timeout)
@@ -110,10 +110,11 @@ impl Sender {
 }
 
 /// Gives the process's TLS ring as its crypto provider (once; later calls find it there):
-/// reqwest is built without a provider of its own. rustls 0.23.48 deprecates ring's for
+/// reqwest is built without a provider of its own, so every client in the process (the tests'
+/// and the benchmarks' too) needs this before it is built. rustls 0.23.48 deprecates ring's for
 /// lacking post-quantum key exchange; the other provider (aws-lc-rs) would add a C and CMake
 /// build to every build, and sqlx and redis reach their servers over ring already.
-fn install_ring() {
+pub fn install_tls_provider() {
     #[allow(deprecated)]
     let provider = rustls::crypto::ring::default_provider();
     let _ = provider.install_default();

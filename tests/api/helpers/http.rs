@@ -3,12 +3,9 @@
 
 use super::*;
 
-/// Gives the process's TLS the crypto provider the server uses (ring): reqwest, built for the
-/// server without a provider of its own, needs one installed before any client is built.
+/// Gives the process's TLS the crypto provider the server uses (ring), as the server does.
 pub fn tls_ready() {
-    #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let _ = provider.install_default();
+    chat::webhooks::install_tls_provider();
 }
 
 /// A plain HTTP client, with TLS ready.

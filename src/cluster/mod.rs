@@ -12,7 +12,9 @@
 //! each room's events back in order ([`sequencer`]), holds one that arrives early, and reads
 //! from storage what does not arrive within a short wait, what was published while it was not
 //! subscribed (after subscribing and after every reconnect), and, every [`SYNC_EVERY`], up to
-//! each room's newest seq, so nothing a lost message carried stays missing.
+//! each room's newest seq, so nothing a lost message carried stays missing. The subscription
+//! checks itself with beats it publishes to itself ([`beats`]): one that stops bringing them
+//! is not ready and is opened anew.
 //!
 //! The broker is one Redis, or the master a set of Sentinels names ([`broker`]), asked again
 //! at every connect, so a failover is followed without a restart.
@@ -20,6 +22,7 @@
 //! Publishing never holds up the writer ([`publisher`]): a bounded queue takes each message,
 //! and one that is dropped or fails to publish is recovered by the others' gap fills.
 
+mod beats;
 mod broker;
 mod holdback;
 mod publisher;

@@ -3,7 +3,8 @@
 //! followed as on one Redis, their channels subscribed a partition at a time (a partition's
 //! channels share a hash tag, so a slot, so one command). The redis crate follows the topology:
 //! it reroutes on `MOVED`, and after a node's connection drops or slots move it subscribes
-//! again; what was published meanwhile is read from storage, as after any reconnect.
+//! again; what was published meanwhile is read from storage, as after any reconnect. A beat
+//! channel per partition checks every shard's connection end to end.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -14,8 +15,9 @@ use redis::{PushInfo, PushKind, RedisResult, Value};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
+use super::beats::{BEAT_EVERY, Beats};
 use super::broker::REDIS_TIMEOUT;
-use super::subscriber::{PING_EVERY, RETRY_FIRST, RETRY_MAX, Subscriber, timed_out};
+use super::subscriber::{RETRY_FIRST, RETRY_MAX, Subscriber, timed_out};
 use super::urls::Nodes;
 use super::wire::{partition, sharded_channel};
 use crate::domain::RoomId;
@@ -55,39 +57,41 @@ impl Subscriber {
         }
     }
 
-    /// Follows the active rooms and hands on what arrives, until the cluster stops answering.
+    /// Follows the active rooms and hands on what arrives, until the cluster stops answering
+    /// or a shard's beats stop coming back. Ready once the first beats are heard on every
+    /// partition.
     async fn listen_sharded(
         &self,
         mut connection: ClusterConnection,
         mut pushes: UnboundedReceiver<PushInfo>,
         shutdown: &CancellationToken,
     ) {
+        let mut beats = Beats::sharded(self.instance);
         let mut subscribed = HashSet::new();
-        if self
-            .follow_sharded(&mut connection, &mut subscribed)
-            .await
-            .is_err()
+        if self.beat_channels(&connection, &beats).await.is_err()
+            || self
+                .follow_sharded(&mut connection, &mut subscribed)
+                .await
+                .is_err()
         {
             return;
         }
-        self.up.store(true, Ordering::Relaxed);
         tracing::info!(rooms = subscribed.len(), "subscribed to the Redis Cluster");
-        let mut pings =
-            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        let mut checks = tokio::time::interval(BEAT_EVERY);
         loop {
             let alive = tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.hub.rooms_changed() => {
                     self.follow_sharded(&mut connection, &mut subscribed).await.is_ok()
                 }
-                push = pushes.recv() => match push.map(|push| self.pushed(push)) {
+                push = pushes.recv() => match push.map(|push| self.pushed(push, &mut beats)) {
                     Some(Pushed::Handled) => true,
-                    Some(Pushed::Dropped(room_id)) => {
-                        self.subscribe_again(&mut connection, &subscribed, room_id).await.is_ok()
+                    Some(Pushed::Dropped(channel)) => {
+                        self.subscribe_again(&mut connection, &subscribed, channel).await.is_ok()
                     }
                     Some(Pushed::Lost) | None => false,
                 },
-                _ = pings.tick() => self.ping_cluster(&mut connection).await,
+                _ = checks.tick() => self.check(&mut beats, "SPUBLISH", &connection).await,
             };
             if !alive {
                 return;
@@ -95,12 +99,35 @@ impl Subscriber {
         }
     }
 
-    /// Hands on a message, or says what else the push means.
-    fn pushed(&self, push: PushInfo) -> Pushed {
+    /// Subscribes to every partition's beat channel, each its own slot, all at once.
+    async fn beat_channels(
+        &self,
+        connection: &ClusterConnection,
+        beats: &Beats,
+    ) -> RedisResult<()> {
+        let subscribing = beats.channels().iter().map(|channel| {
+            let mut connection = connection.clone();
+            async move { connection.ssubscribe(channel).await }
+        });
+        let subscribed =
+            tokio::time::timeout(REDIS_TIMEOUT, futures_util::future::join_all(subscribing))
+                .await
+                .map_err(|_| timed_out())?;
+        subscribed.into_iter().collect()
+    }
+
+    /// Hands on a message or a beat, or says what else the push means.
+    fn pushed(&self, push: PushInfo, beats: &mut Beats) -> Pushed {
         match push.kind {
             PushKind::SMessage => {
-                if let Some(Value::BulkString(payload)) = push.data.get(1) {
-                    self.receive(payload);
+                if let [Value::BulkString(channel), Value::BulkString(payload), ..] =
+                    push.data.as_slice()
+                {
+                    if beats.is_beat_channel(channel) {
+                        self.hear(beats, channel, payload);
+                    } else {
+                        self.receive(payload);
+                    }
                 }
                 Pushed::Handled
             }
@@ -108,43 +135,45 @@ impl Subscriber {
             // every shard's subscriptions gone: the whole connection is opened anew.
             PushKind::Disconnection => Pushed::Lost,
             // Ours when a room lost its members here; Redis's own when the channel's slot moved
-            // to another shard (a resharding), which the room's subscription must follow.
-            PushKind::SUnsubscribe => match push.data.first().and_then(room_of) {
-                Some(room_id) => Pushed::Dropped(room_id),
+            // to another shard (a resharding), which the subscription must follow.
+            PushKind::SUnsubscribe => match push.data.first() {
+                Some(Value::BulkString(name)) if beats.is_beat_channel(name) => {
+                    Pushed::Dropped(Dropped::Beat(name.clone()))
+                }
+                Some(channel) => room_of(channel).map_or(Pushed::Handled, |room_id| {
+                    Pushed::Dropped(Dropped::Room(room_id))
+                }),
                 None => Pushed::Handled,
             },
             _ => Pushed::Handled,
         }
     }
 
-    /// Subscribes to a room's channel again if it is one this instance follows (Redis dropped
-    /// it as its slot moved); what was published meanwhile is read from storage.
+    /// Subscribes to a channel Redis dropped as its slot moved: a beat channel always, a
+    /// room's if this instance still follows it (what was published meanwhile is read from
+    /// storage).
     async fn subscribe_again(
         &self,
         connection: &mut ClusterConnection,
         subscribed: &HashSet<RoomId>,
-        room_id: RoomId,
+        dropped: Dropped,
     ) -> RedisResult<()> {
-        if !subscribed.contains(&room_id) || !self.hub.active_room_ids().contains(&room_id) {
-            return Ok(());
+        let channel = match &dropped {
+            Dropped::Beat(name) => name.clone(),
+            Dropped::Room(room_id)
+                if subscribed.contains(room_id) && self.hub.active_room_ids().contains(room_id) =>
+            {
+                sharded_channel(*room_id).into_bytes()
+            }
+            Dropped::Room(_) => return Ok(()),
+        };
+        tokio::time::timeout(REDIS_TIMEOUT, connection.ssubscribe(channel))
+            .await
+            .map_err(|_| timed_out())??;
+        if let Dropped::Room(room_id) = dropped {
+            tokio::spawn(self.sequencer.clone().sync(vec![room_id]));
         }
-        tokio::time::timeout(
-            REDIS_TIMEOUT,
-            connection.ssubscribe(sharded_channel(room_id)),
-        )
-        .await
-        .map_err(|_| timed_out())??;
-        tokio::spawn(self.sequencer.clone().sync(vec![room_id]));
         Ok(())
-    }
-
-    async fn ping_cluster(&self, connection: &mut ClusterConnection) -> bool {
-        let command = redis::cmd("PING");
-        let ping = command.query_async::<String>(connection);
-        let answered = matches!(tokio::time::timeout(REDIS_TIMEOUT, ping).await, Ok(Ok(_)));
-        self.metrics
-            .broker_ping(if answered { "ok" } else { "failed" });
-        answered
     }
 
     /// Subscribes to the channels of the rooms that gained members here and unsubscribes from
@@ -194,10 +223,17 @@ fn by_partition(rooms: &[RoomId]) -> Vec<Vec<String>> {
 enum Pushed {
     /// A message handed on, or a confirmation.
     Handled,
-    /// This room's channel is no longer subscribed to.
-    Dropped(RoomId),
+    /// This channel is no longer subscribed to.
+    Dropped(Dropped),
     /// A node's connection dropped.
     Lost,
+}
+
+/// A channel no longer subscribed to.
+enum Dropped {
+    /// One of the beat channels, by name.
+    Beat(Vec<u8>),
+    Room(RoomId),
 }
 
 /// The room a sharded channel's name (`chat:{p<n>}:room:<roomId>`) names.

@@ -2,7 +2,8 @@
 //! channels of the rooms this instance has members in, and only those: it follows the hub's
 //! set of active rooms. After subscribing to a room, and after every reconnect, it has the
 //! sequencer read each room's newest seq from storage, so what was published while it was not
-//! listening is filled in even if no later event ever comes.
+//! listening is filled in even if no later event ever comes. Its own beats ([`super::beats`])
+//! prove that what is published still arrives; when they stop, it subscribes anew.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,9 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::{PubSubSink, PubSubStream};
+use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use tokio_util::sync::CancellationToken;
 
+use super::beats::{BEAT_EVERY, Beats, Verdict};
 use super::broker::{Broker, REDIS_TIMEOUT};
 use super::sequencer::Sequencer;
 use super::wire::{Body, Envelope, channel};
@@ -23,10 +25,6 @@ use crate::metrics::Metrics;
 /// How long to wait before connecting again, at first and at most.
 pub(super) const RETRY_FIRST: Duration = Duration::from_millis(200);
 pub(super) const RETRY_MAX: Duration = Duration::from_secs(2);
-/// How often the subscribed connection is checked: a broker that vanished without closing it
-/// would otherwise look like a quiet one.
-pub(super) const PING_EVERY: Duration = Duration::from_secs(5);
-
 pub struct Subscriber {
     pub broker: Broker,
     pub instance: InstanceId,
@@ -51,10 +49,10 @@ impl Subscriber {
                 connected = tokio::time::timeout(REDIS_TIMEOUT, self.connect()) => connected,
             };
             match connected {
-                Ok(Ok(pubsub)) => {
+                Ok(Ok((pubsub, beating))) => {
                     retry = RETRY_FIRST;
                     let (sink, stream) = pubsub.split();
-                    self.listen(sink, stream, &shutdown).await;
+                    self.listen(sink, stream, beating, &shutdown).await;
                     self.up.store(false, Ordering::Relaxed);
                     if shutdown.is_cancelled() {
                         return;
@@ -72,38 +70,50 @@ impl Subscriber {
         }
     }
 
-    /// A subscribing connection to the Redis the broker names now.
-    async fn connect(&self) -> redis::RedisResult<redis::aio::PubSub> {
-        self.broker.client().await?.get_async_pubsub().await
+    /// A subscribing connection to the Redis the broker names now, and one to the same Redis
+    /// to publish the beats on.
+    async fn connect(&self) -> redis::RedisResult<(redis::aio::PubSub, MultiplexedConnection)> {
+        let client = self.broker.client().await?;
+        let pubsub = client.get_async_pubsub().await?;
+        Ok((pubsub, client.get_multiplexed_async_connection().await?))
     }
 
-    /// Follows the active rooms and hands on what arrives, until the connection is lost.
+    /// Follows the active rooms and hands on what arrives, until the connection is lost or
+    /// its beats stop coming back. Ready once the first beat is heard.
     async fn listen(
         &self,
         mut sink: PubSubSink,
         mut stream: PubSubStream,
+        beating: MultiplexedConnection,
         shutdown: &CancellationToken,
     ) {
+        let mut beats = Beats::single(self.instance);
         let mut subscribed = HashSet::new();
-        if self.follow(&mut sink, &mut subscribed).await.is_err() {
+        let subscribing = tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(beats.channels()));
+        if !matches!(subscribing.await, Ok(Ok(())))
+            || self.follow(&mut sink, &mut subscribed).await.is_err()
+        {
             return;
         }
-        self.up.store(true, Ordering::Relaxed);
         tracing::info!(rooms = subscribed.len(), "subscribed to Redis");
-        let mut pings =
-            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        let mut checks = tokio::time::interval(BEAT_EVERY);
         loop {
             let alive = tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.hub.rooms_changed() => self.follow(&mut sink, &mut subscribed).await.is_ok(),
                 message = stream.next() => match message {
                     Some(message) => {
-                        self.receive(message.get_payload_bytes());
+                        let channel = message.get_channel_name().as_bytes();
+                        if beats.is_beat_channel(channel) {
+                            self.hear(&mut beats, channel, message.get_payload_bytes());
+                        } else {
+                            self.receive(message.get_payload_bytes());
+                        }
                         true
                     }
                     None => false,
                 },
-                _ = pings.tick() => self.ping(&mut sink).await,
+                _ = checks.tick() => self.check(&mut beats, "PUBLISH", &beating).await,
             };
             if !alive {
                 return;
@@ -111,14 +121,44 @@ impl Subscriber {
         }
     }
 
-    /// Whether the subscribing connection still answers. Subscribed, Redis answers PING with
-    /// an array, not a status: any answer will do.
-    async fn ping(&self, sink: &mut PubSubSink) -> bool {
-        let ping = tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<redis::Value>());
-        let answered = matches!(ping.await, Ok(Ok(_)));
-        self.metrics
-            .broker_ping(if answered { "ok" } else { "failed" });
-        answered
+    /// Takes a beat heard back: a round is checked once it is heard on every beat channel,
+    /// and the subscription is up from the first.
+    pub(super) fn hear(&self, beats: &mut Beats, channel: &[u8], payload: &[u8]) {
+        let before = beats.verdict();
+        beats.hear(channel, payload);
+        if before != Verdict::Heard && beats.verdict() == Verdict::Heard {
+            self.metrics.broker_ping("ok");
+            if !self.up.swap(true, Ordering::Relaxed) {
+                tracing::info!("the Redis subscription carries messages");
+            }
+        }
+    }
+
+    /// Whether the subscription still brings what is published: the beats sent so far are
+    /// heard or within the bound, and the next round goes out on every beat channel with
+    /// `command` (`PUBLISH`, or `SPUBLISH` on a cluster).
+    pub(super) async fn check<C>(&self, beats: &mut Beats, command: &str, connection: &C) -> bool
+    where
+        C: redis::aio::ConnectionLike + Clone,
+    {
+        if beats.verdict() == Verdict::Wedged {
+            self.metrics.broker_ping("failed");
+            tracing::warn!("what is published no longer reaches this instance");
+            return false;
+        }
+        let round = beats.next_round();
+        let sent = beats.channels().iter().map(|channel| {
+            let mut connection = connection.clone();
+            let mut publish = redis::cmd(command);
+            publish.arg(channel).arg(&round);
+            async move { publish.query_async::<i64>(&mut connection).await }
+        });
+        let sent = tokio::time::timeout(REDIS_TIMEOUT, futures_util::future::join_all(sent));
+        let published = matches!(sent.await, Ok(results) if results.iter().all(Result::is_ok));
+        if !published {
+            self.metrics.broker_ping("failed");
+        }
+        published
     }
 
     /// Subscribes to the rooms that gained members here and unsubscribes from those that lost

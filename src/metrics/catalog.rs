@@ -158,7 +158,7 @@ impl Metrics {
         );
         r.register(
             "chat_broker_pings",
-            "Checks of this instance's Redis subscription (a PING on it every 5 s), by result",
+            "Checks of this instance's Redis subscription (a beat to itself every 2 s), by result",
             self.broker_pings.clone(),
         );
         r.register(

@@ -575,7 +575,7 @@ async fn the_subscription_stays_up_and_carries_events_without_storage_reads() {
     let pair = two_instances().await;
     let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
 
-    // Past the subscribers' first checks of their connections (every 5 s).
+    // Past the subscribers' first beats, heard back.
     for process in [&pair.a, &pair.b] {
         let deadline = Instant::now() + WAIT;
         while metric(&pair, process, "chat_broker_pings_total{result=\"ok\"}").await < 1.0 {
@@ -1536,6 +1536,28 @@ async fn on_a_redis_cluster_rooms_spread_over_every_shard_and_every_event_arrive
     }
     // Through the shards, not only through storage's gap fills.
     b_receives(&pair, 90.0).await;
+    // Each instance hears its own beats back on all 128 partitions, so on every shard.
+    for process in [&pair.a, &pair.b] {
+        beats_heard(&pair, process, 1.0).await;
+    }
+}
+
+/// Waits until both instances have heard two more rounds of their beats on every channel.
+async fn beats_come_back(pair: &Pair) {
+    for process in [&pair.a, &pair.b] {
+        let heard = metric(pair, process, "chat_broker_pings_total{result=\"ok\"}").await;
+        beats_heard(pair, process, heard + 2.0).await;
+    }
+}
+
+/// Waits until `process` has heard back at least `rounds` rounds of its beats, each on every
+/// beat channel.
+async fn beats_heard(pair: &Pair, process: &ChatProcess, rounds: f64) {
+    let started = Instant::now();
+    while metric(pair, process, "chat_broker_pings_total{result=\"ok\"}").await < rounds {
+        assert!(started.elapsed() < WAIT, "its beats did not come back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Thirty rooms, alice on a and bob on b in each: with three shards, the chance that one
@@ -1609,6 +1631,8 @@ async fn a_cluster_master_killed_mid_burst_loses_and_repeats_nothing_and_its_rep
     let received = metric(&pair, &pair.b, "chat_broker_received_total").await;
     said_and_heard(&mut rooms, &texts("after")).await;
     b_receives(&pair, received + 90.0).await;
+    // Every partition's beats come back on both, through the promoted replica too.
+    beats_come_back(&pair).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1639,22 +1663,53 @@ async fn resharding_a_cluster_under_load_loses_and_repeats_nothing_and_channels_
     let received = metric(&pair, &pair.b, "chat_broker_received_total").await;
     said_and_heard(&mut rooms, &texts("after")).await;
     b_receives(&pair, received + 90.0).await;
+    // The beat channels followed their slots too: their rounds are heard again on every
+    // partition, and no instance took its subscription for wedged.
+    beats_come_back(&pair).await;
+    for process in [&pair.a, &pair.b] {
+        let log = process.log();
+        assert!(!log.contains("no longer reaches"), "{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_that_answers_but_brings_nothing_is_noticed_by_its_beats() {
+    let (pair, proxy, room_id, mut alice, mut bob) = b_through_a_proxy().await;
+
+    // Every command b sends is still answered (a PING would pass); no message reaches it.
+    proxy.drop_pushes();
+    let dropped = Instant::now();
+    pair.wait_for_readiness(&pair.b, 503).await;
+    assert!(
+        dropped.elapsed() < Duration::from_secs(10),
+        "noticed within the bound, in an idle room: {:?}",
+        dropped.elapsed()
+    );
+    assert!(
+        metric(&pair, &pair.b, "chat_broker_pings_total{result=\"failed\"}").await >= 1.0,
+        "counted"
+    );
+    assert!(
+        pair.b.log().contains("no longer reaches this instance"),
+        "{}",
+        pair.b.log()
+    );
+
+    said_while_wedged(&pair, &room_id, &mut alice, &mut bob).await;
+    let readiness = pair.http.get(pair.b.url("/readyz")).send().await.unwrap();
+    assert_eq!(
+        readiness.status(),
+        503,
+        "subscribed anew, but still nothing comes"
+    );
+
+    proxy.pass_pushes();
+    carried_again(&pair, &room_id, &mut alice, &mut bob).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wedged_subscription_is_noticed_in_an_idle_room_and_its_gap_filled_from_storage() {
-    let database = TestDatabase::create().await;
-    let redis = RedisServer::start();
-    let proxy = Proxy::start(("127.0.0.1".into(), redis.port)).await;
-    // b reaches Redis only through the proxy, which can go silent without closing.
-    let through_proxy = format!("redis://127.0.0.1:{}/", proxy.port);
-    let (database_url, redis_url) = (database.url.clone(), redis.url());
-    let a = (database_url.as_str(), redis_url.as_str());
-    let b = (database_url.as_str(), through_proxy.as_str());
-    let pair = started(database, Broker::Single(redis), a, b).await;
-    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
-    alice.talk(&room_id, "alice", "before").await;
-    assert_eq!(talks_in_order(&mut bob, 1).await, ["before"]);
+    let (pair, proxy, room_id, mut alice, mut bob) = b_through_a_proxy().await;
 
     // Open but silent from b's next PING on (its publisher checks Redis every idle second):
     // nothing b's connections send or receive goes through any more.
@@ -1665,17 +1720,7 @@ async fn a_wedged_subscription_is_noticed_in_an_idle_room_and_its_gap_filled_fro
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let frozen = Instant::now();
-    let fills = metric(&pair, &pair.b, "chat_gap_fills_total").await;
-    alice.talk(&room_id, "alice", "while wedged").await;
-    assert_eq!(
-        talks_in_order(&mut bob, 1).await,
-        ["while wedged"],
-        "read from storage: nothing else comes to the room"
-    );
-    assert!(
-        metric(&pair, &pair.b, "chat_gap_fills_total").await > fills,
-        "and counted"
-    );
+    said_while_wedged(&pair, &room_id, &mut alice, &mut bob).await;
     pair.wait_for_readiness(&pair.b, 503).await;
     assert!(
         frozen.elapsed() < Duration::from_secs(10),
@@ -1683,9 +1728,44 @@ async fn a_wedged_subscription_is_noticed_in_an_idle_room_and_its_gap_filled_fro
     );
 
     proxy.thaw();
+    carried_again(&pair, &room_id, &mut alice, &mut bob).await;
+}
+
+/// Two instances on one Redis, b reaching it only through a proxy that can wedge it; alice
+/// on a and bob on b in a room, and a first TALK through.
+async fn b_through_a_proxy() -> (Pair, Proxy, String, WsClient, WsClient) {
+    let database = TestDatabase::create().await;
+    let redis = RedisServer::start();
+    let proxy = Proxy::start(("127.0.0.1".into(), redis.port)).await;
+    let through_proxy = format!("redis://127.0.0.1:{}/", proxy.port);
+    let (database_url, redis_url) = (database.url.clone(), redis.url());
+    let a = (database_url.as_str(), redis_url.as_str());
+    let b = (database_url.as_str(), through_proxy.as_str());
+    let pair = started(database, Broker::Single(redis), a, b).await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
+    alice.talk(&room_id, "alice", "before").await;
+    assert_eq!(talks_in_order(&mut bob, 1).await, ["before"]);
+    (pair, proxy, room_id, alice, bob)
+}
+
+/// While b's subscription is wedged, what alice says still reaches bob, read from storage
+/// (nothing else comes to the room to reveal the gap), and the fill is counted.
+async fn said_while_wedged(pair: &Pair, room_id: &str, alice: &mut WsClient, bob: &mut WsClient) {
+    let fills = metric(pair, &pair.b, "chat_gap_fills_total").await;
+    alice.talk(room_id, "alice", "while wedged").await;
+    assert_eq!(talks_in_order(bob, 1).await, ["while wedged"]);
+    assert!(
+        metric(pair, &pair.b, "chat_gap_fills_total").await > fills,
+        "read from storage, and counted"
+    );
+}
+
+/// Once the proxy lets b's subscription be again, b is ready and Redis carries alice's TALK to
+/// bob.
+async fn carried_again(pair: &Pair, room_id: &str, alice: &mut WsClient, bob: &mut WsClient) {
     pair.wait_for_readiness(&pair.b, 200).await;
-    let received = metric(&pair, &pair.b, "chat_broker_received_total").await;
-    alice.talk(&room_id, "alice", "after").await;
-    assert_eq!(talks_in_order(&mut bob, 1).await, ["after"]);
-    b_receives(&pair, received + 1.0).await;
+    let received = metric(pair, &pair.b, "chat_broker_received_total").await;
+    alice.talk(room_id, "alice", "after").await;
+    assert_eq!(talks_in_order(bob, 1).await, ["after"]);
+    b_receives(pair, received + 1.0).await;
 }

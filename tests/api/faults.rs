@@ -1,6 +1,7 @@
 //! What the fault tests break: a Redis of the test's own that it may stop and start, and a TCP
 //! proxy that can cut a service off as a failing network would.
 
+use std::borrow::Cow;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -445,7 +446,9 @@ fn wait_for_port(port: u16) {
 /// Forwards a local port to a server, and fails as a network does: `cut` drops every
 /// connection and refuses new ones until `restore`; a connection can be cut right after it
 /// forwarded a given message (`cut_after`), or everything frozen, open but silent, right
-/// after the message that follows it (`freeze_after_next`), until `thaw`.
+/// after the message that follows it (`freeze_after_next`), until `thaw`; or, in front of Redis,
+/// keep answering commands while dropping every message pushed to a subscriber
+/// (`drop_pushes`), until `pass_pushes`.
 pub struct Proxy {
     pub port: u16,
     state: Arc<Mutex<ProxyState>>,
@@ -459,6 +462,8 @@ struct ProxyState {
     /// Cancelled once to let frozen connections go on.
     thawed: CancellationToken,
     frozen: bool,
+    /// Whether what Redis pushes to subscribers is dropped.
+    dropping_pushes: bool,
     trap: Option<Trap>,
     /// How many traps went off.
     sprung: usize,
@@ -502,6 +507,7 @@ impl Proxy {
             cut: CancellationToken::new(),
             thawed: CancellationToken::new(),
             frozen: false,
+            dropping_pushes: false,
             trap: None,
             sprung: 0,
         }));
@@ -573,6 +579,16 @@ impl Proxy {
     /// statement after a `BEGIN`, whatever its text: prepared statements do not resend it.)
     pub fn freeze_after_next(&self, message: &'static [u8]) {
         self.with(|state| state.trap = Some(Trap::Freeze(message)));
+    }
+
+    /// From the next value Redis sends on, its answers go through and the messages it pushes
+    /// to subscribers do not: a subscription wedged while its connection looks healthy.
+    pub fn drop_pushes(&self) {
+        self.with(|state| state.dropping_pushes = true);
+    }
+
+    pub fn pass_pushes(&self) {
+        self.with(|state| state.dropping_pushes = false);
     }
 
     /// How many traps went off so far.
@@ -661,6 +677,8 @@ async fn forward(client: TcpStream, server: TcpStream, shared: Shared, done: Can
     };
     let downstream = async {
         let mut buffer = vec![0; 64 * 1024];
+        // What Redis sent while pushes are dropped that is not yet a whole value.
+        let mut pending = Vec::new();
         loop {
             unless_frozen(&shared).await;
             let Ok(read) = server_read.read(&mut buffer).await else {
@@ -674,7 +692,18 @@ async fn forward(client: TcpStream, server: TcpStream, shared: Shared, done: Can
                 return;
             }
             unless_frozen(&shared).await;
-            if client_write.write_all(&buffer[..read]).await.is_err() {
+            let dropping = shared.lock().expect("the state").dropping_pushes;
+            let out = if dropping || !pending.is_empty() {
+                pending.extend_from_slice(&buffer[..read]);
+                Cow::Owned(if dropping {
+                    crate::resp::without_pushes(&mut pending)
+                } else {
+                    std::mem::take(&mut pending)
+                })
+            } else {
+                Cow::Borrowed(&buffer[..read])
+            };
+            if client_write.write_all(&out).await.is_err() {
                 return;
             }
         }

@@ -10,6 +10,7 @@ mod cluster;
 mod faults;
 mod heartbeats;
 mod migrations;
+mod resp;
 mod suite;
 mod write_faults;
 

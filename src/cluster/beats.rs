@@ -1,0 +1,158 @@
+//! The subscription's own check, end to end: every [`BEAT_EVERY`] the subscriber publishes a
+//! numbered beat on channels only it listens to, and expects to hear each one back on its
+//! subscription. A `PING` proves only that a connection answers; a beat proves that what is
+//! published reaches this instance, so a subscription that still answers but no longer brings
+//! messages (a wedged proxy, a subscription the server lost) is caught too, in an idle room.
+//! On a cluster there is a beat channel per partition, so every shard's connection is checked.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::wire::PARTITIONS;
+use crate::domain::InstanceId;
+
+/// How often a beat is published.
+pub(super) const BEAT_EVERY: Duration = Duration::from_secs(2);
+/// How many rounds a beat may be late before the subscription counts as wedged: a busy
+/// subscription may hold a beat behind room messages for a while, but not for this long.
+const ROUNDS_LATE: u64 = 2;
+
+/// The beats sent, and the newest heard back on each channel.
+pub(super) struct Beats {
+    channels: Vec<String>,
+    index: HashMap<String, usize>,
+    sent: u64,
+    heard: Vec<u64>,
+}
+
+/// What the beats say of the subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Every beat sent has been heard on every channel.
+    Heard,
+    /// Some are on their way, within the bound.
+    Pending,
+    /// A channel has not brought a beat for longer than the bound.
+    Wedged,
+}
+
+impl Beats {
+    /// One channel on one Redis: `chat:beat:<instance>`.
+    pub fn single(instance: InstanceId) -> Self {
+        Self::on(vec![format!("chat:beat:{instance}")])
+    }
+
+    /// One sharded channel per partition on a cluster: `chat:{p<n>}:beat:<instance>`.
+    pub fn sharded(instance: InstanceId) -> Self {
+        Self::on(
+            (0..PARTITIONS)
+                .map(|partition| format!("chat:{{p{partition}}}:beat:{instance}"))
+                .collect(),
+        )
+    }
+
+    fn on(channels: Vec<String>) -> Self {
+        let index = channels
+            .iter()
+            .enumerate()
+            .map(|(at, channel)| (channel.clone(), at))
+            .collect();
+        let heard = vec![0; channels.len()];
+        Self {
+            channels,
+            index,
+            sent: 0,
+            heard,
+        }
+    }
+
+    pub fn channels(&self) -> &[String] {
+        &self.channels
+    }
+
+    pub fn is_beat_channel(&self, channel: &[u8]) -> bool {
+        std::str::from_utf8(channel).is_ok_and(|channel| self.index.contains_key(channel))
+    }
+
+    /// Takes a message on a beat channel.
+    pub fn hear(&mut self, channel: &[u8], payload: &[u8]) {
+        let at = std::str::from_utf8(channel)
+            .ok()
+            .and_then(|channel| self.index.get(channel));
+        let round = std::str::from_utf8(payload)
+            .ok()
+            .and_then(|round| round.parse::<u64>().ok());
+        if let (Some(&at), Some(round)) = (at, round) {
+            self.heard[at] = self.heard[at].max(round);
+        }
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        let oldest = self.heard.iter().copied().min().unwrap_or(self.sent);
+        if oldest >= self.sent {
+            Verdict::Heard
+        } else if self.sent - oldest > ROUNDS_LATE {
+            Verdict::Wedged
+        } else {
+            Verdict::Pending
+        }
+    }
+
+    /// The next round's payload, to publish on every channel.
+    pub fn next_round(&mut self) -> String {
+        self.sent += 1;
+        self.sent.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscription_is_wedged_once_a_channel_stays_silent_past_the_bound() {
+        let mut beats = Beats::sharded(InstanceId::random());
+        assert_eq!(beats.channels().len(), 128);
+        assert_eq!(beats.verdict(), Verdict::Heard, "nothing sent yet");
+        let round = beats.next_round();
+        assert_eq!(beats.verdict(), Verdict::Pending);
+        let channels = beats.channels().to_vec();
+        for channel in &channels[1..] {
+            beats.hear(channel.as_bytes(), round.as_bytes());
+        }
+        assert_eq!(beats.verdict(), Verdict::Pending, "one partition is late");
+        beats.hear(channels[0].as_bytes(), round.as_bytes());
+        assert_eq!(beats.verdict(), Verdict::Heard);
+
+        for _ in 0..ROUNDS_LATE {
+            beats.next_round();
+            assert_eq!(beats.verdict(), Verdict::Pending);
+        }
+        let round = beats.next_round();
+        assert_eq!(beats.verdict(), Verdict::Wedged);
+        for channel in &channels {
+            beats.hear(channel.as_bytes(), round.as_bytes());
+        }
+        assert_eq!(
+            beats.verdict(),
+            Verdict::Heard,
+            "a late round covers the earlier"
+        );
+    }
+
+    #[test]
+    fn only_its_own_channels_and_rounds_count() {
+        let mut beats = Beats::single(InstanceId::random());
+        let other = Beats::single(InstanceId::random());
+        beats.next_round();
+        assert!(!beats.is_beat_channel(other.channels()[0].as_bytes()));
+        beats.hear(other.channels()[0].as_bytes(), b"1");
+        beats.hear(b"chat:room:x", b"1");
+        let own = beats.channels()[0].clone();
+        assert!(beats.is_beat_channel(own.as_bytes()));
+        beats.hear(own.as_bytes(), b"not a round");
+        assert_eq!(beats.verdict(), Verdict::Pending);
+        beats.hear(own.as_bytes(), b"1");
+        assert_eq!(beats.verdict(), Verdict::Heard);
+    }
+}

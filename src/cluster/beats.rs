@@ -12,10 +12,19 @@ use super::wire::PARTITIONS;
 use crate::domain::InstanceId;
 
 /// How often a beat is published.
-pub(super) const BEAT_EVERY: Duration = Duration::from_secs(2);
+const BEAT_EVERY: Duration = Duration::from_secs(2);
 /// How many rounds a beat may be late before the subscription counts as wedged: a busy
 /// subscription may hold a beat behind room messages for a while, but not for this long.
 const ROUNDS_LATE: u64 = 2;
+
+/// The ticks to check on and send beats at, every [`BEAT_EVERY`] after the loop that takes them
+/// was last free: a loop held up (resubscribing a slot that moved, on a starved machine) must
+/// not then take several ticks in a row and judge beats that had no time to come back.
+pub(super) fn checks() -> tokio::time::Interval {
+    let mut checks = tokio::time::interval(BEAT_EVERY);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    checks
+}
 
 /// The beats sent, and the newest heard back on each channel.
 pub(super) struct Beats {

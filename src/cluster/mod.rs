@@ -64,15 +64,12 @@ pub enum ClusterError {
     Url(redis::RedisError),
     #[error("REDIS_URL: {0}")]
     BadUrl(&'static str),
-    #[error("CHAT_REDIS_CA_FILE is not supported with Sentinels yet (use the system's roots)")]
-    CaWithSentinel,
-    #[error(
-        "CHAT_REDIS_CA_FILE is not supported with a Redis Cluster yet (use the system's roots)"
-    )]
-    CaWithCluster,
     #[error("CHAT_REDIS_CA_FILE cannot be read: {0}")]
     CaFile(std::io::Error),
-    #[error("CHAT_REDIS_CA_FILE is set, but REDIS_URL does not use TLS (rediss://)")]
+    #[error(
+        "CHAT_REDIS_CA_FILE is set, but REDIS_URL does not use TLS \
+         (rediss://, rediss+sentinel://, rediss+cluster://)"
+    )]
     CaWithoutTls,
 }
 
@@ -96,40 +93,54 @@ pub struct Parts {
     pub shutdown: CancellationToken,
 }
 
-/// The broker `REDIS_URL` names: one Redis (with its credentials, and TLS for `rediss://`,
-/// verified against the system's roots or, given, the authority in `ca_file`), or the master
-/// of a set of Sentinels; nothing is connected yet.
+/// The broker `REDIS_URL` names: one Redis (with its credentials, and TLS for `rediss://`),
+/// the master of a set of Sentinels, or a cluster's nodes; over TLS each is verified against
+/// the system's roots or, given, the authority in `ca_file`. Nothing is connected yet.
 pub fn broker(redis_url: &str, ca_file: Option<&Path>) -> Result<Broker, ClusterError> {
+    let roots = ca_file
+        .map(|path| std::fs::read(path).map_err(ClusterError::CaFile))
+        .transpose()?;
     if let Some(nodes) = Nodes::parse(redis_url) {
-        if ca_file.is_some() {
-            return Err(ClusterError::CaWithCluster);
-        }
         let nodes = nodes.map_err(ClusterError::BadUrl)?;
+        let nodes = Nodes {
+            roots: trusted(roots, nodes.tls)?,
+            ..nodes
+        };
         return Ok(Broker::Cluster(Arc::new(nodes)));
     }
     if let Some(sentinels) = SentinelUrl::parse(redis_url) {
-        if ca_file.is_some() {
-            return Err(ClusterError::CaWithSentinel);
-        }
         let sentinels = sentinels.map_err(ClusterError::BadUrl)?;
+        let sentinels = SentinelUrl {
+            roots: trusted(roots, sentinels.tls)?,
+            ..sentinels
+        };
         let client = sentinels.client().map_err(ClusterError::Url)?;
         return Ok(Broker::Sentinel(Arc::new(tokio::sync::Mutex::new(client))));
     }
-    redis_client(redis_url, ca_file).map(|client| Broker::Single(Box::new(client)))
+    let roots = trusted(roots, redis_url.starts_with("rediss:"))?;
+    let client = match roots {
+        None => redis::Client::open(redis_url),
+        Some(roots) => redis::Client::build_with_tls(redis_url, certificates(roots)),
+    };
+    client
+        .map(|client| Broker::Single(Box::new(client)))
+        .map_err(ClusterError::Url)
 }
 
-fn redis_client(redis_url: &str, ca_file: Option<&Path>) -> Result<redis::Client, ClusterError> {
-    let Some(ca_file) = ca_file else {
-        return redis::Client::open(redis_url).map_err(ClusterError::Url);
-    };
-    if !redis_url.starts_with("rediss:") {
-        return Err(ClusterError::CaWithoutTls);
+/// The authority to verify the servers against, which only TLS can use.
+fn trusted(roots: Option<Vec<u8>>, tls: bool) -> Result<Option<Vec<u8>>, ClusterError> {
+    match roots {
+        Some(_) if !tls => Err(ClusterError::CaWithoutTls),
+        roots => Ok(roots),
     }
-    let certificates = redis::TlsCertificates {
+}
+
+/// Certificates that trust `roots` (PEM), without a client certificate.
+fn certificates(roots: Vec<u8>) -> redis::TlsCertificates {
+    redis::TlsCertificates {
         client_tls: None,
-        root_cert: Some(std::fs::read(ca_file).map_err(ClusterError::CaFile)?),
-    };
-    redis::Client::build_with_tls(redis_url, certificates).map_err(ClusterError::Url)
+        root_cert: Some(roots),
+    }
 }
 
 impl Cluster {

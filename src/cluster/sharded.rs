@@ -15,7 +15,7 @@ use redis::{PushInfo, PushKind, RedisResult, Value};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
-use super::beats::{BEAT_EVERY, Beats};
+use super::beats::Beats;
 use super::broker::REDIS_TIMEOUT;
 use super::subscriber::{RETRY_FIRST, RETRY_MAX, Subscriber, timed_out};
 use super::urls::Nodes;
@@ -77,7 +77,7 @@ impl Subscriber {
             return;
         }
         tracing::info!(rooms = subscribed.len(), "subscribed to the Redis Cluster");
-        let mut checks = tokio::time::interval(BEAT_EVERY);
+        let mut checks = super::beats::checks();
         loop {
             let alive = tokio::select! {
                 () = shutdown.cancelled() => return,

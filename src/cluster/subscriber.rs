@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use tokio_util::sync::CancellationToken;
 
-use super::beats::{BEAT_EVERY, Beats, Verdict};
+use super::beats::{Beats, Verdict};
 use super::broker::{Broker, REDIS_TIMEOUT};
 use super::sequencer::Sequencer;
 use super::wire::{Body, Envelope, channel};
@@ -96,7 +96,7 @@ impl Subscriber {
             return;
         }
         tracing::info!(rooms = subscribed.len(), "subscribed to Redis");
-        let mut checks = tokio::time::interval(BEAT_EVERY);
+        let mut checks = super::beats::checks();
         loop {
             let alive = tokio::select! {
                 () = shutdown.cancelled() => return,

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use redis::cluster::ClusterClientBuilder;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{ProtocolVersion, RedisConnectionInfo, RedisResult, TlsMode};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{ConnectionAddr, ProtocolVersion, RedisResult, TlsMode};
 
 /// A `redis+cluster://` URL's nodes and credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub struct Nodes {
     pub username: Option<String>,
     pub password: Option<String>,
     pub tls: bool,
+    /// The authority (PEM) to verify the nodes against instead of the system's roots.
+    pub roots: Option<Vec<u8>>,
 }
 
 impl Nodes {
@@ -32,10 +34,7 @@ impl Nodes {
     fn parse_rest(rest: &str, tls: bool) -> Result<Self, &'static str> {
         let (username, password, hosts) = credentials(rest)?;
         let nodes: Vec<String> = hosts.split(',').map(str::to_owned).collect();
-        if nodes
-            .iter()
-            .any(|host| host.is_empty() || !host.contains(':') || host.contains('/'))
-        {
+        if nodes.iter().any(|host| host_and_port(host).is_none()) {
             return Err("a redis+cluster:// URL lists nodes as host:port,host:port");
         }
         Ok(Self {
@@ -43,6 +42,7 @@ impl Nodes {
             username,
             password,
             tls,
+            roots: None,
         })
     }
 
@@ -61,8 +61,18 @@ impl Nodes {
         if let Some(password) = &self.password {
             builder = builder.password(password);
         }
+        if let Some(roots) = &self.roots {
+            builder = builder.certs(super::certificates(roots.clone()));
+        }
         builder
     }
+}
+
+/// `host:port`, split; None unless both are there and the port is a number.
+fn host_and_port(address: &str) -> Option<(String, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    (!host.is_empty() && !host.contains('/')).then(|| (host.to_owned(), port))
 }
 
 /// The `user:password@` in front of a URL's hosts, and the hosts.
@@ -80,11 +90,14 @@ fn credentials(rest: &str) -> Result<(Option<String>, Option<String>, &str), &'s
 /// What a `redis+sentinel://` URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentinelUrl {
-    pub sentinels: Vec<String>,
+    /// Each Sentinel's host and port.
+    pub sentinels: Vec<(String, u16)>,
     pub master: String,
     pub username: Option<String>,
     pub password: Option<String>,
     pub tls: bool,
+    /// The authority (PEM) to verify the master against instead of the system's roots.
+    pub roots: Option<Vec<u8>>,
 }
 
 impl SentinelUrl {
@@ -108,46 +121,42 @@ impl SentinelUrl {
             return Err("a redis+sentinel:// URL ends with /<master name>");
         }
         let (username, password, hosts) = credentials(hosts)?;
-        let sentinels: Vec<String> = hosts.split(',').map(str::to_owned).collect();
-        if sentinels
-            .iter()
-            .any(|host| host.is_empty() || !host.contains(':'))
-        {
-            return Err("a redis+sentinel:// URL lists its Sentinels as host:port,host:port");
-        }
+        let sentinels = hosts
+            .split(',')
+            .map(host_and_port)
+            .collect::<Option<Vec<_>>>()
+            .ok_or("a redis+sentinel:// URL lists its Sentinels as host:port,host:port")?;
         Ok(Self {
             sentinels,
             master: master.to_owned(),
             username,
             password,
             tls,
+            roots: None,
         })
     }
 
     /// A client of these Sentinels for the master; nothing is connected yet.
     pub fn client(&self) -> RedisResult<SentinelClient> {
-        let sentinels: Vec<String> = self
+        let sentinels = self
             .sentinels
             .iter()
-            .map(|host| format!("redis://{host}/"))
-            .collect();
-        let mut redis = RedisConnectionInfo::default();
+            .map(|(host, port)| ConnectionAddr::Tcp(host.clone(), *port));
+        let mut builder =
+            SentinelClientBuilder::new(sentinels, &self.master, SentinelServerType::Master)?;
         if let Some(username) = &self.username {
-            redis = redis.set_username(username);
+            builder = builder.set_client_to_redis_username(username);
         }
         if let Some(password) = &self.password {
-            redis = redis.set_password(password);
+            builder = builder.set_client_to_redis_password(password);
         }
-        let mut node = SentinelNodeConnectionInfo::default().set_redis_connection_info(redis);
         if self.tls {
-            node = node.set_tls_mode(TlsMode::Secure);
+            builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
         }
-        SentinelClient::build(
-            sentinels,
-            &self.master,
-            Some(node),
-            SentinelServerType::Master,
-        )
+        if let Some(roots) = &self.roots {
+            builder = builder.set_client_to_redis_certificates(super::certificates(roots.clone()));
+        }
+        builder.build()
     }
 }
 
@@ -160,7 +169,10 @@ mod tests {
         let url = SentinelUrl::parse("redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26379/main")
             .unwrap()
             .unwrap();
-        assert_eq!(url.sentinels, ["10.0.0.1:26379", "10.0.0.2:26379"]);
+        assert_eq!(
+            url.sentinels,
+            [("10.0.0.1".into(), 26379), ("10.0.0.2".into(), 26379)]
+        );
         assert_eq!(url.master, "main");
         assert_eq!((url.username, url.password), (None, Some("s3cret".into())));
         assert!(!url.tls);
@@ -176,6 +188,9 @@ mod tests {
             "redis+sentinel://h/m",
             "redis+sentinel://secret@h:1/m",
             "redis+sentinel://h:1/m/x",
+            "redis+sentinel://h:port/m",
+            "redis+sentinel://h:70000/m",
+            "redis+sentinel://:1/m",
         ] {
             assert!(matches!(SentinelUrl::parse(bad), Some(Err(_))), "{bad}");
         }
@@ -198,6 +213,8 @@ mod tests {
             "redis+cluster://h",
             "redis+cluster://h:1,",
             "redis+cluster://h:1/x",
+            "redis+cluster://h:port",
+            "redis+cluster://:7000",
         ] {
             assert!(matches!(Nodes::parse(bad), Some(Err(_))), "{bad}");
         }

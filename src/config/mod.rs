@@ -67,7 +67,8 @@ pub struct Settings {
     /// rediss://, redis+sentinel://host:port,.../<master name>, or redis+cluster://host:port,...
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<SecretUrl>,
-    /// PEM certificate authority to trust for a rediss:// REDIS_URL (default: the system's roots)
+    /// PEM certificate authority to trust for a rediss://, rediss+sentinel:// or rediss+cluster://
+    /// REDIS_URL (default: the system's roots)
     #[arg(long, env = "CHAT_REDIS_CA_FILE")]
     pub redis_ca_file: Option<PathBuf>,
     /// Milliseconds between this instance's heartbeats in storage

@@ -81,9 +81,15 @@ async fn two_instances_via(a: Option<&Proxy>, b: Option<&Proxy>) -> Pair {
 
 /// Two instances, each started with its (DATABASE_URL, REDIS_URL), both ready.
 async fn started(database: TestDatabase, redis: Broker, a: (&str, &str), b: (&str, &str)) -> Pair {
+    let (a, b) = (instance(a.0, a.1), instance(b.0, b.1));
+    both_ready(database, redis, a, b).await
+}
+
+/// The pair of these two instances, once both are ready.
+async fn both_ready(database: TestDatabase, redis: Broker, a: ChatProcess, b: ChatProcess) -> Pair {
     let pair = Pair {
-        a: instance(a.0, a.1),
-        b: instance(b.0, b.1),
+        a,
+        b,
         redis,
         http: crate::helpers::http_client(),
         database,
@@ -834,16 +840,8 @@ async fn redis_over_tls_with_a_password_and_postgres_over_tls_carry_the_cluster(
         ("REDIS_URL", &redis.url()),
         ("CHAT_REDIS_CA_FILE", &ca),
     ];
-    let pair = Pair {
-        a: ChatProcess::start(&env),
-        b: ChatProcess::start(&env),
-        redis: Broker::Single(redis),
-        http: crate::helpers::http_client(),
-        database,
-    };
-    for process in [&pair.a, &pair.b] {
-        pair.wait_for_readiness(process, 200).await;
-    }
+    let (a, b) = (ChatProcess::start(&env), ChatProcess::start(&env));
+    let pair = both_ready(database, Broker::Single(redis), a, b).await;
 
     let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
     alice
@@ -1558,6 +1556,61 @@ async fn beats_heard(pair: &Pair, process: &ChatProcess, rounds: f64) {
         assert!(started.elapsed() < WAIT, "its beats did not come back");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_over_tls_with_a_password_and_its_own_authority_carries_the_rooms() {
+    const PASSWORD: &str = "a-cluster-password-never-logged";
+    let cluster = RedisCluster::start_secured(PASSWORD);
+    let url = cluster.url();
+    assert!(url.starts_with("rediss+cluster://"), "{url}");
+    let pair = trusting_the_test_authority(Broker::Cluster(cluster), &url).await;
+
+    let mut rooms = thirty_rooms(&pair).await;
+    said_and_heard(&mut rooms, &["over TLS".to_owned()]).await;
+    b_receives(&pair, 30.0).await;
+    beats_heard_without_telling(&pair, PASSWORD).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_over_a_tls_master_with_a_password_and_its_own_authority_carry_the_rooms() {
+    const PASSWORD: &str = "a-sentinel-password-never-logged";
+    let sentinels = SentinelSet::start_secured(PASSWORD);
+    let url = sentinels.url();
+    assert!(url.starts_with("rediss+sentinel://"), "{url}");
+    let pair = trusting_the_test_authority(Broker::Sentinels(sentinels), &url).await;
+
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
+    alice.talk(&room_id, "alice", "over TLS").await;
+    assert_eq!(talks_in_order(&mut bob, 1).await, ["over TLS"]);
+    b_receives(&pair, 1.0).await;
+    beats_heard_without_telling(&pair, PASSWORD).await;
+}
+
+/// Both instances hear their beats back, and neither logged the password.
+async fn beats_heard_without_telling(pair: &Pair, password: &str) {
+    for process in [&pair.a, &pair.b] {
+        beats_heard(pair, process, 1.0).await;
+        let log = process.log();
+        assert!(
+            !log.contains(password),
+            "the password never reaches the log"
+        );
+    }
+}
+
+/// Two instances over one database and `redis`, at `url`, trusting the test certificates'
+/// authority (`CHAT_REDIS_CA_FILE`); both ready.
+async fn trusting_the_test_authority(redis: Broker, url: &str) -> Pair {
+    let database = TestDatabase::create().await;
+    let ca = tls_fixture("ca.pem");
+    let env = [
+        ("DATABASE_URL", database.url.as_str()),
+        ("REDIS_URL", url),
+        ("CHAT_REDIS_CA_FILE", &ca),
+    ];
+    let (a, b) = (ChatProcess::start(&env), ChatProcess::start(&env));
+    both_ready(database, redis, a, b).await
 }
 
 /// Thirty rooms, alice on a and bob on b in each: with three shards, the chance that one

@@ -59,6 +59,20 @@ pub struct RedisServer {
     replica_of: Option<u16>,
 }
 
+/// A TLS server's certificate and key, the authority it trusts, and that it does not ask
+/// clients for theirs.
+fn tls_files() -> Vec<String> {
+    [
+        ("--tls-cert-file", tls_fixture("server.pem")),
+        ("--tls-key-file", tls_fixture("server-key.pem")),
+        ("--tls-ca-cert-file", tls_fixture("ca.pem")),
+        ("--tls-auth-clients", "no".to_owned()),
+    ]
+    .into_iter()
+    .flat_map(|(name, value)| [name.to_owned(), value])
+    .collect()
+}
+
 /// The test certificates (`tests/fixtures/tls`).
 pub fn tls_fixture(name: &str) -> String {
     format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -74,24 +88,21 @@ impl RedisServer {
         Self::started(Some(password))
     }
 
-    /// A replica of the Redis on `master`.
-    pub fn start_replica_of(master: u16) -> Self {
-        let mut redis = Self {
-            port: free_port(),
-            child: None,
-            secured: None,
-            replica_of: Some(master),
-        };
-        redis.restart();
-        redis
+    /// A replica of `master`, secured as it is (replicating over TLS then).
+    pub fn start_replica_of(master: &RedisServer) -> Self {
+        Self::started_as(master.secured, Some(master.port))
     }
 
     fn started(secured: Option<&'static str>) -> Self {
+        Self::started_as(secured, None)
+    }
+
+    fn started_as(secured: Option<&'static str>, replica_of: Option<u16>) -> Self {
         let mut redis = Self {
             port: free_port(),
             child: None,
             secured,
-            replica_of: None,
+            replica_of,
         };
         redis.restart();
         redis
@@ -106,25 +117,24 @@ impl RedisServer {
 
     fn listen_args(&self) -> Vec<String> {
         let port = self.port.to_string();
-        let Some(password) = self.secured else {
-            let mut args = vec!["--port".into(), port];
-            if let Some(master) = self.replica_of {
-                args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
-            }
-            return args;
-        };
-        let args = [
-            ("--port", "0".to_owned()),
-            ("--tls-port", port),
-            ("--tls-cert-file", tls_fixture("server.pem")),
-            ("--tls-key-file", tls_fixture("server-key.pem")),
-            ("--tls-ca-cert-file", tls_fixture("ca.pem")),
-            ("--tls-auth-clients", "no".to_owned()),
-            ("--requirepass", password.to_owned()),
-        ];
-        args.into_iter()
+        let mut args = match self.secured {
+            None => vec!["--port".into(), port],
+            Some(password) => [
+                ("--port", "0".to_owned()),
+                ("--tls-port", port),
+                ("--tls-replication", "yes".to_owned()),
+                ("--requirepass", password.to_owned()),
+                ("--masterauth", password.to_owned()),
+            ]
+            .into_iter()
             .flat_map(|(name, value)| [name.to_owned(), value])
-            .collect()
+            .chain(tls_files())
+            .collect(),
+        };
+        if let Some(master) = self.replica_of {
+            args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
+        }
+        args
     }
 
     /// Starts it (again) on its port and waits until it answers.
@@ -189,21 +199,39 @@ pub struct SentinelSet {
 
 impl SentinelSet {
     pub fn start() -> Self {
-        let master = RedisServer::start();
-        let replica = RedisServer::start_replica_of(master.port);
+        Self::watching(RedisServer::start())
+    }
+
+    /// Over a master and replica that speak only TLS and want `password` (the Sentinels
+    /// themselves listen in plain).
+    pub fn start_secured(password: &'static str) -> Self {
+        Self::watching(RedisServer::start_secured(password))
+    }
+
+    fn watching(master: RedisServer) -> Self {
+        let replica = RedisServer::start_replica_of(&master);
         let configs = tempfile::tempdir().expect("a directory for the Sentinels' configs");
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let sentinels = ports
             .iter()
             .map(|port| {
                 let config = configs.path().join(format!("sentinel-{port}.conf"));
-                let text = format!(
+                let mut text = format!(
                     "port {port}\nbind 127.0.0.1\nsentinel resolve-hostnames no\n\
                      sentinel monitor chat 127.0.0.1 {} 2\n\
                      sentinel down-after-milliseconds chat 1000\n\
                      sentinel failover-timeout chat 5000\n",
                     master.port
                 );
+                if let Some(password) = master.secured {
+                    text += &format!(
+                        "sentinel auth-pass chat {password}\ntls-replication yes\n\
+                         tls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n",
+                        tls_fixture("server.pem"),
+                        tls_fixture("server-key.pem"),
+                        tls_fixture("ca.pem")
+                    );
+                }
                 std::fs::write(&config, text).expect("a Sentinel config");
                 let child = Command::new("redis-server")
                     .arg(&config)
@@ -233,7 +261,10 @@ impl SentinelSet {
             .iter()
             .map(|p| format!("127.0.0.1:{p}"))
             .collect();
-        format!("redis+sentinel://{}/chat", hosts.join(","))
+        match self.master.secured {
+            Some(password) => format!("rediss+sentinel://:{password}@{}/chat", hosts.join(",")),
+            None => format!("redis+sentinel://{}/chat", hosts.join(",")),
+        }
     }
 
     /// The master's port, as the first Sentinel says.
@@ -285,22 +316,69 @@ impl Drop for SentinelSet {
 pub struct RedisCluster {
     pub ports: Vec<u16>,
     nodes: Vec<Option<Child>>,
+    /// With TLS (the test certificates, between the nodes too) and this password, or neither.
+    secured: Option<&'static str>,
     _dir: tempfile::TempDir,
 }
 
 impl RedisCluster {
     pub fn start() -> Self {
-        Self::with_replicas(0)
+        Self::started(0, None)
     }
 
     pub fn with_replicas(replicas: usize) -> Self {
+        Self::started(replicas, None)
+    }
+
+    /// Three masters that speak only TLS, with the test certificates, and want `password`.
+    pub fn start_secured(password: &'static str) -> Self {
+        Self::started(0, Some(password))
+    }
+
+    /// How a node listens on `port`: plain, or TLS only with a password.
+    fn listen_args(secured: Option<&'static str>, port: u16) -> Vec<String> {
+        let Some(password) = secured else {
+            return vec!["--port".into(), port.to_string()];
+        };
+        [
+            ("--port", "0".to_owned()),
+            ("--tls-port", port.to_string()),
+            ("--tls-cluster", "yes".to_owned()),
+            ("--requirepass", password.to_owned()),
+            ("--masterauth", password.to_owned()),
+        ]
+        .into_iter()
+        .flat_map(|(name, value)| [name.to_owned(), value])
+        .chain(tls_files())
+        .collect()
+    }
+
+    /// What `redis-cli` needs to reach the nodes.
+    fn cli_args(&self) -> Vec<String> {
+        let Some(password) = self.secured else {
+            return Vec::new();
+        };
+        [
+            "--tls",
+            "--cacert",
+            &tls_fixture("ca.pem"),
+            "--no-auth-warning",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(["-a".to_owned(), password.to_owned()])
+        .collect()
+    }
+
+    fn started(replicas: usize, secured: Option<&'static str>) -> Self {
         let dir = tempfile::tempdir().expect("a directory for the nodes' files");
         let ports: Vec<u16> = (0..3 * (1 + replicas)).map(|_| free_port()).collect();
         let nodes = ports
             .iter()
             .map(|port| {
                 let child = Command::new("redis-server")
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(Self::listen_args(secured, *port))
+                    .args(["--bind", "127.0.0.1"])
                     .args(["--cluster-enabled", "yes"])
                     .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
                     .args(["--cluster-node-timeout", "1000"])
@@ -317,6 +395,7 @@ impl RedisCluster {
         let cluster = Self {
             ports,
             nodes,
+            secured,
             _dir: dir,
         };
         let addresses: Vec<String> = cluster
@@ -325,6 +404,7 @@ impl RedisCluster {
             .map(|p| format!("127.0.0.1:{p}"))
             .collect();
         let status = Command::new("redis-cli")
+            .args(cluster.cli_args())
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
@@ -411,12 +491,16 @@ impl RedisCluster {
             .iter()
             .map(|p| format!("127.0.0.1:{p}"))
             .collect();
-        format!("redis+cluster://{}", nodes.join(","))
+        match self.secured {
+            Some(password) => format!("rediss+cluster://:{password}@{}", nodes.join(",")),
+            None => format!("redis+cluster://{}", nodes.join(",")),
+        }
     }
 
     /// What `redis-cli` prints for a command on one node.
     pub fn cli(&self, port: u16, command: &[&str]) -> String {
         let output = Command::new("redis-cli")
+            .args(self.cli_args())
             .args(["-p", &port.to_string()])
             .args(command)
             .output()

@@ -49,6 +49,29 @@ pub enum LogFormat {
     Json,
 }
 
+/// What an event has survived by the time it is acknowledged (its sender's copy, a REST
+/// answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Durability {
+    /// On disk: each batch's commit is flushed (fsync) first, so it survives a power loss.
+    Fsync,
+    /// Handed to the operating system (SQLite `synchronous = NORMAL` in WAL, PostgreSQL
+    /// `synchronous_commit = off`): it survives this process being killed, not the machine
+    /// (or, on PostgreSQL, the database server) going down within the moment before it is
+    /// flushed.
+    Os,
+}
+
+impl Durability {
+    /// As `CHAT_DURABILITY` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fsync => "fsync",
+            Self::Os => "os",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Listen address, host:port [env: CHAT_ADDR]
@@ -63,6 +86,10 @@ pub struct Settings {
     /// Most open database connections
     #[arg(long, env = "CHAT_DB_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..), default_value_t = 8)]
     pub db_max_connections: u32,
+    /// What an event survives once acknowledged: fsync (on disk, survives a power loss) or os
+    /// (handed to the operating system: survives the process being killed)
+    #[arg(long, env = "CHAT_DURABILITY", value_enum, default_value_t = Durability::Fsync)]
+    pub durability: Durability,
     /// Redis for several instances sharing rooms (with a postgres:// DATABASE_URL): redis://,
     /// rediss://, redis+sentinel://host:port,.../<master name>, or redis+cluster://host:port,...
     #[arg(long, env = "REDIS_URL")]
@@ -305,6 +332,18 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("pw"), "{shown}");
         assert!(!shown.contains("a-secret"), "{shown}");
+    }
+
+    #[test]
+    fn durability_is_fsync_unless_os_is_asked_for_and_nothing_else_is_taken() {
+        assert_eq!(settings().durability, Durability::Fsync);
+        let cli = Cli::try_parse_from(["chat", "--durability", "os"]).unwrap();
+        assert_eq!(cli.settings.durability, Durability::Os);
+        assert_eq!(cli.settings.durability.name(), "os");
+        let error = Cli::try_parse_from(["chat", "--durability", "sometimes"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("fsync") && error.contains("os"), "{error}");
     }
 
     #[test]

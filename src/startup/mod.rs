@@ -265,12 +265,15 @@ async fn connect_storage(
     instance: InstanceId,
 ) -> Result<store::Storage, StartupError> {
     let url = settings.database_url.expose();
-    store::connect(url, settings.db_max_connections, instance)
+    let durability = settings.durability;
+    let storage = store::connect(url, settings.db_max_connections, instance, durability)
         .await
         .map_err(|source| StartupError::Store {
             url: crate::config::redact(url),
             source,
-        })
+        })?;
+    tracing::info!(durability = durability.name(), "storage ready");
+    Ok(storage)
 }
 
 /// Turns at the read pool for replays: half its connections.

@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::config::Durability;
 use crate::domain::{Event, InstanceId, Retention, RoomId, Seq, Timestamp, Visibility};
 
 pub(crate) use rows::{
@@ -264,19 +265,34 @@ pub struct Webhooks {
 pub(crate) const WEBHOOK_CONNECTIONS: u32 = 2;
 
 /// Opens the backend named by the URL's scheme and brings its schema up to date; the writer
-/// and the heartbeat are `instance`'s.
+/// and the heartbeat are `instance`'s, and the writer's commits as durable as `durability`.
 pub async fn connect(
     url: &str,
     max_connections: u32,
     instance: InstanceId,
+    durability: Durability,
 ) -> Result<Storage, StoreError> {
     if url.starts_with("sqlite:") {
-        return sqlite::connect(url, max_connections, instance).await;
+        return sqlite::connect(url, max_connections, instance, durability).await;
     }
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        return postgres::connect(url, max_connections, instance).await;
+        return postgres::connect(url, max_connections, instance, durability).await;
     }
     Err(StoreError::UnsupportedUrl)
+}
+
+/// A new SQLite file in `dir` (for the crate's own tests), as durable as by default.
+#[cfg(test)]
+pub async fn sqlite_in(dir: &std::path::Path, max_connections: u32) -> Storage {
+    let url = format!("sqlite://{}", dir.join("chat.db").display());
+    connect(
+        &url,
+        max_connections,
+        InstanceId::random(),
+        Durability::Fsync,
+    )
+    .await
+    .expect("a SQLite file in a new directory")
 }
 
 /// Whether the backend at this URL is shared by several instances (PostgreSQL), rather than

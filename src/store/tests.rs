@@ -46,7 +46,14 @@ impl Db {
             }
         };
         Db {
-            storage: connect(&url, 2, InstanceId::random()).await.unwrap(),
+            storage: connect(
+                &url,
+                2,
+                InstanceId::random(),
+                crate::config::Durability::Fsync,
+            )
+            .await
+            .unwrap(),
             backend,
             url,
             _dir: dir,
@@ -56,7 +63,14 @@ impl Db {
 
     /// Another process on the same data: a new instance.
     async fn instance(&self) -> Storage {
-        connect(&self.url, 2, InstanceId::random()).await.unwrap()
+        connect(
+            &self.url,
+            2,
+            InstanceId::random(),
+            crate::config::Durability::Fsync,
+        )
+        .await
+        .unwrap()
     }
 
     /// Closes this process and starts another on the same data.

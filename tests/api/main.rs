@@ -7,6 +7,7 @@
 pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod cluster;
+mod durability;
 mod faults;
 mod heartbeats;
 mod migrations;

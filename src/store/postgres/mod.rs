@@ -34,6 +34,7 @@ use super::{
     MemberCursor, MembersPage, RoomRecord, Storage, Store, StoreError, StoreWriter,
     WEBHOOK_CONNECTIONS, Webhooks, members_page, parse_seq, read_event, read_room,
 };
+use crate::config::Durability;
 use crate::domain::{Event, InstanceId, RoomId, Seq, Timestamp};
 
 use connection::PgWriteConnection;
@@ -72,6 +73,7 @@ pub async fn connect(
     url: &str,
     max_connections: u32,
     instance: InstanceId,
+    durability: Durability,
 ) -> Result<Storage, StoreError> {
     let base = PgConnectOptions::from_str(url)?.application_name("chat");
     migrate(base.clone().options(MIGRATION_LIMITS)).await?;
@@ -87,12 +89,26 @@ pub async fn connect(
             }),
             history: Arc::new(Deadlined(PgStore { pool: hooks })),
         },
-        writer: StoreWriter::new(Box::new(PgWriteConnection::new(options)), instance),
+        writer: StoreWriter::new(
+            Box::new(PgWriteConnection::new(writer_options(options, durability))),
+            instance,
+        ),
         liveness: Arc::new(PgLiveness {
             pool: heartbeats,
             instance: instance.uuid(),
         }),
     })
+}
+
+/// The writer's connection: with `os` durability, its commits return before the WAL is
+/// flushed (`synchronous_commit = off`: a crash of the database server, or of its machine,
+/// may lose the last few hundred milliseconds of them; the chat process being killed loses
+/// nothing).
+fn writer_options(options: PgConnectOptions, durability: Durability) -> PgConnectOptions {
+    match durability {
+        Durability::Fsync => options,
+        Durability::Os => options.options([("synchronous_commit", "off")]),
+    }
 }
 
 /// Applies the migrations on a connection of their own.

@@ -288,16 +288,12 @@ fn unavailable(what: &'static str) -> impl Fn(StoreError) -> WriteError {
 mod tests {
     use super::super::Writer;
     use super::*;
-    use crate::domain::InstanceId;
     use crate::hub::Hub;
 
     #[tokio::test]
     async fn a_writer_whose_task_died_is_unavailable() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("chat.db").display());
-        let storage = crate::store::connect(&url, 1, InstanceId::random())
-            .await
-            .unwrap();
+        let storage = crate::store::sqlite_in(dir.path(), 1).await;
         let metrics = Arc::new(Metrics::new());
         let hub = Arc::new(Hub::new(metrics.clone()));
         let options = Options {

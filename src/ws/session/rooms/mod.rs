@@ -110,7 +110,7 @@ impl Drop for Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{EventKind, InstanceId, NewRoom, RoomName};
+    use crate::domain::{EventKind, NewRoom, RoomName};
     use crate::hub::member_queue;
     use crate::metrics::Metrics;
     use crate::store::{EventRange, Store};
@@ -127,10 +127,7 @@ mod tests {
     /// A real SQLite store, hub and writer, and a room.
     async fn world() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("chat.db").display());
-        let storage = crate::store::connect(&url, 2, InstanceId::random())
-            .await
-            .unwrap();
+        let storage = crate::store::sqlite_in(dir.path(), 2).await;
         let metrics = Arc::new(Metrics::new());
         let hub = Arc::new(Hub::new(metrics.clone()));
         let limits = BatchLimits::for_session_queue(64, 1 << 20);

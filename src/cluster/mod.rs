@@ -30,7 +30,7 @@ mod sequencer;
 mod sharded;
 mod subscriber;
 mod urls;
-mod wire;
+pub mod wire;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -70,7 +70,7 @@ impl EventKind {
 /// A stored event, exactly as members receive it and as history returns it (and as instances
 /// pass it to each other).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "super::event_json::EventJson")]
 pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventKind,

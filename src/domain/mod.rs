@@ -3,6 +3,7 @@
 
 mod change;
 mod event;
+mod event_json;
 mod instance;
 mod moderation;
 mod new_event;

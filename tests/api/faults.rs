@@ -17,6 +17,17 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("its address").port()
 }
 
+/// A free port for a Redis Cluster node: its bus listens 10,000 above, so Redis refuses any
+/// port above 55535.
+fn node_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= 55_535 {
+            return port;
+        }
+    }
+}
+
 /// The PostgreSQL server the tests use (`CHAT_TEST_POSTGRES_URL`, by default the machine's).
 pub fn postgres_server() -> (String, u16) {
     let admin = std::env::var("CHAT_TEST_POSTGRES_URL")
@@ -372,7 +383,7 @@ impl RedisCluster {
 
     fn started(replicas: usize, secured: Option<&'static str>) -> Self {
         let dir = tempfile::tempdir().expect("a directory for the nodes' files");
-        let ports: Vec<u16> = (0..3 * (1 + replicas)).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..3 * (1 + replicas)).map(|_| node_port()).collect();
         let nodes = ports
             .iter()
             .map(|port| {

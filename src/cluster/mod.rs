@@ -101,19 +101,13 @@ pub fn broker(redis_url: &str, ca_file: Option<&Path>) -> Result<Broker, Cluster
         .map(|path| std::fs::read(path).map_err(ClusterError::CaFile))
         .transpose()?;
     if let Some(nodes) = Nodes::parse(redis_url) {
-        let nodes = nodes.map_err(ClusterError::BadUrl)?;
-        let nodes = Nodes {
-            roots: trusted(roots, nodes.tls)?,
-            ..nodes
-        };
+        let mut nodes = nodes.map_err(ClusterError::BadUrl)?;
+        nodes.access.roots = trusted(roots, nodes.access.tls)?;
         return Ok(Broker::Cluster(Arc::new(nodes)));
     }
     if let Some(sentinels) = SentinelUrl::parse(redis_url) {
-        let sentinels = sentinels.map_err(ClusterError::BadUrl)?;
-        let sentinels = SentinelUrl {
-            roots: trusted(roots, sentinels.tls)?,
-            ..sentinels
-        };
+        let mut sentinels = sentinels.map_err(ClusterError::BadUrl)?;
+        sentinels.access.roots = trusted(roots, sentinels.access.tls)?;
         let client = sentinels.client().map_err(ClusterError::Url)?;
         return Ok(Broker::Sentinel(Arc::new(tokio::sync::Mutex::new(client))));
     }

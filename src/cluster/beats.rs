@@ -29,6 +29,8 @@ pub(super) fn checks() -> tokio::time::Interval {
 /// The beats sent, and the newest heard back on each channel.
 pub(super) struct Beats {
     channels: Vec<String>,
+    /// What every beat channel, and no room's, ends with: `:beat:<instance>`.
+    suffix: String,
     index: HashMap<String, usize>,
     sent: u64,
     heard: Vec<u64>,
@@ -48,19 +50,20 @@ pub(super) enum Verdict {
 impl Beats {
     /// One channel on one Redis: `chat:beat:<instance>`.
     pub fn single(instance: InstanceId) -> Self {
-        Self::on(vec![format!("chat:beat:{instance}")])
+        Self::on(instance, vec![format!("chat:beat:{instance}")])
     }
 
     /// One sharded channel per partition on a cluster: `chat:{p<n>}:beat:<instance>`.
     pub fn sharded(instance: InstanceId) -> Self {
         Self::on(
+            instance,
             (0..PARTITIONS)
                 .map(|partition| format!("chat:{{p{partition}}}:beat:{instance}"))
                 .collect(),
         )
     }
 
-    fn on(channels: Vec<String>) -> Self {
+    fn on(instance: InstanceId, channels: Vec<String>) -> Self {
         let index = channels
             .iter()
             .enumerate()
@@ -69,6 +72,7 @@ impl Beats {
         let heard = vec![0; channels.len()];
         Self {
             channels,
+            suffix: format!(":beat:{instance}"),
             index,
             sent: 0,
             heard,
@@ -79,11 +83,13 @@ impl Beats {
         &self.channels
     }
 
+    /// Whether a message came on one of this instance's beat channels: asked of every message
+    /// the subscription brings, so a compare of the name's end, not a lookup.
     pub fn is_beat_channel(&self, channel: &[u8]) -> bool {
-        std::str::from_utf8(channel).is_ok_and(|channel| self.index.contains_key(channel))
+        channel.ends_with(self.suffix.as_bytes())
     }
 
-    /// Takes a message on a beat channel.
+    /// Takes a message on a beat channel (one not of this instance's is ignored).
     pub fn hear(&mut self, channel: &[u8], payload: &[u8]) {
         let at = std::str::from_utf8(channel)
             .ok()

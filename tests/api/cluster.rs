@@ -1540,6 +1540,19 @@ async fn on_a_redis_cluster_rooms_spread_over_every_shard_and_every_event_arrive
     }
 }
 
+/// Once both instances are ready again, what alice says in every room ("after 0" to "after 2")
+/// reaches bob through Redis, and both hear their beats back on every channel.
+async fn all_carried_again(pair: &Pair, rooms: &mut [(String, WsClient, WsClient)]) {
+    for process in [&pair.a, &pair.b] {
+        pair.wait_for_readiness(process, 200).await;
+    }
+    let received = metric(pair, &pair.b, "chat_broker_received_total").await;
+    let after: Vec<String> = (0..3).map(|n| format!("after {n}")).collect();
+    said_and_heard(rooms, &after).await;
+    b_receives(pair, received + 90.0).await;
+    beats_come_back(pair).await;
+}
+
 /// Waits until both instances have heard two more rounds of their beats on every channel.
 async fn beats_come_back(pair: &Pair) {
     for process in [&pair.a, &pair.b] {
@@ -1676,16 +1689,9 @@ async fn a_cluster_master_killed_mid_burst_loses_and_repeats_nothing_and_its_rep
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // Every room's events come through Redis again, the promoted replica's shard's too, once
-    // both instances say they are subscribed again.
-    for process in [&pair.a, &pair.b] {
-        pair.wait_for_readiness(process, 200).await;
-    }
-    let received = metric(&pair, &pair.b, "chat_broker_received_total").await;
-    said_and_heard(&mut rooms, &texts("after")).await;
-    b_receives(&pair, received + 90.0).await;
-    // Every partition's beats come back on both, through the promoted replica too.
-    beats_come_back(&pair).await;
+    // Every room's events come through Redis again, the promoted replica's shard's too, and
+    // every partition's beats come back on both.
+    all_carried_again(&pair, &mut rooms).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1710,15 +1716,9 @@ async fn resharding_a_cluster_under_load_loses_and_repeats_nothing_and_channels_
     let left = cluster.cli(masters[0], &["PUBSUB", "SHARDCHANNELS"]);
     assert!(!left.contains("chat:{p"), "its channels moved: {left:?}");
 
-    for process in [&pair.a, &pair.b] {
-        pair.wait_for_readiness(process, 200).await;
-    }
-    let received = metric(&pair, &pair.b, "chat_broker_received_total").await;
-    said_and_heard(&mut rooms, &texts("after")).await;
-    b_receives(&pair, received + 90.0).await;
     // The beat channels followed their slots too: their rounds are heard again on every
     // partition, and no instance took its subscription for wedged.
-    beats_come_back(&pair).await;
+    all_carried_again(&pair, &mut rooms).await;
     for process in [&pair.a, &pair.b] {
         let log = process.log();
         assert!(!log.contains("no longer reaches"), "{log}");

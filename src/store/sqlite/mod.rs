@@ -6,6 +6,7 @@
 //! one-writer rule never makes two of our connections wait on each other.
 
 mod changes;
+mod checkpoint;
 mod connection;
 mod history;
 mod liveness;
@@ -17,7 +18,7 @@ mod writer;
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -77,7 +78,10 @@ pub async fn connect(
     }));
     if durability == Durability::Os && !in_memory {
         let checkpoints = SqliteConnection::connect_with(&options).await?;
-        tokio::spawn(checkpoint_now_and_then(checkpoints, Arc::downgrade(&store)));
+        tokio::spawn(checkpoint::now_and_then(
+            checkpoints,
+            Arc::downgrade(&store),
+        ));
     }
     Ok(Storage {
         store,
@@ -96,30 +100,6 @@ pub async fn connect(
             instance: instance.to_string(),
         }),
     })
-}
-
-/// With `os` durability, how often the WAL is checkpointed into the database from a
-/// connection of its own. Without fsyncs of its commits, the WAL is flushed only by the
-/// checkpoint, which the writer would otherwise run itself every [`CHECKPOINT_PAGES`] and stall
-/// on (measured at 2,000 TALK/s: p99 29-36 ms that way, against 7-13 ms with fsync). Here it
-/// never waits for one unless this falls behind.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// Checkpoints (`PASSIVE`: never waiting on the writer or readers) every [`CHECKPOINT_EVERY`]
-/// until the store is gone.
-async fn checkpoint_now_and_then(mut connection: SqliteConnection, store: Weak<impl Sized>) {
-    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        if store.strong_count() == 0 {
-            return;
-        }
-        let checkpoint = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)");
-        if let Err(error) = checkpoint.execute(&mut connection).await {
-            tracing::warn!(%error, "a WAL checkpoint failed");
-        }
-    }
 }
 
 /// How every connection to the file is opened: WAL, an fsync per commit.

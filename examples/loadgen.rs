@@ -16,14 +16,18 @@
 //! Every run counts what must stay 0: events missing (a gap in a room's seqs), duplicated,
 //! reordered, or delivered to a member of another room, and members closed early.
 //!
-//! `--pid` names the server process: its CPU time per delivered event and its RSS are read
-//! from /proc. The load generator's own CPU is always reported, so that it is never the
+//! `--pid` names the server process: its CPU time per delivered event, where that CPU went
+//! thread by thread (the busiest thread's share shows whether one thread sets the pace), and
+//! its RSS are read from /proc. The load generator's own CPU is always reported, so that it is never the
 //! bottleneck unnoticed (at 100% of a core it is).
 //!
 //! Scenarios beyond plain fan-out, each an option that adds to the run:
 //! - `--idle N`: before the talking, N more clients connect and ENTER (spread over the rooms),
 //!   all at once, as after a restart (from source addresses 127.0.0.2 and up, so ports last): connect+ENTER latency, connections per second, server
 //!   RSS per connection while they idle, and RSS once they are gone again.
+//! - `--send edit|react`: once its first TALK is back, each member sends EDITs of it (or
+//!   REACT and UNREACT of it in turn) instead of TALKs; they are counted and timed as TALKs
+//!   are (reactions on the sender's own copy), to weigh them against the TALK path.
 //! - `--slow N`: N more members of the first room that enter and then never read.
 //! - `--resume N`: N of the talking members drop their connection every `--resume-every`
 //!   seconds and come back with `lastSeq` while their room talks; the counters say whether
@@ -35,6 +39,7 @@
 //! to measure what the resend check costs the append path.
 
 mod common;
+use std::collections::HashMap;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -59,6 +64,17 @@ enum Protocol {
     Stomp,
 }
 
+/// What each member sends once its first TALK is back (`--send`): the cost of the contract's
+/// other kinds of event against a TALK's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Send {
+    Talk,
+    /// EDITs of its first TALK.
+    Edit,
+    /// REACT and UNREACT of its first TALK, in turn.
+    React,
+}
+
 struct Options {
     bases: Vec<String>,
     label: String,
@@ -74,6 +90,7 @@ struct Options {
     pid: Option<u32>,
     protocol: Protocol,
     ids: bool,
+    send: Send,
     json: bool,
 }
 
@@ -93,6 +110,7 @@ fn options() -> Options {
         pid: None,
         protocol: Protocol::Chat,
         ids: true,
+        send: Send::Talk,
         json: false,
     };
     let mut args = std::env::args().skip(1);
@@ -121,6 +139,14 @@ fn options() -> Options {
             "--resume-every" => o.resume_every = number() as u64,
             "--pid" => o.pid = Some(number() as u32),
             "--ids" => o.ids = value != "off",
+            "--send" => {
+                o.send = match value.as_str() {
+                    "talk" => Send::Talk,
+                    "edit" => Send::Edit,
+                    "react" => Send::React,
+                    other => panic!("--send is talk, edit or react, not {other}"),
+                }
+            }
             "--protocol" => {
                 o.protocol = match value.as_str() {
                     "chat" => Protocol::Chat,
@@ -161,6 +187,45 @@ fn cpu_time(pid: &str) -> Option<Duration> {
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // Linux reports these in USER_HZ, 100 on every platform it runs on.
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// Each thread's name and CPU time so far, by thread id.
+fn thread_times(pid: u32) -> HashMap<String, (String, Duration)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return HashMap::new();
+    };
+    tasks
+        .filter_map(|task| {
+            let tid = task.ok()?.file_name().into_string().ok()?;
+            let name = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok()?;
+            let used = cpu_time(&format!("{pid}/task/{tid}"))?;
+            Some((tid, (name.trim().to_owned(), used)))
+        })
+        .collect()
+}
+
+/// Where the server's CPU went over a run: percent of a core per thread name (threads of one
+/// name summed), and the busiest single thread's, which shows whether one thread set the pace.
+fn thread_profile(
+    before: &HashMap<String, (String, Duration)>,
+    after: &HashMap<String, (String, Duration)>,
+    elapsed: f64,
+) -> Value {
+    let percent = |used: Duration| (used.as_secs_f64() * 1000.0 / elapsed).round() / 10.0;
+    let mut by_name: HashMap<&str, Duration> = HashMap::new();
+    let mut busiest = Duration::ZERO;
+    for (tid, (name, now)) in after {
+        let then = before.get(tid).map_or(Duration::ZERO, |(_, then)| *then);
+        let used = now.saturating_sub(then);
+        *by_name.entry(name).or_default() += used;
+        busiest = busiest.max(used);
+    }
+    let names: serde_json::Map<String, Value> = by_name
+        .into_iter()
+        .filter(|(_, used)| !used.is_zero())
+        .map(|(name, used)| (name.to_owned(), json!(percent(used))))
+        .collect();
+    json!({"percent_of_a_core": names, "busiest_thread_percent": percent(busiest)})
 }
 
 fn stomp_url(base: &str) -> String {
@@ -204,6 +269,7 @@ fn event_of(protocol: Protocol, text: &str) -> Option<Value> {
 struct Run {
     protocol: Protocol,
     ids: bool,
+    send: Send,
     urls: Vec<String>,
     window: usize,
     /// Between one member's TALKs when the load is a rate; None: windowed.
@@ -293,11 +359,34 @@ async fn tcp_connect(run: &Run, url: &str) -> MaybeTlsStream<TcpStream> {
     MaybeTlsStream::Plain(stream)
 }
 
-fn talk(run: &Run, room_id: &str, name: &str, sent: u64) -> String {
+/// This member's next frame: a TALK, or once its first TALK (`target`) is stored, what
+/// `--send` asks for about it (after `reactions` of them: a REACT, then an UNREACT, in turn).
+fn talk(
+    run: &Run,
+    room_id: &str,
+    name: &str,
+    sent: u64,
+    target: Option<u64>,
+    reactions: usize,
+) -> String {
     // The send time, and a count so that no two of this member's TALKs share an id.
     let stamp = format!("{}-{sent}", run.clock.elapsed().as_micros());
-    let mut talk = json!({"type": "TALK", "roomId": room_id, "sender": name, "message": format!("hello there {stamp}")});
-    if run.ids {
+    let message = format!("hello there {stamp}");
+    let mut talk = match (run.send, target) {
+        (Send::Edit, Some(target)) => {
+            json!({"type": "EDIT", "roomId": room_id, "sender": name, "targetSeq": target, "message": message})
+        }
+        (Send::React, Some(target)) => {
+            let kind = if reactions.is_multiple_of(2) {
+                "REACT"
+            } else {
+                "UNREACT"
+            };
+            json!({"type": kind, "roomId": room_id, "sender": name, "targetSeq": target, "emoji": "👍"})
+        }
+        _ => json!({"type": "TALK", "roomId": room_id, "sender": name, "message": message}),
+    };
+    if run.ids && talk["type"] == "TALK" {
         talk["clientMsgId"] = json!(stamp);
     }
     let talk = talk.to_string();
@@ -337,6 +426,11 @@ async fn member(
     let mut latencies = Vec::new();
     let mut in_flight = 0;
     let mut sent = 0u64;
+    // This member's first TALK, once back: what its EDITs and reactions are about.
+    let mut target: Option<u64> = None;
+    // When each of its reactions in flight was sent (they carry no text to stamp).
+    let mut reacting: std::collections::VecDeque<u128> = std::collections::VecDeque::new();
+    let mut reactions = 0;
     let mut next_talk = tokio::time::Instant::now() + run.every.unwrap_or_default().mul_f64(phase);
     let mut next_drop = tokio::time::Instant::now() + run.resume_every;
     while run.running.load(Ordering::Relaxed) {
@@ -357,7 +451,11 @@ async fn member(
             next_talk += run.every.unwrap_or_default();
             in_flight += 1;
             sent += 1;
-            let text = talk(&run, &room_id, &name, sent);
+            let text = talk(&run, &room_id, &name, sent, target, reactions);
+            if run.send == Send::React && target.is_some() {
+                reacting.push_back(run.clock.elapsed().as_micros());
+                reactions += 1;
+            }
             if ws.send(Message::text(text)).await.is_err() {
                 totals.closed_early.fetch_add(1, Ordering::Relaxed);
                 return latencies;
@@ -391,13 +489,25 @@ async fn member(
             continue;
         }
         seen.check(&event, totals);
-        if event["type"] != "TALK" {
+        let kind = event["type"].as_str().unwrap_or_default();
+        if !["TALK", "EDIT", "REACT", "UNREACT"].contains(&kind) {
             continue;
         }
         totals.delivered.fetch_add(1, Ordering::Relaxed);
-        latencies.extend(latency(&run, &event));
-        if event["sender"] == name.as_str() {
+        let own = event["sender"] == name.as_str();
+        if kind.ends_with("REACT") {
+            // Timed on the sender's own copy, the one event of the kind it can tell apart.
+            let sent = if own { reacting.pop_front() } else { None };
+            let micros = sent.map(|sent| run.clock.elapsed().as_micros().saturating_sub(sent));
+            latencies.extend(micros.map(|micros| u32::try_from(micros).unwrap_or(u32::MAX)));
+        } else {
+            latencies.extend(latency(&run, &event));
+        }
+        if own {
             in_flight = in_flight.saturating_sub(1);
+            if kind == "TALK" {
+                target = target.or(event["seq"].as_u64());
+            }
         }
     }
     latencies
@@ -471,6 +581,7 @@ async fn main() {
     let run = Arc::new(Run {
         protocol: o.protocol,
         ids: o.ids,
+        send: o.send,
         urls: o.bases.iter().map(|base| url(base)).collect(),
         window: o.window,
         every: (o.rate > 0).then(|| Duration::from_secs_f64(talkers as f64 / o.rate as f64)),
@@ -537,6 +648,7 @@ async fn main() {
         let totals = &run.totals;
         let started = Instant::now();
         let server_cpu0 = o.pid.and_then(|pid| cpu_time(&pid.to_string()));
+        let threads0 = o.pid.map(thread_times);
         let own_cpu0 = cpu_time("self");
         let (sent0, delivered0) = (
             totals.sent.load(Ordering::Relaxed),
@@ -550,6 +662,7 @@ async fn main() {
             .pid
             .and_then(|pid| cpu_time(&pid.to_string()))
             .zip(server_cpu0);
+        let threads = o.pid.map(thread_times).zip(threads0);
         let own_cpu = cpu_time("self").zip(own_cpu0);
         run.running.store(false, Ordering::Relaxed);
         let mut latencies: Vec<u32> = Vec::new();
@@ -567,6 +680,9 @@ async fn main() {
             let used = (now - then).as_secs_f64();
             report["server_cpu_us_per_delivery"] =
                 json!((used * 1e7 / delivered.max(1) as f64).round() / 10.0);
+        }
+        if let Some((after, before)) = threads {
+            report["server_threads"] = thread_profile(&before, &after, elapsed);
         }
         if let Some((now, then)) = own_cpu {
             report["loadgen_cpu_percent"] =

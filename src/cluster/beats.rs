@@ -102,6 +102,19 @@ impl Beats {
         }
     }
 
+    /// A beat channel is subscribed again after its slot moved to another shard: the beats
+    /// published while it moved were lost with the move (sharded pub/sub drops them), not by a
+    /// wedge, and the confirmed subscription is as good as a beat heard. From here on it must
+    /// bring the next rounds like any channel.
+    pub fn rejoined(&mut self, channel: &[u8]) {
+        let at = std::str::from_utf8(channel)
+            .ok()
+            .and_then(|channel| self.index.get(channel));
+        if let Some(&at) = at {
+            self.heard[at] = self.heard[at].max(self.sent);
+        }
+    }
+
     pub fn verdict(&self) -> Verdict {
         let oldest = self.heard.iter().copied().min().unwrap_or(self.sent);
         if oldest >= self.sent {
@@ -123,6 +136,36 @@ impl Beats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_subscribed_again_after_its_slot_moved_counts_from_there() {
+        let mut beats = Beats::sharded(InstanceId::random());
+        let channels = beats.channels().to_vec();
+        for _ in 0..=ROUNDS_LATE {
+            let round = beats.next_round();
+            for channel in &channels[1..] {
+                beats.hear(channel.as_bytes(), round.as_bytes());
+            }
+        }
+        assert_eq!(
+            beats.verdict(),
+            Verdict::Wedged,
+            "its beats were lost as it moved"
+        );
+
+        beats.rejoined(channels[0].as_bytes());
+        assert_eq!(beats.verdict(), Verdict::Heard);
+        beats.rejoined(b"chat:{p0}:beat:someone-else");
+        for _ in 0..ROUNDS_LATE {
+            let round = beats.next_round();
+            for channel in &channels[1..] {
+                beats.hear(channel.as_bytes(), round.as_bytes());
+            }
+            assert_eq!(beats.verdict(), Verdict::Pending);
+        }
+        beats.next_round();
+        assert_eq!(beats.verdict(), Verdict::Wedged, "and then stayed silent");
+    }
 
     #[test]
     fn a_subscription_is_wedged_once_a_channel_stays_silent_past_the_bound() {

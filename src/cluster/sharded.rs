@@ -87,7 +87,9 @@ impl Subscriber {
                 push = pushes.recv() => match push.map(|push| self.pushed(push, &mut beats)) {
                     Some(Pushed::Handled) => true,
                     Some(Pushed::Dropped(channel)) => {
-                        self.subscribe_again(&mut connection, &subscribed, channel).await.is_ok()
+                        self.subscribe_again(&mut connection, &subscribed, &mut beats, channel)
+                            .await
+                            .is_ok()
                     }
                     Some(Pushed::Lost) | None => false,
                 },
@@ -149,13 +151,14 @@ impl Subscriber {
         }
     }
 
-    /// Subscribes to a channel Redis dropped as its slot moved: a beat channel always, a
-    /// room's if this instance still follows it (what was published meanwhile is read from
-    /// storage).
+    /// Subscribes to a channel Redis dropped as its slot moved: a beat channel always (the
+    /// beats lost meanwhile are not held against it), a room's if this instance still follows
+    /// it (what was published meanwhile is read from storage).
     async fn subscribe_again(
         &self,
         connection: &mut ClusterConnection,
         subscribed: &HashSet<RoomId>,
+        beats: &mut Beats,
         dropped: Dropped,
     ) -> RedisResult<()> {
         let channel = match &dropped {
@@ -170,8 +173,11 @@ impl Subscriber {
         tokio::time::timeout(REDIS_TIMEOUT, connection.ssubscribe(channel))
             .await
             .map_err(|_| timed_out())??;
-        if let Dropped::Room(room_id) = dropped {
-            tokio::spawn(self.sequencer.clone().sync(vec![room_id]));
+        match dropped {
+            Dropped::Room(room_id) => {
+                tokio::spawn(self.sequencer.clone().sync(vec![room_id]));
+            }
+            Dropped::Beat(name) => beats.rejoined(&name),
         }
         Ok(())
     }

@@ -2,13 +2,12 @@
 //! write connection. It is a group-commit batcher, not the ordering authority: it stores
 //! whatever appends have queued up since its last commit in one transaction (one fsync per
 //! batch, never one per message), and the database gives each event its room's next `seq` in
-//! that transaction, whichever instance stores it. It then hands the stored events to the
-//! fan-out stage ([`Fanout`] run by a task of its own, `handoff`) and stores the next batch
-//! while they are fanned out; since it commits one batch at a time and the stage takes them in
-//! that order, fan-out sees the events this instance stored in `seq` order per room (events
-//! other instances stored are put in order by the cluster's fan-out).
+//! that transaction, whichever instance stores it. It then hands the stored events to fan-out
+//! ([`Fanout`]); since it commits one batch at a time, fan-out sees the events this instance
+//! stored in `seq` order per room (events other instances stored are put in order by the
+//! cluster's fan-out).
 //!
-//! It answers each append before it hands the event over, so a session always learns what
+//! It answers each append before it publishes the event, so a session always learns what
 //! became of its own ENTER or LEAVE before it sees that event. A LEAVE that could not be
 //! stored and whose session is gone (nobody took the refusal) is tried again until it is
 //! stored. Between batches it deletes one bounded chunk of a deleted room's events, so
@@ -18,7 +17,6 @@
 mod batch;
 mod command;
 mod group_commit;
-mod handoff;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

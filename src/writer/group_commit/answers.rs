@@ -37,7 +37,7 @@ impl GroupCommit {
     /// before any of its events is fanned out: a session then hears of its own append (and of
     /// whatever it queued before it) before the event reaches its queue, as an
     /// `"echo": false` member's ACK needs.
-    pub(super) async fn answer(
+    pub(super) fn answer(
         &mut self,
         written: Result<Written, Unwritten>,
         answers: Answers,
@@ -61,7 +61,13 @@ impl GroupCommit {
         } = written;
         let stored = self.answer_appends(events, standings, answers.replies);
         let notices = answer_reads(answers.reads, reads, answers.read_replies);
-        self.handoffs.stored(stored, notices, committed).await;
+        for event in &stored {
+            self.fanout.publish(event);
+            self.metrics.stage(Stage::FannedOut, committed);
+        }
+        for notice in &notices {
+            self.fanout.notify(notice, None);
+        }
     }
 
     /// Answers each append as it was stored (or refused); returns the events stored.

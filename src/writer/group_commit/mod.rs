@@ -1,5 +1,5 @@
 //! The writer's task: takes what has queued up, stores the appends in one transaction, answers
-//! each, then hands the stored events to the fan-out stage and goes on; other commands run in queue order between
+//! each, then hands the stored events to fan-out; other commands run in queue order between
 //! batches. While a batch's COMMIT is in doubt (storage cut off as it committed), storage is
 //! asked again and again whether it landed, and everything queued meanwhile is refused at
 //! once as unavailable: nobody waits without an answer for the length of an outage.
@@ -16,7 +16,6 @@ use tokio::time::Instant as TokioInstant;
 use self::answers::{Orphans, fail, refuse};
 use self::upkeep::Purging;
 use super::batch::{Answers, Batch};
-use super::handoff::Handoffs;
 use super::{Command, Options, WriteError};
 use crate::domain::Timestamp;
 use crate::hub::Fanout;
@@ -28,8 +27,7 @@ const ORPHAN_RETRY: Duration = Duration::from_secs(1);
 
 pub struct GroupCommit {
     store: StoreWriter,
-    /// Where stored events go to be fanned out, while the next batch is stored.
-    handoffs: Handoffs,
+    fanout: Arc<dyn Fanout>,
     metrics: Arc<Metrics>,
     options: Options,
     /// Checked at start too, for a purge a restart interrupted.
@@ -50,7 +48,7 @@ impl GroupCommit {
     ) -> Self {
         Self {
             store,
-            handoffs: Handoffs::start(fanout, metrics.clone()),
+            fanout,
             metrics,
             options,
             purging: Purging::Now,
@@ -92,7 +90,6 @@ impl GroupCommit {
                 self.purge_step().await;
             }
         }
-        self.handoffs.finish().await;
         tracing::debug!("writer drained and stopped");
     }
 
@@ -129,7 +126,7 @@ impl GroupCommit {
                 settled => break settled,
             }
         };
-        self.answer(settled, answers, Instant::now()).await;
+        self.answer(settled, answers, Instant::now());
     }
 
     /// Adds an append to the batch, or commits the batch and then runs the command, so every
@@ -256,7 +253,7 @@ impl GroupCommit {
                 );
                 self.doubt = Some((unsettled, answers));
             }
-            written => self.answer(written, answers, Instant::now()).await,
+            written => self.answer(written, answers, Instant::now()),
         }
     }
 }

@@ -38,13 +38,13 @@ impl GroupCommit {
         let Some(last_seq) = deleted else {
             return Ok(false);
         };
-        self.handoffs.closed(room_id, last_seq).await;
+        self.fanout.close_room(room_id, last_seq);
         self.purging = Purging::Now;
         Ok(true)
     }
 
     /// Stores a LEAVE for each member of a dead instance, a batch's worth per transaction,
-    /// each fanned out before the next is stored (the stage is flushed between them): thousands of members of one room leaving at
+    /// each fanned out before the next is stored: thousands of members of one room leaving at
     /// once never fill the queues of those still in it (a batch is half a session queue).
     pub(super) async fn reap(
         &mut self,
@@ -62,14 +62,12 @@ impl GroupCommit {
             for event in &leaves {
                 self.metrics
                     .event_stored(event.kind.as_str(), event.action());
+                self.fanout.publish(event);
             }
-            self.handoffs
-                .stored(leaves, Vec::new(), std::time::Instant::now())
-                .await;
             if !more {
                 break;
             }
-            self.handoffs.flushed().await;
+            tokio::task::yield_now().await;
         }
         if reaped > 0 {
             tracing::info!(%instance, members = reaped, "stored a LEAVE for each member of a dead instance");

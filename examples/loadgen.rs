@@ -28,6 +28,9 @@
 //! - `--send edit|react`: once its first TALK is back, each member sends EDITs of it (or
 //!   REACT and UNREACT of it in turn) instead of TALKs; they are counted and timed as TALKs
 //!   are (reactions on the sender's own copy), to weigh them against the TALK path.
+//! - `--secret S`: the server runs with `CHAT_JWT_SECRET=S`; each room is private and each
+//!   member signs in with a token of its own and holds the `member` role, so every frame is
+//!   checked against the room's rules (with `--idle` and `--slow`: not supported).
 //! - `--slow N`: N more members of the first room that enter and then never read.
 //! - `--resume N`: N of the talking members drop their connection every `--resume-every`
 //!   seconds and come back with `lastSeq` while their room talks; the counters say whether
@@ -53,7 +56,7 @@ use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use common::{create_room, ws_url};
+use common::{create_room, post_room, ws_url};
 
 type Ws = tokio_tungstenite::WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -91,6 +94,7 @@ struct Options {
     protocol: Protocol,
     ids: bool,
     send: Send,
+    secret: Option<String>,
     json: bool,
 }
 
@@ -111,6 +115,7 @@ fn options() -> Options {
         protocol: Protocol::Chat,
         ids: true,
         send: Send::Talk,
+        secret: None,
         json: false,
     };
     let mut args = std::env::args().skip(1);
@@ -139,6 +144,7 @@ fn options() -> Options {
             "--resume-every" => o.resume_every = number() as u64,
             "--pid" => o.pid = Some(number() as u32),
             "--ids" => o.ids = value != "off",
+            "--secret" => o.secret = Some(value.clone()),
             "--send" => {
                 o.send = match value.as_str() {
                     "talk" => Send::Talk,
@@ -228,6 +234,46 @@ fn thread_profile(
     json!({"percent_of_a_core": names, "busiest_thread_percent": percent(busiest)})
 }
 
+/// A token for `name` (with `roles`), signed with the server's `CHAT_JWT_SECRET`, valid for an
+/// hour.
+fn token(secret: &str, name: &str, roles: &[&str]) -> String {
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.as_secs() + 3600);
+    let claims = json!({"sub": name, "exp": expires, "roles": roles});
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("a token")
+}
+
+/// With `--secret`: a private room, made by an owner of its own, in which each of `members`
+/// is given the `member` role, so every frame of theirs goes through the room's rules.
+async fn private_room(
+    http: &reqwest::Client,
+    base: &str,
+    secret: &str,
+    name: &str,
+    members: impl Iterator<Item = String>,
+) -> String {
+    let owner = token(secret, "bench-owner", &[]);
+    let body = json!({"name": name, "visibility": "private"});
+    let room_id = post_room(http, base, &body, Some(&owner)).await;
+    for member in members {
+        let granted = http
+            .put(format!("{base}/api/rooms/{room_id}/roles/{member}"))
+            .bearer_auth(&owner)
+            .json(&json!({"role": "member"}))
+            .send()
+            .await
+            .expect("PUT a role");
+        assert!(
+            granted.status().is_success(),
+            "granting a role: {}",
+            granted.status()
+        );
+    }
+    room_id
+}
+
 fn stomp_url(base: &str) -> String {
     format!("{}/ws/stomp", base.replacen("http", "ws", 1))
 }
@@ -270,6 +316,8 @@ struct Run {
     protocol: Protocol,
     ids: bool,
     send: Send,
+    /// Signs each member's token, with `--secret`.
+    secret: Option<String>,
     urls: Vec<String>,
     window: usize,
     /// Between one member's TALKs when the load is a rate; None: windowed.
@@ -320,6 +368,10 @@ async fn connect(run: &Run, via: usize, room_id: &str, name: &str, last_seq: Opt
     let config = WebSocketConfig::default().read_buffer_size(4096);
     let url = &run.urls[via % run.urls.len()];
     let stream = tcp_connect(run, url).await;
+    let url = match &run.secret {
+        Some(secret) => format!("{url}?access_token={}", token(secret, name, &[])),
+        None => url.clone(),
+    };
     let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
         .await
         .expect("connect");
@@ -582,6 +634,7 @@ async fn main() {
         protocol: o.protocol,
         ids: o.ids,
         send: o.send,
+        secret: o.secret.clone(),
         urls: o.bases.iter().map(|base| url(base)).collect(),
         window: o.window,
         every: (o.rate > 0).then(|| Duration::from_secs_f64(talkers as f64 / o.rate as f64)),
@@ -594,7 +647,19 @@ async fn main() {
     });
     let mut rooms = Vec::new();
     for r in 0..o.rooms.max(1) {
-        rooms.push(create_room(&http, &o.bases[0], &format!("bench {r}")).await);
+        let name = format!("bench {r}");
+        let room_id = match &o.secret {
+            None => create_room(&http, &o.bases[0], &name).await,
+            Some(secret) => {
+                assert!(
+                    o.idle == 0 && o.slow == 0,
+                    "--secret is for talking members only"
+                );
+                let names = (0..o.members).map(|m| format!("r{r}m{m}"));
+                private_room(&http, &o.bases[0], secret, &name, names).await
+            }
+        };
+        rooms.push(room_id);
     }
     let mut report = json!({
         "label": o.label, "protocol": format!("{:?}", o.protocol).to_lowercase(),

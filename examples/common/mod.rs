@@ -3,9 +3,21 @@
 use serde_json::{Value, json};
 
 pub async fn create_room(http: &reqwest::Client, base: &str, name: &str) -> String {
-    let room: Value = http
-        .post(format!("{base}/api/rooms"))
-        .json(&json!({ "name": name }))
+    post_room(http, base, &json!({ "name": name }), None).await
+}
+
+/// Creates a room from this body (as `token`'s bearer, if given); its id.
+pub async fn post_room(
+    http: &reqwest::Client,
+    base: &str,
+    body: &Value,
+    token: Option<&str>,
+) -> String {
+    let mut request = http.post(format!("{base}/api/rooms")).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let room: Value = request
         .send()
         .await
         .expect("POST /api/rooms")

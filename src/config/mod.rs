@@ -125,6 +125,10 @@ pub struct Settings {
     /// Appends queued for the storage writer; while it is full, sessions read no frames
     #[arg(long, env = "CHAT_WRITE_QUEUE", value_parser = at_least_one(), default_value_t = 8192)]
     pub write_queue: usize,
+    /// Microseconds the writer waits after the first append of a batch for more to join it
+    /// (0: none): fewer, larger commits, for CPU at the price of latency
+    #[arg(long, env = "CHAT_COMMIT_WAIT_US", value_parser = clap::value_parser!(u64).range(0..=100_000), default_value_t = 0)]
+    pub commit_wait_us: u64,
     /// Milliseconds between server pings
     #[arg(long, env = "CHAT_PING_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..), default_value_t = 15_000)]
     pub ping_interval_ms: u64,
@@ -344,6 +348,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("fsync") && error.contains("os"), "{error}");
+    }
+
+    #[test]
+    fn a_commit_waits_for_nothing_unless_asked_and_never_past_100_ms() {
+        assert_eq!(settings().commit_wait_us, 0);
+        let cli = Cli::try_parse_from(["chat", "--commit-wait-us", "100000"]).unwrap();
+        assert_eq!(cli.settings.commit_wait_us, 100_000);
+        for refused in ["100001", "-1", "1.5", "soon"] {
+            let flag = format!("--commit-wait-us={refused}");
+            let error = Cli::try_parse_from(["chat", flag.as_str()]).unwrap_err();
+            assert!(error.to_string().contains("--commit-wait-us"), "{error}");
+        }
     }
 
     #[test]

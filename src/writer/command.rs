@@ -45,6 +45,11 @@ pub(super) enum Command {
 }
 
 impl Command {
+    /// Whether it is stored with a batch (an append or a read marker).
+    pub(super) fn is_batched(&self) -> bool {
+        matches!(self, Self::Append { .. } | Self::Read { .. })
+    }
+
     /// Its name in metrics.
     pub(super) fn name(&self) -> &'static str {
         match self {

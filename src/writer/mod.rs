@@ -51,6 +51,9 @@ pub struct Options {
     pub default_retention: Option<u64>,
     /// How often to look for events past their room's retention.
     pub retention_check: Duration,
+    /// How long a batch waits, after its first append came, for more to join it (zero: it
+    /// takes what is queued and commits at once).
+    pub commit_wait: Duration,
 }
 
 /// Why a command other than an append (creating or deleting a room, a ping, reaping) failed.

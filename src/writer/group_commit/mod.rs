@@ -5,6 +5,7 @@
 //! once as unavailable: nobody waits without an answer for the length of an outage.
 
 mod answers;
+mod taking;
 mod upkeep;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
 use self::answers::{Orphans, fail, refuse};
+use self::taking::{gather, receive};
 use self::upkeep::Purging;
 use super::batch::{Answers, Batch};
 use super::{Command, Options, WriteError};
@@ -72,10 +74,12 @@ impl GroupCommit {
             if !receive(&mut queue, &mut commands, most, self.idle()).await {
                 break;
             }
-            let mut batch = self.orphans_due();
             for command in &commands {
                 self.metrics.writer_taken(command.name());
             }
+            let wait = self.options.commit_wait;
+            gather(&mut queue, &mut commands, most, wait, &self.metrics).await;
+            let mut batch = self.orphans_due();
             for command in commands.drain(..) {
                 match self.doubt {
                     Some(_) => refuse(command, &self.metrics, &mut self.orphans),
@@ -258,24 +262,6 @@ impl GroupCommit {
     }
 }
 
-/// Takes up to `max` queued commands, waiting for one at most `wait` (None: for as long as it
-/// takes; work is due afterwards in any case). False once the queue is closed and empty.
-async fn receive(
-    queue: &mut mpsc::Receiver<Command>,
-    into: &mut Vec<Command>,
-    max: usize,
-    wait: Option<Duration>,
-) -> bool {
-    let Some(wait) = wait else {
-        return queue.recv_many(into, max).await > 0;
-    };
-    tokio::select! {
-        biased;
-        received = queue.recv_many(into, max) => received > 0,
-        () = tokio::time::sleep(wait) => true,
-    }
-}
-
 /// Logs a storage failure, which the caller only ever sees as `Unavailable`.
 fn unavailable(what: &'static str) -> impl Fn(StoreError) -> WriteError {
     move |error| {
@@ -290,8 +276,15 @@ mod tests {
     use super::*;
     use crate::hub::Hub;
 
-    #[tokio::test]
-    async fn a_writer_whose_task_died_is_unavailable() {
+    /// A writer on a fresh SQLite store (kept while the directory lives), and its metrics.
+    async fn started(
+        commit_wait: Duration,
+    ) -> (
+        tempfile::TempDir,
+        Writer,
+        tokio::task::JoinHandle<()>,
+        Arc<Metrics>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let storage = crate::store::sqlite_in(dir.path(), 1).await;
         let metrics = Arc::new(Metrics::new());
@@ -302,8 +295,15 @@ mod tests {
             purge_delay: Duration::ZERO,
             default_retention: None,
             retention_check: Duration::from_secs(10),
+            commit_wait,
         };
-        let (writer, task) = Writer::start(storage.writer, hub, metrics, options);
+        let (writer, task) = Writer::start(storage.writer, hub, metrics.clone(), options);
+        (dir, writer, task, metrics)
+    }
+
+    #[tokio::test]
+    async fn a_writer_whose_task_died_is_unavailable() {
+        let (_dir, writer, task, _) = started(Duration::ZERO).await;
         assert_eq!(writer.ping().await, Ok(()));
 
         task.abort();
@@ -312,5 +312,39 @@ mod tests {
         assert_eq!(writer.ping().await, Err(WriteError::Unavailable));
         assert!(writer.reserve().await.is_err());
         assert!(writer.try_reserve().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_batch_waits_its_commit_wait_for_more_to_join_it() {
+        use crate::domain::{MessageText, NewEvent, NewRoom, RoomName, Sender};
+        let (_dir, writer, _task, metrics) = started(Duration::from_millis(500)).await;
+        let room = NewRoom::public(RoomName::parse("waiting").unwrap());
+        let room_id = writer.create_room(room).await.unwrap().room_id;
+        let talk = |text| {
+            let sender = Sender::parse("alice").unwrap();
+            NewEvent::talk(room_id, sender, MessageText::parse(text).unwrap())
+        };
+
+        let first = writer.reserve().await.unwrap().append(talk("one"));
+        // The second comes only once the writer has taken the first into a batch.
+        while !metrics
+            .render()
+            .contains("chat_writer_taken_total{command=\"append\"} 1")
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let second = writer.reserve().await.unwrap().append(talk("two"));
+        assert!(first.await.unwrap().is_ok());
+        assert!(second.await.unwrap().is_ok());
+
+        let rendered = metrics.render();
+        assert!(
+            rendered.contains("chat_store_batch_size_count 1\n"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("chat_store_batch_size_sum 2.0"),
+            "{rendered}"
+        );
     }
 }

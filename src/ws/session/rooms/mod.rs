@@ -137,6 +137,7 @@ mod tests {
             purge_delay: std::time::Duration::ZERO,
             default_retention: None,
             retention_check: std::time::Duration::from_secs(10),
+            commit_wait: std::time::Duration::ZERO,
         };
         let (writer, _) = Writer::start(storage.writer, hub.clone(), metrics, options);
         let room = writer

@@ -1,0 +1,53 @@
+//! How the writer takes commands from its queue: what has queued up, and, with a commit wait,
+//! what joins a batch while it waits.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+use crate::writer::Command;
+
+/// Takes up to `max` queued commands, waiting for one at most `wait` (None: for as long as it
+/// takes; work is due afterwards in any case). False once the queue is closed and empty.
+pub(super) async fn receive(
+    queue: &mut mpsc::Receiver<Command>,
+    into: &mut Vec<Command>,
+    max: usize,
+    wait: Option<Duration>,
+) -> bool {
+    let Some(wait) = wait else {
+        return queue.recv_many(into, max).await > 0;
+    };
+    tokio::select! {
+        biased;
+        received = queue.recv_many(into, max) => received > 0,
+        () = tokio::time::sleep(wait) => true,
+    }
+}
+
+/// Waits `wait` after a batch's first appends came (not a room's creation, a ping, ...), then
+/// takes what joined them meanwhile (up to `max`): a commit costs the same CPU for one event
+/// or dozens (the statements, the pages written to the log, the fsync, and the wake-ups
+/// around each), so fewer, larger commits spend less per event, each waiting up to `wait`
+/// longer.
+pub(super) async fn gather(
+    queue: &mut mpsc::Receiver<Command>,
+    into: &mut Vec<Command>,
+    max: usize,
+    wait: Duration,
+    metrics: &Metrics,
+) {
+    let batched = into.first().is_some_and(Command::is_batched);
+    if wait.is_zero() || !batched || into.len() >= max {
+        return;
+    }
+    tokio::time::sleep(wait).await;
+    while into.len() < max {
+        let Ok(command) = queue.try_recv() else {
+            return;
+        };
+        metrics.writer_taken(command.name());
+        into.push(command);
+    }
+}

@@ -26,11 +26,11 @@ pub(super) async fn receive(
     }
 }
 
-/// Waits `wait` after a batch's first appends came (not a room's creation, a ping, ...), then
-/// takes what joined them meanwhile (up to `max`): a commit costs the same CPU for one event
-/// or dozens (the statements, the pages written to the log, the fsync, and the wake-ups
+/// Waits up to `wait` after a batch's first appends came (not a room's creation, a ping, ...)
+/// for more to join them, until the batch holds `max`: a commit costs the same CPU for one
+/// event or dozens (the statements, the pages written to the log, the fsync, and the wake-ups
 /// around each), so fewer, larger commits spend less per event, each waiting up to `wait`
-/// longer.
+/// longer. A full batch goes at once.
 pub(super) async fn gather(
     queue: &mut mpsc::Receiver<Command>,
     into: &mut Vec<Command>,
@@ -39,15 +39,24 @@ pub(super) async fn gather(
     metrics: &Metrics,
 ) {
     let batched = into.first().is_some_and(Command::is_batched);
-    if wait.is_zero() || !batched || into.len() >= max {
+    if wait.is_zero() || !batched {
         return;
     }
-    tokio::time::sleep(wait).await;
+    let waited = tokio::time::sleep(wait);
+    tokio::pin!(waited);
     while into.len() < max {
-        let Ok(command) = queue.try_recv() else {
-            return;
-        };
-        metrics.writer_taken(command.name());
-        into.push(command);
+        let before = into.len();
+        tokio::select! {
+            biased;
+            () = &mut waited => return,
+            received = queue.recv_many(into, max - before) => {
+                if received == 0 {
+                    return;
+                }
+            }
+        }
+        for command in &into[before..] {
+            metrics.writer_taken(command.name());
+        }
     }
 }

@@ -452,8 +452,13 @@ fn talk(
 fn latency(run: &Run, event: &Value) -> Option<u32> {
     let stamp = event["message"].as_str()?.strip_prefix("hello there ")?;
     let sent = stamp.split_once('-')?.0.parse::<u128>().ok()?;
+    Some(since(run, sent))
+}
+
+/// Microseconds from `sent` (on the run's clock) to now.
+fn since(run: &Run, sent: u128) -> u32 {
     let micros = run.clock.elapsed().as_micros().saturating_sub(sent);
-    Some(u32::try_from(micros).unwrap_or(u32::MAX))
+    u32::try_from(micros).unwrap_or(u32::MAX)
 }
 
 /// One member: enters (through instance `via`), then talks until told to stop, recording
@@ -550,8 +555,7 @@ async fn member(
         if kind.ends_with("REACT") {
             // Timed on the sender's own copy, the one event of the kind it can tell apart.
             let sent = if own { reacting.pop_front() } else { None };
-            let micros = sent.map(|sent| run.clock.elapsed().as_micros().saturating_sub(sent));
-            latencies.extend(micros.map(|micros| u32::try_from(micros).unwrap_or(u32::MAX)));
+            latencies.extend(sent.map(|sent| since(&run, sent)));
         } else {
             latencies.extend(latency(&run, &event));
         }

@@ -34,6 +34,20 @@ pub(super) struct Beats {
     index: HashMap<String, usize>,
     sent: u64,
     heard: Vec<u64>,
+    /// Per channel subscribed again after its slot moved and not heard since: the round from
+    /// which a beat proves the new subscription. The reply to `SSUBSCRIBE` does not prove it:
+    /// while a slot moves, its old node's unasked `sunsubscribe` pushes can be taken for that
+    /// reply (the redis crate, 1.8.2), and the `MOVED` that really answered it is lost.
+    unconfirmed: Vec<Option<u64>>,
+}
+
+/// Why a beat channel is subscribed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rejoin {
+    /// Its slot moved to another shard.
+    Moved,
+    /// A round went by since it was subscribed again, and no beat came on it.
+    Unheard,
 }
 
 /// What the beats say of the subscription.
@@ -70,12 +84,14 @@ impl Beats {
             .map(|(at, channel)| (channel.clone(), at))
             .collect();
         let heard = vec![0; channels.len()];
+        let unconfirmed = vec![None; channels.len()];
         Self {
             channels,
             suffix: format!(":beat:{instance}"),
             index,
             sent: 0,
             heard,
+            unconfirmed,
         }
     }
 
@@ -89,30 +105,48 @@ impl Beats {
         channel.ends_with(self.suffix.as_bytes())
     }
 
+    /// Where one of this instance's beat channels is in [`Self::channels`] (on a cluster, its
+    /// partition).
+    pub fn position(&self, channel: &[u8]) -> Option<usize> {
+        let channel = std::str::from_utf8(channel).ok()?;
+        self.index.get(channel).copied()
+    }
+
     /// Takes a message on a beat channel (one not of this instance's is ignored).
     pub fn hear(&mut self, channel: &[u8], payload: &[u8]) {
-        let at = std::str::from_utf8(channel)
-            .ok()
-            .and_then(|channel| self.index.get(channel));
         let round = std::str::from_utf8(payload)
             .ok()
             .and_then(|round| round.parse::<u64>().ok());
-        if let (Some(&at), Some(round)) = (at, round) {
+        if let (Some(at), Some(round)) = (self.position(channel), round) {
             self.heard[at] = self.heard[at].max(round);
+            if self.unconfirmed[at].is_some_and(|from| round >= from) {
+                self.unconfirmed[at] = None;
+            }
         }
     }
 
-    /// A beat channel is subscribed again after its slot moved to another shard: the beats
-    /// published while it moved were lost with the move (sharded pub/sub drops them), not by a
-    /// wedge, and the confirmed subscription is as good as a beat heard. From here on it must
-    /// bring the next rounds like any channel.
-    pub fn rejoined(&mut self, channel: &[u8]) {
-        let at = std::str::from_utf8(channel)
-            .ok()
-            .and_then(|channel| self.index.get(channel));
-        if let Some(&at) = at {
+    /// The channel at `at` is subscribed again; until a beat comes on it, its subscription is
+    /// unconfirmed. After its slot moved to another shard, the beats published while it moved
+    /// were lost with the move (sharded pub/sub drops them), not by a wedge, so the rounds sent
+    /// so far are not held against it; from here on it must bring the next rounds like any
+    /// channel. Subscribed once more because it stayed unheard, the rounds it missed still
+    /// count, so a channel that never comes back is wedged within the usual bound. Returns the
+    /// round to probe it with at once, if one was sent.
+    pub fn rejoined(&mut self, at: usize, why: Rejoin) -> Option<String> {
+        if why == Rejoin::Moved {
             self.heard[at] = self.heard[at].max(self.sent);
         }
+        self.unconfirmed[at] = Some(self.sent);
+        (self.sent > 0).then(|| self.sent.to_string())
+    }
+
+    /// The channels subscribed again before the last round went out, and not heard since:
+    /// their subscription is to be made again.
+    pub fn unconfirmed(&self) -> Vec<usize> {
+        let sent = self.sent;
+        (0..self.channels.len())
+            .filter(|&at| self.unconfirmed[at].is_some_and(|from| from < sent))
+            .collect()
     }
 
     pub fn verdict(&self) -> Verdict {
@@ -153,9 +187,10 @@ mod tests {
             "its beats were lost as it moved"
         );
 
-        beats.rejoined(channels[0].as_bytes());
+        assert_eq!(beats.position(channels[0].as_bytes()), Some(0));
+        assert_eq!(beats.position(b"chat:{p0}:beat:someone-else"), None);
+        beats.rejoined(0, Rejoin::Moved);
         assert_eq!(beats.verdict(), Verdict::Heard);
-        beats.rejoined(b"chat:{p0}:beat:someone-else");
         for _ in 0..ROUNDS_LATE {
             let round = beats.next_round();
             for channel in &channels[1..] {
@@ -165,6 +200,49 @@ mod tests {
         }
         beats.next_round();
         assert_eq!(beats.verdict(), Verdict::Wedged, "and then stayed silent");
+    }
+
+    #[test]
+    fn a_channel_subscribed_again_is_made_again_until_a_beat_comes_on_it() {
+        let mut beats = Beats::sharded(InstanceId::random());
+        let channels = beats.channels().to_vec();
+        let hear_all_but_the_first = |beats: &mut Beats, round: &str| {
+            for channel in &channels[1..] {
+                beats.hear(channel.as_bytes(), round.as_bytes());
+            }
+        };
+        let round = beats.next_round();
+        hear_all_but_the_first(&mut beats, &round);
+        assert_eq!(
+            beats.rejoined(0, Rejoin::Moved).as_deref(),
+            Some("1"),
+            "probed at once"
+        );
+        assert!(
+            beats.unconfirmed().is_empty(),
+            "the probe has a round to come"
+        );
+
+        let round = beats.next_round();
+        hear_all_but_the_first(&mut beats, &round);
+        assert_eq!(beats.unconfirmed(), [0], "a round went by and nothing came");
+        assert_eq!(beats.rejoined(0, Rejoin::Unheard).as_deref(), Some("2"));
+        assert!(beats.unconfirmed().is_empty());
+        beats.next_round();
+        assert_eq!(beats.unconfirmed(), [0]);
+        beats.next_round();
+        assert_eq!(
+            beats.verdict(),
+            Verdict::Wedged,
+            "retries do not hold the bound off: heard up to 1, 4 sent"
+        );
+
+        beats.hear(channels[0].as_bytes(), b"2");
+        assert!(beats.unconfirmed().is_empty(), "a beat from its retry on");
+        assert_eq!(beats.rejoined(1, Rejoin::Moved).as_deref(), Some("4"));
+        beats.hear(channels[1].as_bytes(), b"3");
+        beats.next_round();
+        assert_eq!(beats.unconfirmed(), [1], "an older round proves nothing");
     }
 
     #[test]

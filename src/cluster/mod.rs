@@ -25,6 +25,7 @@
 mod beats;
 mod broker;
 mod holdback;
+mod moves;
 mod publisher;
 mod sequencer;
 mod sharded;

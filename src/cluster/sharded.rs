@@ -2,21 +2,23 @@
 //! own connections, one per node, not one per room. The rooms this instance has members in are
 //! followed as on one Redis, their channels subscribed a partition at a time (a partition's
 //! channels share a hash tag, so a slot, so one command). The redis crate follows the topology:
-//! it reroutes on `MOVED`, and after a node's connection drops or slots move it subscribes
-//! again; what was published meanwhile is read from storage, as after any reconnect. A beat
-//! channel per partition checks every shard's connection end to end.
+//! it reroutes on `MOVED`, and after a node's connection drops it subscribes again; channels
+//! whose slots moved are followed by [`super::moves`]. What was published meanwhile is read
+//! from storage, as after any reconnect. A beat channel per partition checks every shard's
+//! connection end to end.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use redis::cluster_async::ClusterConnection;
-use redis::{PushInfo, PushKind, RedisResult, Value};
+use redis::{PushInfo, RedisResult};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
 use super::beats::Beats;
 use super::broker::REDIS_TIMEOUT;
+use super::moves::Pushed;
 use super::subscriber::{RETRY_FIRST, RETRY_MAX, Subscriber, timed_out};
 use super::urls::Nodes;
 use super::wire::{partition, sharded_channel};
@@ -86,14 +88,17 @@ impl Subscriber {
                 }
                 push = pushes.recv() => match push.map(|push| self.pushed(push, &mut beats)) {
                     Some(Pushed::Handled) => true,
-                    Some(Pushed::Dropped(channel)) => {
-                        self.subscribe_again(&mut connection, &subscribed, &mut beats, channel)
+                    Some(Pushed::Dropped(dropped)) => {
+                        self.dropped(&mut connection, &subscribed, &mut beats, dropped)
                             .await
                             .is_ok()
                     }
                     Some(Pushed::Lost) | None => false,
                 },
-                _ = checks.tick() => self.check(&mut beats, "SPUBLISH", &connection).await,
+                _ = checks.tick() => {
+                    self.unconfirmed_again(&mut connection, &subscribed, &mut beats).await.is_ok()
+                        && self.check(&mut beats, "SPUBLISH", &connection).await
+                }
             };
             if !alive {
                 return;
@@ -116,70 +121,6 @@ impl Subscriber {
                 .await
                 .map_err(|_| timed_out())?;
         subscribed.into_iter().collect()
-    }
-
-    /// Hands on a message or a beat, or says what else the push means.
-    fn pushed(&self, push: PushInfo, beats: &mut Beats) -> Pushed {
-        match push.kind {
-            PushKind::SMessage => {
-                if let [Value::BulkString(channel), Value::BulkString(payload), ..] =
-                    push.data.as_slice()
-                {
-                    if beats.is_beat_channel(channel) {
-                        self.hear(beats, channel, payload);
-                    } else {
-                        self.receive(payload);
-                    }
-                }
-                Pushed::Handled
-            }
-            // The crate would subscribe there again itself, but a failover was seen to leave
-            // every shard's subscriptions gone: the whole connection is opened anew.
-            PushKind::Disconnection => Pushed::Lost,
-            // Ours when a room lost its members here; Redis's own when the channel's slot moved
-            // to another shard (a resharding), which the subscription must follow.
-            PushKind::SUnsubscribe => match push.data.first() {
-                Some(Value::BulkString(name)) if beats.is_beat_channel(name) => {
-                    Pushed::Dropped(Dropped::Beat(name.clone()))
-                }
-                Some(channel) => room_of(channel).map_or(Pushed::Handled, |room_id| {
-                    Pushed::Dropped(Dropped::Room(room_id))
-                }),
-                None => Pushed::Handled,
-            },
-            _ => Pushed::Handled,
-        }
-    }
-
-    /// Subscribes to a channel Redis dropped as its slot moved: a beat channel always (the
-    /// beats lost meanwhile are not held against it), a room's if this instance still follows
-    /// it (what was published meanwhile is read from storage).
-    async fn subscribe_again(
-        &self,
-        connection: &mut ClusterConnection,
-        subscribed: &HashSet<RoomId>,
-        beats: &mut Beats,
-        dropped: Dropped,
-    ) -> RedisResult<()> {
-        let channel = match &dropped {
-            Dropped::Beat(name) => name.clone(),
-            Dropped::Room(room_id)
-                if subscribed.contains(room_id) && self.hub.active_room_ids().contains(room_id) =>
-            {
-                sharded_channel(*room_id).into_bytes()
-            }
-            Dropped::Room(_) => return Ok(()),
-        };
-        tokio::time::timeout(REDIS_TIMEOUT, connection.ssubscribe(channel))
-            .await
-            .map_err(|_| timed_out())??;
-        match dropped {
-            Dropped::Room(room_id) => {
-                tokio::spawn(self.sequencer.clone().sync(vec![room_id]));
-            }
-            Dropped::Beat(name) => beats.rejoined(&name),
-        }
-        Ok(())
     }
 
     /// Subscribes to the channels of the rooms that gained members here and unsubscribes from
@@ -223,31 +164,4 @@ fn by_partition(rooms: &[RoomId]) -> Vec<Vec<String>> {
             .push(sharded_channel(*room_id));
     }
     groups.into_values().collect()
-}
-
-/// What a push means to the subscription.
-enum Pushed {
-    /// A message handed on, or a confirmation.
-    Handled,
-    /// This channel is no longer subscribed to.
-    Dropped(Dropped),
-    /// A node's connection dropped.
-    Lost,
-}
-
-/// A channel no longer subscribed to.
-enum Dropped {
-    /// One of the beat channels, by name.
-    Beat(Vec<u8>),
-    Room(RoomId),
-}
-
-/// The room a sharded channel's name (`chat:{p<n>}:room:<roomId>`) names.
-fn room_of(channel: &Value) -> Option<RoomId> {
-    let Value::BulkString(name) = channel else {
-        return None;
-    };
-    let name = std::str::from_utf8(name).ok()?;
-    let (_, room) = name.split_once(":room:")?;
-    RoomId::parse(room).ok()
 }

@@ -17,12 +17,16 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("its address").port()
 }
 
-/// A free port for a Redis Cluster node: its bus listens 10,000 above, so Redis refuses any
-/// port above 55535.
+/// How far above its port a Redis Cluster node's bus listens.
+const BUS_OFFSET: u16 = 10_000;
+
+/// A free port for a Redis Cluster node whose bus port is free too (so at most 55535).
 fn node_port() -> u16 {
     loop {
         let port = free_port();
-        if port <= 55_535 {
+        if port <= u16::MAX - BUS_OFFSET
+            && TcpListener::bind(("127.0.0.1", port + BUS_OFFSET)).is_ok()
+        {
             return port;
         }
     }
@@ -143,7 +147,9 @@ impl RedisServer {
             .collect(),
         };
         if let Some(master) = self.replica_of {
+            // Loaded from the master's stream, not through a dump.rdb in the working directory.
             args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
+            args.extend(["--repl-diskless-load".into(), "on-empty-db".into()]);
         }
         args
     }
@@ -383,26 +389,10 @@ impl RedisCluster {
 
     fn started(replicas: usize, secured: Option<&'static str>) -> Self {
         let dir = tempfile::tempdir().expect("a directory for the nodes' files");
-        let ports: Vec<u16> = (0..3 * (1 + replicas)).map(|_| node_port()).collect();
-        let nodes = ports
-            .iter()
-            .map(|port| {
-                let child = Command::new("redis-server")
-                    .args(Self::listen_args(secured, *port))
-                    .args(["--bind", "127.0.0.1"])
-                    .args(["--cluster-enabled", "yes"])
-                    .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                    .args(["--cluster-node-timeout", "1000"])
-                    .arg("--dir")
-                    .arg(dir.path())
-                    .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .expect("redis-server runs cluster nodes too");
-                wait_for_port(*port);
-                Some(child)
-            })
-            .collect();
+        let (ports, nodes): (Vec<u16>, Vec<Option<Child>>) = (0..3 * (1 + replicas))
+            .map(|_| Self::node(dir.path(), secured))
+            .map(|(port, child)| (port, Some(child)))
+            .unzip();
         let cluster = Self {
             ports,
             nodes,
@@ -435,6 +425,39 @@ impl RedisCluster {
             std::thread::sleep(Duration::from_millis(50));
         }
         cluster
+    }
+
+    /// A node listening on its port and its bus. Another process may take either port between
+    /// the check that it is free and the node's start (the machine's own outgoing connections
+    /// draw from the same range): the node then exits, and another port is tried.
+    fn node(dir: &std::path::Path, secured: Option<&'static str>) -> (u16, Child) {
+        loop {
+            let port = node_port();
+            let mut child = Command::new("redis-server")
+                .args(Self::listen_args(secured, port))
+                .args(["--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes"])
+                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                .args(["--cluster-node-timeout", "1000"])
+                .arg("--dir")
+                .arg(dir)
+                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server runs cluster nodes too");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if child.try_wait().expect("its status").is_some() {
+                    break;
+                }
+                let listens = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+                if listens(port) && listens(port + BUS_OFFSET) {
+                    return (port, child);
+                }
+                assert!(Instant::now() < deadline, "node {port} never listened");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 
     fn synced(&self, port: u16) -> bool {

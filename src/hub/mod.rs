@@ -207,7 +207,7 @@ impl Hub {
         };
         self.changed.notify_one();
         for member in room.members.values() {
-            let closed = Outbound::Closed { room_id, last_seq };
+            let closed = Outbound::Closed(Box::new((room_id, last_seq)));
             member.deliver(closed, &self.metrics.slow_consumers);
         }
     }

@@ -29,7 +29,7 @@ pub struct Parked {
 }
 
 /// Room in the writer's queue for the parked job; never resolves while none is parked.
-pub async fn room_for(parked: &mut Option<Parked>) -> Result<AppendSlot, WriteError> {
+pub async fn room_for(parked: &mut Option<Box<Parked>>) -> Result<AppendSlot, WriteError> {
     match parked {
         Some(parked) => (&mut parked.room).await,
         None => std::future::pending().await,
@@ -59,7 +59,7 @@ impl Session {
             Ok(None) => {
                 let writer = self.state.writer.clone();
                 let room = Box::pin(async move { writer.reserve().await });
-                self.parked = Some(Parked { job, echo, room });
+                self.parked = Some(Box::new(Parked { job, echo, room }));
             }
             Err(_) => return Err(End::Unavailable),
         }
@@ -68,7 +68,8 @@ impl Session {
 
     pub(super) fn unpark(&mut self, slot: Result<AppendSlot, WriteError>) -> Result<(), End> {
         let slot = slot.map_err(|_| End::Unavailable)?;
-        if let Some(Parked { job, echo, .. }) = self.parked.take() {
+        if let Some(parked) = self.parked.take() {
+            let Parked { job, echo, .. } = *parked;
             self.queue(slot, job, echo);
         }
         Ok(())

@@ -64,7 +64,8 @@ impl Session {
                 }
             }
             Outbound::Notice(notice) => self.send_notice(&notice),
-            Outbound::Closed { room_id, last_seq } => {
+            Outbound::Closed(closed) => {
+                let (room_id, last_seq) = *closed;
                 self.presence.table_mut().close(room_id, last_seq);
                 self.done_with(room_id);
             }

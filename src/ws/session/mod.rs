@@ -66,7 +66,8 @@ pub struct Session {
     queue: MemberQueue,
     limiter: FrameLimit,
     in_flight: InFlight,
-    parked: Option<Parked>,
+    /// An append waiting for room in the writer's queue: seldom there, so boxed (300 bytes).
+    parked: Option<Box<Parked>>,
     /// `/ws/chat` frames read and not acted on yet (a SockJS message may carry several);
     /// STOMP's wait in its decoder, read one at a time.
     pending: VecDeque<ByteString>,
@@ -112,7 +113,9 @@ impl Session {
             rooms = session.presence.table().len(),
             "session closed"
         );
-        session.finish(end, &mut stream).await;
+        // Boxed: its state (leaving every room, the closing handshake) is about 3 KiB, and
+        // inline it would be held by every session for as long as it serves, idle or not.
+        Box::pin(session.finish(end, &mut stream)).await;
     }
 
     fn new(state: Arc<AppState>, opening: Opening) -> Self {

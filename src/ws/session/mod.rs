@@ -113,8 +113,7 @@ impl Session {
             rooms = session.presence.table().len(),
             "session closed"
         );
-        // Boxed: its state (leaving every room, the closing handshake) is about 3 KiB, and
-        // inline it would be held by every session for as long as it serves, idle or not.
+        // Boxed: inline, its state (3 KiB) would be held by every session while it serves.
         Box::pin(session.finish(end, &mut stream)).await;
     }
 

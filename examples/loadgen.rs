@@ -24,7 +24,8 @@
 //! Scenarios beyond plain fan-out, each an option that adds to the run:
 //! - `--idle N`: before the talking, N more clients connect and ENTER (spread over the rooms),
 //!   all at once, as after a restart (from source addresses 127.0.0.2 and up, so ports last): connect+ENTER latency, connections per second, server
-//!   RSS per connection while they idle, and RSS once they are gone again.
+//!   RSS per connection while they idle (read after `--idle-for` seconds, 1 by default), and
+//!   RSS once they are gone again.
 //! - `--send edit|react`: once its first TALK is back, each member sends EDITs of it (or
 //!   REACT and UNREACT of it in turn) instead of TALKs; they are counted and timed as TALKs
 //!   are (reactions on the sender's own copy), to weigh them against the TALK path.
@@ -87,6 +88,7 @@ struct Options {
     rate: u64,
     seconds: u64,
     idle: usize,
+    idle_for: u64,
     slow: usize,
     resume: usize,
     resume_every: u64,
@@ -108,6 +110,7 @@ fn options() -> Options {
         rate: 0,
         seconds: 10,
         idle: 0,
+        idle_for: 1,
         slow: 0,
         resume: 0,
         resume_every: 2,
@@ -139,6 +142,7 @@ fn options() -> Options {
             "--rate" => o.rate = number() as u64,
             "--seconds" => o.seconds = number() as u64,
             "--idle" => o.idle = number(),
+            "--idle-for" => o.idle_for = number() as u64,
             "--slow" => o.slow = number(),
             "--resume" => o.resume = number(),
             "--resume-every" => o.resume_every = number() as u64,
@@ -674,7 +678,7 @@ async fn main() {
     if o.idle > 0 {
         let (latencies, open, per_second) = connect_storm(&run, &rooms, o.idle).await;
         // Let the last ENTERs reach everyone, so what is measured is idle connections.
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(o.idle_for)).await;
         let rss_idle = o.pid.and_then(rss_kib);
         for reader in open {
             reader.abort();

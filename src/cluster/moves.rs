@@ -10,7 +10,7 @@ use redis::{PushInfo, PushKind, RedisResult, Value};
 
 use super::beats::{Beats, Rejoin};
 use super::broker::REDIS_TIMEOUT;
-use super::subscriber::{Subscriber, timed_out};
+use super::subscriber::{Subscriber, publish_beat, timed_out};
 use super::wire::{partition, sharded_channel};
 use crate::domain::RoomId;
 
@@ -119,11 +119,9 @@ impl Subscriber {
             tokio::spawn(self.sequencer.clone().sync(rooms));
         }
         if let Some(round) = beats.rejoined(at, why) {
-            // Its answer is not looked at: the beat coming back is what counts.
-            let mut publish = redis::cmd("SPUBLISH");
-            publish.arg(beat_channel).arg(round);
-            let published = publish.query_async::<Value>(connection);
-            let _ = tokio::time::timeout(REDIS_TIMEOUT, published).await;
+            // Whether it went out is not looked at: the beat coming back is what counts.
+            let probe = publish_beat(connection.clone(), "SPUBLISH", &beat_channel, &round);
+            let _ = tokio::time::timeout(REDIS_TIMEOUT, probe).await;
         }
         Ok(())
     }

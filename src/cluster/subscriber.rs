@@ -147,14 +147,10 @@ impl Subscriber {
             return false;
         }
         let round = beats.next_round();
-        let sent = beats.channels().iter().map(|channel| {
-            let mut connection = connection.clone();
-            let mut publish = redis::cmd(command);
-            publish.arg(channel).arg(&round);
-            // Any answer will do: on a cluster a moving slot can hand this request another's
-            // reply (see `Beats`), and whether the beat arrives is judged by hearing it.
-            async move { publish.query_async::<redis::Value>(&mut connection).await }
-        });
+        let sent = beats
+            .channels()
+            .iter()
+            .map(|channel| publish_beat(connection.clone(), command, channel, &round));
         let sent = tokio::time::timeout(REDIS_TIMEOUT, futures_util::future::join_all(sent));
         let published = matches!(sent.await, Ok(results) if results.iter().all(Result::is_ok));
         if !published {
@@ -220,6 +216,25 @@ impl Subscriber {
             }
         }
     }
+}
+
+/// Publishes a beat's `round` on `channel` with `command` (`PUBLISH`, or `SPUBLISH` on a
+/// cluster). Any answer will do: on a cluster a moving slot can hand this request another's
+/// reply (see `Beats`), and whether the beat arrives is judged by hearing it.
+pub(super) async fn publish_beat<C>(
+    mut connection: C,
+    command: &str,
+    channel: &str,
+    round: &str,
+) -> redis::RedisResult<redis::Value>
+where
+    C: redis::aio::ConnectionLike,
+{
+    redis::cmd(command)
+        .arg(channel)
+        .arg(round)
+        .query_async(&mut connection)
+        .await
 }
 
 pub(super) fn timed_out() -> redis::RedisError {

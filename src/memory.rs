@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
-/// How often the count of ended sessions is looked at.
+/// How often the counts of open and ended sessions are looked at.
 const LOOK_EVERY: Duration = Duration::from_secs(5);
 
 /// Until shutdown: releases freed memory whenever connections have opened or ended since the

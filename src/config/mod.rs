@@ -295,6 +295,10 @@ impl Settings {
         Duration::from_secs(self.purge_delay_secs)
     }
 
+    pub fn commit_wait(&self) -> Duration {
+        Duration::from_micros(self.commit_wait_us)
+    }
+
     pub fn retention_check(&self) -> Duration {
         Duration::from_millis(self.retention_check_ms.max(1))
     }

@@ -9,6 +9,11 @@ fn settings() -> Settings {
         .settings
 }
 
+/// Why the settings are refused, as said at start-up.
+fn refusal(s: &Settings) -> String {
+    s.validate().unwrap_err().to_string()
+}
+
 #[test]
 fn debug_output_redacts_the_database_password_and_the_jwt_secret() {
     let mut s = settings();
@@ -32,9 +37,9 @@ fn durability_is_fsync_unless_os_is_asked_for_and_nothing_else_is_taken() {
 
 #[test]
 fn a_commit_waits_for_nothing_unless_asked_and_never_past_100_ms() {
-    assert_eq!(settings().commit_wait_us, 0);
+    assert_eq!(settings().commit_wait(), Duration::ZERO);
     let cli = Cli::try_parse_from(["chat", "--commit-wait-us", "100000"]).unwrap();
-    assert_eq!(cli.settings.commit_wait_us, 100_000);
+    assert_eq!(cli.settings.commit_wait(), Duration::from_millis(100));
     for refused in ["100001", "-1", "1.5", "soon"] {
         let flag = format!("--commit-wait-us={refused}");
         let error = Cli::try_parse_from(["chat", flag.as_str()]).unwrap_err();
@@ -71,10 +76,9 @@ fn a_client_timeout_not_above_the_ping_interval_is_refused() {
     s.ping_interval_ms = 1000;
     s.client_timeout_ms = 1000;
     assert!(
-        s.validate()
-            .unwrap_err()
-            .to_string()
-            .contains("CHAT_CLIENT_TIMEOUT_MS")
+        refusal(&s).contains("CHAT_CLIENT_TIMEOUT_MS"),
+        "{}",
+        refusal(&s)
     );
     s.client_timeout_ms = 3000;
     assert!(s.validate().is_ok());
@@ -86,10 +90,9 @@ fn an_instance_timeout_below_two_heartbeats_is_refused() {
     s.heartbeat_ms = 1000;
     s.instance_timeout_ms = 1999;
     assert!(
-        s.validate()
-            .unwrap_err()
-            .to_string()
-            .contains("CHAT_INSTANCE_TIMEOUT_MS")
+        refusal(&s).contains("CHAT_INSTANCE_TIMEOUT_MS"),
+        "{}",
+        refusal(&s)
     );
     s.instance_timeout_ms = 2000;
     assert!(s.validate().is_ok());
@@ -101,7 +104,7 @@ fn the_members_of_a_dead_instance_must_leave_within_a_minute() {
     let mut s = settings();
     s.heartbeat_ms = 5_000;
     s.instance_timeout_ms = 55_001;
-    let error = s.validate().unwrap_err().to_string();
+    let error = refusal(&s);
     assert!(error.contains("60000"), "{error}");
     s.instance_timeout_ms = 55_000;
     assert!(s.validate().is_ok());

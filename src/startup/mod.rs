@@ -296,6 +296,6 @@ fn writer_options(settings: &Settings) -> writer::Options {
         purge_delay: settings.purge_delay(),
         default_retention: settings.retention_max_age,
         retention_check: settings.retention_check(),
-        commit_wait: std::time::Duration::from_micros(settings.commit_wait_us),
+        commit_wait: settings.commit_wait(),
     }
 }

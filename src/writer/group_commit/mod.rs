@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
 use self::answers::{Orphans, fail, refuse};
-use self::taking::{gather, receive};
+use self::taking::{gather, receive, taken};
 use self::upkeep::Purging;
 use super::batch::{Answers, Batch};
 use super::{Command, Options, WriteError};
@@ -74,9 +74,7 @@ impl GroupCommit {
             if !receive(&mut queue, &mut commands, most, self.idle()).await {
                 break;
             }
-            for command in &commands {
-                self.metrics.writer_taken(command.name());
-            }
+            taken(&commands, &self.metrics);
             let wait = self.options.commit_wait;
             gather(&mut queue, &mut commands, most, wait, &self.metrics).await;
             let mut batch = self.orphans_due();

@@ -55,8 +55,14 @@ pub(super) async fn gather(
                 }
             }
         }
-        for command in &into[before..] {
-            metrics.writer_taken(command.name());
-        }
+        taken(&into[before..], metrics);
+    }
+}
+
+/// Counts commands as taken from the queue, as they are: a batch's first at once, those that
+/// join it while it waits as they come.
+pub(super) fn taken(commands: &[Command], metrics: &Metrics) {
+    for command in commands {
+        metrics.writer_taken(command.name());
     }
 }

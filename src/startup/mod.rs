@@ -5,6 +5,7 @@
 //! queued, and the database closes.
 
 mod background;
+mod bounds;
 mod drain;
 mod server;
 
@@ -14,12 +15,12 @@ use std::sync::atomic::AtomicU64;
 
 use actix_server::Server;
 use actix_web::web;
-use governor::{Quota, RateLimiter};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use self::bounds::{http_limiter, replay_turns, writer_options};
 use crate::clients::{ClientAddress, ConnectionCap};
 use crate::cluster::{self, Cluster, ClusterError};
 use crate::config::Settings;
@@ -29,10 +30,10 @@ use crate::identity::{IdentityConfigError, Verifier};
 use crate::liveness;
 use crate::metrics::Metrics;
 use crate::openapi;
-use crate::state::{AppState, HttpLimiter};
+use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::webhooks::{Sealer, Sender};
-use crate::writer::{self, BatchLimits, Writer};
+use crate::writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -274,28 +275,4 @@ async fn connect_storage(
         })?;
     tracing::info!(durability = durability.name(), "storage ready");
     Ok(storage)
-}
-
-/// Turns at the read pool for replays: half its connections.
-fn replay_turns(settings: &Settings) -> Arc<Semaphore> {
-    let turns = (settings.db_max_connections as usize / 2).max(1);
-    Arc::new(Semaphore::new(turns))
-}
-
-/// The per-client REST limiter the settings call for; None when rate limits are off.
-fn http_limiter(settings: &Settings) -> Option<Arc<HttpLimiter>> {
-    let per_minute = settings.http_quota()?;
-    Some(Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))))
-}
-
-/// The writer's queue, and batches of half a session queue.
-fn writer_options(settings: &Settings) -> writer::Options {
-    writer::Options {
-        queue: settings.write_queue,
-        batch: BatchLimits::for_session_queue(settings.session_queue, settings.session_queue_bytes),
-        purge_delay: settings.purge_delay(),
-        default_retention: settings.retention_max_age,
-        retention_check: settings.retention_check(),
-        commit_wait: settings.commit_wait(),
-    }
 }

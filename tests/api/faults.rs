@@ -450,7 +450,6 @@ impl RedisCluster {
                 if child.try_wait().expect("its status").is_some() {
                     break;
                 }
-                let listens = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
                 if listens(port) && listens(port + BUS_OFFSET) {
                     return (port, child);
                 }
@@ -555,10 +554,15 @@ impl Drop for RedisCluster {
 
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !listens(port) {
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether something accepts connections on the port.
+fn listens(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
 /// Forwards a local port to a server, and fails as a network does: `cut` drops every

@@ -72,6 +72,9 @@ pub struct RedisServer {
     secured: Option<&'static str>,
     /// The port of the master it replicates, when it is a replica.
     replica_of: Option<u16>,
+    /// Its working directory: a replica's full sync goes through a dump.rdb there, not in
+    /// the tests' own.
+    dir: tempfile::TempDir,
 }
 
 /// A TLS server's certificate and key, the authority it trusts, and that it does not ask
@@ -118,6 +121,7 @@ impl RedisServer {
             child: None,
             secured,
             replica_of,
+            dir: tempfile::tempdir().expect("a directory for its files"),
         };
         redis.restart();
         redis
@@ -147,9 +151,7 @@ impl RedisServer {
             .collect(),
         };
         if let Some(master) = self.replica_of {
-            // Loaded from the master's stream, not through a dump.rdb in the working directory.
             args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
-            args.extend(["--repl-diskless-load".into(), "on-empty-db".into()]);
         }
         args
     }
@@ -160,12 +162,14 @@ impl RedisServer {
             .args(self.listen_args())
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(self.dir.path())
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is needed for these tests: run scripts/test, which installs it");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !listens(self.port) {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }

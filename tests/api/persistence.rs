@@ -128,14 +128,14 @@ async fn whole_history(base: &str, room_id: &str) -> Vec<serde_json::Value> {
     }
 }
 
-/// One talker of the burst: enters, pipelines TALKs, and keeps the acknowledgements (its own
-/// copies, with their seqs) it got before the process died; returns them and the last seq it
-/// saw.
+/// One talker of the burst: enters (and says so on `entered`), pipelines TALKs, and keeps the
+/// acknowledgements (its own copies, with their seqs) it got before the process died; returns
+/// them and the last seq it saw.
 async fn talk_until_killed(
     url: String,
     room_id: String,
     name: String,
-    acknowledged: tokio::sync::mpsc::UnboundedSender<()>,
+    [entered, acknowledged]: [tokio::sync::mpsc::UnboundedSender<()>; 2],
 ) -> (Vec<(String, u64)>, u64) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -143,6 +143,7 @@ async fn talk_until_killed(
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let enter = serde_json::json!({"type": "ENTER", "roomId": room_id, "sender": name});
     ws.send(Message::text(enter.to_string())).await.unwrap();
+    let _ = entered.send(());
     let (mut sink, mut stream) = ws.split();
     let (room, sender) = (room_id.clone(), name.clone());
     tokio::spawn(async move {
@@ -203,17 +204,23 @@ async fn killed_mid_burst(durability: &str) {
     let room_id = first.create_room(None).await;
     let ws_url = format!("ws://127.0.0.1:{}/ws/chat", first.port);
     let (acked, mut acks_seen) = tokio::sync::mpsc::unbounded_channel();
+    let (entered, mut enters_seen) = tokio::sync::mpsc::unbounded_channel();
     let talkers: Vec<_> = (0..4)
         .map(|t| {
             let talker = talk_until_killed(
                 ws_url.clone(),
                 room_id.clone(),
                 format!("t{t}"),
-                acked.clone(),
+                [entered.clone(), acked.clone()],
             );
             tokio::spawn(talker)
         })
         .collect();
+    // Every talker is in the burst before the kill (on a loaded machine the first ones could
+    // otherwise bring the 200 before the last had even connected).
+    for _ in 0..4 {
+        enters_seen.recv().await.expect("every talker enters");
+    }
     for _ in 0..200 {
         acks_seen.recv().await.expect("acknowledgements arrive");
     }

@@ -3,13 +3,13 @@
 //! never holds up anyone else, and no reader, however slow, makes the server hold more than
 //! the byte bound of events for it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use bytestring::ByteString;
 use prometheus_client::metrics::counter::Counter;
-use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
 use uuid::Uuid;
@@ -105,57 +105,99 @@ impl Outbound {
     }
 }
 
+/// A queue that held more than this many items gives their room back once it is drained:
+/// an idle session keeps no buffer sized for the burst it once had.
+const KEPT_CAPACITY: usize = 16;
+
 /// A new session's queue: the handle fan-out delivers through, and the end the session drains.
+///
+/// A lock around a `VecDeque`, not a channel: tokio's bounded channel costs every session
+/// about 1.1 KiB before anything is queued (its cache-padded halves and a first block of 32
+/// slots), this about 100 bytes; both bounds are checked under the lock that queues.
 pub fn member_queue(events: usize, bytes: usize) -> (MemberHandle, MemberQueue) {
-    let (sender, receiver) = mpsc::channel(events);
-    let queued = Arc::new(AtomicUsize::new(0));
-    let slow = CancellationToken::new();
-    let handle = MemberHandle {
-        sender,
-        queued: queued.clone(),
+    let shared = Arc::new(Shared {
+        items: Mutex::new(Items::default()),
+        max_events: events,
         max_bytes: bytes,
-        slow: slow.clone(),
-    };
-    let queue = MemberQueue {
-        receiver,
-        queued,
-        slow,
-    };
-    (handle, queue)
+        slow: CancellationToken::new(),
+    });
+    (
+        MemberHandle {
+            shared: shared.clone(),
+        },
+        MemberQueue { shared },
+    )
+}
+
+#[derive(Debug)]
+struct Shared {
+    items: Mutex<Items>,
+    max_events: usize,
+    max_bytes: usize,
+    slow: CancellationToken,
+}
+
+impl Shared {
+    fn items(&self) -> MutexGuard<'_, Items> {
+        // Nothing that holds the lock can panic halfway through a change.
+        self.items.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Items {
+    queued: VecDeque<Outbound>,
+    /// What `queued` weighs against the byte bound.
+    bytes: usize,
+    /// The session's task, waiting for an item.
+    waker: Option<Waker>,
+    /// The session is gone: nothing is queued any more.
+    closed: bool,
+}
+
+impl Items {
+    fn take(&mut self) -> Option<Outbound> {
+        let item = self.queued.pop_front()?;
+        self.bytes -= item.bytes();
+        if self.queued.is_empty() && self.queued.capacity() > KEPT_CAPACITY {
+            self.queued = VecDeque::new();
+        }
+        Some(item)
+    }
 }
 
 /// How fan-out reaches one session.
 #[derive(Debug, Clone)]
 pub struct MemberHandle {
-    sender: mpsc::Sender<Outbound>,
-    queued: Arc<AtomicUsize>,
-    max_bytes: usize,
-    slow: CancellationToken,
+    shared: Arc<Shared>,
 }
 
 impl MemberHandle {
     pub(super) fn deliver(&self, item: Outbound, slow_consumers: &Counter) {
+        let shared = &self.shared;
+        let mut items = shared.items();
+        if items.closed {
+            return;
+        }
         let bytes = item.bytes();
-        if self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes > self.max_bytes {
-            self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        if items.queued.len() >= shared.max_events || items.bytes + bytes > shared.max_bytes {
+            drop(items);
             return self.fell_behind(slow_consumers);
         }
-        match self.sender.try_send(item) {
-            Ok(()) => {}
-            Err(TrySendError::Closed(_)) => {
-                self.queued.fetch_sub(bytes, Ordering::AcqRel);
-            }
-            Err(TrySendError::Full(_)) => {
-                self.queued.fetch_sub(bytes, Ordering::AcqRel);
-                self.fell_behind(slow_consumers);
-            }
+        items.bytes += bytes;
+        items.queued.push_back(item);
+        let waker = items.waker.take();
+        drop(items);
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
     fn fell_behind(&self, slow_consumers: &Counter) {
-        if !self.slow.is_cancelled() {
+        let slow = &self.shared.slow;
+        if !slow.is_cancelled() {
             slow_consumers.inc();
-            self.slow.cancel();
+            slow.cancel();
         }
     }
 }
@@ -163,28 +205,45 @@ impl MemberHandle {
 /// The session's end of its queue.
 #[derive(Debug)]
 pub struct MemberQueue {
-    receiver: mpsc::Receiver<Outbound>,
-    queued: Arc<AtomicUsize>,
-    slow: CancellationToken,
+    shared: Arc<Shared>,
 }
 
 impl MemberQueue {
-    pub async fn recv(&mut self) -> Option<Outbound> {
-        let item = self.receiver.recv().await?;
-        self.queued.fetch_sub(item.bytes(), Ordering::AcqRel);
-        Some(item)
+    /// The next item, once there is one.
+    pub fn recv(&mut self) -> impl Future<Output = Outbound> + '_ {
+        std::future::poll_fn(|cx| {
+            let mut items = self.shared.items();
+            if let Some(item) = items.take() {
+                return Poll::Ready(item);
+            }
+            match &mut items.waker {
+                Some(waker) => waker.clone_from(cx.waker()),
+                None => items.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
     }
 
     /// The next item if one is queued already.
     pub fn try_recv(&mut self) -> Option<Outbound> {
-        let item = self.receiver.try_recv().ok()?;
-        self.queued.fetch_sub(item.bytes(), Ordering::AcqRel);
-        Some(item)
+        self.shared.items().take()
     }
 
     /// Cancelled once the queue overflowed: the session must close with 1013.
     pub fn slow(&self) -> &CancellationToken {
-        &self.slow
+        &self.shared.slow
+    }
+}
+
+impl Drop for MemberQueue {
+    /// Whatever was queued goes now, not when the last room lets go of the handle.
+    fn drop(&mut self) {
+        let mut items = self.shared.items();
+        items.closed = true;
+        items.waker = None;
+        let queued = std::mem::take(&mut items.queued);
+        drop(items);
+        drop(queued);
     }
 }
 
@@ -213,11 +272,9 @@ mod tests {
         handle.deliver(event(600), &metrics);
 
         assert!(queue.slow().is_cancelled());
+        assert!(matches!(queue.recv().await, Outbound::Event(event) if event.json.len() == 600));
         assert!(
-            matches!(queue.recv().await, Some(Outbound::Event(event)) if event.json.len() == 600)
-        );
-        assert!(
-            queue.receiver.try_recv().is_err(),
+            queue.try_recv().is_none(),
             "the second event was not queued"
         );
     }
@@ -241,5 +298,52 @@ mod tests {
             handle.deliver(event(1), &metrics);
         }
         assert!(queue.slow().is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_session_is_woken_by_the_next_item() {
+        let metrics = Counter::default();
+        let (handle, mut queue) = member_queue(100, 1000);
+        let waiting = tokio::spawn(async move { queue.recv().await });
+        tokio::task::yield_now().await;
+        handle.deliver(event(7), &metrics);
+        let item = waiting.await.expect("the waiting task ends");
+        assert!(matches!(item, Outbound::Event(event) if event.json.len() == 7));
+    }
+
+    #[test]
+    fn a_drained_queue_gives_back_the_room_a_burst_took() {
+        let metrics = Counter::default();
+        let (handle, mut queue) = member_queue(1000, 100_000);
+        for _ in 0..100 {
+            handle.deliver(event(1), &metrics);
+        }
+        assert!(queue.shared.items().queued.capacity() >= 100);
+        while queue.try_recv().is_some() {}
+        assert_eq!(queue.shared.items().queued.capacity(), 0);
+        assert_eq!(queue.shared.items().bytes, 0);
+
+        handle.deliver(event(1), &metrics);
+        queue.try_recv();
+        assert!(
+            queue.shared.items().queued.capacity() > 0,
+            "a small queue keeps its room"
+        );
+    }
+
+    #[test]
+    fn nothing_is_queued_for_a_session_that_is_gone() {
+        let metrics = Counter::default();
+        let (handle, queue) = member_queue(100, 1000);
+        handle.deliver(event(1), &metrics);
+        let shared = queue.shared.clone();
+        drop(queue);
+        assert!(shared.items().queued.is_empty(), "dropped with the session");
+        handle.deliver(event(1), &metrics);
+        assert!(shared.items().queued.is_empty());
+        assert!(
+            !shared.slow.is_cancelled(),
+            "a closed queue is not a slow one"
+        );
     }
 }

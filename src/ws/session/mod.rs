@@ -201,7 +201,7 @@ impl Session {
                 () = expired(&mut self.timers.connect_by) => self.fatal(&Fatal::connect_timeout()),
                 Ok(()) = self.evictions.changed() => Err(End::Evicted),
                 Some(settled) = self.in_flight.next() => self.settle(settled),
-                Some(item) = self.queue.recv() => self.forward_queued(item),
+                item = self.queue.recv() => self.forward_queued(item),
                 (room_id, after, page) = self.catch_up.next() => self.replay(room_id, after, page),
                 slot = appends::room_for(&mut self.parked) => self.unpark(slot),
                 looked = subscriptions::looked_up(&mut self.lookup) => self.subscribed(looked),

@@ -70,12 +70,20 @@ pub fn service(
 {
     fn_service(move |(request, framed): Upgrade| {
         let state = state.clone();
-        // The session runs as a task of its own on this worker, not inside actix-http's
-        // connection task: that task (its dispatcher's state, about 12 KiB with the session
-        // inline) ends here instead of living as long as the session.
-        let tasks = state.tasks.clone();
-        tokio::task::spawn_local(tasks.track_future(take_over(state.clone(), request, framed)));
-        async { Ok(()) }
+        // Counted from here, so that a shutdown waits for a session whose handshake is under
+        // way as for one that serves.
+        let handshake = state.tasks.token();
+        async move {
+            if let Some(session) = take_over(&state, request, framed).await {
+                // The session runs as a task of its own on this worker, not inside actix-http's
+                // connection task: that task (its dispatcher's state, about 12 KiB with the
+                // session inline) ends here instead of living as long as the session, and the
+                // session's task holds the session and nothing of the handshake.
+                tokio::task::spawn_local(state.tasks.track_future(session));
+            }
+            drop(handshake);
+            Ok(())
+        }
     })
 }
 
@@ -86,9 +94,13 @@ struct Admitted {
     accepted: ResponseBuilder,
 }
 
-/// Admits the request and runs its session, or answers why not.
-async fn take_over(state: Arc<AppState>, request: Request, framed: Framed<TcpStream, h1::Codec>) {
-    let admitted = admit(&state, &request);
+/// Admits the request and makes its session, or answers why not.
+async fn take_over(
+    state: &Arc<AppState>,
+    request: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Option<impl Future<Output = ()> + use<>> {
+    let admitted = admit(state, &request);
     log_upgrade(&request, &admitted);
     // Its head (pooled by actix-http, with room for many headers) is not kept for the session.
     drop(request);
@@ -98,16 +110,23 @@ async fn take_over(state: Arc<AppState>, request: Request, framed: Framed<TcpStr
         accepted,
     } = match admitted {
         Ok(admitted) => admitted,
-        Err(error) => return refuse(&state, framed, error).await,
+        Err(error) => {
+            refuse(state, framed, error).await;
+            return None;
+        }
     };
-    let Some(FramedParts { io, read_buf, .. }) = switch(framed, accepted).await else {
-        return;
-    };
-    start(state, route, client, io, read_buf).await;
+    let FramedParts { io, read_buf, .. } = switch(framed, accepted).await?;
+    Some(start(state.clone(), route, client, io, read_buf))
 }
 
-/// Runs the session on the connection the handshake switched.
-async fn start(state: Arc<AppState>, route: Route, client: Client, io: TcpStream, read: BytesMut) {
+/// The session on the connection the handshake switched, to run.
+fn start(
+    state: Arc<AppState>,
+    route: Route,
+    client: Client,
+    io: TcpStream,
+    read: BytesMut,
+) -> impl Future<Output = ()> + use<> {
     let (read_half, write) = io.into_split();
     let id = state.next_session_id();
     let span = match &client.identity {
@@ -126,9 +145,7 @@ async fn start(state: Arc<AppState>, route: Route, client: Client, io: TcpStream
         dialect,
         client,
     };
-    Session::run(state, opening, incoming)
-        .instrument(span)
-        .await;
+    Session::run(state, opening, incoming).instrument(span)
 }
 
 fn log_upgrade(request: &Request, admitted: &Result<Admitted, ApiError>) {

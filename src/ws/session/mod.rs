@@ -42,13 +42,12 @@ use self::opening::Open;
 pub use self::opening::{Client, Dialect, Opening};
 use self::rooms::Presence;
 use self::subscriptions::{Disconnect, Looked};
-use self::timers::{Timers, expired, expiry_of, tick};
+use self::timers::{Timers, expired, tick};
 use super::dialect::stomp::{Fatal, Stomp};
 use super::transport::close::End;
 use super::transport::websocket::{Incoming, Socket, Transport};
 use crate::clients::frames::FrameLimit;
-use crate::domain::Authority;
-use crate::hub::{MemberQueue, SessionId, member_queue};
+use crate::hub::{MemberQueue, SessionId};
 use crate::identity::Identity;
 use crate::metrics::Stage;
 use crate::state::AppState;
@@ -100,87 +99,31 @@ pub struct Session {
 
 impl Session {
     /// Runs the connection to its end, then leaves every room and closes the socket.
-    pub async fn run(state: Arc<AppState>, opening: Opening, mut stream: Incoming) {
+    ///
+    /// An async block, not an async fn: an async fn's arguments stay in its state beside the
+    /// locals they are moved into, so the session and its stream would be held twice.
+    pub fn run(
+        state: Arc<AppState>,
+        opening: Opening,
+        stream: Incoming,
+    ) -> impl Future<Output = ()> + use<> {
         let mut session = Self::new(state, opening);
-        tracing::info!(
-            dialect = session.dialect.name(),
-            transport = session.transport.name(),
-            "session opened"
-        );
-        let end = session.serve(&mut stream).await;
-        tracing::info!(
-            ?end,
-            rooms = session.presence.table().len(),
-            "session closed"
-        );
-        // Boxed: inline, its state (3 KiB) would be held by every session while it serves.
-        Box::pin(session.finish(end, &mut stream)).await;
-    }
-
-    fn new(state: Arc<AppState>, opening: Opening) -> Self {
-        let Opening {
-            id,
-            write,
-            transport,
-            dialect,
-            client,
-        } = opening;
-        let settings = &state.settings;
-        let (member, queue) = member_queue(settings.session_queue, settings.session_queue_bytes);
-        let open = Open::count(&state.metrics, &dialect, transport, client.connection);
-        let (hub, writer) = (state.hub.clone(), state.writer.clone());
-        let presence = Presence::new(id, hub, writer, member, dialect.reading());
-        let stops = [queue.slow().clone(), state.shutdown.clone()];
-        let mut session = Self {
-            socket: Socket::new(write, transport, stops, settings.client_timeout()),
-            limiter: FrameLimit::Off,
-            evictions: state.evictions.subscribe(),
-            timers: Timers::new(settings, transport, &dialect),
-            speaker: Speaker::anyone(id),
-            identity: None,
-            _open: open,
-            id,
-            dialect,
-            transport,
-            presence,
-            queue,
-            in_flight: InFlight::default(),
-            parked: None,
-            pending: VecDeque::new(),
-            prepaid: None,
-            answered: 0,
-            frame_read: None,
-            unwritten_since: None,
-            resent: Vec::new(),
-            catch_up: CatchUp::default(),
-            lookup: None,
-            disconnect: None,
-            state,
-        };
-        session.sign_in(client.identity);
-        session
-    }
-
-    /// Binds the session to an identity (or to nobody, in open mode): its sender, its token's
-    /// expiry and its frame quota.
-    fn sign_in(&mut self, identity: Option<Identity>) {
-        let state = &self.state;
-        self.limiter = FrameLimit::new(
-            &state.settings,
-            state.ws_limiter.as_ref(),
-            identity.as_ref(),
-        );
-        self.timers.expiry = identity.as_ref().map(expiry_of);
-        self.speaker.signed_as = identity.as_ref().map(|identity| identity.name().clone());
-        let bot = identity.as_ref().is_some_and(Identity::is_bot);
-        self.speaker.bot = bot;
-        self.presence.bot = bot;
-        self.speaker.authority = match &identity {
-            None => Authority::Anyone,
-            Some(identity) if identity.is_admin() => Authority::Admin,
-            Some(_) => Authority::Signed,
-        };
-        self.identity = identity;
+        let mut stream = stream;
+        async move {
+            tracing::info!(
+                dialect = session.dialect.name(),
+                transport = session.transport.name(),
+                "session opened"
+            );
+            let end = session.serve(&mut stream).await;
+            tracing::info!(
+                ?end,
+                rooms = session.presence.table().len(),
+                "session closed"
+            );
+            // Boxed: inline, its state (3 KiB) would be held by every session while it serves.
+            Box::pin(session.finish(end, &mut stream)).await;
+        }
     }
 
     async fn serve(&mut self, stream: &mut Incoming) -> End {

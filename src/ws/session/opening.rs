@@ -1,17 +1,27 @@
 //! What a session starts from: the connection the upgrade hands over, in its dialect and
-//! transport, and the count of open sessions it stays in until it ends.
+//! transport, and the count of open sessions it stays in until it ends; and the session made
+//! of it, bound to its identity (again when a STOMP CONNECT brings one).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::net::tcp::OwnedWriteHalf;
 
-use super::rooms::Reading;
+use super::Session;
+use super::catch_up::CatchUp;
+use super::in_flight::InFlight;
+use super::intake::Speaker;
+use super::rooms::{Presence, Reading};
+use super::timers::{Timers, expiry_of};
 use crate::clients::OpenConnection;
-use crate::hub::SessionId;
+use crate::clients::frames::FrameLimit;
+use crate::domain::Authority;
+use crate::hub::{SessionId, member_queue};
 use crate::identity::Identity;
 use crate::metrics::Metrics;
+use crate::state::AppState;
 use crate::ws::dialect::stomp::Stomp;
-use crate::ws::transport::websocket::Transport;
+use crate::ws::transport::websocket::{Socket, Transport};
 
 /// What the frames on a connection mean.
 pub enum Dialect {
@@ -93,5 +103,73 @@ impl Transport {
             Self::WebSocket => "websocket",
             Self::SockJs => "sockjs",
         }
+    }
+}
+
+impl Session {
+    pub(super) fn new(state: Arc<AppState>, opening: Opening) -> Self {
+        let Opening {
+            id,
+            write,
+            transport,
+            dialect,
+            client,
+        } = opening;
+        let settings = &state.settings;
+        let (member, queue) = member_queue(settings.session_queue, settings.session_queue_bytes);
+        let open = Open::count(&state.metrics, &dialect, transport, client.connection);
+        let (hub, writer) = (state.hub.clone(), state.writer.clone());
+        let presence = Presence::new(id, hub, writer, member, dialect.reading());
+        let stops = [queue.slow().clone(), state.shutdown.clone()];
+        let mut session = Self {
+            socket: Socket::new(write, transport, stops, settings.client_timeout()),
+            limiter: FrameLimit::Off,
+            evictions: state.evictions.subscribe(),
+            timers: Timers::new(settings, transport, &dialect),
+            speaker: Speaker::anyone(id),
+            identity: None,
+            _open: open,
+            id,
+            dialect,
+            transport,
+            presence,
+            queue,
+            in_flight: InFlight::default(),
+            parked: None,
+            pending: VecDeque::new(),
+            prepaid: None,
+            answered: 0,
+            frame_read: None,
+            unwritten_since: None,
+            resent: Vec::new(),
+            catch_up: CatchUp::default(),
+            lookup: None,
+            disconnect: None,
+            state,
+        };
+        session.sign_in(client.identity);
+        session
+    }
+
+    /// Binds the session to an identity (or to nobody, in open mode): its sender, its token's
+    /// expiry and its frame quota.
+    pub(super) fn sign_in(&mut self, identity: Option<Identity>) {
+        let state = &self.state;
+        self.limiter = FrameLimit::new(
+            &state.settings,
+            state.ws_limiter.as_ref(),
+            identity.as_ref(),
+        );
+        self.timers.expiry = identity.as_ref().map(expiry_of);
+        self.speaker.signed_as = identity.as_ref().map(|identity| identity.name().clone());
+        let bot = identity.as_ref().is_some_and(Identity::is_bot);
+        self.speaker.bot = bot;
+        self.presence.bot = bot;
+        self.speaker.authority = match &identity {
+            None => Authority::Anyone,
+            Some(identity) if identity.is_admin() => Authority::Admin,
+            Some(_) => Authority::Signed,
+        };
+        self.identity = identity;
     }
 }

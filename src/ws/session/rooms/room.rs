@@ -106,14 +106,14 @@ pub(super) struct Room {
 }
 
 impl Room {
-    pub(super) fn new() -> Self {
-        Self {
+    pub(super) fn new() -> Box<Self> {
+        Box::new(Self {
             member: None,
             feeds: Vec::new(),
             cursor: Cursor::unanchored(),
             closing: None,
             ruled: Ruled::default(),
-        }
+        })
     }
 
     pub(super) fn phase(&self) -> Option<Phase> {
@@ -172,8 +172,15 @@ impl Room {
         {
             self.cursor.rewind(start);
         }
+        self.read_from(Reader::Member, start);
+    }
+
+    /// A reader that starts right after `start`.
+    pub(super) fn read_from(&mut self, reader: Reader, start: Seq) {
+        // Most rooms have one reader: room for one, not the four a Vec's first push takes.
+        self.feeds.reserve_exact(1);
         self.feeds.push(Feed {
-            reader: Reader::Member,
+            reader,
             sent_through: start,
             until: None,
         });

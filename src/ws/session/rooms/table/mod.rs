@@ -32,7 +32,9 @@ pub enum Done {
 
 #[derive(Debug, Default)]
 pub struct RoomTable {
-    rooms: HashMap<RoomId, Room>,
+    /// Boxed: a map allocates room for four entries at its first, and most sessions are in
+    /// one room.
+    rooms: HashMap<RoomId, Box<Room>>,
     reading: Reading,
 }
 
@@ -76,7 +78,7 @@ impl RoomTable {
         sender: &Sender,
         action: &'static str,
     ) -> Result<&Room, WsError> {
-        let room = self.rooms.get(&room_id);
+        let room = self.rooms.get(&room_id).map(Box::as_ref);
         let member = room
             .and_then(|room| room.member.as_ref())
             .filter(|member| member.phase == Phase::Present)
@@ -259,7 +261,7 @@ impl RoomTable {
             return (Vec::new(), None);
         };
         let readers = room.feeds.iter().map(|feed| feed.reader.clone()).collect();
-        (readers, leaver(room))
+        (readers, leaver(*room))
     }
 
     /// Empties the table; each room comes with the sender its LEAVE must be stored under, or
@@ -270,7 +272,7 @@ impl RoomTable {
     pub(super) fn drain(&mut self) -> Vec<(RoomId, Option<Sender>)> {
         self.rooms
             .drain()
-            .map(|(room_id, room)| (room_id, leaver(room)))
+            .map(|(room_id, room)| (room_id, leaver(*room)))
             .collect()
     }
 }

@@ -32,11 +32,7 @@ impl RoomTable {
         if start < now {
             room.cursor.rewind(start);
         }
-        room.feeds.push(Feed {
-            reader,
-            sent_through: start,
-            until: None,
-        });
+        room.read_from(reader, start);
     }
 
     /// Ends a subscription; the room it read, if it is done with it.
@@ -128,7 +124,7 @@ impl RoomTable {
 
     /// The seq this room's stored events must be read after, if it is behind.
     pub fn behind_in(&self, room_id: RoomId) -> Option<Seq> {
-        self.rooms.get(&room_id).and_then(Room::behind)
+        self.rooms.get(&room_id).and_then(|room| room.behind())
     }
 
     /// A stored event read by a catch-up: who reads it (none when nobody needs it).

@@ -25,7 +25,9 @@
 //! - `--idle N`: before the talking, N more clients connect and ENTER (spread over the rooms),
 //!   all at once, as after a restart (from source addresses 127.0.0.2 and up, so ports last): connect+ENTER latency, connections per second, server
 //!   RSS per connection while they idle (read after `--idle-for` seconds, 1 by default), and
-//!   RSS once they are gone again.
+//!   RSS once they are gone again. With `--connect-rate R` they arrive R per second, evenly
+//!   spaced, instead: the latency is then what each waits at that arrival rate, not its place
+//!   in one queue of all of them.
 //! - `--send edit|react`: once its first TALK is back, each member sends EDITs of it (or
 //!   REACT and UNREACT of it in turn) instead of TALKs; they are counted and timed as TALKs
 //!   are (reactions on the sender's own copy), to weigh them against the TALK path.
@@ -89,6 +91,8 @@ struct Options {
     seconds: u64,
     idle: usize,
     idle_for: u64,
+    /// Idle clients' connects per second; 0: all at once.
+    connect_rate: u64,
     slow: usize,
     resume: usize,
     resume_every: u64,
@@ -111,6 +115,7 @@ fn options() -> Options {
         seconds: 10,
         idle: 0,
         idle_for: 1,
+        connect_rate: 0,
         slow: 0,
         resume: 0,
         resume_every: 2,
@@ -143,6 +148,7 @@ fn options() -> Options {
             "--seconds" => o.seconds = number() as u64,
             "--idle" => o.idle = number(),
             "--idle-for" => o.idle_for = number() as u64,
+            "--connect-rate" => o.connect_rate = number() as u64,
             "--slow" => o.slow = number(),
             "--resume" => o.resume = number(),
             "--resume-every" => o.resume_every = number() as u64,
@@ -586,19 +592,25 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
-/// Connects `count` clients at once, each entering one of `rooms` and waiting for its own
-/// ENTER to come back: latencies (µs), and the clients, left open and reading what comes (as
-/// a page would) until aborted.
+/// Connects `count` clients at once (or `rate` per second), each entering one of `rooms` and
+/// waiting for its own ENTER to come back: latencies (µs), and the clients, left open and
+/// reading what comes (as a page would) until aborted.
 async fn connect_storm(
     run: &Arc<Run>,
     rooms: &[String],
     count: usize,
+    rate: u64,
 ) -> (Vec<u32>, Vec<tokio::task::JoinHandle<()>>, f64) {
     let started = Instant::now();
     let clients = (0..count).map(|i| {
         let run = run.clone();
         let room_id = rooms[i % rooms.len()].clone();
+        let starts_at = match rate {
+            0 => started,
+            rate => started + Duration::from_secs_f64(i as f64 / rate as f64),
+        };
         tokio::spawn(async move {
+            tokio::time::sleep_until(starts_at.into()).await;
             let began = Instant::now();
             let name = format!("idle{i}");
             let mut ws = connect(&run, i, &room_id, &name, None).await;
@@ -676,7 +688,7 @@ async fn main() {
     });
     let rss_start = o.pid.and_then(rss_kib);
     if o.idle > 0 {
-        let (latencies, open, per_second) = connect_storm(&run, &rooms, o.idle).await;
+        let (latencies, open, per_second) = connect_storm(&run, &rooms, o.idle, o.connect_rate).await;
         // Let the last ENTERs reach everyone, so what is measured is idle connections.
         tokio::time::sleep(Duration::from_secs(o.idle_for)).await;
         let rss_idle = o.pid.and_then(rss_kib);
@@ -684,6 +696,7 @@ async fn main() {
             reader.abort();
         }
         report["idle"] = json!(o.idle);
+        report["connect_rate"] = json!(o.connect_rate);
         report["connect_enter_p50_ms"] = json!(percentile(&latencies, 0.5));
         report["connect_enter_p99_ms"] = json!(percentile(&latencies, 0.99));
         report["connects_per_s"] = json!(per_second.round());

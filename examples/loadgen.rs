@@ -688,7 +688,8 @@ async fn main() {
     });
     let rss_start = o.pid.and_then(rss_kib);
     if o.idle > 0 {
-        let (latencies, open, per_second) = connect_storm(&run, &rooms, o.idle, o.connect_rate).await;
+        let (latencies, open, per_second) =
+            connect_storm(&run, &rooms, o.idle, o.connect_rate).await;
         // Let the last ENTERs reach everyone, so what is measured is idle connections.
         tokio::time::sleep(Duration::from_secs(o.idle_for)).await;
         let rss_idle = o.pid.and_then(rss_kib);

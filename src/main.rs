@@ -5,12 +5,25 @@ use chat::startup::Application;
 use chat::{openapi, shutdown, telemetry};
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
         return print_openapi();
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.settings.runtime_threads())
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(serve(cli)),
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(cli: Cli) -> ExitCode {
     telemetry::init(cli.settings.log_format);
     let app = match Application::build(cli.settings).await {
         Ok(app) => app,

@@ -109,6 +109,10 @@ pub struct Settings {
     /// HTTP worker threads (default: one per CPU)
     #[arg(long, env = "CHAT_WORKERS", value_parser = at_least_one())]
     pub workers: Option<usize>,
+    /// Threads of the runtime that runs the writer, fan-out, the broker and webhooks
+    /// (default: one per two CPUs)
+    #[arg(long, env = "CHAT_RUNTIME_THREADS", value_parser = at_least_one())]
+    pub runtime_threads: Option<usize>,
     /// Largest WebSocket frame accepted, in bytes; larger ones close with 1009
     #[arg(long, env = "CHAT_MAX_FRAME_BYTES", value_parser = at_least_one(), default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
@@ -230,6 +234,17 @@ impl Settings {
 
     pub fn purge_delay(&self) -> Duration {
         Duration::from_secs(self.purge_delay_secs)
+    }
+
+    /// One per two CPUs unless set: sessions run on the HTTP workers (one per CPU), and the
+    /// runtime's tasks (the writer above all) wake one another and the SQLite thread several
+    /// times per commit; each runtime thread more is one more to wake across cores. On two
+    /// CPUs at 2,000 TALK/s, one thread instead of two cut the CPU per delivery by a sixth.
+    pub fn runtime_threads(&self) -> usize {
+        self.runtime_threads.unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+            (cpus / 2).max(1)
+        })
     }
 
     pub fn commit_wait(&self) -> Duration {

@@ -61,6 +61,7 @@ fn zero_queues_and_workers_are_refused_by_name() {
         "--session-queue",
         "--write-queue",
         "--workers",
+        "--runtime-threads",
         "--max-frame-bytes",
     ] {
         let error = Cli::try_parse_from(["chat", flag, "0"])

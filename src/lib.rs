@@ -67,8 +67,9 @@
 //!    whether it landed before anyone hears of it. It answers every request of the batch, then
 //!    hands each stored event to fan-out.
 //! 4. Fan-out without Redis is the hub (`hub/mod.rs`): it serializes the event once and
-//!    `try_send`s the same bytes to every member's queue (`hub/queue.rs`), bounded in events
-//!    and in bytes; a member whose queue is full is closed with 1013. With Redis it is the
+//!    queues the same bytes for every member (`hub/queue.rs`: a lock around a `VecDeque`, never
+//!    waited on), bounded in events and in bytes; a member whose queue is full is closed with
+//!    1013. With Redis it is the
 //!    cluster first (`cluster/mod.rs`): `cluster/publisher.rs` publishes it on the room's
 //!    channel, each other instance's `cluster/subscriber.rs` receives it, and
 //!    `cluster/sequencer.rs` puts it back in `seq` order with what else arrives (filling gaps

@@ -61,31 +61,30 @@ pub(super) fn serve(listener: TcpListener, state: web::Data<AppState>) -> io::Re
     let query = web::QueryConfig::default().error_handler(error::query_error);
     let path = web::PathConfig::default().error_handler(error::path_error);
     let addr = listener.local_addr()?;
-    let mut server = actix_server::Server::build().disable_signals();
-    if let Some(workers) = settings.workers {
-        server = server.workers(workers);
-    }
-    let server = server.listen("chat", listener, move || {
-        let app = App::new()
-            .app_data(state.clone())
-            .app_data(json.clone())
-            .app_data(query.clone())
-            .app_data(path.clone())
-            .wrap(from_fn(middleware::count_errors))
-            .wrap(from_fn(middleware::track))
-            .wrap(TracingLogger::<RequestSpan>::new())
-            .configure(http::routes)
-            .default_service(web::to(http::not_found))
-            .into_factory()
-            .map_err(|error| error.error_response());
-        HttpService::build()
-            // Sessions batch what they write themselves; Nagle would only hold it back.
-            .tcp_nodelay(true)
-            .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
-            .local_addr(addr)
-            .upgrade(ws::upgrade::service(state.clone().into_inner()))
-            .finish(map_config(app, |_| AppConfig::default()))
-            .tcp()
-    })?;
+    let server = actix_server::Server::build()
+        .disable_signals()
+        .workers(settings.workers())
+        .listen("chat", listener, move || {
+            let app = App::new()
+                .app_data(state.clone())
+                .app_data(json.clone())
+                .app_data(query.clone())
+                .app_data(path.clone())
+                .wrap(from_fn(middleware::count_errors))
+                .wrap(from_fn(middleware::track))
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .configure(http::routes)
+                .default_service(web::to(http::not_found))
+                .into_factory()
+                .map_err(|error| error.error_response());
+            HttpService::build()
+                // Sessions batch what they write themselves; Nagle would only hold it back.
+                .tcp_nodelay(true)
+                .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+                .local_addr(addr)
+                .upgrade(ws::upgrade::service(state.clone().into_inner()))
+                .finish(map_config(app, |_| AppConfig::default()))
+                .tcp()
+        })?;
     Ok(server.run())
 }

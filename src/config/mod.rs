@@ -190,12 +190,13 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
 }
 
-/// Parses a count that must be at least 1 (a zero queue or worker count cannot work).
+/// The default of the HTTP workers and of the runtime's threads: they share the CPUs.
 fn half_the_cpus() -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     (cpus / 2).max(1)
 }
 
+/// Parses a count that must be at least 1 (a zero queue or worker count cannot work).
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(1..)
 }

@@ -56,6 +56,17 @@ fn a_port_overrides_the_port_of_the_address() {
 }
 
 #[test]
+fn http_workers_and_runtime_threads_share_the_cpus_unless_set() {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let half = (cpus / 2).max(1);
+    assert_eq!(settings().workers(), half);
+    assert_eq!(settings().runtime_threads(), half);
+    let cli = Cli::try_parse_from(["chat", "--workers", "3", "--runtime-threads", "5"]).unwrap();
+    assert_eq!(cli.settings.workers(), 3);
+    assert_eq!(cli.settings.runtime_threads(), 5);
+}
+
+#[test]
 fn zero_queues_and_workers_are_refused_by_name() {
     for flag in [
         "--session-queue",

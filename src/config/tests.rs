@@ -56,11 +56,10 @@ fn a_port_overrides_the_port_of_the_address() {
 }
 
 #[test]
-fn http_workers_and_runtime_threads_share_the_cpus_unless_set() {
+fn http_workers_are_one_per_cpu_and_runtime_threads_one_per_two_unless_set() {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let half = (cpus / 2).max(1);
-    assert_eq!(settings().workers(), half);
-    assert_eq!(settings().runtime_threads(), half);
+    assert_eq!(settings().workers(), cpus);
+    assert_eq!(settings().runtime_threads(), (cpus / 2).max(1));
     let cli = Cli::try_parse_from(["chat", "--workers", "3", "--runtime-threads", "5"]).unwrap();
     assert_eq!(cli.settings.workers(), 3);
     assert_eq!(cli.settings.runtime_threads(), 5);

@@ -9,6 +9,7 @@
 //! queues as they come, outside the rooms' order; each room keeps when each sender last
 //! typed, so typing notices reach its members at most once a second per sender.
 
+mod outbound;
 mod queue;
 
 use std::collections::HashMap;
@@ -22,7 +23,8 @@ use tokio::sync::Notify;
 use crate::domain::{Event, Notice, RoomId, Seq};
 use crate::metrics::Metrics;
 
-pub use queue::{MemberHandle, MemberQueue, Outbound, SharedEvent, SharedNotice, member_queue};
+pub use outbound::{Outbound, SharedEvent, SharedNotice};
+pub use queue::{MemberHandle, MemberQueue, member_queue};
 
 /// A sender's typing notices reach a room's members at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(1);

@@ -50,8 +50,9 @@
 //!
 //! # How a TALK flows
 //!
-//! 1. `ws/upgrade.rs` took the connection over from HTTP (checking the token in identity mode,
-//!    `identity/verifier.rs`) and started its session, `ws/session/mod.rs`. The session reads
+//! 1. `ws/upgrade/` took the connection over from HTTP (admitting it in `admission.rs`, with
+//!    the token checked in identity mode, `identity/verifier.rs`) and started its session,
+//!    `ws/session/mod.rs`. The session reads
 //!    a WebSocket message (`ws/transport/websocket/incoming.rs`; SockJS's array, `ws/transport/sockjs.rs`)
 //!    only once the writer has room for what it may append (backpressure), counts it against
 //!    the frame rate limit (`clients/frames.rs`), and has its dialect turn it into a

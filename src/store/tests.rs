@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
-use super::{EventRange, MemberCursor, PageLimit, Purge, Refused, Storage, connect};
+use super::{EventRange, MemberCursor, PageLimit, Purge, Refused, RoomRecord, Storage, connect};
 use crate::domain::{
     Action, Authority, ClientMsgId, Event, EventKind, InstanceId, MessageText, Moderation,
     NewEvent, NewRoom, ReadMarker, Role, RoomId, RoomName, Sender, Seq, Timestamp, Visibility,
@@ -161,6 +161,7 @@ on_both_backends!(
     an_event_is_never_stored_twice_under_one_message_id,
     a_resent_talk_is_answered_with_the_first_and_stored_once,
     racing_resends_on_two_instances_store_one_talk,
+    a_batch_larger_than_a_statement_is_stored_whole_and_finds_every_resend,
     a_read_marker_only_rises_and_never_past_the_newest_event,
     members_are_listed_per_sender_with_sessions_since_and_read_seq,
     the_members_list_pages_by_since_then_sender,
@@ -580,6 +581,37 @@ async fn a_resent_talk_is_answered_with_the_first_and_stored_once(mut db: Db) {
         .await
         .unwrap();
     assert_eq!(stored_or_first(&later), [-1]);
+}
+
+/// Past 1,000 rows a batch's SQL is several statements (each backend sends them at once where
+/// it can): rooms' seqs, resends and events must still line up.
+async fn a_batch_larger_than_a_statement_is_stored_whole_and_finds_every_resend(mut db: Db) {
+    let (a, b) = (db.room("a").await, db.room("b").await);
+    let ids: Vec<String> = (0..1500).map(|i| format!("c-{i}")).collect();
+    let first: Vec<NewEvent> = ids
+        .iter()
+        .map(|id| talk_with_id(a, "alice", "first", id))
+        .collect();
+    let stored = db.storage.writer.append(first).await.unwrap();
+    assert_eq!(stored_or_first(&stored), (1..=1500).collect::<Vec<_>>());
+
+    let mut again: Vec<NewEvent> = ids
+        .iter()
+        .map(|id| talk_with_id(a, "alice", "again", id))
+        .collect();
+    again.extend(
+        ids.iter()
+            .map(|id| talk_with_id(b, "alice", "new here", id)),
+    );
+    again.push(talk(a, "new there"));
+    let results = db.storage.writer.append(again).await.unwrap();
+
+    let resent = (1..=1500).map(|seq| -seq);
+    let expected: Vec<i64> = resent.chain(1..=1500).chain([1501]).collect();
+    assert_eq!(stored_or_first(&results), expected);
+    let last_seq = |record: Option<RoomRecord>| record.unwrap().last_seq.get();
+    assert_eq!(last_seq(db.storage.store.room(a).await.unwrap()), 1501);
+    assert_eq!(last_seq(db.storage.store.room(b).await.unwrap()), 1500);
 }
 
 async fn racing_resends_on_two_instances_store_one_talk(mut db: Db) {

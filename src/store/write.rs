@@ -66,9 +66,22 @@ pub(crate) trait WriteTx: Upkeep + Changes + RulesTx {
     /// the same rooms wait for each other and never deadlock), and returns its newest seq.
     async fn lock_rooms(&mut self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError>;
 
-    async fn set_last_seqs(&mut self, rooms: &[(RoomId, Seq)]) -> Result<(), StoreError>;
+    /// [`WriteTx::lock_rooms`], and the stored events each of these (room, sender,
+    /// clientMsgId) names, where there is one (among those a resend repeats: not ENTERs and
+    /// LEAVEs). One step, so a backend may ask both at once.
+    async fn lock_rooms_finding_resent(
+        &mut self,
+        rooms: &[RoomId],
+        keys: &[ResendKey<'_>],
+    ) -> Result<(HashMap<RoomId, Seq>, Vec<Event>), StoreError>;
 
-    async fn insert_events(&mut self, events: &[&Event]) -> Result<(), StoreError>;
+    /// Stores these events and sets each room's newest seq: one step, so a backend may send
+    /// both at once.
+    async fn store_events(
+        &mut self,
+        last_seqs: &[(RoomId, Seq)],
+        events: &[&Event],
+    ) -> Result<(), StoreError>;
 
     /// Ends these memberships, returning those that were stored.
     async fn end_memberships(
@@ -78,10 +91,6 @@ pub(crate) trait WriteTx: Upkeep + Changes + RulesTx {
 
     /// Stores these memberships, each with the name its ENTER carried and when it was stored.
     async fn add_memberships(&mut self, members: &[Entered<'_>]) -> Result<(), StoreError>;
-
-    /// The stored events each of these (room, sender, clientMsgId) names, where there is one
-    /// (among those a resend repeats: not ENTERs and LEAVEs).
-    async fn find_resent(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError>;
 
     /// Raises each sender's read marker in its room to its seq (no higher than the room's
     /// newest event), where that is higher than the stored one. Returns the new value of each

@@ -34,24 +34,7 @@ pub(super) fn seconds(duration: Duration) -> f64 {
     duration.as_secs_f64()
 }
 
-#[async_trait]
-impl WriteTx for PgTx<'_> {
-    async fn control(&mut self, statement: &'static str) -> Result<(), StoreError> {
-        sqlx::raw_sql(statement).execute(&mut *self.conn).await?;
-        Ok(())
-    }
-
-    async fn lock_rooms(&mut self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT room_id, last_seq FROM rooms WHERE room_id = ANY($1) \
-             ORDER BY room_id FOR UPDATE",
-        )
-        .bind(uuids(rooms))
-        .fetch_all(&mut *self.conn)
-        .await?;
-        rows.iter().map(room_seq_from_row).collect()
-    }
-
+impl PgTx<'_> {
     async fn set_last_seqs(&mut self, rooms: &[(RoomId, Seq)]) -> Result<(), StoreError> {
         if rooms.is_empty() {
             return Ok(());
@@ -97,6 +80,68 @@ impl WriteTx for PgTx<'_> {
         Ok(())
     }
 
+    async fn find_resent(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One index probe per key, whatever the statistics say: as a plain join, a table that
+        // grew since it was last analyzed (any new deployment) gets a hash join over every
+        // TALK stored, milliseconds per batch and growing.
+        let rows = sqlx::query(
+            "SELECT first.* \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS resent (room_id, sender, client_msg_id) \
+             CROSS JOIN LATERAL ( \
+               SELECT * FROM events \
+               WHERE events.room_id = resent.room_id AND events.sender = resent.sender \
+                 AND events.client_msg_id = resent.client_msg_id \
+                 AND events.kind NOT IN ('ENTER', 'LEAVE') AND events.client_msg_id IS NOT NULL \
+               LIMIT 1) AS first",
+        )
+        .bind(uuids(keys.iter().map(|(room_id, ..)| room_id)))
+        .bind(array(keys, |(_, sender, _)| *sender))
+        .bind(array(keys, |(.., id)| *id))
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl WriteTx for PgTx<'_> {
+    async fn control(&mut self, statement: &'static str) -> Result<(), StoreError> {
+        sqlx::raw_sql(statement).execute(&mut *self.conn).await?;
+        Ok(())
+    }
+
+    async fn lock_rooms(&mut self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT room_id, last_seq FROM rooms WHERE room_id = ANY($1) \
+             ORDER BY room_id FOR UPDATE",
+        )
+        .bind(uuids(rooms))
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter().map(room_seq_from_row).collect()
+    }
+
+    async fn lock_rooms_finding_resent(
+        &mut self,
+        rooms: &[RoomId],
+        keys: &[ResendKey<'_>],
+    ) -> Result<(HashMap<RoomId, Seq>, Vec<Event>), StoreError> {
+        let last = self.lock_rooms(rooms).await?;
+        Ok((last, self.find_resent(keys).await?))
+    }
+
+    async fn store_events(
+        &mut self,
+        last_seqs: &[(RoomId, Seq)],
+        events: &[&Event],
+    ) -> Result<(), StoreError> {
+        self.set_last_seqs(last_seqs).await?;
+        self.insert_events(events).await
+    }
+
     async fn end_memberships(
         &mut self,
         members: &[Membership],
@@ -138,28 +183,6 @@ impl WriteTx for PgTx<'_> {
         .execute(&mut *self.conn)
         .await?;
         Ok(())
-    }
-
-    async fn find_resent(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
-        // One index probe per key, whatever the statistics say: as a plain join, a table that
-        // grew since it was last analyzed (any new deployment) gets a hash join over every
-        // TALK stored, milliseconds per batch and growing.
-        let rows = sqlx::query(
-            "SELECT first.* \
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS resent (room_id, sender, client_msg_id) \
-             CROSS JOIN LATERAL ( \
-               SELECT * FROM events \
-               WHERE events.room_id = resent.room_id AND events.sender = resent.sender \
-                 AND events.client_msg_id = resent.client_msg_id \
-                 AND events.kind NOT IN ('ENTER', 'LEAVE') AND events.client_msg_id IS NOT NULL \
-               LIMIT 1) AS first",
-        )
-        .bind(uuids(keys.iter().map(|(room_id, ..)| room_id)))
-        .bind(array(keys, |(_, sender, _)| *sender))
-        .bind(array(keys, |(.., id)| *id))
-        .fetch_all(&mut *self.conn)
-        .await?;
-        rows.iter().map(event_from_row).collect()
     }
 
     async fn raise_read_markers(

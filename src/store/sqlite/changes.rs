@@ -20,7 +20,7 @@ impl Changes for SqliteTx<'_> {
             )
             .bind(room_id.to_string())
             .bind(seq.get())
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.conn().await?)
             .await?;
             let Some(row) = row else { continue };
             let kind: &str = row.try_get("kind")?;
@@ -48,7 +48,7 @@ impl Changes for SqliteTx<'_> {
             )
             .bind(room_id.to_string())
             .bind(seq.get())
-            .fetch_all(&mut *self.conn)
+            .fetch_all(self.conn().await?)
             .await?;
             for row in rows {
                 let count: i64 = row.try_get("count")?;
@@ -77,7 +77,7 @@ impl Changes for SqliteTx<'_> {
             .bind(target.get())
             .bind(emoji)
             .bind(sender)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.conn().await?)
             .await?;
             if let Some(seq) = seq {
                 present.push((key.clone(), parse_seq(seq)?));
@@ -96,7 +96,7 @@ impl Changes for SqliteTx<'_> {
             .bind(edit.sent_at.millis())
             .bind(edit.room_id.to_string())
             .bind(edit.target_seq.map_or(0, Seq::get))
-            .execute(&mut *self.conn)
+            .execute(self.conn().await?)
             .await?;
         }
         Ok(())
@@ -113,7 +113,7 @@ impl Changes for SqliteTx<'_> {
                 sqlx::query(erase)
                     .bind(room_id.to_string())
                     .bind(seq.get())
-                    .execute(&mut *self.conn)
+                    .execute(self.conn().await?)
                     .await?;
             }
         }
@@ -131,7 +131,7 @@ impl Changes for SqliteTx<'_> {
             .bind(emoji)
             .bind(sender)
             .bind(seq.get())
-            .execute(&mut *self.conn)
+            .execute(self.conn().await?)
             .await?;
         }
         Ok(())
@@ -147,7 +147,7 @@ impl Changes for SqliteTx<'_> {
             .bind(target.get())
             .bind(emoji)
             .bind(sender)
-            .execute(&mut *self.conn)
+            .execute(self.conn().await?)
             .await?;
         }
         Ok(())

@@ -34,9 +34,7 @@ impl SqliteWriteConnection {
     }
 
     async fn transaction(&mut self) -> Result<SqliteTx<'_>, StoreError> {
-        let conn = self.connection().await?;
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        Ok(SqliteTx { conn })
+        Ok(SqliteTx::new(self.connection().await?))
     }
 }
 
@@ -66,7 +64,7 @@ impl WriteConnection for SqliteWriteConnection {
         .bind(room.name.as_str())
         .bind(now.millis())
         .bind(room.visibility.as_str())
-        .fetch_one(&mut *tx.conn)
+        .fetch_one(tx.conn().await?)
         .await?;
         let record = room_from_row(&row)?;
         if let Some(owner) = &room.owner {

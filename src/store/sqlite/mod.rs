@@ -5,6 +5,7 @@
 //! a pool; the writer has a connection of its own (reopened if it breaks), so SQLite's
 //! one-writer rule never makes two of our connections wait on each other.
 
+mod batch;
 mod changes;
 mod checkpoint;
 mod connection;

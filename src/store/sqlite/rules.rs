@@ -148,7 +148,7 @@ impl RulesTx for SqliteTx<'_> {
                  FROM rooms WHERE room_id = ?",
             )
             .bind(room_id.to_string())
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.conn().await?)
             .await?;
             let Some(row) = row else { continue };
             let visibility: &str = row.try_get("visibility")?;
@@ -173,7 +173,7 @@ impl RulesTx for SqliteTx<'_> {
             ))
             .bind(room_id.to_string())
             .bind(name)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.conn().await?)
             .await?;
             if let Some(row) = row {
                 found.insert((*room_id, name.clone()), read_admission(&row)?);
@@ -189,7 +189,7 @@ impl RulesTx for SqliteTx<'_> {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         if let Some(query) = moderation_query(&MODERATION, room_id.to_string(), moderation, at) {
-            query.execute(&mut *self.conn).await?;
+            query.execute(self.conn().await?).await?;
         }
         Ok(())
     }

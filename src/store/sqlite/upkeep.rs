@@ -19,7 +19,7 @@ impl Upkeep for SqliteTx<'_> {
         let last: Option<i64> =
             sqlx::query_scalar("DELETE FROM rooms WHERE room_id = ? RETURNING last_seq")
                 .bind(room_id.to_string())
-                .fetch_optional(&mut *self.conn)
+                .fetch_optional(self.conn().await?)
                 .await?;
         last.map(parse_seq).transpose()
     }
@@ -34,7 +34,7 @@ impl Upkeep for SqliteTx<'_> {
         ] {
             sqlx::query(forget)
                 .bind(room_id.to_string())
-                .execute(&mut *self.conn)
+                .execute(self.conn().await?)
                 .await?;
         }
         Ok(())
@@ -44,7 +44,7 @@ impl Upkeep for SqliteTx<'_> {
             .bind(room_id.to_string())
             .bind(last.get())
             .bind(Timestamp::now().millis())
-            .execute(&mut *self.conn)
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }
@@ -54,7 +54,7 @@ impl Upkeep for SqliteTx<'_> {
              FROM room_purges ORDER BY deleted_at LIMIT 1",
         )
         .bind(silent_since(delay))
-        .fetch_optional(&mut *self.conn)
+        .fetch_optional(self.conn().await?)
         .await?;
         let Some(next) = next else {
             return Ok(NextPurge::None);
@@ -78,7 +78,7 @@ impl Upkeep for SqliteTx<'_> {
         sqlx::query("DELETE FROM events WHERE room_id = ? AND seq <= ?")
             .bind(&room_id)
             .bind(upto.get())
-            .execute(&mut *self.conn)
+            .execute(self.conn().await?)
             .await?;
         let progress = match done {
             true => sqlx::query("DELETE FROM room_purges WHERE room_id = ?").bind(&room_id),
@@ -86,7 +86,7 @@ impl Upkeep for SqliteTx<'_> {
                 .bind(upto.get())
                 .bind(&room_id),
         };
-        progress.execute(&mut *self.conn).await?;
+        progress.execute(self.conn().await?).await?;
         Ok(())
     }
     async fn forget_instance(
@@ -100,12 +100,12 @@ impl Upkeep for SqliteTx<'_> {
             sqlx::query("DELETE FROM instances WHERE instance_id = ? AND heartbeat_at < ?")
                 .bind(&id)
                 .bind(cutoff)
-                .execute(&mut *self.conn)
+                .execute(self.conn().await?)
                 .await?;
         let alive: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM instances WHERE instance_id = ?)")
                 .bind(&id)
-                .fetch_one(&mut *self.conn)
+                .fetch_one(self.conn().await?)
                 .await?;
         Ok(forgotten.rows_affected() > 0 || !alive || silence.is_none())
     }
@@ -120,7 +120,7 @@ impl Upkeep for SqliteTx<'_> {
         )
         .bind(instance.to_string())
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -150,7 +150,7 @@ impl Upkeep for SqliteTx<'_> {
         )
         .bind(default_age.map(age))
         .bind(now.millis())
-        .fetch_optional(&mut *self.conn)
+        .fetch_optional(self.conn().await?)
         .await?;
         row.as_ref().map(erasable).transpose()
     }
@@ -167,7 +167,7 @@ impl Upkeep for SqliteTx<'_> {
         .bind(room_id.to_string())
         .bind(after.get())
         .bind(limit)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -186,7 +186,7 @@ impl Upkeep for SqliteTx<'_> {
             sqlx::query(erase)
                 .bind(room_id.to_string())
                 .bind(through.get())
-                .execute(&mut *self.conn)
+                .execute(self.conn().await?)
                 .await?;
         }
         Ok(())

@@ -1,29 +1,60 @@
 //! The SQL of every write, on the writer's own connection: rooms created and deleted, the
 //! steps of a batch (their order is the batch logic's), and deleted rooms' events purged a
-//! chunk at a time. `BEGIN IMMEDIATE` takes SQLite's one write lock when a transaction starts,
-//! so locking a batch's rooms is only reading their newest seqs.
+//! chunk at a time. `BEGIN IMMEDIATE` takes SQLite's one write lock when a transaction starts
+//! (sent with its first statement), so locking a batch's rooms is only reading their newest
+//! seqs. A batch is three calls to SQLite's thread: BEGIN with the rooms' seqs and the resends
+//! looked up, the rooms' new seqs with the events, and COMMIT.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use futures_util::TryStreamExt;
+use sqlx::{Either, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use super::batch::{json_last_seqs, json_rooms, push_find_resent, push_insert_events};
 use super::rows::{event_from_row, in_list, parse_room_id};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq, Timestamp};
-use crate::store::{
-    Entered, Membership, ResendKey, StoreError, WriteTx, moderation_column, parse_seq,
-};
+use crate::store::{Entered, Membership, ResendKey, StoreError, WriteTx, parse_seq};
 
 /// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
 const ROWS_PER_STATEMENT: usize = 1000;
 /// SQLite's primary result code for a violated constraint (including a trigger's RAISE).
 const SQLITE_CONSTRAINT: i32 = 19;
 
-/// A transaction on the writer's connection, holding SQLite's write lock.
+/// A transaction on the writer's connection, holding SQLite's write lock once begun.
 pub(super) struct SqliteTx<'c> {
-    pub(super) conn: &'c mut SqliteConnection,
+    conn: &'c mut SqliteConnection,
+    /// Whether `BEGIN IMMEDIATE` was sent. It goes with the transaction's first statement, as
+    /// one call: each call is a round trip to SQLite's thread, waking it and then this one.
+    begun: bool,
+}
+
+impl<'c> SqliteTx<'c> {
+    pub(super) fn new(conn: &'c mut SqliteConnection) -> Self {
+        Self { conn, begun: false }
+    }
+
+    /// The connection, inside the transaction: begun first if it was not.
+    pub(super) async fn conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        if !self.begun {
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut *self.conn)
+                .await?;
+            self.begun = true;
+        }
+        Ok(&mut *self.conn)
+    }
+
+    /// What the next statement starts with: the transaction's `BEGIN IMMEDIATE` if it was not
+    /// sent, counted as sent (should the call fail, the connection is discarded).
+    fn begin_with_next(&mut self) -> &'static str {
+        match std::mem::replace(&mut self.begun, true) {
+            true => "",
+            false => "BEGIN IMMEDIATE; ",
+        }
+    }
 }
 
 pub(super) fn membership_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Membership, StoreError> {
@@ -46,64 +77,85 @@ pub(super) fn silent_since(silence: Duration) -> i64 {
 #[async_trait]
 impl WriteTx for SqliteTx<'_> {
     async fn control(&mut self, statement: &'static str) -> Result<(), StoreError> {
-        sqlx::raw_sql(statement).execute(&mut *self.conn).await?;
+        sqlx::raw_sql(statement).execute(self.conn().await?).await?;
         Ok(())
+    }
+
+    /// A transaction never begun has nothing to commit.
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        match self.begun {
+            true => self.control("COMMIT").await,
+            false => Ok(()),
+        }
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
+        match self.begun {
+            true => self.control("ROLLBACK").await,
+            false => Ok(()),
+        }
     }
 
     async fn lock_rooms(&mut self, rooms: &[RoomId]) -> Result<HashMap<RoomId, Seq>, StoreError> {
+        Ok(self.lock_rooms_finding_resent(rooms, &[]).await?.0)
+    }
+
+    /// One call: the transaction's BEGIN if it was not sent, the rooms' newest seqs, then the
+    /// resent events, told apart by the statement they come after.
+    async fn lock_rooms_finding_resent(
+        &mut self,
+        rooms: &[RoomId],
+        keys: &[ResendKey<'_>],
+    ) -> Result<(HashMap<RoomId, Seq>, Vec<Event>), StoreError> {
+        let begin = self.begin_with_next();
+        let mut query = QueryBuilder::<Sqlite>::new(begin);
+        query.push(
+            "SELECT room_id, last_seq FROM rooms \
+             WHERE room_id IN (SELECT value FROM json_each(",
+        );
+        query.push_bind(json_rooms(rooms)).push("))");
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            query.push("; ");
+            push_find_resent(&mut query, chunk);
+        }
+        let rooms_statement = usize::from(!begin.is_empty());
+        let mut finished = 0;
         let mut last = HashMap::with_capacity(rooms.len());
-        for chunk in rooms.chunks(ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT room_id, last_seq FROM rooms WHERE room_id IN ",
-            );
-            let ids = chunk.iter().map(RoomId::to_string);
-            for row in in_list(&mut query, ids, "")
-                .fetch_all(&mut *self.conn)
-                .await?
-            {
-                let room_id = parse_room_id(row.try_get(0)?)?;
-                last.insert(room_id, parse_seq(row.try_get(1)?)?);
+        let mut resent = Vec::new();
+        let mut results = self.conn.fetch_many(query.build());
+        while let Some(result) = results.try_next().await? {
+            match result {
+                Either::Left(_) => finished += 1,
+                Either::Right(row) if finished == rooms_statement => {
+                    let room_id = parse_room_id(row.try_get(0)?)?;
+                    last.insert(room_id, parse_seq(row.try_get(1)?)?);
+                }
+                Either::Right(row) => resent.push(event_from_row(&row)?),
             }
         }
-        Ok(last)
+        Ok((last, resent))
     }
 
-    async fn set_last_seqs(&mut self, rooms: &[(RoomId, Seq)]) -> Result<(), StoreError> {
-        for chunk in rooms.chunks(ROWS_PER_STATEMENT) {
-            let mut update =
-                QueryBuilder::<Sqlite>::new("UPDATE rooms SET last_seq = taken.column2 FROM (");
-            update.push_values(chunk, |mut row, (room_id, seq)| {
-                row.push_bind(room_id.to_string()).push_bind(seq.get());
-            });
-            update.push(") AS taken WHERE rooms.room_id = taken.column1");
-            update.build().execute(&mut *self.conn).await?;
+    /// One call: the rooms' newest seqs, then the events.
+    async fn store_events(
+        &mut self,
+        last_seqs: &[(RoomId, Seq)],
+        events: &[&Event],
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    async fn insert_events(&mut self, events: &[&Event]) -> Result<(), StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "UPDATE rooms SET last_seq = taken.value ->> 1 FROM json_each(",
+        );
+        query
+            .push_bind(json_last_seqs(last_seqs))
+            .push(") AS taken WHERE rooms.room_id = taken.value ->> 0");
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
-                 sent_at, target_seq, emoji, reply_to, moderation, bot) ",
-            );
-            insert.push_values(chunk, |mut row, event| {
-                row.push_bind(event.room_id.to_string())
-                    .push_bind(event.seq.get())
-                    .push_bind(event.message_id.to_string())
-                    .push_bind(event.kind.as_str())
-                    .push_bind(event.sender.clone())
-                    .push_bind(text(&event.message))
-                    .push_bind(event.client_msg_id.clone())
-                    .push_bind(event.sent_at.millis())
-                    .push_bind(event.target_seq.map(Seq::get))
-                    .push_bind(event.emoji.clone())
-                    .push_bind(event.reply_to.map(Seq::get))
-                    .push_bind(moderation_column(event))
-                    .push_bind(event.bot);
-            });
-            insert.build().execute(&mut *self.conn).await?;
+            query.push("; ");
+            push_insert_events(&mut query, chunk);
         }
+        self.conn().await?.execute(query.build()).await?;
         Ok(())
     }
 
@@ -119,7 +171,7 @@ impl WriteTx for SqliteTx<'_> {
             .bind(member.instance.to_string())
             .bind(member.session)
             .bind(member.room_id.to_string())
-            .execute(&mut *self.conn)
+            .execute(self.conn().await?)
             .await?;
             if ended.rows_affected() > 0 {
                 present.insert(*member);
@@ -142,32 +194,9 @@ impl WriteTx for SqliteTx<'_> {
                     .push_bind(entered.at.millis())
                     .push_bind(entered.bot);
             });
-            insert.build().execute(&mut *self.conn).await?;
+            insert.build().execute(self.conn().await?).await?;
         }
         Ok(())
-    }
-
-    async fn find_resent(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            // A join, not `(…) IN (VALUES …)`: SQLite scans the whole table for the latter, while
-            // this looks each key up in the resend index (its WHERE is the index's own).
-            let mut query = QueryBuilder::<Sqlite>::new("SELECT events.* FROM (");
-            query.push_values(chunk, |mut row, (room_id, sender, id)| {
-                row.push_bind(room_id.to_string())
-                    .push_bind(sender.to_string())
-                    .push_bind(id.to_string());
-            });
-            query.push(
-                ") AS resent JOIN events ON events.room_id = resent.column1 \
-                 AND events.sender = resent.column2 AND events.client_msg_id = resent.column3 \
-                 WHERE events.kind NOT IN ('ENTER', 'LEAVE') AND events.client_msg_id IS NOT NULL",
-            );
-            for row in query.build().fetch_all(&mut *self.conn).await? {
-                found.push(event_from_row(&row)?);
-            }
-        }
-        Ok(found)
     }
 
     async fn raise_read_markers(
@@ -187,7 +216,7 @@ impl WriteTx for SqliteTx<'_> {
             .bind(marker.room_id.to_string())
             .bind(marker.sender.as_str())
             .bind(marker.seq.get())
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.conn().await?)
             .await?;
             risen.push(seq.map(parse_seq).transpose()?);
         }
@@ -201,7 +230,7 @@ impl WriteTx for SqliteTx<'_> {
                 QueryBuilder::<Sqlite>::new("SELECT message_id FROM events WHERE message_id IN ");
             let listed = chunk.iter().map(Uuid::to_string);
             for row in in_list(&mut query, listed, "")
-                .fetch_all(&mut *self.conn)
+                .fetch_all(self.conn().await?)
                 .await?
             {
                 let id: &str = row.try_get(0)?;
@@ -219,9 +248,4 @@ impl WriteTx for SqliteTx<'_> {
         let code = error.code().and_then(|code| code.parse::<i32>().ok());
         code.is_some_and(|code| code & 0xff == SQLITE_CONSTRAINT)
     }
-}
-
-/// An event's text as stored: none (NULL) for the kinds that carry none.
-pub(super) fn text(message: &str) -> Option<String> {
-    (!message.is_empty()).then(|| message.to_owned())
 }

@@ -22,10 +22,13 @@ pub(super) async fn store_batch(
     tx: &mut dyn WriteTx,
     batch: &mut [Pending],
 ) -> Result<Outcomes, StoreError> {
-    let mut last = tx.lock_rooms(&rooms_of(batch)).await?;
+    let keys: Vec<ResendKey> = batch.iter().filter_map(|p| resend_key(&p.event)).collect();
+    let (mut last, resent) = tx
+        .lock_rooms_finding_resent(&rooms_of(batch), &keys)
+        .await?;
+    let firsts = resent.into_iter().filter_map(keyed).collect();
     let present = tx.end_memberships(&leaving(batch)).await?;
     let mut outcomes = refuse_non_members(batch, &present);
-    let firsts = stored_firsts(tx, batch).await?;
     let mut targets = Targets::load(tx, batch).await?;
     let mut rules = Rulebook::load(tx, batch).await?;
     let mut checks = Checks {
@@ -33,30 +36,12 @@ pub(super) async fn store_batch(
         rules: &mut rules,
     };
     let taken = number(batch, &mut outcomes, &mut last, firsts, &mut checks)?;
-    tx.set_last_seqs(&taken).await?;
     let stored = accepted(batch, &outcomes);
-    tx.insert_events(&stored).await?;
+    tx.store_events(&taken, &stored).await?;
     tx.add_memberships(&entering(batch, &outcomes)).await?;
     targets.apply(tx).await?;
     Rulebook::apply(tx, &stored).await?;
     Ok(outcomes)
-}
-
-/// The stored events that the batch's events with a `clientMsgId` would repeat.
-async fn stored_firsts(
-    tx: &mut dyn WriteTx,
-    batch: &[Pending],
-) -> Result<HashMap<OwnedKey, Event>, StoreError> {
-    let keys: Vec<ResendKey> = batch.iter().filter_map(|p| resend_key(&p.event)).collect();
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    Ok(tx
-        .find_resent(&keys)
-        .await?
-        .into_iter()
-        .filter_map(keyed)
-        .collect())
 }
 
 /// Gives each event still accepted its room's next seq, refusing a resend (of a stored event

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::{QueryBuilder, Sqlite};
 
 use crate::domain::{Event, RoomId, Seq};
-use crate::store::{ResendKey, moderation_column};
+use crate::store::{Membership, ResendKey, moderation_column};
 
 /// An event's text as stored: none (NULL) for the kinds that carry none.
 fn text(message: &str) -> Option<String> {
@@ -27,6 +27,18 @@ pub(super) fn json_last_seqs(last_seqs: &[(RoomId, Seq)]) -> String {
         .iter()
         .map(|(room_id, seq)| json!([room_id.to_string(), seq.get()]));
     Value::from_iter(pairs).to_string()
+}
+
+/// Memberships as a JSON array of `[instance id, session id, room id]`, for `json_each`.
+pub(super) fn json_memberships(members: &[Membership]) -> String {
+    let rows = members.iter().map(|member| {
+        json!([
+            member.instance.to_string(),
+            member.session,
+            member.room_id.to_string()
+        ])
+    });
+    Value::from_iter(rows).to_string()
 }
 
 /// The stored events these keys name. A join, not `(…) IN (VALUES …)`: SQLite scans the whole

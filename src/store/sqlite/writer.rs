@@ -13,7 +13,9 @@ use futures_util::TryStreamExt;
 use sqlx::{Either, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::batch::{json_last_seqs, json_rooms, push_find_resent, push_insert_events};
+use super::batch::{
+    json_last_seqs, json_memberships, json_rooms, push_find_resent, push_insert_events,
+};
 use super::rows::{event_from_row, in_list, parse_room_id};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq, Timestamp};
 use crate::store::{Entered, Membership, ResendKey, StoreError, WriteTx, parse_seq};
@@ -159,25 +161,24 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 
+    /// One statement for all of them, so a storm of LEAVEs (a restart's sessions ending) is
+    /// one call to SQLite's thread, not one per member.
     async fn end_memberships(
         &mut self,
         members: &[Membership],
     ) -> Result<HashSet<Membership>, StoreError> {
-        let mut present = HashSet::with_capacity(members.len());
-        for member in members {
-            let ended = sqlx::query(
-                "DELETE FROM members WHERE instance_id = ? AND session_id = ? AND room_id = ?",
-            )
-            .bind(member.instance.to_string())
-            .bind(member.session)
-            .bind(member.room_id.to_string())
-            .execute(self.conn().await?)
-            .await?;
-            if ended.rows_affected() > 0 {
-                present.insert(*member);
-            }
+        if members.is_empty() {
+            return Ok(HashSet::new());
         }
-        Ok(present)
+        let rows = sqlx::query(
+            "DELETE FROM members WHERE (instance_id, session_id, room_id) IN \
+             (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)) \
+             RETURNING instance_id, session_id, room_id",
+        )
+        .bind(json_memberships(members))
+        .fetch_all(self.conn().await?)
+        .await?;
+        rows.iter().map(membership_from_row).collect()
     }
 
     async fn add_memberships(&mut self, members: &[Entered<'_>]) -> Result<(), StoreError> {

@@ -8,7 +8,7 @@ use sqlx::Connection;
 
 use super::{EventRange, MemberCursor, PageLimit, Purge, Refused, RoomRecord, Storage, connect};
 use crate::domain::{
-    Action, Authority, ClientMsgId, Event, EventKind, InstanceId, MessageText, Moderation,
+    Action, Authority, ClientMsgId, Emoji, Event, EventKind, InstanceId, MessageText, Moderation,
     NewEvent, NewRoom, ReadMarker, Role, RoomId, RoomName, Sender, Seq, Timestamp, Visibility,
 };
 
@@ -162,6 +162,7 @@ on_both_backends!(
     a_resent_talk_is_answered_with_the_first_and_stored_once,
     racing_resends_on_two_instances_store_one_talk,
     a_batch_larger_than_a_statement_is_stored_whole_and_finds_every_resend,
+    reactions_to_one_talk_in_one_batch_count_its_emoji_once,
     a_read_marker_only_rises_and_never_past_the_newest_event,
     members_are_listed_per_sender_with_sessions_since_and_read_seq,
     the_members_list_pages_by_since_then_sender,
@@ -612,6 +613,34 @@ async fn a_batch_larger_than_a_statement_is_stored_whole_and_finds_every_resend(
     let last_seq = |record: Option<RoomRecord>| record.unwrap().last_seq.get();
     assert_eq!(last_seq(db.storage.store.room(a).await.unwrap()), 1501);
     assert_eq!(last_seq(db.storage.store.room(b).await.unwrap()), 1500);
+}
+
+/// A TALK's emoji are counted once however many of a batch's REACTs name it: counted once per
+/// REACT, half the limit of distinct emoji looked like all of it.
+async fn reactions_to_one_talk_in_one_batch_count_its_emoji_once(mut db: Db) {
+    let room = db.room("r").await;
+    db.talks(room, 1).await;
+    let talk = Seq::new(1).unwrap();
+    let react = |sender: &str, emoji: &str| {
+        let emoji = Emoji::parse(emoji).unwrap();
+        NewEvent::reaction(room, EventKind::React, name(sender), talk, emoji)
+    };
+    let half = Emoji::MAX_PER_TALK / 2;
+    let before: Vec<NewEvent> = (0..half)
+        .map(|i| react(&format!("s{i}"), &format!(":e{i}:")))
+        .collect();
+    let stored = db.storage.writer.append(before).await.unwrap();
+    assert!(stored.iter().all(Result::is_ok), "{stored:?}");
+
+    let batch = vec![
+        react("x", ":new-1:"),
+        react("y", ":new-2:"),
+        react("z", ":e0:"),
+    ];
+    let results = db.storage.writer.append(batch).await.unwrap();
+
+    let next = 2 + i64::try_from(half).unwrap();
+    assert_eq!(stored_or_first(&results), [next, next + 1, next + 2]);
 }
 
 async fn racing_resends_on_two_instances_store_one_talk(mut db: Db) {

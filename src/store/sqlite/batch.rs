@@ -21,9 +21,10 @@ pub(super) fn json_rooms(rooms: &[RoomId]) -> String {
     Value::from_iter(rooms.iter().map(RoomId::to_string)).to_string()
 }
 
-/// Each room's newest seq as a JSON array of `[room id, seq]`, for `json_each`.
-pub(super) fn json_last_seqs(last_seqs: &[(RoomId, Seq)]) -> String {
-    let pairs = last_seqs
+/// Rooms with a seq each (a room's newest seq, or a TALK) as a JSON array of `[room id, seq]`,
+/// for `json_each`.
+pub(super) fn json_room_seqs(pairs: &[(RoomId, Seq)]) -> String {
+    let pairs = pairs
         .iter()
         .map(|(room_id, seq)| json!([room_id.to_string(), seq.get()]));
     Value::from_iter(pairs).to_string()

@@ -14,7 +14,7 @@ use sqlx::{Either, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use super::batch::{
-    json_last_seqs, json_memberships, json_rooms, push_find_resent, push_insert_events,
+    json_memberships, json_room_seqs, json_rooms, push_find_resent, push_insert_events,
 };
 use super::rows::{event_from_row, in_list, parse_room_id};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq, Timestamp};
@@ -151,7 +151,7 @@ impl WriteTx for SqliteTx<'_> {
             "UPDATE rooms SET last_seq = taken.value ->> 1 FROM json_each(",
         );
         query
-            .push_bind(json_last_seqs(last_seqs))
+            .push_bind(json_room_seqs(last_seqs))
             .push(") AS taken WHERE rooms.room_id = taken.value ->> 0");
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             query.push("; ");

@@ -42,7 +42,7 @@ use crate::domain::{Event, InstanceId, Retention, RoomId, Seq, Timestamp, Visibi
 
 pub(crate) use rows::{
     REACTIONS_BETWEEN, attach_reactions, members_page, moderation_column, parse_seq, reaction_row,
-    read_event, read_page, read_retention, read_room, talk_span,
+    read_event, read_page, read_retention, read_room, read_target, talk_span,
 };
 pub use rules::{Admission, RoleRecord, Rules, SanctionKind, SanctionRecord};
 pub use transaction::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};

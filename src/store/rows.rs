@@ -3,7 +3,7 @@
 
 use futures_util::{Stream, TryStreamExt};
 
-use super::{MemberRecord, MembersPage, PageLimit, StoreError};
+use super::{MemberRecord, MembersPage, PageLimit, StoreError, Target};
 use uuid::Uuid;
 
 use crate::domain::{
@@ -163,6 +163,30 @@ where
     })
 }
 
+/// Reads the row of an event a change or a reply names (its kind, seq, sender and delete
+/// mark), the same on either backend but for how each stores room ids.
+pub(crate) fn read_target<'r, R>(row: &'r R, room_id: RoomId) -> Result<Target, StoreError>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(Target {
+        room_id,
+        seq: parse_seq(row.try_get("seq")?)?,
+        kind: parse_kind(row.try_get("kind")?)?,
+        sender: row.try_get("sender")?,
+        deleted: row.try_get("deleted")?,
+    })
+}
+
+fn parse_kind(kind: &str) -> Result<EventKind, StoreError> {
+    EventKind::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))
+}
+
 /// Reads an event's row, the same on either backend but for how each stores its ids: its
 /// kind, seq, sender and times, and what messages that change added (the latest text, none
 /// once erased; the target, emoji and reply; the edit and delete marks).
@@ -186,10 +210,8 @@ where
             .map(parse_seq)
             .transpose()
     };
-    let kind: &str = row.try_get("kind")?;
     Ok(Event {
-        kind: EventKind::parse(kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
+        kind: parse_kind(row.try_get("kind")?)?,
         room_id,
         seq: parse_seq(row.try_get("seq")?)?,
         message_id,

@@ -7,8 +7,8 @@ use sqlx::Row;
 
 use super::writer::PgTx;
 use super::{array, uuids};
-use crate::domain::{Event, EventKind, RoomId, Seq};
-use crate::store::{Changes, ReactionKey, StoreError, Target, parse_seq};
+use crate::domain::{Event, RoomId, Seq};
+use crate::store::{Changes, ReactionKey, StoreError, Target, parse_seq, read_target};
 
 #[async_trait]
 impl Changes for PgTx<'_> {
@@ -23,17 +23,7 @@ impl Changes for PgTx<'_> {
         .fetch_all(&mut *self.conn)
         .await?;
         rows.iter()
-            .map(|row| {
-                let kind: &str = row.try_get("kind")?;
-                Ok(Target {
-                    room_id: RoomId::from_uuid(row.try_get("room_id")?),
-                    seq: parse_seq(row.try_get("seq")?)?,
-                    kind: EventKind::parse(kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
-                    sender: row.try_get("sender")?,
-                    deleted: row.try_get("deleted")?,
-                })
-            })
+            .map(|row| read_target(row, RoomId::from_uuid(row.try_get("room_id")?)))
             .collect()
     }
 

@@ -10,8 +10,8 @@ use sqlx::{Executor, QueryBuilder, Row, Sqlite};
 use super::batch::json_room_seqs;
 use super::rows::parse_room_id;
 use super::writer::SqliteTx;
-use crate::domain::{Event, EventKind, RoomId, Seq};
-use crate::store::{Changes, ReactionKey, StoreError, Target, parse_seq};
+use crate::domain::{Event, RoomId, Seq};
+use crate::store::{Changes, ReactionKey, StoreError, Target, parse_seq, read_target};
 
 /// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -28,17 +28,7 @@ impl Changes for SqliteTx<'_> {
         .fetch_all(self.conn().await?)
         .await?;
         rows.iter()
-            .map(|row| {
-                let kind: &str = row.try_get("kind")?;
-                Ok(Target {
-                    room_id: parse_room_id(row.try_get("room_id")?)?,
-                    seq: parse_seq(row.try_get("seq")?)?,
-                    kind: EventKind::parse(kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
-                    sender: row.try_get("sender")?,
-                    deleted: row.try_get("deleted")?,
-                })
-            })
+            .map(|row| read_target(row, parse_room_id(row.try_get("room_id")?)?))
             .collect()
     }
 

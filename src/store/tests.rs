@@ -709,6 +709,14 @@ async fn a_read_marker_only_rises_and_never_past_the_newest_event(mut db: Db) {
     );
     assert_eq!(raise(&[marker(room, "alice", 9)]).await, [None]);
     assert_eq!(raise(&[marker(RoomId::random(), "alice", 1)]).await, [None]);
+    // Past one call's 64 markers, each sender reading twice, a room that is not among them.
+    let mut many: Vec<ReadMarker> = (0..70)
+        .map(|i| marker(room, &format!("m{}", i % 35), 1 + i / 35))
+        .collect();
+    many.insert(10, marker(RoomId::random(), "m0", 1));
+    let mut expected: Vec<Option<i64>> = (0..70).map(|i| Some(1 + i / 35)).collect();
+    expected.insert(10, None);
+    assert_eq!(raise(&many).await, expected, "each marker's own answer");
 
     let written = db
         .storage

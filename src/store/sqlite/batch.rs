@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use sqlx::{QueryBuilder, Sqlite};
 
-use crate::domain::{Event, RoomId, Seq};
+use crate::domain::{Event, ReadMarker, RoomId, Seq};
 use crate::store::{Membership, ResendKey, moderation_column};
 
 /// An event's text as stored: none (NULL) for the kinds that carry none.
@@ -79,4 +79,25 @@ pub(super) fn push_insert_events(query: &mut QueryBuilder<Sqlite>, events: &[&Ev
             .push_bind(moderation_column(event))
             .push_bind(event.bot);
     });
+}
+
+/// Raises a sender's read marker in its room to its seq (no higher than the room's newest
+/// event) where that is higher than the stored one, returning the new value if it rose.
+pub(super) fn push_raise_read_marker(query: &mut QueryBuilder<Sqlite>, marker: &ReadMarker) {
+    let seq = marker.seq.get();
+    query.push("INSERT INTO read_markers (room_id, sender, read_seq) SELECT room_id, ");
+    query.push_bind(marker.sender.as_str().to_owned());
+    query
+        .push(", MIN(")
+        .push_bind(seq)
+        .push(", last_seq) FROM rooms WHERE room_id = ");
+    query.push_bind(marker.room_id.to_string());
+    query
+        .push(" AND MIN(")
+        .push_bind(seq)
+        .push(", last_seq) > 0 ");
+    query.push(
+        "ON CONFLICT (room_id, sender) DO UPDATE SET read_seq = excluded.read_seq \
+         WHERE read_markers.read_seq < excluded.read_seq RETURNING read_seq;",
+    );
 }

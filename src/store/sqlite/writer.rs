@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::batch::{
     json_memberships, json_room_seqs, json_rooms, push_find_resent, push_insert_events,
+    push_raise_read_marker,
 };
 use super::rows::{event_from_row, in_list, parse_room_id};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq, Timestamp};
@@ -22,6 +23,9 @@ use crate::store::{Entered, Membership, ResendKey, StoreError, WriteTx, parse_se
 
 /// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
 const ROWS_PER_STATEMENT: usize = 1000;
+/// Read markers raised per call: each is a statement of its own, and the prepared statements
+/// of a call's text are kept (one text per count), so their number stays small.
+const MARKERS_PER_CALL: usize = 64;
 /// SQLite's primary result code for a violated constraint (including a trigger's RAISE).
 const SQLITE_CONSTRAINT: i32 = 19;
 
@@ -200,26 +204,33 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 
+    /// A statement per marker (each may rise or not, and one sender may read twice in a
+    /// batch), all in one call: each marker's answer is what its statement returned.
     async fn raise_read_markers(
         &mut self,
         markers: &[ReadMarker],
     ) -> Result<Vec<Option<Seq>>, StoreError> {
         let mut risen = Vec::with_capacity(markers.len());
-        for marker in markers {
-            let seq: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO read_markers (room_id, sender, read_seq) \
-                 SELECT room_id, ?2, MIN(?3, last_seq) FROM rooms \
-                 WHERE room_id = ?1 AND MIN(?3, last_seq) > 0 \
-                 ON CONFLICT (room_id, sender) DO UPDATE SET read_seq = excluded.read_seq \
-                 WHERE read_markers.read_seq < excluded.read_seq \
-                 RETURNING read_seq",
-            )
-            .bind(marker.room_id.to_string())
-            .bind(marker.sender.as_str())
-            .bind(marker.seq.get())
-            .fetch_optional(self.conn().await?)
-            .await?;
-            risen.push(seq.map(parse_seq).transpose()?);
+        for chunk in markers.chunks(MARKERS_PER_CALL) {
+            let mut query = QueryBuilder::<Sqlite>::new("");
+            for marker in chunk {
+                push_raise_read_marker(&mut query, marker);
+            }
+            let mut answers = vec![None; chunk.len()];
+            let mut finished = 0;
+            let mut results = self.conn().await?.fetch_many(query.build());
+            while let Some(result) = results.try_next().await? {
+                match (result, answers.get_mut(finished)) {
+                    (Either::Left(_), _) => finished += 1,
+                    (Either::Right(row), Some(answer)) => {
+                        *answer = Some(parse_seq(row.try_get(0)?)?);
+                    }
+                    (Either::Right(_), None) => {
+                        return Err(StoreError::Corrupt("a read marker's extra row".into()));
+                    }
+                }
+            }
+            risen.extend(answers);
         }
         Ok(risen)
     }

@@ -7,14 +7,12 @@
 use async_trait::async_trait;
 use sqlx::{Executor, QueryBuilder, Row, Sqlite};
 
+use super::ROWS_PER_STATEMENT;
 use super::batch::json_room_seqs;
 use super::rows::parse_room_id;
 use super::writer::SqliteTx;
 use crate::domain::{Event, RoomId, Seq};
 use crate::store::{Changes, ReactionKey, StoreError, Target, parse_seq, read_target};
-
-/// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
-const ROWS_PER_STATEMENT: usize = 1000;
 
 #[async_trait]
 impl Changes for SqliteTx<'_> {

@@ -41,6 +41,8 @@ use crate::domain::{InstanceId, RoomId, Seq};
 
 use connection::SqliteWriteConnection;
 
+/// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
+const ROWS_PER_STATEMENT: usize = 1000;
 /// How long a connection waits for SQLite's write lock (held by another process) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Page cache per connection: 32 MiB (negative means KiB) instead of SQLite's 2 MiB, so the

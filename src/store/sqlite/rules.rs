@@ -1,13 +1,15 @@
 //! The SQL of the rooms' rules on SQLite: reads on the pool, and the steps of a write
-//! transaction (one statement per row: the batch holds the file's one write lock, and a
-//! statement costs microseconds in-process).
+//! transaction, each one call to SQLite's thread whatever the batch holds (a call is a round
+//! trip inside the write lock).
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use super::ROWS_PER_STATEMENT;
 use super::SqliteStore;
+use super::batch::json_rooms;
 use super::rows::{in_rooms, parse_room_id, room_from_row};
 use super::writer::SqliteTx;
 use crate::domain::{Moderation, Role, RoomId, Timestamp, Visibility};
@@ -140,43 +142,45 @@ impl RulesTx for SqliteTx<'_> {
         &mut self,
         rooms: &[RoomId],
     ) -> Result<HashMap<RoomId, (Visibility, u32)>, StoreError> {
-        let mut rules = HashMap::with_capacity(rooms.len());
-        for room_id in rooms {
-            let row = sqlx::query(
-                "SELECT visibility, (SELECT COUNT(*) FROM room_roles AS g \
-                   WHERE g.room_id = rooms.room_id AND g.role = 'owner') AS owners \
-                 FROM rooms WHERE room_id = ?",
-            )
-            .bind(room_id.to_string())
-            .fetch_optional(self.conn().await?)
-            .await?;
-            let Some(row) = row else { continue };
+        let rows = sqlx::query(
+            "SELECT room_id, visibility, (SELECT COUNT(*) FROM room_roles AS g \
+               WHERE g.room_id = rooms.room_id AND g.role = 'owner') AS owners \
+             FROM rooms WHERE room_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json_rooms(rooms))
+        .fetch_all(self.conn().await?)
+        .await?;
+        let mut rules = HashMap::with_capacity(rows.len());
+        for row in rows {
             let visibility: &str = row.try_get("visibility")?;
             let visibility = Visibility::parse(visibility)
                 .ok_or_else(|| StoreError::Corrupt(format!("visibility {visibility:?}")))?;
             let owners: i64 = row.try_get("owners")?;
-            rules.insert(*room_id, (visibility, u32::try_from(owners).unwrap_or(0)));
+            let room_id = parse_room_id(row.try_get("room_id")?)?;
+            rules.insert(room_id, (visibility, u32::try_from(owners).unwrap_or(0)));
         }
         Ok(rules)
     }
 
+    /// Names are the clients', so they are bound, joined to their rooms by key.
     async fn admissions(
         &mut self,
         keys: &[(RoomId, String)],
     ) -> Result<HashMap<(RoomId, String), Admission>, StoreError> {
         let mut found = HashMap::with_capacity(keys.len());
-        for (room_id, name) in keys {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                admission_columns!("?2"),
-                " FROM rooms WHERE room_id = ?1"
-            ))
-            .bind(room_id.to_string())
-            .bind(name)
-            .fetch_optional(self.conn().await?)
-            .await?;
-            if let Some(row) = row {
-                found.insert((*room_id, name.clone()), read_admission(&row)?);
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(concat!(
+                "SELECT rooms.room_id, asked.column2 AS name, ",
+                admission_columns!("asked.column2"),
+                " FROM ("
+            ));
+            query.push_values(chunk, |mut row, (room_id, name)| {
+                row.push_bind(room_id.to_string()).push_bind(name.clone());
+            });
+            query.push(") AS asked JOIN rooms ON rooms.room_id = asked.column1");
+            for row in query.build().fetch_all(self.conn().await?).await? {
+                let room_id = parse_room_id(row.try_get("room_id")?)?;
+                found.insert((room_id, row.try_get("name")?), read_admission(&row)?);
             }
         }
         Ok(found)

@@ -13,6 +13,7 @@ use futures_util::TryStreamExt;
 use sqlx::{Either, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use super::ROWS_PER_STATEMENT;
 use super::batch::{
     json_memberships, json_room_seqs, json_rooms, push_find_resent, push_insert_events,
     push_raise_read_marker,
@@ -21,8 +22,6 @@ use super::rows::{event_from_row, in_list, parse_room_id};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq, Timestamp};
 use crate::store::{Entered, Membership, ResendKey, StoreError, WriteTx, parse_seq};
 
-/// Rows per multi-row statement, well under SQLite's limit of 32,766 bound values.
-const ROWS_PER_STATEMENT: usize = 1000;
 /// Read markers raised per call: each is a statement of its own, and the prepared statements
 /// of a call's text are kept (one text per count), so their number stays small.
 const MARKERS_PER_CALL: usize = 64;

@@ -35,28 +35,19 @@ pub(super) fn seconds(duration: Duration) -> f64 {
 }
 
 impl PgTx<'_> {
-    async fn set_last_seqs(&mut self, rooms: &[(RoomId, Seq)]) -> Result<(), StoreError> {
-        if rooms.is_empty() {
-            return Ok(());
-        }
+    /// One statement: the rooms' newest seqs in a CTE beside the INSERT of the events (no
+    /// key of events names rooms, so neither waits on the other's rows).
+    async fn store(
+        &mut self,
+        rooms: &[(RoomId, Seq)],
+        events: &[&Event],
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE rooms SET last_seq = taken.last_seq \
-             FROM UNNEST($1::uuid[], $2::bigint[]) AS taken (room_id, last_seq) \
-             WHERE rooms.room_id = taken.room_id",
-        )
-        .bind(uuids(rooms.iter().map(|(room_id, _)| room_id)))
-        .bind(array(rooms, |(_, seq)| seq.get()))
-        .execute(&mut *self.conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_events(&mut self, events: &[&Event]) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
+            "WITH seqs AS ( \
+               UPDATE rooms SET last_seq = taken.last_seq \
+               FROM UNNEST($14::uuid[], $15::bigint[]) AS taken (room_id, last_seq) \
+               WHERE rooms.room_id = taken.room_id) \
+             INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
                                  sent_at, target_seq, emoji, reply_to, moderation, bot) \
              SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], \
                                   $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
@@ -75,6 +66,8 @@ impl PgTx<'_> {
         .bind(array(events, |e| e.reply_to.map(Seq::get)))
         .bind(array(events, |e| moderation_column(e)))
         .bind(array(events, |e| e.bot))
+        .bind(uuids(rooms.iter().map(|(room_id, _)| room_id)))
+        .bind(array(rooms, |(_, seq)| seq.get()))
         .execute(&mut *self.conn)
         .await?;
         Ok(())
@@ -138,8 +131,10 @@ impl WriteTx for PgTx<'_> {
         last_seqs: &[(RoomId, Seq)],
         events: &[&Event],
     ) -> Result<(), StoreError> {
-        self.set_last_seqs(last_seqs).await?;
-        self.insert_events(events).await
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.store(last_seqs, events).await
     }
 
     async fn end_memberships(

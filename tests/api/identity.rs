@@ -420,6 +420,14 @@ async fn an_expired_token_closes_the_session_with_1008_and_a_fresh_one_resumes_l
         bob.talk(&room_id, "bob", &format!("while away {i}")).await;
     }
     assert_eq!(bob.next_of_type("LEAVE").await["sender"], "alice");
+    // Stored before alice comes back (a TALK reaches its sender once stored), so that her
+    // replay holds all three: sent and not yet stored, they could follow her new ENTER.
+    for i in 0..3 {
+        assert_eq!(
+            bob.next_of_type("TALK").await["message"],
+            format!("while away {i}")
+        );
+    }
 
     let mut back = connect_as(&app, &token_for("alice")).await;
     back.enter_after(&room_id, "alice", last_seen).await;

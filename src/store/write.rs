@@ -75,8 +75,8 @@ pub(crate) trait WriteTx: Upkeep + Changes + RulesTx {
         keys: &[ResendKey<'_>],
     ) -> Result<(HashMap<RoomId, Seq>, Vec<Event>), StoreError>;
 
-    /// Stores these events and sets each room's newest seq: one step, so a backend may send
-    /// both at once.
+    /// Stores these events (at least one) and sets each room's newest seq: one step, so a
+    /// backend may send both at once.
     async fn store_events(
         &mut self,
         last_seqs: &[(RoomId, Seq)],

@@ -35,44 +35,6 @@ pub(super) fn seconds(duration: Duration) -> f64 {
 }
 
 impl PgTx<'_> {
-    /// One statement: the rooms' newest seqs in a CTE beside the INSERT of the events (no
-    /// key of events names rooms, so neither waits on the other's rows).
-    async fn store(
-        &mut self,
-        rooms: &[(RoomId, Seq)],
-        events: &[&Event],
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "WITH seqs AS ( \
-               UPDATE rooms SET last_seq = taken.last_seq \
-               FROM UNNEST($14::uuid[], $15::bigint[]) AS taken (room_id, last_seq) \
-               WHERE rooms.room_id = taken.room_id) \
-             INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
-                                 sent_at, target_seq, emoji, reply_to, moderation, bot) \
-             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], \
-                                  $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
-                                  $11::bigint[], $12::text[], $13::boolean[])",
-        )
-        .bind(array(events, |e| e.room_id.uuid()))
-        .bind(array(events, |e| e.seq.get()))
-        .bind(array(events, |e| e.message_id))
-        .bind(array(events, |e| e.kind.as_str()))
-        .bind(array(events, |e| e.sender.as_str()))
-        .bind(array(events, |e| text(&e.message)))
-        .bind(array(events, |e| e.client_msg_id.as_deref()))
-        .bind(array(events, |e| e.sent_at.millis()))
-        .bind(array(events, |e| e.target_seq.map(Seq::get)))
-        .bind(array(events, |e| e.emoji.as_deref()))
-        .bind(array(events, |e| e.reply_to.map(Seq::get)))
-        .bind(array(events, |e| moderation_column(e)))
-        .bind(array(events, |e| e.bot))
-        .bind(uuids(rooms.iter().map(|(room_id, _)| room_id)))
-        .bind(array(rooms, |(_, seq)| seq.get()))
-        .execute(&mut *self.conn)
-        .await?;
-        Ok(())
-    }
-
     async fn find_resent(&mut self, keys: &[ResendKey<'_>]) -> Result<Vec<Event>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -126,15 +88,42 @@ impl WriteTx for PgTx<'_> {
         Ok((last, self.find_resent(keys).await?))
     }
 
+    /// One statement: the rooms' newest seqs in a CTE beside the INSERT of the events (no
+    /// key of events names rooms, so neither waits on the other's rows).
     async fn store_events(
         &mut self,
         last_seqs: &[(RoomId, Seq)],
         events: &[&Event],
     ) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        self.store(last_seqs, events).await
+        sqlx::query(
+            "WITH seqs AS ( \
+               UPDATE rooms SET last_seq = taken.last_seq \
+               FROM UNNEST($14::uuid[], $15::bigint[]) AS taken (room_id, last_seq) \
+               WHERE rooms.room_id = taken.room_id) \
+             INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
+                                 sent_at, target_seq, emoji, reply_to, moderation, bot) \
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], \
+                                  $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
+                                  $11::bigint[], $12::text[], $13::boolean[])",
+        )
+        .bind(array(events, |e| e.room_id.uuid()))
+        .bind(array(events, |e| e.seq.get()))
+        .bind(array(events, |e| e.message_id))
+        .bind(array(events, |e| e.kind.as_str()))
+        .bind(array(events, |e| e.sender.as_str()))
+        .bind(array(events, |e| text(&e.message)))
+        .bind(array(events, |e| e.client_msg_id.as_deref()))
+        .bind(array(events, |e| e.sent_at.millis()))
+        .bind(array(events, |e| e.target_seq.map(Seq::get)))
+        .bind(array(events, |e| e.emoji.as_deref()))
+        .bind(array(events, |e| e.reply_to.map(Seq::get)))
+        .bind(array(events, |e| moderation_column(e)))
+        .bind(array(events, |e| e.bot))
+        .bind(uuids(last_seqs.iter().map(|(room_id, _)| room_id)))
+        .bind(array(last_seqs, |(_, seq)| seq.get()))
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
     }
 
     async fn end_memberships(

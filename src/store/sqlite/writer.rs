@@ -147,9 +147,6 @@ impl WriteTx for SqliteTx<'_> {
         last_seqs: &[(RoomId, Seq)],
         events: &[&Event],
     ) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
         let mut query = QueryBuilder::<Sqlite>::new(
             "UPDATE rooms SET last_seq = taken.value ->> 1 FROM json_each(",
         );

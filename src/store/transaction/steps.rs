@@ -37,7 +37,9 @@ pub(super) async fn store_batch(
     };
     let taken = number(batch, &mut outcomes, &mut last, firsts, &mut checks)?;
     let stored = accepted(batch, &outcomes);
-    tx.store_events(&taken, &stored).await?;
+    if !stored.is_empty() {
+        tx.store_events(&taken, &stored).await?;
+    }
     tx.add_memberships(&entering(batch, &outcomes)).await?;
     targets.apply(tx).await?;
     Rulebook::apply(tx, &stored).await?;

@@ -191,7 +191,7 @@ impl Metrics {
             "Time an event spends in each step from its frame to its readers' sockets: `queued` \
              (frame read -> in the writer's queue), `committed` (-> its batch committed), \
              `fanned_out` (-> in every reader's queue here), `written` (-> on the socket)",
-            self.stages.clone(),
+            self.stages.family.clone(),
         );
     }
 }

@@ -18,7 +18,7 @@ use super::beats::{Beats, Verdict};
 use super::broker::{Broker, REDIS_TIMEOUT};
 use super::sequencer::Sequencer;
 use super::wire::{Body, Envelope, channel};
-use crate::domain::{InstanceId, RoomId, Timestamp};
+use crate::domain::{Event, InstanceId, RoomId, Timestamp};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 
@@ -190,6 +190,9 @@ impl Subscriber {
     }
 
     pub(super) fn receive(&self, payload: &[u8]) {
+        if Envelope::published_by(payload, self.instance) {
+            return;
+        }
         let envelope: Envelope = match serde_json::from_slice(payload) {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -197,24 +200,29 @@ impl Subscriber {
                 return;
             }
         };
-        if envelope.sent_by(self.instance) {
-            return;
-        }
-        self.metrics.broker_received.inc();
         match envelope.body {
-            Body::Event(event) => {
-                let delay = Timestamp::now().millis() - event.sent_at.millis();
-                let delay = Duration::from_millis(u64::try_from(delay).unwrap_or(0));
-                self.metrics
-                    .broker_delay_seconds
-                    .observe(delay.as_secs_f64());
-                self.sequencer.arrive(event);
+            Body::Event(event) => self.arrive(event),
+            Body::Events(events) => events.into_iter().for_each(|event| self.arrive(event)),
+            Body::Closed { room_id, last_seq } => {
+                self.metrics.broker_received.inc();
+                self.sequencer.close(room_id, last_seq);
             }
-            Body::Closed { room_id, last_seq } => self.sequencer.close(room_id, last_seq),
             Body::Notice(notice) => {
+                self.metrics.broker_received.inc();
                 self.hub.notice(&notice, None);
             }
         }
+    }
+
+    /// An event another instance stored, timed from when it was stored.
+    fn arrive(&self, event: Event) {
+        self.metrics.broker_received.inc();
+        let delay = Timestamp::now().millis() - event.sent_at.millis();
+        let delay = Duration::from_millis(u64::try_from(delay).unwrap_or(0));
+        self.metrics
+            .broker_delay_seconds
+            .observe(delay.as_secs_f64());
+        self.sequencer.arrive(event);
     }
 }
 

@@ -1,7 +1,8 @@
-//! What instances say to each other on a room's channel: an event one of them stored, that the
-//! room was deleted after its last event, or a notice (TYPING, READ), which has no seq and
-//! goes straight to the members, outside the room's order. Each message names the instance
-//! that sent it, so an instance skips its own (it handed them to its members already).
+//! What instances say to each other on a room's channel: an event one of them stored (or
+//! several, stored in one batch: one message for them all), that the room was deleted after
+//! its last event, or a notice (TYPING, READ), which has no seq and goes straight to the
+//! members, outside the room's order. Each message names the instance that sent it, so an
+//! instance skips its own (it handed them to its members already).
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -24,6 +25,7 @@ pub struct Envelope {
 struct EnvelopeJson {
     origin: Uuid,
     event: Option<Event>,
+    events: Option<Vec<Event>>,
     closed: Option<ClosedJson>,
     notice: Option<Notice>,
 }
@@ -37,19 +39,20 @@ struct ClosedJson {
 
 /// An envelope without exactly one body.
 #[derive(Debug, thiserror::Error)]
-#[error("an envelope carries one of event, closed and notice")]
+#[error("an envelope carries one of event, events (two or more), closed and notice")]
 pub struct NoBody;
 
 impl TryFrom<EnvelopeJson> for Envelope {
     type Error = NoBody;
 
     fn try_from(json: EnvelopeJson) -> Result<Self, NoBody> {
-        let body = match (json.event, json.closed, json.notice) {
-            (Some(event), None, None) => Body::Event(event),
-            (None, Some(ClosedJson { room_id, last_seq }), None) => {
+        let body = match (json.event, json.events, json.closed, json.notice) {
+            (Some(event), None, None, None) => Body::Event(event),
+            (None, Some(events), None, None) if events.len() > 1 => Body::Events(events),
+            (None, None, Some(ClosedJson { room_id, last_seq }), None) => {
                 Body::Closed { room_id, last_seq }
             }
-            (None, None, Some(notice)) => Body::Notice(notice),
+            (None, None, None, Some(notice)) => Body::Notice(notice),
             _ => return Err(NoBody),
         };
         Ok(Self {
@@ -63,22 +66,14 @@ impl TryFrom<EnvelopeJson> for Envelope {
 #[serde(rename_all = "camelCase")]
 pub enum Body {
     Event(Event),
+    /// Two or more events of one room, in `seq` order.
+    Events(Vec<Event>),
     #[serde(rename_all = "camelCase")]
     Closed {
         room_id: RoomId,
         last_seq: Seq,
     },
     Notice(Notice),
-}
-
-impl Body {
-    pub fn room_id(&self) -> RoomId {
-        match self {
-            Self::Event(event) => event.room_id,
-            Self::Closed { room_id, .. } => *room_id,
-            Self::Notice(notice) => notice.room_id(),
-        }
-    }
 }
 
 /// Sharded channels' partitions: each room's channel carries one of these as its hash tag, so
@@ -109,8 +104,16 @@ impl Envelope {
         }
     }
 
-    pub fn sent_by(&self, me: InstanceId) -> bool {
-        self.origin == me.uuid()
+    /// Whether `payload` is an envelope `me` published, told from its first bytes: every
+    /// message an instance publishes comes back to it, and it skips its own without reading
+    /// them (the origin is the first field written).
+    pub fn published_by(payload: &[u8], me: InstanceId) -> bool {
+        let mut buffer = Uuid::encode_buffer();
+        let origin = me.uuid().hyphenated().encode_lower(&mut buffer);
+        payload
+            .strip_prefix(br#"{"origin":""#)
+            .and_then(|rest| rest.strip_prefix(origin.as_bytes()))
+            .is_some_and(|rest| rest.starts_with(b"\""))
     }
 }
 
@@ -119,18 +122,22 @@ mod tests {
     use super::*;
     use crate::domain::{NewEvent, Sender, Timestamp};
 
+    fn departure(room_id: RoomId, seq: i64) -> Event {
+        Event::stored(
+            NewEvent::departure(room_id, Sender::parse("bob").unwrap()),
+            Seq::new(seq).unwrap(),
+            Uuid::new_v4(),
+            Timestamp::from_millis(1_795_253_400_123),
+        )
+    }
+
     #[test]
     fn an_envelope_reads_back_as_it_was_written() {
         let room_id = RoomId::random();
-        let event = Event::stored(
-            NewEvent::departure(room_id, Sender::parse("bob").unwrap()),
-            Seq::new(7).unwrap(),
-            Uuid::new_v4(),
-            Timestamp::from_millis(1_795_253_400_123),
-        );
         let me = InstanceId::random();
         for body in [
-            Body::Event(event),
+            Body::Event(departure(room_id, 7)),
+            Body::Events((8..=10).map(|seq| departure(room_id, seq)).collect()),
             Body::Closed {
                 room_id,
                 last_seq: Seq::new(9).unwrap(),
@@ -144,8 +151,19 @@ mod tests {
             let text = serde_json::to_string(&envelope).unwrap();
             let read: Envelope = serde_json::from_str(&text).unwrap();
             assert_eq!(read, envelope, "{text}");
-            assert!(read.sent_by(me) && !read.sent_by(InstanceId::random()));
-            assert_eq!(read.body.room_id(), room_id);
+            assert!(Envelope::published_by(text.as_bytes(), me), "{text}");
+            assert!(!Envelope::published_by(
+                text.as_bytes(),
+                InstanceId::random()
+            ));
+            let origin = me.uuid().to_string();
+            for other in [
+                format!(r#"{{"origin":"{origin}0","event":{{}}}}"#),
+                format!(r#"{{"origin":"{origin}"#),
+                format!(r#"{{ "origin":"{origin}","event":{{}}}}"#),
+            ] {
+                assert!(!Envelope::published_by(other.as_bytes(), me), "{other}");
+            }
         }
     }
 
@@ -159,9 +177,13 @@ mod tests {
             sender: "bob".into(),
         };
         let notice = serde_json::to_value(typing).unwrap();
+        let event = serde_json::to_value(departure(room_id, 4)).unwrap();
         for body in [
             serde_json::json!({"origin": origin}),
             serde_json::json!({"origin": origin, "closed": closed, "notice": notice}),
+            serde_json::json!({"origin": origin, "event": event, "events": [event, event]}),
+            serde_json::json!({"origin": origin, "events": []}),
+            serde_json::json!({"origin": origin, "events": [event]}),
         ] {
             let error = serde_json::from_value::<Envelope>(body).unwrap_err();
             assert!(error.to_string().contains("one of"), "{error}");

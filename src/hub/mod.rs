@@ -37,7 +37,8 @@ pub use crate::domain::SessionId;
 /// is the single-instance implementation; the cluster's broker-backed one plugs in here for
 /// several instances.
 pub trait Fanout: Send + Sync + 'static {
-    fn publish(&self, event: &Event);
+    /// What one batch stored, in the order it was stored.
+    fn publish(&self, events: &[Event]);
     /// The room was deleted; `last_seq` is its newest event, which members get before `CLOSED`.
     fn close_room(&self, room_id: RoomId, last_seq: Seq);
     /// A notice for the room's readers on every instance, but the session `from` (if given).
@@ -218,8 +219,10 @@ impl Hub {
 /// On one instance, the writer hands events over in order, so every event before `CLOSED`
 /// has been delivered when it comes.
 impl Fanout for Hub {
-    fn publish(&self, event: &Event) {
-        self.deliver(event);
+    fn publish(&self, events: &[Event]) {
+        for event in events {
+            self.deliver(event);
+        }
     }
 
     fn close_room(&self, room_id: RoomId, last_seq: Seq) {

@@ -148,7 +148,8 @@ impl Metrics {
         );
         r.register(
             "chat_broker_published",
-            "Messages published to the broker for the other instances",
+            "Messages published to the broker for the other instances (each carries one or \
+             more events of one room, a notice or a room's closing)",
             self.broker_published.clone(),
         );
         r.register(
@@ -163,7 +164,7 @@ impl Metrics {
         );
         r.register(
             "chat_broker_received",
-            "Messages received from the other instances",
+            "Events, notices and room closings received from the other instances",
             self.broker_received.clone(),
         );
         r.register(

@@ -782,6 +782,69 @@ async fn a_room_that_empties_while_redis_is_down_keeps_no_ordering_state() {
     assert_eq!(metric(&pair, &pair.a, ORDERED).await, 1.0);
 }
 
+/// What one batch stores in a room goes to the other instances in one message (`events`,
+/// in seq order), and their members get each event once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_a_rooms_events_crosses_in_one_message_in_order() {
+    let database = TestDatabase::create().await;
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    let mut env = vec![
+        ("DATABASE_URL", database.url.as_str()),
+        ("REDIS_URL", &redis_url),
+    ];
+    env.extend(FAST_LIVENESS);
+    let b = ChatProcess::start(&env);
+    // a waits 100 ms for more before each commit, so TALKs sent together are one batch.
+    env.push(("CHAT_COMMIT_WAIT_US", "100000"));
+    let a = ChatProcess::start(&env);
+    let pair = both_ready(database, Broker::Single(redis), a, b).await;
+    let (room_id, mut alice, mut bob) = pair.alice_on_a_and_bob_on_b().await;
+    let mut watcher = redis::Client::open(redis_url.as_str())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    watcher
+        .subscribe(format!("chat:room:{room_id}"))
+        .await
+        .unwrap();
+
+    let ids: Vec<String> = (0..5).map(|n| format!("a-{n}")).collect();
+    for id in &ids {
+        alice.talk_with_id(&room_id, "alice", "together", id).await;
+    }
+    for id in &ids {
+        assert_eq!(bob.next_of_type("TALK").await["clientMsgId"], id.as_str());
+    }
+
+    let mut messages = watcher.on_message();
+    let message = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut messages))
+        .await
+        .expect("a's message on the room's channel")
+        .expect("the subscription stays open");
+    let envelope: Value = serde_json::from_slice(message.get_payload_bytes()).unwrap();
+    let events = envelope["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the five TALKs in one message: {envelope}"));
+    let carried: Vec<(&str, i64)> = events
+        .iter()
+        .map(|event| {
+            (
+                event["clientMsgId"].as_str().unwrap(),
+                event["seq"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let first = carried[0].1;
+    let expected: Vec<(&str, i64)> = ids
+        .iter()
+        .zip(first..)
+        .map(|(id, seq)| (id.as_str(), seq))
+        .collect();
+    assert_eq!(carried, expected, "{envelope}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_on_redis_claiming_a_seq_storage_does_not_hold_silences_nobody() {
     let mut pair = two_instances().await;

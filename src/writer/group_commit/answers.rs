@@ -61,8 +61,8 @@ impl GroupCommit {
         } = written;
         let stored = self.answer_appends(events, standings, answers.replies);
         let notices = answer_reads(answers.reads, reads, answers.read_replies);
-        for event in &stored {
-            self.fanout.publish(event);
+        self.fanout.publish(&stored);
+        for _ in &stored {
             self.metrics.stage(Stage::FannedOut, committed);
         }
         for notice in &notices {

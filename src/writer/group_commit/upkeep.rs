@@ -62,8 +62,8 @@ impl GroupCommit {
             for event in &leaves {
                 self.metrics
                     .event_stored(event.kind.as_str(), event.action());
-                self.fanout.publish(event);
             }
+            self.fanout.publish(&leaves);
             if !more {
                 break;
             }

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// A room's whole members list on one page; None when the room does not exist.
+async fn all_members(db: &Db, room_id: RoomId) -> Option<MembersPage> {
+    db.storage.store.members(room_id, None, 100).await.unwrap()
+}
+
 fn marker(room_id: RoomId, sender: &str, seq: i64) -> ReadMarker {
     ReadMarker {
         room_id,
@@ -82,13 +87,7 @@ pub(super) async fn members_are_listed_per_sender_with_sessions_since_and_read_s
         .await
         .unwrap();
 
-    let page = db
-        .storage
-        .store
-        .members(room, None, 100)
-        .await
-        .unwrap()
-        .unwrap();
+    let page = all_members(&db, room).await.unwrap();
 
     assert_eq!(page.as_of_seq, Seq::new(3).unwrap());
     let listed: Vec<(&str, u32, i64)> = page
@@ -121,30 +120,11 @@ pub(super) async fn members_are_listed_per_sender_with_sessions_since_and_read_s
         .append(vec![NewEvent::leave(room, name("bob"), 2)])
         .await
         .unwrap();
-    let page = db
-        .storage
-        .store
-        .members(room, None, 100)
-        .await
-        .unwrap()
-        .unwrap();
+    let page = all_members(&db, room).await.unwrap();
     assert_eq!((page.as_of_seq.get(), page.items.len()), (4, 1));
-    assert!(
-        db.storage
-            .store
-            .members(RoomId::random(), None, 100)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(all_members(&db, RoomId::random()).await.is_none());
     let empty = db.room("empty").await;
-    let page = db
-        .storage
-        .store
-        .members(empty, None, 100)
-        .await
-        .unwrap()
-        .unwrap();
+    let page = all_members(&db, empty).await.unwrap();
     assert_eq!((page.as_of_seq, page.items.len()), (Seq::ZERO, 0));
 }
 
@@ -177,13 +157,7 @@ pub(super) async fn the_members_list_pages_by_since_then_sender(mut db: Db) {
             sender: last.sender.clone(),
         });
     }
-    let whole = db
-        .storage
-        .store
-        .members(room, None, 100)
-        .await
-        .unwrap()
-        .unwrap();
+    let whole = all_members(&db, room).await.unwrap();
     let mut expected: Vec<(Timestamp, String)> = whole
         .items
         .iter()

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use sqlx::Connection;
 
-use super::{EventRange, MemberCursor, PageLimit, Purge, Refused, RoomRecord, Storage, connect};
+use super::{
+    EventRange, MemberCursor, MembersPage, PageLimit, Purge, Refused, RoomRecord, Storage, connect,
+};
 use crate::domain::{
     Action, Authority, ClientMsgId, Emoji, Event, EventKind, InstanceId, MessageText, Moderation,
     NewEvent, NewRoom, ReadMarker, Role, RoomId, RoomName, Sender, Seq, Timestamp, Visibility,

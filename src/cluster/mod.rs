@@ -191,10 +191,6 @@ impl Cluster {
     }
 }
 
-/// Most events one message carries: a busy room's batch goes out in a few messages of
-/// moderate size rather than one large one.
-const EVENTS_PER_MESSAGE: usize = 64;
-
 /// Each room's events of a batch go out together: under load, a message carries many events
 /// (every message costs a command, Redis's write to each subscriber, and a read and a wake-up
 /// on every instance, its own too).
@@ -203,14 +199,8 @@ impl Fanout for Cluster {
         for event in events {
             self.sequencer.arrive(event.clone());
         }
-        for (room_id, events) in by_room(events) {
-            for chunk in events.chunks(EVENTS_PER_MESSAGE) {
-                let body = match chunk {
-                    [event] => Body::Event((*event).clone()),
-                    several => Body::Events(several.iter().map(|&event| event.clone()).collect()),
-                };
-                self.publish_body(room_id, body);
-            }
+        for (room_id, body) in wire::batch(events) {
+            self.publish_body(room_id, body);
         }
     }
 
@@ -230,21 +220,6 @@ impl Fanout for Cluster {
     }
 }
 
-/// The events of each room, in the order given, the rooms in the order they first appear.
-fn by_room(events: &[Event]) -> Vec<(RoomId, Vec<&Event>)> {
-    let mut rooms: Vec<(RoomId, Vec<&Event>)> = Vec::new();
-    for event in events {
-        match rooms
-            .iter_mut()
-            .find(|(room_id, _)| *room_id == event.room_id)
-        {
-            Some((_, room)) => room.push(event),
-            None => rooms.push((event.room_id, vec![event])),
-        }
-    }
-    rooms
-}
-
 /// Every [`SYNC_EVERY`], checks every room with members here against storage.
 async fn sync_now_and_then(sequencer: Arc<Sequencer>, hub: Arc<Hub>, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(SYNC_EVERY);
@@ -257,45 +232,5 @@ async fn sync_now_and_then(sequencer: Arc<Sequencer>, hub: Arc<Hub>, shutdown: C
         if !rooms.is_empty() {
             sequencer.clone().sync(rooms).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use uuid::Uuid;
-
-    use super::*;
-    use crate::domain::{NewEvent, Sender, Timestamp};
-
-    #[test]
-    fn a_batch_goes_out_room_by_room_each_in_its_order() {
-        let rooms = [RoomId::random(), RoomId::random(), RoomId::random()];
-        let event = |room: usize, seq: i64| {
-            Event::stored(
-                NewEvent::departure(rooms[room], Sender::parse("bob").unwrap()),
-                Seq::new(seq).unwrap(),
-                Uuid::new_v4(),
-                Timestamp::from_millis(1_795_253_400_123),
-            )
-        };
-        let batch = [
-            event(1, 4),
-            event(0, 7),
-            event(1, 5),
-            event(2, 1),
-            event(0, 8),
-        ];
-        let grouped: Vec<(RoomId, Vec<i64>)> = by_room(&batch)
-            .into_iter()
-            .map(|(room_id, events)| (room_id, events.iter().map(|e| e.seq.get()).collect()))
-            .collect();
-        assert_eq!(
-            grouped,
-            [
-                (rooms[1], vec![4, 5]),
-                (rooms[0], vec![7, 8]),
-                (rooms[2], vec![1])
-            ]
-        );
     }
 }

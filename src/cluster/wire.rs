@@ -76,6 +76,37 @@ pub enum Body {
     Notice(Notice),
 }
 
+/// Most events one message carries: a busy room's batch goes out in a few messages of
+/// moderate size rather than one large one.
+const EVENTS_PER_MESSAGE: usize = 64;
+
+/// What one batch stored, as messages: each room's events together and in order, the rooms in
+/// the order they first appear, at most [`EVENTS_PER_MESSAGE`] events to a message, and an
+/// event alone as `event` (which instances of the previous version read).
+pub fn batch(events: &[Event]) -> Vec<(RoomId, Body)> {
+    let mut rooms: Vec<(RoomId, Vec<&Event>)> = Vec::new();
+    for event in events {
+        match rooms
+            .iter_mut()
+            .find(|(room_id, _)| *room_id == event.room_id)
+        {
+            Some((_, room)) => room.push(event),
+            None => rooms.push((event.room_id, vec![event])),
+        }
+    }
+    let mut bodies = Vec::new();
+    for (room_id, events) in rooms {
+        for chunk in events.chunks(EVENTS_PER_MESSAGE) {
+            let body = match chunk {
+                [event] => Body::Event((*event).clone()),
+                several => Body::Events(several.iter().map(|&event| event.clone()).collect()),
+            };
+            bodies.push((room_id, body));
+        }
+    }
+    bodies
+}
+
 /// Sharded channels' partitions: each room's channel carries one of these as its hash tag, so
 /// the channels spread over a cluster's slots evenly whatever its size, and those of one
 /// partition (one slot) are subscribed to with one command.
@@ -165,6 +196,57 @@ mod tests {
                 assert!(!Envelope::published_by(other.as_bytes(), me), "{other}");
             }
         }
+    }
+
+    /// Each message's room and its events' seqs.
+    fn seqs(bodies: &[(RoomId, Body)]) -> Vec<(RoomId, Vec<i64>)> {
+        bodies
+            .iter()
+            .map(|(room_id, body)| {
+                let seqs = match body {
+                    Body::Event(event) => vec![event.seq.get()],
+                    Body::Events(events) => events.iter().map(|e| e.seq.get()).collect(),
+                    other => panic!("not events: {other:?}"),
+                };
+                (*room_id, seqs)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_goes_out_room_by_room_each_in_its_order() {
+        let rooms = [RoomId::random(), RoomId::random(), RoomId::random()];
+        let batch = [
+            departure(rooms[1], 4),
+            departure(rooms[0], 7),
+            departure(rooms[1], 5),
+            departure(rooms[2], 1),
+            departure(rooms[0], 8),
+        ];
+        let bodies = super::batch(&batch);
+        assert_eq!(
+            seqs(&bodies),
+            [
+                (rooms[1], vec![4, 5]),
+                (rooms[0], vec![7, 8]),
+                (rooms[2], vec![1])
+            ]
+        );
+        assert!(
+            matches!(bodies[2].1, Body::Event(_)),
+            "one event goes as `event`"
+        );
+    }
+
+    #[test]
+    fn a_busy_rooms_batch_goes_out_in_messages_of_at_most_64_events() {
+        let room_id = RoomId::random();
+        let batch: Vec<Event> = (1..=65).map(|seq| departure(room_id, seq)).collect();
+        let bodies = super::batch(&batch);
+        assert_eq!(
+            seqs(&bodies),
+            [(room_id, (1..=64).collect()), (room_id, vec![65])]
+        );
     }
 
     #[test]

@@ -23,8 +23,9 @@
 //!
 //! Scenarios beyond plain fan-out, each an option that adds to the run:
 //! - `--idle N`: before the talking, N more clients connect and ENTER (spread over the rooms),
-//!   all at once, as after a restart (from source addresses 127.0.0.2 and up, so ports last): connect+ENTER latency, connections per second, server
-//!   RSS per connection while they idle (read after `--idle-for` seconds, 1 by default), and
+//!   all at once, as after a restart (from source addresses 127.0.0.2 and up, so ports
+//!   last): connect+ENTER latency (and the ENTER's own, from its socket open), connections
+//!   per second, server RSS per connection while they idle (read after `--idle-for` seconds, 1 by default), and
 //!   RSS once they are gone again. With `--connect-rate R` they arrive R per second, evenly
 //!   spaced, instead: the latency is then what each waits at that arrival rate, not its place
 //!   in one queue of all of them.
@@ -373,6 +374,14 @@ impl Seen {
 }
 
 async fn connect(run: &Run, via: usize, room_id: &str, name: &str, last_seq: Option<u64>) -> Ws {
+    let mut ws = open(run, via, name).await;
+    let opening = opening(run.protocol, room_id, name, last_seq);
+    ws.send(Message::text(opening)).await.expect("ENTER");
+    ws
+}
+
+/// A WebSocket to the instance `via` picks, its handshake done, nothing sent yet.
+async fn open(run: &Run, via: usize, name: &str) -> Ws {
     // tungstenite zeroes its whole read buffer (128 KiB by default) at every read: that, not
     // the server, was most of this program's CPU. Chat frames are small.
     let config = WebSocketConfig::default().read_buffer_size(4096);
@@ -382,17 +391,9 @@ async fn connect(run: &Run, via: usize, room_id: &str, name: &str, last_seq: Opt
         Some(secret) => format!("{url}?access_token={}", token(secret, name, &[])),
         None => url.clone(),
     };
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
         .await
         .expect("connect");
-    ws.send(Message::text(opening(
-        run.protocol,
-        room_id,
-        name,
-        last_seq,
-    )))
-    .await
-    .expect("ENTER");
     ws
 }
 
@@ -592,15 +593,29 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[index]) / 1000.0
 }
 
+/// What one client of a connect storm waited, in µs.
+struct Latency {
+    /// From its first step (the TCP connect) to its own ENTER back.
+    whole: u32,
+    /// From its ENTER sent, on a WebSocket already open, to its ENTER back: the part of the
+    /// wait that is not the queue of handshakes.
+    enter: u32,
+}
+
+fn micros(elapsed: Duration) -> u32 {
+    u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)
+}
+
 /// Connects `count` clients at once (or `rate` per second), each entering one of `rooms` and
-/// waiting for its own ENTER to come back: latencies (µs), and the clients, left open and
-/// reading what comes (as a page would) until aborted.
+/// waiting for its own ENTER to come back: latencies (µs: the whole wait, then the ENTER's
+/// alone, each sorted), and the clients, left open and reading what comes (as a page would)
+/// until aborted.
 async fn connect_storm(
     run: &Arc<Run>,
     rooms: &[String],
     count: usize,
     rate: u64,
-) -> (Vec<u32>, Vec<tokio::task::JoinHandle<()>>, f64) {
+) -> ((Vec<u32>, Vec<u32>), Vec<tokio::task::JoinHandle<()>>, f64) {
     let started = Instant::now();
     let clients = (0..count).map(|i| {
         let run = run.clone();
@@ -613,7 +628,10 @@ async fn connect_storm(
             tokio::time::sleep_until(starts_at.into()).await;
             let began = Instant::now();
             let name = format!("idle{i}");
-            let mut ws = connect(&run, i, &room_id, &name, None).await;
+            let mut ws = open(&run, i, &name).await;
+            let opened = Instant::now();
+            let opening = opening(run.protocol, &room_id, &name, None);
+            ws.send(Message::text(opening)).await.expect("ENTER");
             while let Some(Ok(frame)) = ws.next().await {
                 let Message::Text(text) = frame else { continue };
                 let Some(event) = event_of(run.protocol, &text) else {
@@ -623,22 +641,28 @@ async fn connect_storm(
                     break;
                 }
             }
-            let latency = u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX);
+            let latency = Latency {
+                whole: micros(began.elapsed()),
+                enter: micros(opened.elapsed()),
+            };
             let reader = tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
             (latency, reader)
         })
     });
     let clients: Vec<_> = clients.collect();
-    let mut latencies = Vec::with_capacity(count);
+    let mut wholes = Vec::with_capacity(count);
+    let mut enters = Vec::with_capacity(count);
     let mut open = Vec::with_capacity(count);
     for client in clients {
         let (latency, reader) = client.await.expect("an idle client");
-        latencies.push(latency);
+        wholes.push(latency.whole);
+        enters.push(latency.enter);
         open.push(reader);
     }
     let per_second = count as f64 / started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    (latencies, open, per_second)
+    wholes.sort_unstable();
+    enters.sort_unstable();
+    ((wholes, enters), open, per_second)
 }
 
 #[tokio::main]
@@ -688,7 +712,7 @@ async fn main() {
     });
     let rss_start = o.pid.and_then(rss_kib);
     if o.idle > 0 {
-        let (latencies, open, per_second) =
+        let ((latencies, enters), open, per_second) =
             connect_storm(&run, &rooms, o.idle, o.connect_rate).await;
         // Let the last ENTERs reach everyone, so what is measured is idle connections.
         tokio::time::sleep(Duration::from_secs(o.idle_for)).await;
@@ -700,6 +724,8 @@ async fn main() {
         report["connect_rate"] = json!(o.connect_rate);
         report["connect_enter_p50_ms"] = json!(percentile(&latencies, 0.5));
         report["connect_enter_p99_ms"] = json!(percentile(&latencies, 0.99));
+        report["enter_p50_ms"] = json!(percentile(&enters, 0.5));
+        report["enter_p99_ms"] = json!(percentile(&enters, 0.99));
         report["connects_per_s"] = json!(per_second.round());
         if let (Some(before), Some(idle)) = (rss_start, rss_idle) {
             report["rss_per_idle_connection_kib"] =

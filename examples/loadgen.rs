@@ -25,8 +25,8 @@
 //! - `--idle N`: before the talking, N more clients connect and ENTER (spread over the rooms),
 //!   all at once, as after a restart (from source addresses 127.0.0.2 and up, so ports
 //!   last): connect+ENTER latency (and the ENTER's own, from its socket open), connections
-//!   per second, server RSS per connection while they idle (read after `--idle-for` seconds, 1 by default), and
-//!   RSS once they are gone again. With `--connect-rate R` they arrive R per second, evenly
+//!   per second, server RSS per connection while they idle (read after `--idle-for` seconds,
+//!   1 by default), and RSS once they are gone again. With `--connect-rate R` they arrive R per second, evenly
 //!   spaced, instead: the latency is then what each waits at that arrival rate, not its place
 //!   in one queue of all of them.
 //! - `--send edit|react`: once its first TALK is back, each member sends EDITs of it (or
@@ -311,7 +311,6 @@ fn stomp_send(room_id: &str, body: &str) -> String {
     format!("SEND\ndestination:/app/rooms/{room_id}\n\n{body}\0")
 }
 
-/// The event a server message carries, if it carries one.
 /// The fields of a delivered event this program reads, borrowed from the frame where they
 /// can be: parsing every event into a `Value` (a map of owned strings) was about a third of
 /// this program's CPU in the unbounded fan-out, whose ceiling it is.
@@ -335,6 +334,7 @@ impl Delivered<'_> {
     }
 }
 
+/// The event a server message carries, if it carries one.
 fn event_of(protocol: Protocol, text: &str) -> Option<Delivered<'_>> {
     let json = match protocol {
         Protocol::Chat => text,
@@ -400,9 +400,14 @@ impl Seen {
 
 async fn connect(run: &Run, via: usize, room_id: &str, name: &str, last_seq: Option<u64>) -> Ws {
     let mut ws = open(run, via, name).await;
+    enter(run, &mut ws, room_id, name, last_seq).await;
+    ws
+}
+
+/// Sends the opening (the ENTER, over STOMP after its CONNECT and SUBSCRIBE).
+async fn enter(run: &Run, ws: &mut Ws, room_id: &str, name: &str, last_seq: Option<u64>) {
     let opening = opening(run.protocol, room_id, name, last_seq);
     ws.send(Message::text(opening)).await.expect("ENTER");
-    ws
 }
 
 /// A WebSocket to the instance `via` picks, its handshake done, nothing sent yet.
@@ -493,7 +498,11 @@ fn latency(run: &Run, event: &Delivered) -> Option<u32> {
 
 /// Microseconds from `sent` (on the run's clock) to now.
 fn since(run: &Run, sent: u128) -> u32 {
-    let micros = run.clock.elapsed().as_micros().saturating_sub(sent);
+    micros(run.clock.elapsed().as_micros().saturating_sub(sent))
+}
+
+/// Microseconds as a latency is kept: a `u32`, at most about 71 minutes.
+fn micros(micros: u128) -> u32 {
     u32::try_from(micros).unwrap_or(u32::MAX)
 }
 
@@ -627,10 +636,6 @@ struct Latency {
     enter: u32,
 }
 
-fn micros(elapsed: Duration) -> u32 {
-    u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)
-}
-
 /// Connects `count` clients at once (or `rate` per second), each entering one of `rooms` and
 /// waiting for its own ENTER to come back: latencies (µs: the whole wait, then the ENTER's
 /// alone, each sorted), and the clients, left open and reading what comes (as a page would)
@@ -655,8 +660,7 @@ async fn connect_storm(
             let name = format!("idle{i}");
             let mut ws = open(&run, i, &name).await;
             let opened = Instant::now();
-            let opening = opening(run.protocol, &room_id, &name, None);
-            ws.send(Message::text(opening)).await.expect("ENTER");
+            enter(&run, &mut ws, &room_id, &name, None).await;
             while let Some(Ok(frame)) = ws.next().await {
                 let Message::Text(text) = frame else { continue };
                 let Some(event) = event_of(run.protocol, &text) else {
@@ -667,8 +671,8 @@ async fn connect_storm(
                 }
             }
             let latency = Latency {
-                whole: micros(began.elapsed()),
-                enter: micros(opened.elapsed()),
+                whole: micros(began.elapsed().as_micros()),
+                enter: micros(opened.elapsed().as_micros()),
             };
             let reader = tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
             (latency, reader)

@@ -35,6 +35,9 @@
 //! - `--secret S`: the server runs with `CHAT_JWT_SECRET=S`; each room is private and each
 //!   member signs in with a token of its own and holds the `member` role, so every frame is
 //!   checked against the room's rules (with `--idle` and `--slow`: not supported).
+//! - `--webhook`: with `--secret`, a webhook for every room posts each stored event to a receiver
+//!   in this process, which answers 204: the TALK path's figures while webhooks deliver, and
+//!   the events the receiver got per second.
 //! - `--slow N`: N more members of the first room that enter and then never read.
 //! - `--resume N`: N of the talking members drop their connection every `--resume-every`
 //!   seconds and come back with `lastSeq` while their room talks; the counters say whether
@@ -104,6 +107,7 @@ struct Options {
     ids: bool,
     send: Send,
     secret: Option<String>,
+    webhook: bool,
     json: bool,
 }
 
@@ -127,12 +131,17 @@ fn options() -> Options {
         ids: true,
         send: Send::Talk,
         secret: None,
+        webhook: false,
         json: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--json" {
             o.json = true;
+            continue;
+        }
+        if flag == "--webhook" {
+            o.webhook = true;
             continue;
         }
         let value = args.next().unwrap_or_default();
@@ -285,6 +294,43 @@ async fn private_room(
         );
     }
     room_id
+}
+
+/// With `--webhook`: a receiver in this process that answers 204 to every delivery and counts
+/// them, and a webhook for every room pointing at it (made by an admin); the count.
+async fn webhook_receiver(http: &reqwest::Client, base: &str, secret: &str) -> Arc<AtomicU64> {
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let server = actix_web::HttpServer::new(move || {
+        let counter = counter.clone();
+        // The body is read, as a receiver would: one left unread closes the connection.
+        actix_web::App::new().default_service(actix_web::web::to(
+            move |_: actix_web::web::Bytes| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                async { actix_web::HttpResponse::NoContent().finish() }
+            },
+        ))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .expect("the webhook receiver binds");
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    let admin = token(secret, "bench-admin", &["admin"]);
+    let hook = http
+        .post(format!("{base}/api/webhooks"))
+        .bearer_auth(&admin)
+        .json(&json!({"url": format!("http://127.0.0.1:{port}/hook")}))
+        .send()
+        .await
+        .expect("POST /api/webhooks");
+    assert_eq!(
+        hook.status(),
+        201,
+        "the webhook is created (CHAT_WEBHOOK_ALLOW_PRIVATE=true?)"
+    );
+    received
 }
 
 fn stomp_url(base: &str) -> String {
@@ -734,6 +780,11 @@ async fn main() {
         };
         rooms.push(room_id);
     }
+    let hooked = match (&o.secret, o.webhook) {
+        (Some(secret), true) => Some(webhook_receiver(&http, &o.bases[0], secret).await),
+        (None, true) => panic!("--webhook needs --secret"),
+        (_, false) => None,
+    };
     let mut report = json!({
         "label": o.label, "protocol": format!("{:?}", o.protocol).to_lowercase(),
         "instances": o.bases.len(), "rooms": o.rooms, "members": o.members,
@@ -792,6 +843,7 @@ async fn main() {
         let server_cpu0 = o.pid.and_then(|pid| cpu_time(&pid.to_string()));
         let threads0 = o.pid.map(thread_times);
         let own_cpu0 = cpu_time("self");
+        let hooked0 = hooked.as_ref().map(|count| count.load(Ordering::Relaxed));
         let (sent0, delivered0) = (
             totals.sent.load(Ordering::Relaxed),
             totals.delivered.load(Ordering::Relaxed),
@@ -806,6 +858,10 @@ async fn main() {
             .zip(server_cpu0);
         let threads = o.pid.map(thread_times).zip(threads0);
         let own_cpu = cpu_time("self").zip(own_cpu0);
+        if let (Some(count), Some(then)) = (&hooked, hooked0) {
+            let received = count.load(Ordering::Relaxed) - then;
+            report["webhook_received_per_s"] = json!((received as f64 / elapsed).round());
+        }
         run.running.store(false, Ordering::Relaxed);
         let mut latencies: Vec<u32> = Vec::new();
         for task in tasks {

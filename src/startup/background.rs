@@ -34,6 +34,7 @@ pub(super) fn spawn(state: &web::Data<AppState>, sender: Arc<Sender>) {
         let parts = webhooks::Parts {
             instance: state.instance,
             webhooks: state.webhooks.store.clone(),
+            positions: Arc::new(state.writer.clone()),
             history: state.webhooks.history.clone(),
             sealer: sealer.clone(),
             sender,

@@ -45,8 +45,8 @@ pub(crate) use rows::{
     read_event, read_page, read_retention, read_room, read_target, talk_span,
 };
 pub use rules::{Admission, RoleRecord, Rules, SanctionKind, SanctionRecord};
-pub use transaction::{ASK_AGAIN, InDoubt, StoreWriter, Unwritten, Written};
-pub use webhooks::{RoomPosition, WebhookRecord, WebhookStore};
+pub use transaction::{ASK_AGAIN, InDoubt, Marks, StoreWriter, Unwritten, Written};
+pub use webhooks::{Delivered, Positions, RoomPosition, WebhookRecord, WebhookStore};
 pub(crate) use write::{
     Changes, Entered, Erasable, Membership, NextPurge, ReactionKey, ResendKey, Target, Upkeep,
     WriteConnection, WriteTx,
@@ -148,6 +148,9 @@ pub enum StoreError {
     TimedOut(Duration),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The writer could not store it with its batch (it logged why).
+    #[error("the writer could not store it")]
+    NotWritten,
     #[error("unsupported DATABASE_URL scheme: use sqlite://PATH or postgres://...")]
     UnsupportedUrl,
 }

@@ -33,6 +33,24 @@ pub struct RoomPosition {
     pub failing_since: Option<Timestamp>,
 }
 
+/// That a webhook's delivery in a room got through `seq` (every event to it went, or was
+/// passed over for its type), so the room is not failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub webhook_id: WebhookId,
+    pub room_id: RoomId,
+    pub seq: Seq,
+}
+
+/// Where delivery positions are stored as a webhook advances: the writer, which stores them
+/// with its next batch. Stored apart, each took storage's write lock beside the writer's, and
+/// SQLite has one for the whole file: each waited in SQLite's busy handler (1, 2, 5, 10... ms)
+/// and made the writer wait the same way.
+#[async_trait]
+pub trait Positions: Send + Sync + 'static {
+    async fn delivered(&self, position: Delivered) -> Result<(), StoreError>;
+}
+
 #[async_trait]
 pub trait WebhookStore: Send + Sync + 'static {
     /// Stores a webhook and starts it at each of its rooms' newest event: it is sent what
@@ -64,9 +82,6 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// Its rooms with events after its position there: `last_seq` and `last_error` say how
     /// far and why.
     async fn behind(&self, id: WebhookId) -> Result<Vec<RoomPosition>, StoreError>;
-
-    /// Everything through `seq` went (or was passed over); the room is not failing.
-    async fn delivered(&self, id: WebhookId, room_id: RoomId, seq: Seq) -> Result<(), StoreError>;
 
     /// The event after `delivered_seq` failed with `error`, at `at`.
     async fn failed(

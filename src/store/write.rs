@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::rules::RulesTx;
-use super::{RoomRecord, StoreError};
+use super::{Delivered, RoomRecord, StoreError};
 use crate::domain::{
     Event, EventKind, InstanceId, NewRoom, ReadMarker, Retention, RoomId, Seq, SessionId, Timestamp,
 };
@@ -101,6 +101,10 @@ pub(crate) trait WriteTx: Upkeep + Changes + RulesTx {
     ) -> Result<Vec<Option<Seq>>, StoreError>;
 
     /// Which of these message ids are stored.
+    /// Stores webhooks' delivery positions (each only ever rising), skipping those of a
+    /// webhook deleted meanwhile.
+    async fn store_positions(&mut self, positions: &[Delivered]) -> Result<(), StoreError>;
+
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError>;
 
     /// Runs a transaction-control statement, which both backends spell alike.

@@ -26,15 +26,18 @@ use tokio_util::sync::CancellationToken;
 use crate::config::WebhookSettings;
 use crate::domain::{InstanceId, WebhookId};
 use crate::metrics::Metrics;
-use crate::store::{History, StoreError, WebhookRecord, WebhookStore};
+use crate::store::{History, Positions, StoreError, WebhookRecord, WebhookStore};
 
 pub use secret::{NewSecret, Sealer, SecretError};
 pub use sender::{Sender, install_tls_provider};
+pub use worker::PARALLEL_ROOMS;
 
 /// What the dispatcher needs.
 pub struct Parts {
     pub instance: InstanceId,
     pub webhooks: Arc<dyn WebhookStore>,
+    /// Where delivery positions are stored: the writer.
+    pub positions: Arc<dyn Positions>,
     pub history: Arc<dyn History>,
     pub sealer: Arc<Sealer>,
     pub sender: Arc<Sender>,

@@ -10,7 +10,9 @@ use super::secret::SigningKey;
 use super::sender::Sender;
 use crate::domain::{Event, EventFilter, RoomId, Seq, Timestamp, WebhookId, WebhookUrl};
 use crate::metrics::Metrics;
-use crate::store::{History, PageLimit, RoomPosition, StoreError, WebhookStore};
+use crate::store::{
+    Delivered, History, PageLimit, Positions, RoomPosition, StoreError, WebhookStore,
+};
 
 /// Events read from storage at once: what one room's delivery holds in memory.
 const PAGE: PageLimit = PageLimit {
@@ -26,6 +28,7 @@ pub(super) struct Context {
     pub key: SigningKey,
     pub sender: Arc<Sender>,
     pub webhooks: Arc<dyn WebhookStore>,
+    pub positions: Arc<dyn Positions>,
     pub history: Arc<dyn History>,
     pub metrics: Arc<Metrics>,
     /// Per room: when the event it is trying to send was stored (for the lag in seconds).
@@ -132,10 +135,12 @@ impl RoomDelivery {
     /// Stores that everything through `seq` is done with.
     async fn advance(&mut self, seq: Seq) -> Result<(), StoreError> {
         let context = &self.context;
-        context
-            .webhooks
-            .delivered(context.id, self.position.room_id, seq)
-            .await?;
+        let position = Delivered {
+            webhook_id: context.id,
+            room_id: self.position.room_id,
+            seq,
+        };
+        context.positions.delivered(position).await?;
         self.position.delivered_seq = seq;
         self.position.last_error = None;
         self.passed = None;

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use crate::domain::{Event, EventKind, NewEvent, ReadMarker, RoomId, Standing};
+use crate::store::{Delivered, Marks};
 
 use super::{AppendError, AppendSender, Appended, ReadSender, Stored};
 
@@ -67,7 +68,8 @@ impl Reply {
     }
 }
 
-/// Appends and read markers taken together into one transaction, with where each reply goes.
+/// Appends, read markers and webhook positions taken together into one transaction, with
+/// where each reply goes.
 #[derive(Default)]
 pub struct Batch {
     pub events: Vec<NewEvent>,
@@ -75,12 +77,14 @@ pub struct Batch {
     bytes: usize,
 }
 
-/// Where the outcome of each append and read marker of a batch goes, and the markers.
+/// Where the outcome of each append, read marker and webhook position of a batch goes, and
+/// the markers and positions.
 #[derive(Default)]
 pub struct Answers {
     pub replies: Vec<Reply>,
-    pub reads: Vec<ReadMarker>,
+    pub marks: Marks,
     pub read_replies: Vec<ReadSender>,
+    pub position_replies: Vec<ReadSender>,
 }
 
 impl Batch {
@@ -89,12 +93,18 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.answers.reads.is_empty()
+        let marks = &self.answers.marks;
+        self.events.is_empty() && marks.reads.is_empty() && marks.positions.is_empty()
     }
 
     pub fn push_read(&mut self, marker: ReadMarker, reply: ReadSender) {
-        self.answers.reads.push(marker);
+        self.answers.marks.reads.push(marker);
         self.answers.read_replies.push(reply);
+    }
+
+    pub fn push_position(&mut self, position: Delivered, reply: ReadSender) {
+        self.answers.marks.positions.push(position);
+        self.answers.position_replies.push(reply);
     }
 
     pub fn push(&mut self, event: NewEvent, sender: AppendSender, queued: Instant) {

@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use super::{AppendSender, ReadSender, WriteError};
 use crate::domain::{InstanceId, NewEvent, NewRoom, ReadMarker, Retention, RoomId};
-use crate::store::RoomRecord;
+use crate::store::{Delivered, RoomRecord};
 
 /// One request to the writer task, with where its answer goes.
 pub(super) enum Command {
@@ -19,6 +19,11 @@ pub(super) enum Command {
     /// Raise a read marker (stored with the next batch), and tell the room when it rose.
     Read {
         marker: ReadMarker,
+        reply: ReadSender,
+    },
+    /// Store a webhook's delivery position (with the next batch).
+    Delivered {
+        position: Delivered,
         reply: ReadSender,
     },
     CreateRoom {
@@ -45,9 +50,12 @@ pub(super) enum Command {
 }
 
 impl Command {
-    /// Whether it is stored with a batch (an append or a read marker).
+    /// Whether it is stored with a batch (an append, a read marker or a webhook position).
     pub(super) fn is_batched(&self) -> bool {
-        matches!(self, Self::Append { .. } | Self::Read { .. })
+        matches!(
+            self,
+            Self::Append { .. } | Self::Read { .. } | Self::Delivered { .. }
+        )
     }
 
     /// Its name in metrics.
@@ -55,6 +63,7 @@ impl Command {
         match self {
             Self::Append { .. } => "append",
             Self::Read { .. } => "read",
+            Self::Delivered { .. } => "delivered",
             Self::CreateRoom { .. } => "create_room",
             Self::DeleteRoom { .. } => "delete_room",
             Self::SetRetention { .. } => "set_retention",

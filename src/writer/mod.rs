@@ -21,6 +21,7 @@ mod group_commit;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -32,7 +33,7 @@ use crate::domain::{
 };
 use crate::hub::Fanout;
 use crate::metrics::Metrics;
-use crate::store::{RoomRecord, StoreWriter};
+use crate::store::{Delivered, Positions, RoomRecord, StoreError, StoreWriter};
 
 pub use batch::BatchLimits;
 use command::Command;
@@ -269,5 +270,19 @@ impl Writer {
             .await
             .map_err(|_| WriteError::Unavailable)?;
         receiver.await.map_err(|_| WriteError::Unavailable)
+    }
+}
+
+/// A webhook's delivery positions go with the writer's batches.
+#[async_trait]
+impl Positions for Writer {
+    async fn delivered(&self, position: Delivered) -> Result<(), StoreError> {
+        let stored = self
+            .ask(|reply| Command::Delivered { position, reply })
+            .await;
+        match stored {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(StoreError::NotWritten),
+        }
     }
 }

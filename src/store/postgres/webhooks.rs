@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::domain::{InstanceId, RoomId, Seq, Timestamp, WebhookId};
+use crate::domain::{InstanceId, RoomId, Timestamp, WebhookId};
 use crate::store::webhooks::{filter_columns, read_filter, read_position};
 use crate::store::{RoomPosition, StoreError, WebhookRecord, WebhookStore};
 
@@ -159,22 +159,6 @@ impl WebhookStore for PgWebhooks {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(position_from_row).collect()
-    }
-
-    async fn delivered(&self, id: WebhookId, room_id: RoomId, seq: Seq) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO webhook_positions (webhook_id, room_id, delivered_seq) \
-             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM webhooks WHERE webhook_id = $1) \
-             ON CONFLICT (webhook_id, room_id) DO UPDATE SET \
-             delivered_seq = GREATEST(webhook_positions.delivered_seq, excluded.delivered_seq), \
-             last_error = NULL, failing_since = NULL",
-        )
-        .bind(id.uuid())
-        .bind(room_id.uuid())
-        .bind(seq.get())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     async fn failed(

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{array, event_from_row, room_seq_from_row, uuids};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq};
 use crate::store::{
-    Entered, Membership, ResendKey, StoreError, WriteTx, moderation_column, parse_seq,
+    Delivered, Entered, Membership, ResendKey, StoreError, WriteTx, moderation_column, parse_seq,
 };
 
 /// A transaction on the writer's connection.
@@ -195,6 +195,28 @@ impl WriteTx for PgTx<'_> {
             risen[i] = seq.map(parse_seq).transpose()?;
         }
         Ok(risen)
+    }
+
+    /// One statement for every position (arrays to `UNNEST`). Each webhook's row is locked
+    /// (`FOR KEY SHARE`, as the foreign key's check would) before its position is written: a webhook deleted meanwhile is then seen gone and its position
+    /// skipped, where the foreign key's check would fail the statement, and with it the batch
+    /// (stored again event by event, in a transaction that no longer sees the webhook).
+    async fn store_positions(&mut self, positions: &[Delivered]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhook_positions (webhook_id, room_id, delivered_seq) \
+             SELECT w.webhook_id, p.room_id, p.seq \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[]) AS p (webhook_id, room_id, seq) \
+             JOIN webhooks AS w ON w.webhook_id = p.webhook_id FOR KEY SHARE OF w \
+             ON CONFLICT (webhook_id, room_id) DO UPDATE SET \
+             delivered_seq = GREATEST(webhook_positions.delivered_seq, excluded.delivered_seq), \
+             last_error = NULL, failing_since = NULL",
+        )
+        .bind(array(positions, |p| p.webhook_id.uuid()))
+        .bind(array(positions, |p| p.room_id.uuid()))
+        .bind(array(positions, |p| p.seq.get()))
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
     }
 
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::{QueryBuilder, Sqlite};
 
 use crate::domain::{Event, ReadMarker, RoomId, Seq};
-use crate::store::{Membership, ResendKey, moderation_column};
+use crate::store::{Delivered, Membership, ResendKey, moderation_column};
 
 /// An event's text as stored: none (NULL) for the kinds that carry none.
 fn text(message: &str) -> Option<String> {
@@ -37,6 +37,19 @@ pub(super) fn json_memberships(members: &[Membership]) -> String {
             member.instance.to_string(),
             member.session,
             member.room_id.to_string()
+        ])
+    });
+    Value::from_iter(rows).to_string()
+}
+
+/// Webhooks' delivery positions as a JSON array of `[webhook id, room id, seq]`, for
+/// `json_each`.
+pub(super) fn json_positions(positions: &[Delivered]) -> String {
+    let rows = positions.iter().map(|position| {
+        json!([
+            position.webhook_id.to_string(),
+            position.room_id.to_string(),
+            position.seq.get()
         ])
     });
     Value::from_iter(rows).to_string()

@@ -15,12 +15,12 @@ use uuid::Uuid;
 
 use super::ROWS_PER_STATEMENT;
 use super::batch::{
-    json_memberships, json_room_seqs, json_rooms, push_find_resent, push_insert_events,
-    push_raise_read_marker,
+    json_memberships, json_positions, json_room_seqs, json_rooms, push_find_resent,
+    push_insert_events, push_raise_read_marker,
 };
 use super::rows::{event_from_row, in_list, parse_room_id};
 use crate::domain::{Event, InstanceId, ReadMarker, RoomId, Seq, Timestamp};
-use crate::store::{Entered, Membership, ResendKey, StoreError, WriteTx, parse_seq};
+use crate::store::{Delivered, Entered, Membership, ResendKey, StoreError, WriteTx, parse_seq};
 
 /// Read markers raised per call: each is a statement of its own, and the prepared statements
 /// of a call's text are kept (one text per count), so their number stays small.
@@ -229,6 +229,22 @@ impl WriteTx for SqliteTx<'_> {
             risen.extend(answers);
         }
         Ok(risen)
+    }
+
+    /// One statement for every position, which go as JSON to `json_each` (ids are UUIDs).
+    async fn store_positions(&mut self, positions: &[Delivered]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhook_positions (webhook_id, room_id, delivered_seq) \
+             SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1) \
+             WHERE EXISTS (SELECT 1 FROM webhooks WHERE webhook_id = value ->> 0) \
+             ON CONFLICT (webhook_id, room_id) DO UPDATE SET \
+             delivered_seq = MAX(delivered_seq, excluded.delivered_seq), \
+             last_error = NULL, failing_since = NULL",
+        )
+        .bind(json_positions(positions))
+        .execute(self.conn().await?)
+        .await?;
+        Ok(())
     }
 
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {

@@ -7,6 +7,14 @@ async fn all_members(db: &Db, room_id: RoomId) -> Option<MembersPage> {
     db.storage.store.members(room_id, None, 100).await.unwrap()
 }
 
+/// Read markers to store beside a batch.
+fn reads(markers: &[ReadMarker]) -> Marks {
+    Marks {
+        reads: markers.to_vec(),
+        positions: Vec::new(),
+    }
+}
+
 fn marker(room_id: RoomId, sender: &str, seq: i64) -> ReadMarker {
     ReadMarker {
         room_id,
@@ -19,7 +27,8 @@ pub(super) async fn a_read_marker_only_rises_and_never_past_the_newest_event(mut
     let room = db.room("r").await;
     db.talks(room, 5).await;
     let mut raise = async |markers: &[ReadMarker]| {
-        let written = db.storage.writer.write(Vec::new(), markers).await.unwrap();
+        let written = db.storage.writer.write(Vec::new(), &reads(markers)).await;
+        let written = written.unwrap();
         written
             .reads
             .iter()
@@ -53,7 +62,7 @@ pub(super) async fn a_read_marker_only_rises_and_never_past_the_newest_event(mut
     let written = db
         .storage
         .writer
-        .write(vec![talk(room, "6")], &[marker(room, "alice", 6)])
+        .write(vec![talk(room, "6")], &reads(&[marker(room, "alice", 6)]))
         .await
         .unwrap();
     assert_eq!(
@@ -83,7 +92,7 @@ pub(super) async fn members_are_listed_per_sender_with_sessions_since_and_read_s
         .unwrap();
     db.storage
         .writer
-        .write(vec![], &[marker(room, "bob", 2)])
+        .write(vec![], &reads(&[marker(room, "bob", 2)]))
         .await
         .unwrap();
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use sqlx::Connection;
 
 use super::{
-    EventRange, MemberCursor, MembersPage, PageLimit, Purge, Refused, RoomRecord, Storage, connect,
+    EventRange, Marks, MemberCursor, MembersPage, PageLimit, Purge, Refused, RoomRecord, Storage,
+    connect,
 };
 use crate::domain::{
     Action, Authority, ClientMsgId, Emoji, Event, EventKind, InstanceId, MessageText, Moderation,
@@ -22,12 +23,14 @@ use test_database::TestDatabase;
 mod batches;
 mod members;
 mod memberships;
+mod positions;
 mod resends;
 mod rules;
 
 use batches::*;
 use members::*;
 use memberships::*;
+use positions::*;
 use resends::*;
 use rules::*;
 
@@ -178,6 +181,7 @@ on_both_backends!(
     a_batch_larger_than_a_statement_is_stored_whole_and_finds_every_resend,
     reactions_to_one_talk_in_one_batch_count_its_emoji_once,
     a_read_marker_only_rises_and_never_past_the_newest_event,
+    webhook_positions_go_with_a_batch_only_rise_and_skip_a_deleted_webhook,
     members_are_listed_per_sender_with_sessions_since_and_read_seq,
     the_members_list_pages_by_since_then_sender,
     a_rooms_rules_change_with_its_moderation_events_and_go_with_the_room,

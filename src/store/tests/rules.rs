@@ -71,7 +71,7 @@ pub(super) async fn a_rooms_rules_change_with_its_moderation_events_and_go_with_
     let entered = writer
         .write(
             vec![enter("bob", 1), enter("carol", 2), enter("dave", 3)],
-            &[],
+            &Marks::default(),
         )
         .await
         .unwrap();

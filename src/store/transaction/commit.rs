@@ -1,11 +1,13 @@
 //! One transaction and, when its COMMIT failed or went unanswered, what became of it.
 
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use super::steps::{accepted, one_by_one, reap, rooms_of, store_batch};
-use super::{DEADLINE, Outcomes, Pending, Risen, StoreWriter, Work};
-use crate::domain::ReadMarker;
-use crate::store::{Refused, StoreError, WriteConnection, WriteTx};
+use super::{DEADLINE, Marks, Outcomes, Pending, Risen, StoreWriter, Work};
+use crate::domain::{RoomId, WebhookId};
+use crate::store::{Delivered, Refused, StoreError, WriteConnection, WriteTx};
 
 /// How one transaction ended.
 pub(super) enum Ended {
@@ -21,16 +23,17 @@ pub(super) enum Ended {
 
 impl StoreWriter {
     /// One transaction, then, if its COMMIT failed, what storage says became of it. (Read
-    /// markers alone cannot tell: a batch of only those counts as not landed, and raising them
-    /// again changes nothing, so at worst their READ notices are not sent.)
+    /// markers and webhook positions alone cannot tell: a batch of only those counts as not
+    /// landed, and storing them again changes nothing, so at worst their READ notices are not
+    /// sent, or a webhook sends its event again.)
     pub(super) async fn attempt(
         &mut self,
         batch: &mut Vec<Pending>,
-        reads: &[ReadMarker],
+        marks: &Marks,
         work: Work,
     ) -> Ended {
         let (outcomes, risen, error) =
-            match transact(&mut *self.connection, batch, reads, work).await {
+            match transact(&mut *self.connection, batch, marks, work).await {
                 Transacted::Committed(outcomes, risen) => {
                     return Ended::Committed(outcomes, risen);
                 }
@@ -104,17 +107,20 @@ enum Transacted {
 async fn transact(
     connection: &mut dyn WriteConnection,
     batch: &mut Vec<Pending>,
-    reads: &[ReadMarker],
+    marks: &Marks,
     work: Work,
 ) -> Transacted {
     let prepared = within(async {
         let mut tx = connection.begin().await?;
         let outcomes = steps(&mut *tx, batch, work).await?;
         // After the events, so a marker may name the newest of them.
-        let risen = match reads.is_empty() {
+        let risen = match marks.reads.is_empty() {
             true => Vec::new(),
-            false => tx.raise_read_markers(reads).await?,
+            false => tx.raise_read_markers(&marks.reads).await?,
         };
+        if !marks.positions.is_empty() {
+            tx.store_positions(&highest(&marks.positions)).await?;
+        }
         Ok((tx, outcomes, risen))
     })
     .await;
@@ -143,6 +149,17 @@ async fn steps(
             limit,
         } => reap(tx, batch, instance, silence, limit).await,
     }
+}
+
+/// Each webhook's highest position per room (one statement may change a row only once).
+fn highest(positions: &[Delivered]) -> Vec<Delivered> {
+    let mut highest: HashMap<(WebhookId, RoomId), Delivered> = HashMap::new();
+    for position in positions {
+        let key = (position.webhook_id, position.room_id);
+        let kept = highest.entry(key).or_insert(*position);
+        kept.seq = kept.seq.max(position.seq);
+    }
+    highest.into_values().collect()
 }
 
 /// Runs a storage call under [`DEADLINE`].

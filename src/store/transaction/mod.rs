@@ -30,7 +30,7 @@ use std::time::Duration;
 use self::commit::Ended;
 pub(super) use self::commit::within;
 use self::steps::{message_id, stored_events};
-use super::{Membership, Refused, StoreError, WriteConnection};
+use super::{Delivered, Membership, Refused, StoreError, WriteConnection};
 use crate::domain::{Authority, Event, InstanceId, NewEvent, ReadMarker, Seq, Standing, Timestamp};
 
 /// The longest a transaction's statements, and then its COMMIT, may take before the
@@ -77,6 +77,14 @@ type Outcomes = Vec<Result<(), Refused>>;
 /// The new value of each read marker that rose.
 type Risen = Vec<Option<Seq>>;
 
+/// What a batch stores beside its events: read markers raised and webhooks' delivery
+/// positions.
+#[derive(Debug, Default)]
+pub struct Marks {
+    pub reads: Vec<ReadMarker>,
+    pub positions: Vec<Delivered>,
+}
+
 /// What a batch came to: each event as stored, or why it was not (and, for a signed-in
 /// sender's ENTER, its standing in the room); and the new value of each read marker that rose.
 #[derive(Debug)]
@@ -120,7 +128,7 @@ impl StoreWriter {
         &mut self,
         batch: Vec<NewEvent>,
     ) -> Result<Vec<Result<Event, Refused>>, StoreError> {
-        let mut written = self.write(batch, &[]).await;
+        let mut written = self.write(batch, &Marks::default()).await;
         while let Err(Unwritten::InDoubt(doubt)) = written {
             tokio::time::sleep(ASK_AGAIN).await;
             written = self.settle(doubt).await;
@@ -132,21 +140,22 @@ impl StoreWriter {
         }
     }
 
-    /// [`StoreWriter::append`], raising these read markers in the same transaction.
+    /// [`StoreWriter::append`], raising these read markers and storing these webhook positions
+    /// in the same transaction.
     pub async fn write(
         &mut self,
         batch: Vec<NewEvent>,
-        reads: &[ReadMarker],
+        marks: &Marks,
     ) -> Result<Written, Unwritten> {
         let mut batch: Vec<Pending> = batch.into_iter().map(|new| self.stamp(new)).collect();
-        let mut ended = self.attempt(&mut batch, reads, Work::Together).await;
+        let mut ended = self.attempt(&mut batch, marks, Work::Together).await;
         if let Ended::RolledBack {
             error,
             prompt: true,
         } = ended
         {
             tracing::warn!(%error, batch = batch.len(), "a batch failed; storing it event by event");
-            ended = self.attempt(&mut batch, reads, Work::OneByOne).await;
+            ended = self.attempt(&mut batch, marks, Work::OneByOne).await;
         }
         match ended {
             Ended::Committed(outcomes, risen) => Ok(written(batch, outcomes, risen)),
@@ -196,7 +205,7 @@ impl StoreWriter {
             silence,
             limit,
         };
-        match self.attempt(&mut leaves, &[], work).await {
+        match self.attempt(&mut leaves, &Marks::default(), work).await {
             Ended::Committed(outcomes, _) => {
                 let more = leaves.len() >= limit;
                 let stored = stored_events(leaves, outcomes);

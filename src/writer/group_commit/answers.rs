@@ -1,4 +1,4 @@
-//! How a batch is answered: each append and read marker as stored (or not), then its events
+//! How a batch is answered: each append, read marker and webhook position as stored (or not), then its events
 //! fanned out; and the LEAVEs of ended sessions that storage could not take.
 
 use std::time::Instant;
@@ -60,7 +60,10 @@ impl GroupCommit {
             reads,
         } = written;
         let stored = self.answer_appends(events, standings, answers.replies);
-        let notices = answer_reads(answers.reads, reads, answers.read_replies);
+        let notices = answer_reads(answers.marks.reads, reads, answers.read_replies);
+        for reply in answers.position_replies {
+            let _ = reply.send(Ok(()));
+        }
         self.fanout.publish(&stored);
         for _ in &stored {
             self.metrics.stage(Stage::FannedOut, committed);
@@ -131,7 +134,11 @@ pub(super) fn fail(answers: Answers, metrics: &Metrics, orphans: &mut Orphans) {
         metrics.append_failed("unavailable");
         orphans.keep(reply.failed(AppendError::Unavailable));
     }
-    for reply in answers.read_replies {
+    for reply in answers
+        .read_replies
+        .into_iter()
+        .chain(answers.position_replies)
+    {
         let _ = reply.send(Err(AppendError::Unavailable));
     }
 }
@@ -147,6 +154,7 @@ pub(super) fn refuse(command: Command, metrics: &Metrics, orphans: &mut Orphans)
             queued,
         } => batch.push(event, reply, queued),
         Command::Read { marker, reply } => batch.push_read(marker, reply),
+        Command::Delivered { position, reply } => batch.push_position(position, reply),
         Command::CreateRoom { reply, .. } => {
             let _ = reply.send(Err(WriteError::Unavailable));
         }

@@ -150,6 +150,10 @@ impl GroupCommit {
                 batch.push_read(marker, reply);
                 batch
             }
+            Command::Delivered { position, reply } => {
+                batch.push_position(position, reply);
+                batch
+            }
             command => {
                 self.commit(batch).await;
                 match self.doubt {
@@ -188,7 +192,9 @@ impl GroupCommit {
             } => {
                 let _ = reply.send(self.reap(instance, silence).await);
             }
-            command @ (Command::Append { .. } | Command::Read { .. }) => {
+            command @ (Command::Append { .. }
+            | Command::Read { .. }
+            | Command::Delivered { .. }) => {
                 refuse(command, &self.metrics, &mut self.orphans);
             }
         }
@@ -243,7 +249,7 @@ impl GroupCommit {
         }
         let started = Instant::now();
         let size = events.len();
-        let written = self.store.write(events, &answers.reads).await;
+        let written = self.store.write(events, &answers.marks).await;
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());

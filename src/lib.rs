@@ -84,7 +84,8 @@
 //! An EDIT, DELETE, REACT or UNREACT takes the same path as a TALK; in its transaction,
 //! `store/transaction/changes.rs` checks it against the TALK it names and writes what it
 //! changes (the TALK's text, its erasure, its reactions). `store/transaction/retention.rs`
-//! erases what rooms keep no longer, between the writer's batches.
+//! erases what rooms keep no longer, between the writer's batches. Read markers and webhooks'
+//! delivery positions (`webhooks/room.rs`) go with the writer's batches too.
 
 pub mod clients;
 pub mod cluster;

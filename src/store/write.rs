@@ -100,11 +100,11 @@ pub(crate) trait WriteTx: Upkeep + Changes + RulesTx {
         markers: &[ReadMarker],
     ) -> Result<Vec<Option<Seq>>, StoreError>;
 
-    /// Which of these message ids are stored.
     /// Stores webhooks' delivery positions (each only ever rising), skipping those of a
     /// webhook deleted meanwhile.
     async fn store_positions(&mut self, positions: &[Delivered]) -> Result<(), StoreError>;
 
+    /// Which of these message ids are stored.
     async fn stored_ids(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError>;
 
     /// Runs a transaction-control statement, which both backends spell alike.

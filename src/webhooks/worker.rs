@@ -1,8 +1,8 @@
 //! One webhook's delivery on the instance holding its lease: every poll it asks storage which
 //! rooms have events after its position, and sends up to [`PARALLEL_ROOMS`] of them at once,
 //! each room one event at a time (and while rooms wait for a slot, it asks again as soon as
-//! one is free). A room that fails waits (1 s, doubling to 5 min) and is
-//! tried again from the same event; the other rooms go on meanwhile.
+//! one is free). A room that fails waits (1 s, doubling to 5 min) and is tried again from the
+//! same event; the other rooms go on meanwhile.
 
 use std::collections::HashMap;
 use std::sync::Arc;

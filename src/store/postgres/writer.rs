@@ -198,9 +198,10 @@ impl WriteTx for PgTx<'_> {
     }
 
     /// One statement for every position (arrays to `UNNEST`). Each webhook's row is locked
-    /// (`FOR KEY SHARE`, as the foreign key's check would) before its position is written: a webhook deleted meanwhile is then seen gone and its position
-    /// skipped, where the foreign key's check would fail the statement, and with it the batch
-    /// (stored again event by event, in a transaction that no longer sees the webhook).
+    /// (`FOR KEY SHARE`, as the foreign key's check would) before its position is written: a
+    /// webhook deleted meanwhile is then seen gone and its position skipped, where the foreign
+    /// key's check would fail the statement, and with it the batch (stored again event by
+    /// event, in a transaction that no longer sees the webhook).
     async fn store_positions(&mut self, positions: &[Delivered]) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO webhook_positions (webhook_id, room_id, delivered_seq) \

@@ -181,7 +181,7 @@ on_both_backends!(
     a_batch_larger_than_a_statement_is_stored_whole_and_finds_every_resend,
     reactions_to_one_talk_in_one_batch_count_its_emoji_once,
     a_read_marker_only_rises_and_never_past_the_newest_event,
-    webhook_positions_go_with_a_batch_only_rise_and_skip_a_deleted_webhook,
+    webhook_positions_go_with_a_batch_only_rise_and_skip_a_webhook_that_is_gone,
     members_are_listed_per_sender_with_sessions_since_and_read_seq,
     the_members_list_pages_by_since_then_sender,
     a_rooms_rules_change_with_its_moderation_events_and_go_with_the_room,

@@ -37,7 +37,7 @@ async fn delivered(db: &Db, webhook_id: WebhookId) -> Vec<(RoomId, i64)> {
         .collect()
 }
 
-pub(super) async fn webhook_positions_go_with_a_batch_only_rise_and_skip_a_deleted_webhook(
+pub(super) async fn webhook_positions_go_with_a_batch_only_rise_and_skip_a_webhook_that_is_gone(
     mut db: Db,
 ) {
     let room = db.room("r").await;

@@ -46,7 +46,8 @@ pub(crate) use rows::{
 };
 pub use rules::{Admission, RoleRecord, Rules, SanctionKind, SanctionRecord};
 pub use transaction::{ASK_AGAIN, InDoubt, Marks, StoreWriter, Unwritten, Written};
-pub use webhooks::{Delivered, Positions, RoomPosition, WebhookRecord, WebhookStore};
+pub(crate) use webhooks::WEBHOOK_CONNECTIONS;
+pub use webhooks::{Delivered, Positions, RoomPosition, WebhookRecord, WebhookStore, Webhooks};
 pub(crate) use write::{
     Changes, Entered, Erasable, Membership, NextPurge, ReactionKey, ResendKey, Target, Upkeep,
     WriteConnection, WriteTx,
@@ -254,18 +255,6 @@ pub struct Storage {
     pub writer: StoreWriter,
     pub liveness: Arc<dyn Liveness>,
 }
-
-/// Webhooks and the events they send, on a small pool of their own: however many webhooks
-/// are behind, and however slowly their receivers answer, they never take a connection that
-/// chat's reads are waiting for.
-#[derive(Clone)]
-pub struct Webhooks {
-    pub store: Arc<dyn WebhookStore>,
-    pub history: Arc<dyn History>,
-}
-
-/// Connections in the webhooks' pool.
-pub(crate) const WEBHOOK_CONNECTIONS: u32 = 2;
 
 /// Opens the backend named by the URL's scheme and brings its schema up to date; the writer
 /// and the heartbeat are `instance`'s, and the writer's commits as durable as `durability`.

@@ -2,12 +2,25 @@
 //! instance delivers it (a lease with an expiry, so one that died is replaced). Events are
 //! not copied anywhere: a webhook's outbox is the events table after its positions.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{StoreError, parse_seq};
+use super::{History, StoreError, parse_seq};
 use crate::domain::{EventFilter, EventKind, InstanceId, RoomId, Seq, Timestamp, WebhookId};
+
+/// Webhooks and the events they send, on a small pool of their own: however many webhooks
+/// are behind, and however slowly their receivers answer, they never take a connection that
+/// chat's reads are waiting for.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub store: Arc<dyn WebhookStore>,
+    pub history: Arc<dyn History>,
+}
+
+/// Connections in the webhooks' pool.
+pub(crate) const WEBHOOK_CONNECTIONS: u32 = 2;
 
 /// A webhook as stored; its secret sealed (only the webhook key opens it).
 #[derive(Debug, Clone, PartialEq, Eq)]

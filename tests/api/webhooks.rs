@@ -744,18 +744,8 @@ async fn a_webhook_deleted_while_its_position_is_stored_fails_no_event_beside_it
 
     let first = talk(&app, &room_id, "delivered").await;
     assert_eq!(receiver.next().await.event, first);
-    let base = app.url("");
-    let (room, token) = (room_id.clone(), token_for("alice"));
-    let beside = tokio::spawn(async move {
-        crate::helpers::http_client()
-            .post(format!("{base}/api/rooms/{room}/messages"))
-            .bearer_auth(token)
-            .json(&json!({"message": "beside the position"}))
-            .send()
-            .await
-            .expect("publish")
-            .status()
-    });
+    let (base, room) = (app.url(""), room_id.clone());
+    let beside = tokio::spawn(async move { publish_at(&base, &room, "beside the position").await });
     let deadline = Instant::now() + crate::helpers::WAIT;
     loop {
         let waiting: i64 = sqlx::query_scalar(
@@ -779,18 +769,11 @@ async fn a_webhook_deleted_while_its_position_is_stored_fails_no_event_beside_it
         .await
         .expect("COMMIT");
 
-    assert_eq!(
-        beside.await.unwrap(),
-        201,
-        "the TALK beside the position is stored"
-    );
-    let gone = app
-        .http
-        .get(app.url(&format!("/api/webhooks/{id}")))
-        .bearer_auth(admin_token())
-        .send()
+    let stored = beside
         .await
-        .unwrap();
+        .expect("the TALK beside the position is stored (201)");
+    assert_eq!(stored["message"], "beside the position");
+    let gone = get_as(&app, &format!("/api/webhooks/{id}"), &admin_token()).await;
     assert_eq!(gone.status(), 404);
     assert!(receiver.nothing_more());
 }

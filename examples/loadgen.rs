@@ -26,9 +26,9 @@
 //!   all at once, as after a restart (from source addresses 127.0.0.2 and up, so ports
 //!   last): connect+ENTER latency (and the ENTER's own, from its socket open), connections
 //!   per second, server RSS per connection while they idle (read after `--idle-for` seconds,
-//!   1 by default), and RSS once they are gone again. With `--connect-rate R` they arrive R per second, evenly
-//!   spaced, instead: the latency is then what each waits at that arrival rate, not its place
-//!   in one queue of all of them.
+//!   1 by default), and RSS once they are gone again. With `--connect-rate R` they arrive R
+//!   per second, evenly spaced, instead: the latency is then what each waits at that arrival
+//!   rate, not its place in one queue of all of them.
 //! - `--send edit|react`: once its first TALK is back, each member sends EDITs of it (or
 //!   REACT and UNREACT of it in turn) instead of TALKs; they are counted and timed as TALKs
 //!   are (reactions on the sender's own copy), to weigh them against the TALK path.

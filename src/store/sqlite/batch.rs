@@ -72,9 +72,14 @@ pub(super) fn push_find_resent(query: &mut QueryBuilder<Sqlite>, keys: &[ResendK
     );
 }
 
+/// `OR FAIL`: a violated constraint stops the statement without undoing the rows it already
+/// inserted, which is what spares SQLite a statement journal (every page the INSERT touches
+/// copied first, in memory allocated and freed per statement). Safe because a failed step
+/// never commits: the batch's transaction is discarded whole, and an event stored on its own
+/// is the only row of its statement, under a savepoint.
 pub(super) fn push_insert_events(query: &mut QueryBuilder<Sqlite>, events: &[&Event]) {
     query.push(
-        "INSERT INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
+        "INSERT OR FAIL INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
          sent_at, target_seq, emoji, reply_to, moderation, bot) ",
     );
     query.push_values(events, |mut row, event| {

@@ -35,6 +35,28 @@ pub(super) async fn an_event_the_database_refuses_fails_alone_and_takes_no_seq(m
     )
     .await;
 
+    poison_is_refused_alone(&mut db, (a, b), 0).await;
+}
+
+/// A constraint (not a trigger) refusing an event in the middle of the batch's one INSERT:
+/// the rows that statement wrote before it are not kept (on SQLite it is `OR FAIL`, which
+/// leaves them in the transaction: the transaction is discarded), and the others are stored.
+pub(super) async fn a_constraint_refusing_an_event_mid_statement_keeps_no_row_of_it(mut db: Db) {
+    let (a, b) = (db.room("a").await, db.room("b").await);
+    db.storage
+        .writer
+        .append(vec![talk(a, "poison")])
+        .await
+        .unwrap();
+    let once = "CREATE UNIQUE INDEX poison ON events (message) WHERE message = 'poison'";
+    db.side(once, once).await;
+
+    poison_is_refused_alone(&mut db, (a, b), 1).await;
+}
+
+/// One batch: in `a` (whose newest seq is `after`) a TALK, a poisoned one and another, and one
+/// in `b`, new. The poisoned one alone is refused; the others are stored, in order.
+async fn poison_is_refused_alone(db: &mut Db, (a, b): (RoomId, RoomId), after: i64) {
     let batch = vec![
         talk(a, "ok"),
         talk(a, "poison"),
@@ -45,9 +67,10 @@ pub(super) async fn an_event_the_database_refuses_fails_alone_and_takes_no_seq(m
 
     assert_eq!(
         seqs_of(&results),
-        [Ok(1), Err(Refused::Rejected), Ok(2), Ok(1)]
+        [Ok(after + 1), Err(Refused::Rejected), Ok(after + 2), Ok(1)]
     );
-    assert_eq!(db.seqs(a).await, [1, 2]);
+    assert_eq!(db.seqs(a).await, Vec::from_iter(1..=after + 2));
+    assert_eq!(db.seqs(b).await, [1]);
 }
 
 pub(super) async fn a_batch_that_cannot_be_stored_at_all_fails_whole(mut db: Db) {

@@ -166,6 +166,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     a_batch_gives_each_room_consecutive_seqs_and_refuses_gone_rooms,
     an_event_the_database_refuses_fails_alone_and_takes_no_seq,
+    a_constraint_refusing_an_event_mid_statement_keeps_no_row_of_it,
     a_batch_that_cannot_be_stored_at_all_fails_whole,
     a_deleted_room_is_gone_at_once_and_its_events_after_a_delay_in_steps_even_across_a_restart,
     a_room_is_never_stamped_before_the_newest_room,

@@ -5,6 +5,7 @@
 //! once as unavailable: nobody waits without an answer for the length of an outage.
 
 mod answers;
+mod fine_sleep;
 mod taking;
 mod upkeep;
 
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
 use self::answers::{Orphans, fail, refuse};
+use self::fine_sleep::FineSleep;
 use self::taking::{gather, receive, taken};
 use self::upkeep::Purging;
 use super::batch::{Answers, Batch};
@@ -66,6 +68,7 @@ impl GroupCommit {
     pub async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
         let most = self.options.batch.events;
         let mut commands = Vec::with_capacity(most);
+        let mut timer = FineSleep::new();
         loop {
             if self.doubt.is_some() {
                 self.settle(&mut queue).await;
@@ -76,7 +79,8 @@ impl GroupCommit {
             }
             taken(&commands, &self.metrics);
             let wait = self.options.commit_wait;
-            gather(&mut queue, &mut commands, most, wait, &self.metrics).await;
+            let waiting = (wait, &mut timer);
+            gather(&mut queue, &mut commands, most, waiting, &self.metrics).await;
             let mut batch = self.orphans_due();
             for command in commands.drain(..) {
                 match self.doubt {

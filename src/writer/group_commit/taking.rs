@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::fine_sleep::FineSleep;
 use crate::metrics::Metrics;
 use crate::writer::Command;
 
@@ -35,14 +36,14 @@ pub(super) async fn gather(
     queue: &mut mpsc::Receiver<Command>,
     into: &mut Vec<Command>,
     max: usize,
-    wait: Duration,
+    (wait, timer): (Duration, &mut FineSleep),
     metrics: &Metrics,
 ) {
     let batched = into.first().is_some_and(Command::is_batched);
     if wait.is_zero() || !batched {
         return;
     }
-    let waited = tokio::time::sleep(wait);
+    let waited = timer.sleep(wait);
     tokio::pin!(waited);
     while into.len() < max {
         let before = into.len();

@@ -79,8 +79,8 @@ pub(super) fn push_find_resent(query: &mut QueryBuilder<Sqlite>, keys: &[ResendK
 /// is the only row of its statement, under a savepoint.
 pub(super) fn push_insert_events(query: &mut QueryBuilder<Sqlite>, events: &[&Event]) {
     query.push(
-        "INSERT OR FAIL INTO events (room_id, seq, message_id, kind, sender, message, client_msg_id, \
-         sent_at, target_seq, emoji, reply_to, moderation, bot) ",
+        "INSERT OR FAIL INTO events (room_id, seq, message_id, kind, sender, message, \
+         client_msg_id, sent_at, target_seq, emoji, reply_to, moderation, bot) ",
     );
     query.push_values(events, |mut row, event| {
         row.push_bind(event.room_id.to_string())

@@ -10,15 +10,18 @@ use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 
-/// Sleeps for a duration, to the microsecond where it can.
+/// Sleeps for a duration, to the microsecond where it can. Its timerfd is opened by the first
+/// wait (on the runtime, whose reactor it joins), so a writer with no commit wait holds none.
+#[derive(Default)]
 pub(super) enum FineSleep {
+    #[default]
+    Unopened,
     TimerFd(AsyncFd<File>),
     Coarse,
 }
 
 impl FineSleep {
-    /// Needs the runtime's reactor: call it on the runtime.
-    pub(super) fn new() -> Self {
+    fn open() -> Self {
         match timer_fd() {
             Ok(fd) => Self::TimerFd(fd),
             Err(error) => {
@@ -29,6 +32,9 @@ impl FineSleep {
     }
 
     pub(super) async fn sleep(&mut self, wait: Duration) {
+        if let Self::Unopened = self {
+            *self = Self::open();
+        }
         let Self::TimerFd(fd) = self else {
             return tokio::time::sleep(wait).await;
         };
@@ -116,9 +122,10 @@ mod tests {
     /// ms); this one after the 200 µs asked for and what it takes the thread to wake.
     #[tokio::test]
     async fn a_wait_under_a_millisecond_is_not_rounded_up_to_one() {
-        let mut timer = FineSleep::new();
-        assert!(matches!(timer, FineSleep::TimerFd(_)));
+        let mut timer = FineSleep::default();
         let wait = Duration::from_micros(200);
+        timer.sleep(wait).await;
+        assert!(matches!(timer, FineSleep::TimerFd(_)));
         let started = Instant::now();
         for _ in 0..20 {
             let one = Instant::now();
@@ -136,7 +143,7 @@ mod tests {
     async fn a_wait_after_one_cut_short_is_whole() {
         use futures_util::FutureExt;
 
-        let mut timer = FineSleep::new();
+        let mut timer = FineSleep::default();
         {
             // Armed, fired, seen by the reactor, then dropped unread: the readiness it left
             // must not end the next wait.

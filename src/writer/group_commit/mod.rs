@@ -68,7 +68,7 @@ impl GroupCommit {
     pub async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
         let most = self.options.batch.events;
         let mut commands = Vec::with_capacity(most);
-        let mut timer = FineSleep::new();
+        let mut timer = FineSleep::default();
         loop {
             if self.doubt.is_some() {
                 self.settle(&mut queue).await;

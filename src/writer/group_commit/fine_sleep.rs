@@ -35,23 +35,26 @@ impl FineSleep {
         if let Self::Unopened = self {
             *self = Self::open();
         }
-        let Self::TimerFd(fd) = self else {
-            return tokio::time::sleep(wait).await;
-        };
-        if let Err(error) = arm(fd, wait) {
-            tracing::warn!(%error, "the commit wait's timer could not be set");
-            return tokio::time::sleep(wait).await;
-        }
-        loop {
-            let Ok(mut ready) = fd.readable().await else {
-                return tokio::time::sleep(wait).await;
-            };
-            // What it reads is how often the timer fired; that it fired is all that counts. A
-            // read that would block (readiness left over from a wait cut short, which arming
-            // again cleared) waits again.
-            if ready.try_io(|fd| fd.get_ref().read(&mut [0; 8])).is_ok() {
-                return;
+        if let Self::TimerFd(fd) = self {
+            match on_timer_fd(fd, wait).await {
+                Ok(()) => return,
+                Err(error) => tracing::warn!(%error, "the commit wait's timer failed"),
             }
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Arms the timer and waits until it has fired.
+async fn on_timer_fd(fd: &AsyncFd<File>, wait: Duration) -> std::io::Result<()> {
+    arm(fd, wait)?;
+    loop {
+        let mut ready = fd.readable().await?;
+        // What it reads is how often the timer fired; that it fired is all that counts. A
+        // read that would block (readiness left over from a wait cut short, which arming
+        // again cleared) waits again.
+        if let Ok(read) = ready.try_io(|fd| fd.get_ref().read(&mut [0; 8])) {
+            return read.map(drop);
         }
     }
 }
@@ -144,14 +147,19 @@ mod tests {
         use futures_util::FutureExt;
 
         let mut timer = FineSleep::default();
-        {
-            // Armed, fired, seen by the reactor, then dropped unread: the readiness it left
-            // must not end the next wait.
-            let mut cut = Box::pin(timer.sleep(Duration::from_micros(100)));
-            assert!((&mut cut).now_or_never().is_none());
-            std::thread::sleep(Duration::from_millis(2));
-            tokio::task::yield_now().await;
-        }
+        // Armed, then dropped before it fired...
+        assert!(
+            timer
+                .sleep(Duration::from_micros(100))
+                .now_or_never()
+                .is_none()
+        );
+        // ...and left unread once the reactor saw it fire (the guard dropped uncleared): the
+        // readiness it left must not end the next wait.
+        let FineSleep::TimerFd(fd) = &timer else {
+            panic!("no timerfd");
+        };
+        drop(fd.readable().await.unwrap());
         let wait = Duration::from_millis(5);
         let started = Instant::now();
         timer.sleep(wait).await;

@@ -78,9 +78,15 @@ impl GroupCommit {
                 break;
             }
             taken(&commands, &self.metrics);
-            let wait = self.options.commit_wait;
-            let waiting = (wait, &mut timer);
-            gather(&mut queue, &mut commands, most, waiting, &self.metrics).await;
+            gather(
+                &mut queue,
+                &mut commands,
+                most,
+                self.options.commit_wait,
+                &mut timer,
+                &self.metrics,
+            )
+            .await;
             let mut batch = self.orphans_due();
             for command in commands.drain(..) {
                 match self.doubt {

@@ -36,7 +36,8 @@ pub(super) async fn gather(
     queue: &mut mpsc::Receiver<Command>,
     into: &mut Vec<Command>,
     max: usize,
-    (wait, timer): (Duration, &mut FineSleep),
+    wait: Duration,
+    timer: &mut FineSleep,
     metrics: &Metrics,
 ) {
     let batched = into.first().is_some_and(Command::is_batched);

@@ -108,14 +108,19 @@ test("a missing, refused or expired token is said plainly, and nothing connects 
 test("when the token expires the page says so, and a fresh token resumes with nothing lost", { timeout: 90_000 }, async (t) => {
   const server = await identityServer(t);
   const roomId = await server.createRoom("general");
-  const alice = await openChat(shared.browser, server.url(`/#access_token=${token("alice", { ttl: 4 })}`));
+  // Long enough for both pages to open and talk once on a busy machine (4 s was not always);
+  // the wait for the expiry below is counted from the token's own `exp`.
+  const ttl = 12;
+  const expiresAt = (Math.floor(Date.now() / 1000) + ttl) * 1000;
+  const alice = await openChat(shared.browser, server.url(`/#access_token=${token("alice", { ttl })}`));
   const bob = await openChat(shared.browser, server.url(`/#access_token=${token("bob")}`));
   await alice.enterRoom(roomId);
   await bob.enterRoom(roomId);
   await alice.say("before it expires");
   await bob.waitForEvent("before it expires");
 
-  await alice.part("identity-status").getByText(/has expired/).waitFor(WAIT);
+  const untilExpired = Math.max(0, expiresAt - Date.now());
+  await alice.part("identity-status").getByText(/has expired/).waitFor({ timeout: untilExpired + WAIT.timeout });
   await alice.waitForStatus("stopped");
   await bob.waitForEvent("alice left the room.");
   await bob.say("while alice was signed out");
@@ -146,10 +151,14 @@ test("Swagger UI's Authorize button sends the token with every request", { timeo
   const listRooms = page.locator("#operations-rooms-list_rooms");
   await listRooms.locator(".opblock-summary").click();
   await listRooms.locator("button.try-out__btn").click();
+  // The status Swagger UI shows for this click's request: the table may still show the last
+  // one's until it has rendered the new answer, so it is read once it shows that answer's code.
   const statusOfExecute = async () => {
+    const answered = page.waitForResponse((response) => new URL(response.url()).pathname === "/api/rooms");
     await listRooms.locator("button.execute").click();
+    const code = String((await answered).status());
     const status = listRooms.locator(".live-responses-table tr.response .response-col_status").first();
-    await status.waitFor(WAIT);
+    await status.filter({ hasText: code }).waitFor(WAIT);
     return (await status.textContent()).trim();
   };
   assert.match(await statusOfExecute(), /^401/, "without a token the API refuses");
